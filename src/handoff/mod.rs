@@ -1,0 +1,1 @@
+//! Layer 2: wait-free handoff and waiting. (In progress.)

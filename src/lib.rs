@@ -1,0 +1,40 @@
+//! # mqsync
+//!
+//! In-process message queuing, message integration and data synchronization for
+//! latency-critical Rust services.
+//!
+//! The crate is layered; each module uses only the ones above it in this list:
+//!
+//! | layer | module | what it gives you |
+//! |---|---|---|
+//! | 1 | [`queue`] | [`MsQueue`] (unbounded, lock-free MPMC) and [`RingBuffer`] (bounded MPMC), with peek, snapshot and batches |
+//! | 2 | [`handoff`] | a wait-free SPSC ring, and blocking / async waiting with close on any queue |
+//! | 4 | [`integrate`] | one serde [`Message`](integrate::Message) from heterogeneous inputs |
+//!
+//! `docs/architecture.md` draws the layers and the path a message takes through them.
+//!
+//! ```
+//! use mqsync::MsQueue;
+//! use std::sync::Arc;
+//!
+//! let q = Arc::new(MsQueue::new());
+//! let producer = {
+//!     let q = Arc::clone(&q);
+//!     std::thread::spawn(move || (0..100).for_each(|i| q.push(i)))
+//! };
+//! producer.join().unwrap();
+//! assert_eq!(q.peek(), Some(0));
+//! assert_eq!(q.len(), 100);
+//! assert_eq!((0..100).map(|_| q.pop().unwrap()).sum::<i32>(), 4950);
+//! ```
+
+#![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, rust_2018_idioms)]
+
+mod primitive;
+
+pub mod handoff;
+pub mod integrate;
+pub mod queue;
+
+pub use queue::{Fifo, Full, MsQueue, RingBuffer};

@@ -1,0 +1,156 @@
+//! The peek protocol shared by [`MsQueue`](super::MsQueue) and
+//! [`RingBuffer`](super::RingBuffer): how a peeker clones the head element while poppers run,
+//! without a popper ever moving out (or a pusher overwriting) a value that is being cloned.
+//
+// The protocol (docs/queue.md has the long form)
+// ==============================================
+//
+// Two pieces of state:
+//
+// * `PeekGate` (one per queue): the number of peeks and snapshots in flight.
+// * `SlotLatch` (one per slot): bit 0 is TAKEN ("a popper owns this slot's value; do not start
+//   cloning it"), the bits above count the peekers cloning the slot right now.
+//
+// Peeker                                     Popper (after claiming slot k)
+// -------                                    ------------------------------
+// P1 gate.enter()   (SeqCst RMW on gate)     Q1 claim k     (SeqCst RMW on the head index)
+// P2 load the head index (SeqCst)            Q2 gate.is_open() (SeqCst load of gate)
+// P3 pick a written slot k ≥ head            Q3 if open: latch.take(): fetch_or(TAKEN), then
+// P4 latch.try_pin(): fetch_add(ONE);           wait until the peek count is 0
+//    give up on k if TAKEN was set           Q4 move the value out
+// P5 validate (slot still holds k), clone,   Q5 (ring only) publish the slot as free, then
+//    latch.unpin()                              latch.release(): clear TAKEN
+//
+// Why a popper that sees a closed gate at Q2 may skip Q3 (the store-buffering pair): P1 and P2,
+// Q1 and Q2 are SeqCst, so they sit in one total order S. If Q2 reads 0, then P1 is after Q2 in
+// S, hence P2 is after Q1 and reads a head index past k: that peeker never picks k at P3. Any
+// peeker that could pick k has P1 before Q2 and makes the gate open. (loom models SeqCst
+// accesses as AcqRel, loom issue #180, so under `mqsync_loom` a SeqCst fence is added after P1
+// and before Q2; loom models SeqCst fences exactly. The fence is redundant in the real build.)
+//
+// Why an open gate is enough: P4 and Q3 are RMWs on the same latch, so one is first in its
+// modification order. If P4 is first, Q3's fetch_or sees the count and the popper waits for P5's
+// Release `unpin`, which its Acquire load pairs with: the clone happens before the move. If Q3 is
+// first, P4 sees TAKEN and the peeker never reads the value.
+//
+// Cost to a popper when nobody peeks: one SeqCst load of a cache line that only peekers write
+// (a plain `mov` on x86, since the claiming RMW already is a full barrier).
+
+use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
+use crate::primitive::Backoff;
+use crossbeam_utils::CachePadded;
+
+/// The count of peeks and snapshots in flight on one queue.
+#[derive(Debug, Default)]
+pub(crate) struct PeekGate {
+    /// Written by peekers only (P1 and the guard's drop); read by every popper at Q2.
+    active: CachePadded<AtomicUsize>,
+}
+
+impl PeekGate {
+    pub(crate) fn new() -> Self {
+        PeekGate {
+            active: CachePadded::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// P1: announces a peeker. Must come before the peeker's SeqCst load of the head index.
+    pub(crate) fn enter(&self) -> GateGuard<'_> {
+        // SeqCst: in the total order with the poppers' claim RMW and their load in `is_open`.
+        self.active.fetch_add(1, Ordering::SeqCst);
+        #[cfg(mqsync_loom)]
+        crate::primitive::sync::atomic::fence(Ordering::SeqCst);
+        GateGuard { gate: self }
+    }
+
+    /// Q2: true when a peeker may be looking at the slot the caller just claimed. Must come right
+    /// after the caller's SeqCst RMW that claimed the slot.
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        #[cfg(mqsync_loom)]
+        crate::primitive::sync::atomic::fence(Ordering::SeqCst);
+        // SeqCst: pairs with the SeqCst fetch_add in `enter` (store-buffering, see above).
+        self.active.load(Ordering::SeqCst) != 0
+    }
+}
+
+/// Leaves the gate when dropped (also when the clone panics).
+#[derive(Debug)]
+pub(crate) struct GateGuard<'a> {
+    gate: &'a PeekGate,
+}
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        // Relaxed is enough: a popper that still sees the count merely takes the latch path,
+        // which is correct whether or not a peeker is there.
+        self.gate.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The per-slot latch between peekers (cloning) and the popper (moving out).
+#[derive(Debug, Default)]
+pub(crate) struct SlotLatch {
+    /// Bit 0: TAKEN. Bits 1..: the number of peekers inside `try_pin`..`unpin`.
+    state: AtomicUsize,
+}
+
+const TAKEN: usize = 1;
+const ONE_PEEKER: usize = 2;
+
+impl SlotLatch {
+    pub(crate) fn new() -> Self {
+        SlotLatch {
+            state: AtomicUsize::new(0),
+        }
+    }
+
+    /// P4: registers a peeker; false (and nothing registered) when a popper owns the slot.
+    #[inline]
+    pub(crate) fn try_pin(&self) -> bool {
+        // Acquire: a peeker that comes after a popper's `release` sees the slot's new state
+        // (pairs with the Release fetch_and in `release`).
+        let prev = self.state.fetch_add(ONE_PEEKER, Ordering::Acquire);
+        if prev & TAKEN != 0 {
+            // Relaxed: nothing was read under this pin.
+            self.state.fetch_sub(ONE_PEEKER, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// P5: the peeker is done reading the value.
+    #[inline]
+    pub(crate) fn unpin(&self) {
+        // Release: the clone's reads happen before the popper's move (pairs with the Acquire
+        // loads in `take`).
+        self.state.fetch_sub(ONE_PEEKER, Ordering::Release);
+    }
+
+    /// Q3: claims the value for the popper, then waits for the peekers already cloning it.
+    ///
+    /// The wait is bounded by the peekers' clones: a popper waits only for peeks of its own
+    /// element, and only when a peek is in flight.
+    #[inline]
+    pub(crate) fn take(&self) {
+        // AcqRel: Acquire pairs with the peekers' Release `unpin` when the count is already 0.
+        let prev = self.state.fetch_or(TAKEN, Ordering::AcqRel);
+        if prev >= ONE_PEEKER {
+            let mut backoff = Backoff::new();
+            // Acquire: pairs with the Release fetch_sub in `unpin`.
+            while self.state.load(Ordering::Acquire) >= ONE_PEEKER {
+                backoff.snooze();
+            }
+        }
+    }
+
+    /// Q5 (slots that are reused): clears TAKEN once the slot no longer holds the taken value.
+    ///
+    /// Must come after the store that publishes the slot's new state, so that a peeker whose
+    /// `try_pin` succeeds afterwards also sees that state and rejects the slot at its validation.
+    #[inline]
+    pub(crate) fn release(&self) {
+        // Release: pairs with the Acquire fetch_add in `try_pin`.
+        self.state.fetch_and(!TAKEN, Ordering::Release);
+    }
+}
