@@ -95,11 +95,30 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
-    const SPIN_LIMIT: u32 = 6;
-    const YIELD_LIMIT: u32 = 10;
+    // Under loom every step is a yield; keep the waits short so the model stays small.
+    const SPIN_LIMIT: u32 = if cfg!(mqsync_loom) { 1 } else { 6 };
+    const YIELD_LIMIT: u32 = if cfg!(mqsync_loom) { 2 } else { 10 };
 
     pub(crate) const fn new() -> Self {
         Backoff { step: 0 }
+    }
+
+    /// Spins a little longer each call (under loom: yields, so the model can move on).
+    #[inline]
+    pub(crate) fn spin(&mut self) {
+        #[cfg(mqsync_loom)]
+        {
+            loom::thread::yield_now();
+        }
+        #[cfg(not(mqsync_loom))]
+        {
+            for _ in 0..1u32 << self.step.min(Self::SPIN_LIMIT) {
+                hint::spin_loop();
+            }
+        }
+        if self.step <= Self::SPIN_LIMIT {
+            self.step += 1;
+        }
     }
 
     /// Backs off in a loop that waits for another thread (spins, then yields).
@@ -124,7 +143,13 @@ impl Backoff {
         }
     }
 
-    /// True once the backoff has spun long enough that the caller should take its slow path.
+    /// True once spinning is over: the caller should stop waiting and take its slow path.
+    #[inline]
+    pub(crate) fn is_spun_out(&self) -> bool {
+        self.step > Self::SPIN_LIMIT
+    }
+
+    /// True once the backoff has spun and yielded long enough that the caller should park.
     #[inline]
     pub(crate) fn is_completed(&self) -> bool {
         self.step > Self::YIELD_LIMIT

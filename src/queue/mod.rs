@@ -14,6 +14,7 @@ mod full;
 mod ms_queue;
 mod peek;
 mod ring_buffer;
+mod segment;
 
 pub use full::Full;
 pub use ms_queue::MsQueue;

@@ -82,9 +82,12 @@ pub(crate) struct GateGuard<'a> {
 
 impl Drop for GateGuard<'_> {
     fn drop(&mut self) {
-        // Relaxed is enough: a popper that still sees the count merely takes the latch path,
-        // which is correct whether or not a peeker is there.
-        self.gate.active.fetch_sub(1, Ordering::Relaxed);
+        // SeqCst, not Relaxed: every write of the gate must be SeqCst for the store-buffering
+        // argument. A SeqCst load may read a non-SeqCst write that precedes the last SeqCst
+        // write in S (C++20 [atomics.order]); with a Relaxed decrement here, a popper's Q2 could
+        // read an old 0 from an earlier peek's exit although P1 precedes it. miri's weak-memory
+        // emulation finds exactly that interleaving.
+        self.gate.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

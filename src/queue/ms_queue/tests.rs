@@ -1,0 +1,208 @@
+//! Unit tests of `MsQueue`, small enough for miri (`SEG` is 4 there).
+
+use super::*;
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+use std::sync::Arc;
+use std::thread;
+
+/// A value that counts its drops in a shared counter.
+#[derive(Debug)]
+struct Counted(Arc<StdAtomicUsize>, #[allow(dead_code)] usize);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, StdOrdering::Relaxed);
+    }
+}
+
+const MANY: usize = if cfg!(miri) { 3 * SEG + 1 } else { 10 * SEG + 3 };
+
+#[test]
+fn fifo_across_segments() {
+    let q = MsQueue::new();
+    for i in 0..MANY {
+        q.push(i);
+        assert_eq!(q.len(), i + 1);
+    }
+    for i in 0..MANY {
+        assert_eq!(q.peek(), Some(i));
+        assert_eq!(q.pop(), Some(i));
+    }
+    assert_eq!(q.pop(), None);
+    assert_eq!(q.len(), 0);
+    assert!(q.is_empty());
+    // Reusable after draining.
+    q.push(7);
+    assert_eq!(q.pop(), Some(7));
+}
+
+#[test]
+fn batches_across_segments() {
+    let q = MsQueue::new();
+    q.push_batch(0..MANY);
+    q.push_batch(std::iter::empty());
+    assert_eq!(q.len(), MANY);
+    assert_eq!(q.snapshot(), (0..MANY).collect::<Vec<_>>());
+    let mut out = Vec::new();
+    assert_eq!(q.pop_many(&mut out, 0), 0);
+    assert_eq!(q.pop_many(&mut out, SEG + 1), SEG + 1);
+    assert_eq!(q.pop_many(&mut out, usize::MAX), MANY - SEG - 1);
+    assert_eq!(out, (0..MANY).collect::<Vec<_>>());
+    assert_eq!(q.pop_many(&mut out, 5), 0);
+}
+
+/// An iterator whose `size_hint` promises more than it yields.
+struct Liar(std::ops::Range<usize>);
+
+impl Iterator for Liar {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.0.len() + 3, None)
+    }
+}
+
+#[test]
+fn batch_with_lying_size_hint_poisons_its_unused_claims() {
+    let q = MsQueue::new();
+    q.push_batch(Liar(0..2));
+    q.push(2);
+    assert_eq!(q.snapshot(), [0, 1, 2]);
+    let mut out = Vec::new();
+    while q.pop_many(&mut out, 10) > 0 {}
+    assert_eq!(out, [0, 1, 2]);
+    assert_eq!(q.len(), 0);
+}
+
+#[test]
+fn popper_skips_a_stalled_pusher() {
+    let q = MsQueue::new();
+    let guard = &epoch::pin();
+    // A pusher claims slot 0 and stalls before publishing.
+    let (_, segment) = q.tail_segment(guard);
+    let stalled = segment.enq.fetch_add(1, Ordering::Relaxed);
+    assert_eq!(stalled, 0);
+    q.push("later");
+    // The popper waits a bounded time, poisons slot 0, and takes the next element.
+    assert_eq!(q.pop(), Some("later"));
+    assert_eq!(q.pop(), None);
+    // The stalled pusher finds its slot poisoned and gets its value back to retry.
+    // SAFETY: index 0 was claimed by the fetch-and-add above.
+    let back = unsafe { segment.slots[stalled].publish("stalled") };
+    assert_eq!(back, Err("stalled"));
+    q.push("stalled");
+    assert_eq!(q.pop(), Some("stalled"));
+}
+
+#[test]
+fn drop_counts_are_exact() {
+    let drops = Arc::new(StdAtomicUsize::new(0));
+    let q = MsQueue::new();
+    for i in 0..MANY {
+        q.push(Counted(drops.clone(), i));
+    }
+    let popped = MANY / 2;
+    for _ in 0..popped {
+        drop(q.pop().unwrap());
+    }
+    assert_eq!(drops.load(StdOrdering::Relaxed), popped);
+    drop(q);
+    assert_eq!(drops.load(StdOrdering::Relaxed), MANY);
+}
+
+#[test]
+fn peek_snapshot_do_not_consume_or_double_drop() {
+    let drops = Arc::new(StdAtomicUsize::new(0));
+    let q = MsQueue::new();
+    q.push(Arc::new(Counted(drops.clone(), 0)));
+    q.push(Arc::new(Counted(drops.clone(), 1)));
+    let peeked = q.peek().unwrap();
+    let all = q.snapshot();
+    assert_eq!(all.len(), 2);
+    assert!(Arc::ptr_eq(&peeked, &all[0]));
+    drop((peeked, all));
+    assert_eq!(drops.load(StdOrdering::Relaxed), 0);
+    drop(q);
+    assert_eq!(drops.load(StdOrdering::Relaxed), 2);
+}
+
+#[test]
+fn peek_against_pop_with_strings() {
+    let n = if cfg!(miri) { 3 * SEG } else { 10_000 };
+    let q = Arc::new(MsQueue::new());
+    for i in 0..n {
+        q.push(format!("value-{i}"));
+    }
+    let peeker = {
+        let q = Arc::clone(&q);
+        thread::spawn(move || {
+            let mut last = None;
+            while let Some(s) = q.peek() {
+                let i: usize = s.strip_prefix("value-").unwrap().parse().unwrap();
+                assert!(last.map_or(true, |l| i >= l), "peek went backwards");
+                last = Some(i);
+                let snap = q.snapshot();
+                assert!(snap.windows(2).all(|w| w[0] < w[1] || w[0].len() < w[1].len()));
+            }
+        })
+    };
+    for i in 0..n {
+        assert_eq!(q.pop(), Some(format!("value-{i}")));
+    }
+    peeker.join().unwrap();
+}
+
+#[test]
+fn mpmc_no_loss_no_duplicate() {
+    let per = if cfg!(miri) { 2 * SEG } else { 20_000 };
+    let q = Arc::new(MsQueue::new());
+    let producers: Vec<_> = (0..2)
+        .map(|p| {
+            let q = Arc::clone(&q);
+            thread::spawn(move || {
+                for i in 0..per {
+                    if i % 3 == 0 {
+                        q.push_batch([(p, i)]);
+                    } else {
+                        q.push((p, i));
+                    }
+                }
+            })
+        })
+        .collect();
+    let consumed = Arc::new(StdAtomicUsize::new(0));
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let q = Arc::clone(&q);
+            let consumed = Arc::clone(&consumed);
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut last = [None::<usize>; 2];
+                while consumed.load(StdOrdering::Relaxed) < 2 * per {
+                    let mut batch = Vec::new();
+                    if q.pop_many(&mut batch, 3) == 0 {
+                        thread::yield_now();
+                    }
+                    consumed.fetch_add(batch.len(), StdOrdering::Relaxed);
+                    for (p, i) in batch {
+                        assert!(last[p].map_or(true, |l| i > l), "per-producer order broken");
+                        last[p] = Some(i);
+                        got.push((p, i));
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    producers.into_iter().for_each(|h| h.join().unwrap());
+    let mut all: Vec<_> = consumers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    let expected: Vec<_> = (0..2).flat_map(|p| (0..per).map(move |i| (p, i))).collect();
+    assert_eq!(all, expected);
+    assert!(q.is_empty());
+}
