@@ -424,9 +424,9 @@ impl<T> MsQueue<T> {
     fn swing_tail(&self, from: Shared<'_, Segment<T>>, to: Shared<'_, Segment<T>>, guard: &Guard) {
         // Release: pairs with the Acquire load in `tail_segment`. Failure means another thread
         // already moved it; nothing to read.
-        let _ =
-            self.tail
-                .compare_exchange(from, to, Ordering::Release, Ordering::Relaxed, guard);
+        let _ = self
+            .tail
+            .compare_exchange(from, to, Ordering::Release, Ordering::Relaxed, guard);
     }
 
     /// The head segment is exhausted (every slot claimed by a popper): moves `head` to the next

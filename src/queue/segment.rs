@@ -93,7 +93,9 @@ impl<T> Slot<T> {
                 debug_assert_eq!(state, POISONED);
                 // SAFETY: we wrote the cell above; the slot is POISONED, so nobody else will
                 // ever read it; reading it back leaves it logically uninitialised.
-                Err(self.value.with(|cell| unsafe { (*cell).assume_init_read() }))
+                Err(self
+                    .value
+                    .with(|cell| unsafe { (*cell).assume_init_read() }))
             }
         }
     }
@@ -147,7 +149,10 @@ impl<T> Slot<T> {
         // them) or never pick this slot (the gate was closed after our claim, peek.rs).
         // `with_mut`: moving out ends the value's life in the cell, so loom must see it as a
         // write that conflicts with any peeker's concurrent read.
-        Taken::Value(self.value.with_mut(|cell| unsafe { (*cell).assume_init_read() }))
+        Taken::Value(
+            self.value
+                .with_mut(|cell| unsafe { (*cell).assume_init_read() }),
+        )
     }
 
     /// Clones the value if the slot holds one that no popper owns yet.
@@ -167,7 +172,10 @@ impl<T> Slot<T> {
         let _unpin = Unpin(&self.latch);
         // SAFETY: WRITTEN, so initialised; our latch pin keeps the popper out until `unpin`
         // (peek.rs), and slots are never refilled, so the value is the one that was published.
-        Some(self.value.with(|cell| unsafe { (*cell).assume_init_ref().clone() }))
+        Some(
+            self.value
+                .with(|cell| unsafe { (*cell).assume_init_ref().clone() }),
+        )
     }
 
     /// Drops the value if the slot holds one. Only for the queue's destructor.

@@ -15,7 +15,11 @@ impl Drop for Counted {
     }
 }
 
-const MANY: usize = if cfg!(miri) { 3 * SEG + 1 } else { 10 * SEG + 3 };
+const MANY: usize = if cfg!(miri) {
+    3 * SEG + 1
+} else {
+    10 * SEG + 3
+};
 
 #[test]
 fn fifo_across_segments() {
@@ -144,7 +148,9 @@ fn peek_against_pop_with_strings() {
                 assert!(last.map_or(true, |l| i >= l), "peek went backwards");
                 last = Some(i);
                 let snap = q.snapshot();
-                assert!(snap.windows(2).all(|w| w[0] < w[1] || w[0].len() < w[1].len()));
+                assert!(snap
+                    .windows(2)
+                    .all(|w| w[0] < w[1] || w[0].len() < w[1].len()));
             }
         })
     };

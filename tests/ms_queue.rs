@@ -1,0 +1,199 @@
+//! Release-mode stress tests of `MsQueue`: no loss, no duplication, per-producer order, exact
+//! drop counts, and peek/snapshot against concurrent pops of heap values.
+
+use mqsync::MsQueue;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+const PRODUCERS: usize = 4;
+const CONSUMERS: usize = 4;
+const TOTAL: usize = if cfg!(miri) { 400 } else { 1_000_000 };
+const PER_PRODUCER: usize = TOTAL / PRODUCERS;
+
+/// Counts live instances, so that every drop is accounted for.
+struct Tracked {
+    producer: usize,
+    seq: usize,
+    live: Arc<AtomicUsize>,
+}
+
+impl Tracked {
+    fn new(producer: usize, seq: usize, live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, Ordering::Relaxed);
+        Tracked {
+            producer,
+            seq,
+            live: Arc::clone(live),
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn four_by_four_million_no_loss_no_duplicate_in_order() {
+    let q = Arc::new(MsQueue::new());
+    let live = Arc::new(AtomicUsize::new(0));
+    let consumed = Arc::new(AtomicUsize::new(0));
+    let start = Arc::new(Barrier::new(PRODUCERS + CONSUMERS));
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let (q, live, start) = (q.clone(), live.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                let mut seq = 0;
+                while seq < PER_PRODUCER {
+                    // Mix single pushes and batches.
+                    if seq % 100 < 64 {
+                        let end = (seq + 64).min(PER_PRODUCER);
+                        q.push_batch((seq..end).map(|s| Tracked::new(p, s, &live)));
+                        seq = end;
+                    } else {
+                        q.push(Tracked::new(p, seq, &live));
+                        seq += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|c| {
+            let (q, consumed, start) = (q.clone(), consumed.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                let mut seen = vec![Vec::new(); PRODUCERS];
+                let mut last = [None::<usize>; PRODUCERS];
+                let mut batch = Vec::new();
+                while consumed.load(Ordering::Relaxed) < TOTAL {
+                    let got = if c % 2 == 0 {
+                        q.pop().map(|t| batch.push(t)).map_or(0, |_| 1)
+                    } else {
+                        q.pop_many(&mut batch, 32)
+                    };
+                    if got == 0 {
+                        thread::yield_now();
+                        continue;
+                    }
+                    consumed.fetch_add(got, Ordering::Relaxed);
+                    for t in batch.drain(..) {
+                        assert!(
+                            last[t.producer].map_or(true, |l| t.seq > l),
+                            "producer {} order broken: {} after {:?}",
+                            t.producer,
+                            t.seq,
+                            last[t.producer]
+                        );
+                        last[t.producer] = Some(t.seq);
+                        seen[t.producer].push(t.seq);
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    let mut per_producer = vec![Vec::new(); PRODUCERS];
+    for c in consumers {
+        for (p, seqs) in c.join().unwrap().into_iter().enumerate() {
+            per_producer[p].extend(seqs);
+        }
+    }
+    for (p, mut seqs) in per_producer.into_iter().enumerate() {
+        seqs.sort_unstable();
+        assert_eq!(seqs.len(), PER_PRODUCER, "producer {p}: lost or duplicated");
+        assert!(
+            seqs.iter().copied().eq(0..PER_PRODUCER),
+            "producer {p}: wrong values"
+        );
+    }
+    assert!(q.is_empty());
+    assert_eq!(
+        live.load(Ordering::Relaxed),
+        0,
+        "every value dropped exactly once"
+    );
+}
+
+#[test]
+fn dropping_a_full_queue_drops_everything_once() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let q = MsQueue::new();
+    q.push_batch((0..TOTAL / 10).map(|i| Tracked::new(0, i, &live)));
+    for _ in 0..TOTAL / 40 {
+        drop(q.pop());
+    }
+    assert_eq!(live.load(Ordering::Relaxed), TOTAL / 10 - TOTAL / 40);
+    drop(q);
+    assert_eq!(live.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn peek_and_snapshot_race_pops_of_strings() {
+    const N: usize = if cfg!(miri) { 100 } else { 200_000 };
+    let q = Arc::new(MsQueue::new());
+    let done = Arc::new(AtomicUsize::new(0));
+    let producer = {
+        let q = q.clone();
+        thread::spawn(move || {
+            for i in 0..N {
+                q.push(format!("msg-{i:08}"));
+            }
+        })
+    };
+    let poppers: Vec<_> = (0..2)
+        .map(|_| {
+            let (q, done) = (q.clone(), done.clone());
+            thread::spawn(move || {
+                let mut count = 0;
+                while done.load(Ordering::Relaxed) < N {
+                    if let Some(s) = q.pop() {
+                        assert_eq!(s.len(), 12);
+                        count += 1;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                count
+            })
+        })
+        .collect();
+    let watchers: Vec<_> = (0..2)
+        .map(|w| {
+            let (q, done) = (q.clone(), done.clone());
+            thread::spawn(move || {
+                let mut checks = 0usize;
+                while done.load(Ordering::Relaxed) < N {
+                    if w == 0 {
+                        if let Some(s) = q.peek() {
+                            let i: usize = s["msg-".len()..].parse().expect("well-formed");
+                            assert!(i < N);
+                            checks += 1;
+                        }
+                    } else {
+                        let snap = q.snapshot();
+                        // One producer: the snapshot must be strictly increasing.
+                        assert!(
+                            snap.windows(2).all(|w| w[0] < w[1]),
+                            "snapshot out of order"
+                        );
+                        checks += snap.len();
+                    }
+                }
+                checks
+            })
+        })
+        .collect();
+    producer.join().unwrap();
+    let popped: usize = poppers.into_iter().map(|h| h.join().unwrap()).sum();
+    for w in watchers {
+        w.join().unwrap();
+    }
+    assert_eq!(popped, N);
+    assert_eq!(q.pop(), None);
+}
