@@ -32,7 +32,7 @@ use std::fmt;
 ///
 /// Every operation is **lock-free**: a thread that is preempted or dies mid-operation never
 /// keeps the others from completing theirs. Pushes and pops claim slots with one fetch-and-add
-/// each, and memory is allocated one segment (64 slots) at a time and reclaimed with
+/// each, and memory is allocated one segment (128 slots) at a time and reclaimed with
 /// crossbeam-epoch.
 ///
 /// `MsQueue<T>` is `Send` and `Sync` exactly when `T: Send`.

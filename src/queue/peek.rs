@@ -94,18 +94,47 @@ impl Drop for GateGuard<'_> {
 /// The per-slot latch between peekers (cloning) and the popper (moving out).
 #[derive(Debug, Default)]
 pub(crate) struct SlotLatch {
-    /// Bit 0: TAKEN. Bits 1..: the number of peekers inside `try_pin`..`unpin`.
+    /// Bit 0: TAKEN. Bits 1–2 ([`OWNER_BITS`]): the owning structure's own slot state, which it
+    /// changes with [`SlotLatch::compare_exchange`] (MsQueue keeps EMPTY/WRITTEN/POISONED there,
+    /// so a slot costs one word beside its value). Bits 3..: the number of peekers inside
+    /// `try_pin`..`unpin`.
     state: AtomicUsize,
 }
 
 const TAKEN: usize = 1;
-const ONE_PEEKER: usize = 2;
+/// The bits of the latch word that belong to the slot's owner.
+pub(crate) const OWNER_BITS: usize = 0b110;
+const ONE_PEEKER: usize = 8;
 
 impl SlotLatch {
     pub(crate) fn new() -> Self {
         SlotLatch {
             state: AtomicUsize::new(0),
         }
+    }
+
+    /// Loads the whole latch word (owner bits, TAKEN and the peek count).
+    #[inline]
+    pub(crate) fn load(&self, order: Ordering) -> usize {
+        self.state.load(order)
+    }
+
+    /// Compare-and-swap on the whole word, for the owner's state transitions.
+    #[inline]
+    pub(crate) fn compare_exchange(
+        &self,
+        current: usize,
+        new: usize,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<usize, usize> {
+        self.state.compare_exchange(current, new, success, failure)
+    }
+
+    /// True if a popper has taken (or is taking) the value.
+    #[inline]
+    pub(crate) fn is_taken(word: usize) -> bool {
+        word & TAKEN != 0
     }
 
     /// P4: registers a peeker; false (and nothing registered) when a popper owns the slot.

@@ -23,7 +23,7 @@
 // its index) and by peekers that hold the slot's latch (see `peek.rs`). Slots are never reused, so
 // a WRITTEN state is never followed by another value in the same cell.
 
-use super::peek::SlotLatch;
+use super::peek::{SlotLatch, OWNER_BITS};
 use crate::primitive::cell::UnsafeCell;
 use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
 use crossbeam_epoch::{Atomic, Owned};
@@ -32,25 +32,26 @@ use std::mem::MaybeUninit;
 
 /// Slots in one segment. Small under the checkers so that segment hand-over is exercised.
 #[cfg(not(any(mqsync_loom, miri)))]
-pub(crate) const SEG: usize = 64;
+pub(crate) const SEG: usize = 128;
 #[cfg(miri)]
 pub(crate) const SEG: usize = 4;
 #[cfg(all(mqsync_loom, not(miri)))]
 pub(crate) const SEG: usize = 2;
 
+// Slot states, kept in the owner bits of the slot's latch word.
 const EMPTY: usize = 0;
-const WRITTEN: usize = 1;
-const POISONED: usize = 2;
+const WRITTEN: usize = 0b010;
+const POISONED: usize = 0b100;
 
-/// One element's place in a segment.
+/// One element's place in a segment: the value and one word.
 pub(crate) struct Slot<T> {
-    /// Initialised exactly when `state` is WRITTEN and the value has not been taken, or between
-    /// a pusher's write and its lost CAS (read back by that pusher alone).
+    /// Initialised exactly when the state is WRITTEN and the value has not been taken, or
+    /// between a pusher's write and its lost CAS (read back by that pusher alone).
     value: UnsafeCell<MaybeUninit<T>>,
-    /// EMPTY, WRITTEN or POISONED; see the module comment.
-    state: AtomicUsize,
-    /// Keeps the popper from moving the value out while a peeker clones it.
-    pub(crate) latch: SlotLatch,
+    /// The state (EMPTY, WRITTEN or POISONED, in the latch's owner bits; see the module comment)
+    /// and the peek latch that keeps a popper from moving the value out while a peeker clones
+    /// it. Peekers pin only WRITTEN slots, so the word is exactly EMPTY until the state changes.
+    state: SlotLatch,
 }
 
 /// What a popper found in the slot it claimed.
@@ -66,8 +67,7 @@ impl<T> Slot<T> {
     fn new() -> Self {
         Slot {
             value: UnsafeCell::new(MaybeUninit::uninit()),
-            state: AtomicUsize::new(EMPTY),
-            latch: SlotLatch::new(),
+            state: SlotLatch::new(),
         }
     }
 
@@ -121,7 +121,7 @@ impl<T> Slot<T> {
         let mut backoff = crate::primitive::Backoff::new();
         loop {
             // Acquire: pairs with the Release CAS in `publish`.
-            match self.state.load(Ordering::Acquire) {
+            match self.state.load(Ordering::Acquire) & OWNER_BITS {
                 WRITTEN => break,
                 POISONED => return Taken::Skipped,
                 _ => {}
@@ -135,14 +135,14 @@ impl<T> Slot<T> {
                     Ordering::Relaxed,
                     Ordering::Acquire,
                 ) {
-                    Ok(_) | Err(POISONED) => return Taken::Skipped,
-                    Err(_) => break, // WRITTEN just now
+                    Err(word) if word & OWNER_BITS == WRITTEN => break, // published just now
+                    _ => return Taken::Skipped,
                 }
             }
             backoff.spin();
         }
         if peeking {
-            self.latch.take();
+            self.state.take();
         }
         // SAFETY: the state is WRITTEN, so the cell is initialised; the caller's pop-side claim
         // makes it the only popper of this slot; peekers either finished (latch.take waited for
@@ -166,10 +166,11 @@ impl<T> Slot<T> {
         T: Clone,
     {
         // Acquire: pairs with the Release CAS in `publish`.
-        if self.state.load(Ordering::Acquire) != WRITTEN || !self.latch.try_pin() {
+        let word = self.state.load(Ordering::Acquire);
+        if word & OWNER_BITS != WRITTEN || SlotLatch::is_taken(word) || !self.state.try_pin() {
             return None;
         }
-        let _unpin = Unpin(&self.latch);
+        let _unpin = Unpin(&self.state);
         // SAFETY: WRITTEN, so initialised; our latch pin keeps the popper out until `unpin`
         // (peek.rs), and slots are never refilled, so the value is the one that was published.
         Some(
@@ -184,7 +185,7 @@ impl<T> Slot<T> {
     ///
     /// No other thread accesses the queue, and no popper has taken this slot's value.
     pub(crate) unsafe fn drop_value(&mut self) {
-        if self.state.load(Ordering::Relaxed) == WRITTEN {
+        if self.state.load(Ordering::Relaxed) & OWNER_BITS == WRITTEN {
             // SAFETY: WRITTEN and not taken (caller), so initialised and ours to drop.
             self.value
                 .with_mut(|cell| unsafe { (*cell).assume_init_drop() });
