@@ -67,8 +67,8 @@ fn run<Q: Fifo<(usize, usize)> + Send + Sync + 'static>(
         .map(|_| {
             let (queue, consumed) = (Arc::clone(&queue), Arc::clone(&consumed));
             thread::spawn(move || {
-                let mut next = vec![0usize; PRODUCERS];
-                let mut counts = vec![0usize; PRODUCERS];
+                let mut next = [0usize; PRODUCERS];
+                let mut counts = [0usize; PRODUCERS];
                 let mut out_of_order = 0usize;
                 while consumed.load(Ordering::Relaxed) < total {
                     match queue.pop() {
@@ -90,7 +90,7 @@ fn run<Q: Fifo<(usize, usize)> + Send + Sync + 'static>(
     for p in producers {
         p.join().map_err(|_| "a producer panicked")?;
     }
-    let mut counts = vec![0usize; PRODUCERS];
+    let mut counts = [0usize; PRODUCERS];
     let mut out_of_order = 0;
     for c in consumers {
         let (cs, ooo) = c.join().map_err(|_| "a consumer panicked")?;
@@ -108,7 +108,9 @@ fn run<Q: Fifo<(usize, usize)> + Send + Sync + 'static>(
     if ok {
         Ok(())
     } else {
-        Err(format!("{name}: {received} of {total} received, {out_of_order} out of order"))
+        Err(format!(
+            "{name}: {received} of {total} received, {out_of_order} out of order"
+        ))
     }
 }
 
@@ -123,7 +125,11 @@ fn main() {
     println!("mqsync pipeline: {messages} messages, {PRODUCERS} producers x {CONSUMERS} consumers");
     let results = [
         run("MsQueue (unbounded)", MsQueue::new(), messages),
-        run("RingBuffer (cap 1024)", RingBuffer::with_capacity(1024), messages),
+        run(
+            "RingBuffer (cap 1024)",
+            RingBuffer::with_capacity(1024),
+            messages,
+        ),
     ];
     let failures: Vec<_> = results.into_iter().filter_map(Result::err).collect();
     if failures.is_empty() {

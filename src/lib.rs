@@ -33,6 +33,7 @@
 
 mod primitive;
 
+pub mod delivery;
 pub mod handoff;
 pub mod integrate;
 pub mod queue;

@@ -264,10 +264,10 @@ impl<T> MsQueue<T> {
                 out.reserve(end.saturating_sub(first));
                 for index in first..end {
                     let pushed = || segment.enq.load(Ordering::Relaxed) > index;
+                    let slot = &segment.slots[index];
                     // SAFETY: our fetch-and-add gave us indices first..end alone.
-                    if let Taken::Value(value) =
-                        unsafe { segment.slots[index].take(pushed, peeking) }
-                    {
+                    let taken = unsafe { slot.take(pushed, peeking) };
+                    if let Taken::Value(value) = taken {
                         out.push(value);
                         popped += 1;
                     }

@@ -1,0 +1,170 @@
+//! The delivery queue against what users hand-build today: a crossbeam-channel plus a
+//! `Mutex<HashMap>` of unacknowledged messages. publish → receive → ack, 1P1C and 4P4C, and the
+//! cost of priorities (1 level against 8).
+//!
+//! `cargo bench --bench delivery`
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mqsync::delivery::DeliveryQueue;
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const MESSAGES: u64 = 100_000;
+
+/// The hand-built baseline: a channel for ready messages, a locked map for unacked ones.
+struct HandBuilt {
+    tx: crossbeam_channel::Sender<(u64, u64)>,
+    rx: crossbeam_channel::Receiver<(u64, u64)>,
+    unacked: Mutex<HashMap<u64, u64>>,
+    next_tag: AtomicU64,
+}
+
+impl HandBuilt {
+    fn new() -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        HandBuilt {
+            tx,
+            rx,
+            unacked: Mutex::new(HashMap::new()),
+            next_tag: AtomicU64::new(0),
+        }
+    }
+    fn publish(&self, m: u64) {
+        let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
+        self.tx.send((tag, m)).unwrap();
+    }
+    /// Receive, record as unacked, process, ack.
+    fn receive_and_ack(&self) -> bool {
+        match self.rx.try_recv() {
+            Ok((tag, m)) => {
+                self.unacked.lock().unwrap().insert(tag, m);
+                black_box(m);
+                self.unacked.lock().unwrap().remove(&tag);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+fn run_mqsync(q: &DeliveryQueue<u64>, producers: usize, consumers: usize, levels: u8) -> Duration {
+    let per = MESSAGES / producers as u64;
+    let total = per * producers as u64;
+    let done = AtomicU64::new(0);
+    let start = Barrier::new(producers + consumers + 1);
+    thread::scope(|s| {
+        for p in 0..producers {
+            let (start, q) = (&start, q.clone());
+            s.spawn(move || {
+                start.wait();
+                for i in 0..per {
+                    q.publish_with(i, ((i + p as u64) % u64::from(levels)) as u8, None)
+                        .unwrap();
+                }
+            });
+        }
+        for _ in 0..consumers {
+            let (start, done, consumer) = (&start, &done, q.consumer());
+            s.spawn(move || {
+                start.wait();
+                while done.load(Ordering::Relaxed) < total {
+                    match consumer.try_receive() {
+                        Ok(d) => {
+                            black_box(d.message());
+                            d.ack();
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => std::hint::spin_loop(),
+                    }
+                }
+            });
+        }
+        start.wait();
+        let t0 = Instant::now();
+        while done.load(Ordering::Relaxed) < total {
+            thread::yield_now();
+        }
+        t0.elapsed()
+    })
+}
+
+fn run_hand_built(producers: usize, consumers: usize) -> Duration {
+    let q = HandBuilt::new();
+    let per = MESSAGES / producers as u64;
+    let total = per * producers as u64;
+    let done = AtomicU64::new(0);
+    let start = Barrier::new(producers + consumers + 1);
+    thread::scope(|s| {
+        for _ in 0..producers {
+            s.spawn(|| {
+                start.wait();
+                for i in 0..per {
+                    q.publish(i);
+                }
+            });
+        }
+        for _ in 0..consumers {
+            s.spawn(|| {
+                start.wait();
+                while done.load(Ordering::Relaxed) < total {
+                    if q.receive_and_ack() {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+            });
+        }
+        start.wait();
+        let t0 = Instant::now();
+        while done.load(Ordering::Relaxed) < total {
+            thread::yield_now();
+        }
+        t0.elapsed()
+    })
+}
+
+fn publish_receive_ack(c: &mut Criterion) {
+    for (p, cons) in [(1, 1), (4, 4)] {
+        let mut g = c.benchmark_group(format!("delivery/publish_receive_ack/{p}P{cons}C"));
+        g.throughput(Throughput::Elements(MESSAGES));
+        for levels in [1u8, 8] {
+            g.bench_function(
+                BenchmarkId::new("mqsync::DeliveryQueue", format!("{levels} levels")),
+                |b| {
+                    b.iter_custom(|iters| {
+                        (0..iters)
+                            .map(|_| {
+                                let q = DeliveryQueue::builder().priorities(levels).build();
+                                run_mqsync(&q, p, cons, levels)
+                            })
+                            .sum()
+                    })
+                },
+            );
+        }
+        g.bench_function(
+            BenchmarkId::new("crossbeam-channel + Mutex<HashMap>", "1 level"),
+            |b| b.iter_custom(|iters| (0..iters).map(|_| run_hand_built(p, cons)).sum()),
+        );
+        g.finish();
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = publish_receive_ack
+}
+criterion_main!(benches);

@@ -1,0 +1,225 @@
+//! [`Consumer`]: a receiving handle with its own prefetch budget.
+
+use super::dead_letter::DeadReason;
+use super::error::{ReceiveError, TryReceiveError};
+use super::queue::Shared;
+use super::settle::Delivery;
+use super::stats::Counters;
+use crate::primitive::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use event_listener::{Event, Listener};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Hands out consumer ids, for delivery tags.
+static NEXT_CONSUMER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The state a consumer shares with the deliveries it handed out (one `Arc` per delivery).
+pub(crate) struct ConsumerState<T> {
+    pub(crate) shared: Arc<Shared<T>>,
+    /// Deliveries of this consumer not yet settled; kept only when the queue has a prefetch
+    /// limit (otherwise it stays 0 and costs nothing).
+    pub(crate) unacked: AtomicUsize,
+    /// Notified when a delivery of this consumer is settled while it is at its limit.
+    pub(crate) settled: Event,
+}
+
+/// A receiving handle on a [`DeliveryQueue`](super::DeliveryQueue), made by
+/// [`DeliveryQueue::consumer`](super::DeliveryQueue::consumer).
+///
+/// It may be shared between threads (`Sync`); the prefetch limit counts the unsettled
+/// deliveries of this handle, wherever they are settled.
+///
+/// ```
+/// use mqsync::delivery::DeliveryQueue;
+/// use std::time::Duration;
+///
+/// let q = DeliveryQueue::builder().build();
+/// let consumer = q.consumer();
+/// let publisher = {
+///     let q = q.clone();
+///     std::thread::spawn(move || q.publish("work").unwrap())
+/// };
+/// let delivery = consumer.receive_timeout(Duration::from_secs(10)).unwrap();
+/// assert_eq!(*delivery.message(), "work");
+/// delivery.ack();
+/// publisher.join().unwrap();
+/// ```
+pub struct Consumer<T> {
+    state: Arc<ConsumerState<T>>,
+    id: u64,
+    /// Deliveries made by this handle: the tag's low bits and the weighted-mode tick.
+    sequence: AtomicU64,
+}
+
+impl<T> Consumer<T> {
+    pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
+        Consumer {
+            state: Arc::new(ConsumerState {
+                shared,
+                unacked: AtomicUsize::new(0),
+                settled: Event::new(),
+            }),
+            // Relaxed: ids only need to be distinct.
+            id: NEXT_CONSUMER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            sequence: AtomicU64::new(0),
+        }
+    }
+
+    /// Receives the next ready message without waiting.
+    ///
+    /// Messages whose TTL has passed are dead-lettered on the way (`Expired`) and skipped.
+    /// Errors: `Empty` (nothing ready), `PrefetchLimit` (this consumer holds its limit of
+    /// unsettled deliveries), `Closed` (closed, nothing ready and nothing unsettled anywhere).
+    ///
+    /// ```
+    /// use mqsync::delivery::{DeliveryQueue, TryReceiveError};
+    /// let q = DeliveryQueue::<i32>::builder().build();
+    /// assert_eq!(q.consumer().try_receive().unwrap_err(), TryReceiveError::Empty);
+    /// ```
+    pub fn try_receive(&self) -> Result<Delivery<T>, TryReceiveError> {
+        let shared = &*self.state.shared;
+        let limited = shared.prefetch != usize::MAX;
+        // Relaxed: only this consumer's own settlements lower it; a stale high value just
+        // reports the limit a moment longer.
+        if limited && self.state.unacked.load(Ordering::Relaxed) >= shared.prefetch {
+            return Err(TryReceiveError::PrefetchLimit);
+        }
+        // Relaxed: the tick only spreads weighted choices; a plain load is enough.
+        let tick = self.sequence.load(Ordering::Relaxed);
+        loop {
+            let Some(mut envelope) = shared.pop_next(tick) else {
+                return Err(if shared.is_drained() {
+                    TryReceiveError::Closed
+                } else {
+                    TryReceiveError::Empty
+                });
+            };
+            if envelope.expires_at.is_some_and(|at| at <= Instant::now()) {
+                shared.dead_letter(envelope, DeadReason::Expired);
+                Counters::bump(&shared.counters.expired);
+                continue;
+            }
+            envelope.deliveries = envelope.deliveries.saturating_add(1);
+            // Relaxed: counters (see `Counters`); settlement decrements with Release.
+            if limited {
+                self.state.unacked.fetch_add(1, Ordering::Relaxed);
+            }
+            shared.counters.unacked.fetch_add(1, Ordering::Relaxed);
+            // Relaxed: a per-handle sequence; the RMW makes tags unique even when the handle is
+            // shared between threads.
+            let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+            let tag = self.id << 40 | (sequence & ((1 << 40) - 1));
+            return Ok(Delivery::new(envelope, tag, Arc::clone(&self.state)));
+        }
+    }
+
+    /// Receives the next message, waiting as long as it takes. `Err(Closed)` once the queue is
+    /// closed and drained.
+    pub fn receive(&self) -> Result<Delivery<T>, ReceiveError> {
+        self.receive_until(None)
+    }
+
+    /// Receives the next message, waiting at most `timeout`.
+    ///
+    /// ```
+    /// use mqsync::delivery::{DeliveryQueue, ReceiveError};
+    /// use std::time::Duration;
+    /// let q = DeliveryQueue::<u8>::builder().build();
+    /// let err = q.consumer().receive_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(err, ReceiveError::Timeout);
+    /// ```
+    pub fn receive_timeout(&self, timeout: Duration) -> Result<Delivery<T>, ReceiveError> {
+        self.receive_until(Some(Instant::now() + timeout))
+    }
+
+    /// Receives the next message, waiting until `deadline` at the latest.
+    pub fn receive_deadline(&self, deadline: Instant) -> Result<Delivery<T>, ReceiveError> {
+        self.receive_until(Some(deadline))
+    }
+
+    fn receive_until(&self, deadline: Option<Instant>) -> Result<Delivery<T>, ReceiveError> {
+        loop {
+            let waiting_for = match self.try_receive() {
+                Ok(delivery) => return Ok(delivery),
+                Err(TryReceiveError::Closed) => return Err(ReceiveError::Closed),
+                Err(kind) => kind,
+            };
+            // Register first, then re-check: a publish or settlement after the re-check finds
+            // our listener (event-listener fences on both sides), so no wake-up is lost.
+            let listener = self.event_for(waiting_for).listen();
+            match self.try_receive() {
+                Ok(delivery) => return Ok(delivery),
+                Err(TryReceiveError::Closed) => return Err(ReceiveError::Closed),
+                Err(kind) if kind != waiting_for => continue, // wait on the other event
+                Err(_) => {}
+            }
+            match deadline {
+                None => listener.wait(),
+                Some(deadline) => {
+                    if listener.wait_deadline(deadline).is_none() {
+                        return Err(ReceiveError::Timeout);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Receives the next message asynchronously; works on any executor.
+    ///
+    /// ```
+    /// use mqsync::delivery::DeliveryQueue;
+    /// let q = DeliveryQueue::builder().build();
+    /// q.publish(5).unwrap();
+    /// let consumer = q.consumer();
+    /// let d = futures::executor::block_on(consumer.receive_async()).unwrap();
+    /// assert_eq!(*d.message(), 5);
+    /// ```
+    pub async fn receive_async(&self) -> Result<Delivery<T>, ReceiveError> {
+        loop {
+            let waiting_for = match self.try_receive() {
+                Ok(delivery) => return Ok(delivery),
+                Err(TryReceiveError::Closed) => return Err(ReceiveError::Closed),
+                Err(kind) => kind,
+            };
+            let listener = self.event_for(waiting_for).listen();
+            match self.try_receive() {
+                Ok(delivery) => return Ok(delivery),
+                Err(TryReceiveError::Closed) => return Err(ReceiveError::Closed),
+                Err(kind) if kind != waiting_for => continue,
+                Err(_) => {}
+            }
+            listener.await;
+        }
+    }
+
+    /// Unsettled deliveries of this consumer right now. Counted only when the queue has a
+    /// prefetch limit; `None` otherwise.
+    pub fn unacked(&self) -> Option<usize> {
+        (self.state.shared.prefetch != usize::MAX)
+            .then(|| self.state.unacked.load(Ordering::Relaxed))
+    }
+
+    fn event_for(&self, kind: TryReceiveError) -> &Event {
+        match kind {
+            TryReceiveError::PrefetchLimit => &self.state.settled,
+            _ => &self.state.shared.ready,
+        }
+    }
+}
+
+impl<T> Clone for Consumer<T> {
+    /// Another consumer on the same queue, with its own prefetch budget.
+    fn clone(&self) -> Self {
+        Consumer::new(Arc::clone(&self.state.shared))
+    }
+}
+
+impl<T> fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("id", &self.id)
+            .field("unacked", &self.state.unacked.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}

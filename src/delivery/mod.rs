@@ -1,0 +1,64 @@
+//! Layer 3: reliable delivery — priorities, acknowledgements, redelivery, delivery limits,
+//! dead letters and TTL, with the semantics RabbitMQ users know, in process.
+//!
+//! A [`DeliveryQueue`] is built with [`DeliveryQueue::builder`]. Publishers call
+//! [`publish`](DeliveryQueue::publish) or [`publish_with`](DeliveryQueue::publish_with);
+//! consumers take a [`Consumer`] handle (which carries the prefetch limit) and
+//! [`receive`](Consumer::try_receive) [`Delivery`]s. Every delivery ends in exactly one of
+//! [`ack`](Delivery::ack), [`nack`](Delivery::nack) or [`reject`](Delivery::reject); a delivery
+//! dropped unsettled (a consumer that forgot, or panicked) counts as `nack(requeue = true)`, so
+//! nothing is lost.
+//!
+//! A message that is rejected, reaches the delivery limit, or outlives its TTL is dead-lettered
+//! with its [`DeadReason`]: into the queue's own dead-letter queue by default
+//! ([`DeliveryQueue::dead_letters`]), or into any [`Fifo`](crate::queue::Fifo) set with
+//! [`DeliveryBuilder::dead_letter_to`] (falling back to the queue's own when that one is full).
+//! An observer callback can watch them go by. A dead letter never silently vanishes.
+//!
+//! The hot path is lock-free: each priority level is a lane of two [`MsQueue`]s (or a
+//! [`RingBuffer`] for bounded lanes) — one for redeliveries, read first, and one for fresh
+//! messages — and the bookkeeping is a handful of atomic counters. Blocking and async receives
+//! park on an [`event_listener::Event`] that publishers notify.
+//!
+//! ```
+//! use mqsync::delivery::{DeadReason, DeliveryQueue};
+//!
+//! let queue = DeliveryQueue::builder().priorities(4).delivery_limit(2).build();
+//! queue.publish_with("low", 0, None).unwrap();
+//! queue.publish_with("high", 3, None).unwrap();
+//!
+//! let consumer = queue.consumer();
+//! let first = consumer.try_receive().unwrap();
+//! assert_eq!(*first.message(), "high"); // strict priority
+//! first.ack();
+//!
+//! let second = consumer.try_receive().unwrap();
+//! second.nack(true); // back to the front of its lane
+//! let again = consumer.try_receive().unwrap();
+//! assert_eq!(again.delivery_count(), 2);
+//! again.nack(true); // the delivery limit is reached: dead-lettered
+//!
+//! let dead = queue.dead_letters().pop().unwrap();
+//! assert_eq!(dead.message, "low");
+//! assert_eq!(dead.reason, DeadReason::DeliveryLimit(2));
+//! ```
+//!
+//! [`MsQueue`]: crate::queue::MsQueue
+//! [`RingBuffer`]: crate::queue::RingBuffer
+
+mod builder;
+mod consumer;
+mod dead_letter;
+mod error;
+mod lane;
+mod queue;
+mod settle;
+mod stats;
+
+pub use builder::{DeliveryBuilder, PriorityMode};
+pub use consumer::Consumer;
+pub use dead_letter::{DeadLetter, DeadReason};
+pub use error::{PublishError, ReceiveError, TryReceiveError};
+pub use queue::{DeliveryQueue, Receipt};
+pub use settle::Delivery;
+pub use stats::Stats;

@@ -1,0 +1,79 @@
+//! Counters of a delivery queue, cheap to read at any time.
+
+use crate::primitive::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crossbeam_utils::CachePadded;
+
+/// A reading of a [`DeliveryQueue`](super::DeliveryQueue)'s state and counters.
+///
+/// Each field is read separately, so under concurrency they are not one atomic picture; with
+/// no operation in flight they add up: `published = acked + dead_lettered + ready + unacked`
+/// (dead letters counted once each, redeliveries not counted twice).
+///
+/// ```
+/// use mqsync::delivery::DeliveryQueue;
+///
+/// let q = DeliveryQueue::builder().priorities(2).build();
+/// q.publish_with('a', 1, None).unwrap();
+/// q.publish('b').unwrap();
+/// let d = q.consumer().try_receive().unwrap();
+/// let s = q.stats();
+/// assert_eq!((s.ready, s.unacked, s.published), (1, 1, 2));
+/// assert_eq!(s.per_priority, [1, 0]);
+/// d.ack();
+/// assert_eq!(q.stats().acked, 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Messages waiting to be delivered (fresh and requeued).
+    pub ready: usize,
+    /// Deliveries handed out and not yet settled.
+    pub unacked: usize,
+    /// Ready messages per priority level (index = priority).
+    pub per_priority: Vec<usize>,
+    /// Messages accepted by `publish`.
+    pub published: u64,
+    /// Deliveries handed to consumers (a redelivered message counts again). Derived:
+    /// `acked + redelivered + unacked + dead letters that had been delivered`.
+    pub delivered: u64,
+    /// Messages acknowledged.
+    pub acked: u64,
+    /// Messages put back for redelivery (nack with requeue, or a dropped delivery).
+    pub redelivered: u64,
+    /// Messages dead-lettered, for any reason.
+    pub dead_lettered: u64,
+}
+
+impl Stats {
+    /// Fills in `delivered` from the settlement counters (no counter is bumped per delivery).
+    pub(crate) fn with_delivered(mut self, expired: u64) -> Self {
+        self.delivered = self.acked
+            + self.redelivered
+            + self.unacked as u64
+            + self.dead_lettered.saturating_sub(expired);
+        self
+    }
+}
+
+/// The live counters. Each on its own cache line: publishers, consumers and settlers touch
+/// different ones.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) published: CachePadded<AtomicU64>,
+    pub(crate) acked: CachePadded<AtomicU64>,
+    /// Dead letters whose reason is `Expired` (they were never delivered).
+    pub(crate) expired: CachePadded<AtomicU64>,
+    pub(crate) redelivered: CachePadded<AtomicU64>,
+    pub(crate) dead_lettered: CachePadded<AtomicU64>,
+    /// Deliveries out and unsettled, over all consumers.
+    pub(crate) unacked: CachePadded<AtomicUsize>,
+}
+
+impl Counters {
+    /// Adds one to a counter. Relaxed everywhere: the counters order nothing; they are read
+    /// for reporting, and the close-and-drained check re-reads them after a SeqCst fence.
+    #[inline]
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}

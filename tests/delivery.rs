@@ -1,0 +1,427 @@
+//! Tests of the reliable-delivery layer: settlement, redelivery, limits, TTL, dead letters,
+//! priorities, waiting, close, and a 4×4 chaos test where consumers ack, nack, reject, drop and
+//! panic at random.
+
+use mqsync::delivery::{
+    DeadReason, DeliveryQueue, PriorityMode, PublishError, ReceiveError, TryReceiveError,
+};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+#[test]
+fn strict_priority_delivers_highest_first_and_fifo_within_a_level() {
+    let q = DeliveryQueue::builder().priorities(4).build();
+    for (i, p) in [0u8, 3, 1, 3, 2, 0, 1].into_iter().enumerate() {
+        q.publish_with((p, i), p, None).unwrap();
+    }
+    let c = q.consumer();
+    let mut got = Vec::new();
+    while let Ok(d) = c.try_receive() {
+        got.push(*d.message());
+        d.ack();
+    }
+    assert_eq!(
+        got,
+        [(3, 1), (3, 3), (2, 4), (1, 2), (1, 6), (0, 0), (0, 5)]
+    );
+}
+
+#[test]
+fn weighted_mode_does_not_starve_low_levels() {
+    let q = DeliveryQueue::builder()
+        .priorities(2)
+        .mode(PriorityMode::Weighted(vec![1, 3]))
+        .build();
+    for i in 0..100 {
+        q.publish_with(("high", i), 1, None).unwrap();
+        q.publish_with(("low", i), 0, None).unwrap();
+    }
+    let c = q.consumer();
+    let first_40: Vec<_> = (0..40)
+        .map(|_| {
+            let d = c.try_receive().unwrap();
+            let level = d.message().0;
+            d.ack();
+            level
+        })
+        .collect();
+    let low = first_40.iter().filter(|&&l| l == "low").count();
+    assert_eq!(
+        low, 10,
+        "1 in 4 receives prefers the low level: {first_40:?}"
+    );
+}
+
+#[test]
+fn redelivery_goes_to_the_front_of_its_lane_and_counts() {
+    let q = DeliveryQueue::builder().build();
+    q.publish_batch_for_test([1, 2, 3]);
+    let c = q.consumer();
+    let first = c.try_receive().unwrap();
+    let second = c.try_receive().unwrap();
+    assert_eq!((*first.message(), *second.message()), (1, 2));
+    second.nack(true);
+    first.nack(true);
+    // Requeued ones come back before the fresh 3, in requeue order.
+    let order: Vec<_> = (0..3)
+        .map(|_| {
+            let d = c.try_receive().unwrap();
+            let seen = (*d.message(), d.delivery_count(), d.is_redelivered());
+            d.ack();
+            seen
+        })
+        .collect();
+    assert_eq!(order, [(2, 2, true), (1, 2, true), (3, 1, false)]);
+    let s = q.stats();
+    assert_eq!(
+        (s.published, s.acked, s.redelivered, s.delivered),
+        (3, 3, 2, 5)
+    );
+}
+
+trait PublishBatch<T> {
+    fn publish_batch_for_test(&self, items: impl IntoIterator<Item = T>);
+}
+
+impl<T> PublishBatch<T> for DeliveryQueue<T> {
+    fn publish_batch_for_test(&self, items: impl IntoIterator<Item = T>) {
+        for item in items {
+            if self.publish(item).is_err() {
+                panic!("publish refused");
+            }
+        }
+    }
+}
+
+#[test]
+fn reject_and_nack_without_requeue_dead_letter_as_rejected() {
+    let q = DeliveryQueue::builder().build();
+    q.publish_batch_for_test(["a", "b"]);
+    let c = q.consumer();
+    c.try_receive().unwrap().reject();
+    c.try_receive().unwrap().nack(false);
+    let dead: Vec<_> = std::iter::from_fn(|| q.dead_letters().pop()).collect();
+    assert_eq!(dead.len(), 2);
+    assert!(dead.iter().all(|d| d.reason == DeadReason::Rejected));
+    assert_eq!(q.stats().dead_lettered, 2);
+    assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::Empty);
+}
+
+#[test]
+fn delivery_limit_dead_letters_after_n_deliveries() {
+    let q = DeliveryQueue::builder().delivery_limit(3).build();
+    q.publish("poison").unwrap();
+    let c = q.consumer();
+    for expected in 1..=3 {
+        let d = c.try_receive().unwrap();
+        assert_eq!(d.delivery_count(), expected);
+        drop(d); // unsettled: requeued until the limit
+    }
+    assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::Empty);
+    let dead = q.dead_letters().pop().unwrap();
+    assert_eq!(
+        (dead.message, dead.reason, dead.deliveries),
+        ("poison", DeadReason::DeliveryLimit(3), 3)
+    );
+}
+
+#[test]
+fn expired_messages_are_dead_lettered_not_delivered() {
+    let q = DeliveryQueue::builder()
+        .default_ttl(Duration::from_secs(3600))
+        .build();
+    q.publish_with("stale", 0, Some(Duration::from_millis(1)))
+        .unwrap();
+    q.publish("fresh").unwrap();
+    thread::sleep(Duration::from_millis(20));
+    let c = q.consumer();
+    let d = c.try_receive().unwrap();
+    assert_eq!(*d.message(), "fresh");
+    d.ack();
+    let dead = q.dead_letters().pop().unwrap();
+    assert_eq!(
+        (dead.message, dead.reason, dead.deliveries),
+        ("stale", DeadReason::Expired, 0)
+    );
+}
+
+#[test]
+fn dead_letters_go_to_the_target_and_a_panicking_observer_loses_nothing() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let target = Arc::new(mqsync::RingBuffer::with_capacity(1));
+    let q = {
+        let seen = Arc::clone(&seen);
+        DeliveryQueue::builder()
+            .on_dead_letter(move |dead| {
+                if dead.message == "explode" {
+                    panic!("observer failure");
+                }
+                seen.lock().unwrap().push(dead.message);
+            })
+            .dead_letter_to(target.clone())
+            .build()
+    };
+    q.publish_batch_for_test(["first", "explode", "third"]);
+    let c = q.consumer();
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for _ in 0..3 {
+        c.try_receive().unwrap().reject();
+    }
+    std::panic::set_hook(quiet);
+    assert_eq!(*seen.lock().unwrap(), ["first", "third"]);
+    // The target (capacity 1) took the first; the rest fell back to the queue's own.
+    assert_eq!(target.pop().unwrap().message, "first");
+    let fallback: Vec<_> = std::iter::from_fn(|| q.dead_letters().pop())
+        .map(|d| d.message)
+        .collect();
+    assert_eq!(fallback, ["explode", "third"]);
+}
+
+#[test]
+fn prefetch_limits_unsettled_deliveries_per_consumer() {
+    let q = DeliveryQueue::builder().prefetch(2).build();
+    q.publish_batch_for_test(0..5);
+    let c = q.consumer();
+    let a = c.try_receive().unwrap();
+    let _b = c.try_receive().unwrap();
+    assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::PrefetchLimit);
+    // A blocked receive wakes when a delivery is settled on another thread.
+    let settler = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        a.ack();
+    });
+    let d = c.receive_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(*d.message(), 2);
+    settler.join().unwrap();
+    assert_eq!(c.unacked(), Some(2));
+}
+
+#[test]
+fn bounded_lanes_give_the_message_back() {
+    let q = DeliveryQueue::builder().bounded(2).build();
+    q.publish_batch_for_test([1, 2]);
+    match q.publish(3) {
+        Err(PublishError::Full(3)) => {}
+        other => panic!("expected Full(3), got {other:?}"),
+    }
+    // A requeue is never refused, even into a full lane.
+    let c = q.consumer();
+    let d = c.try_receive().unwrap();
+    q.publish(3).unwrap();
+    drop(d);
+    assert_eq!(q.stats().ready, 3);
+}
+
+#[test]
+fn blocking_receive_wakes_on_publish_on_timeout_and_on_close() {
+    let q = DeliveryQueue::<u32>::builder().build();
+    let c = q.consumer();
+    let t0 = Instant::now();
+    assert_eq!(
+        c.receive_timeout(Duration::from_millis(30)).unwrap_err(),
+        ReceiveError::Timeout
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(30));
+
+    let publisher = {
+        let q = q.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            q.publish(7).unwrap();
+        })
+    };
+    let d = c.receive().unwrap();
+    assert_eq!(*d.message(), 7);
+    d.ack();
+    publisher.join().unwrap();
+
+    let closer = {
+        let q = q.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            q.close();
+        })
+    };
+    assert_eq!(c.receive().unwrap_err(), ReceiveError::Closed);
+    closer.join().unwrap();
+}
+
+#[test]
+fn close_waits_for_unsettled_deliveries_before_reporting_closed() {
+    let q = DeliveryQueue::builder().build();
+    q.publish("in flight").unwrap();
+    let c = q.consumer();
+    let d = c.try_receive().unwrap();
+    q.close();
+    assert_eq!(
+        c.try_receive().unwrap_err(),
+        TryReceiveError::Empty,
+        "one is still unacked"
+    );
+    let waiter = {
+        let c = c.clone();
+        thread::spawn(move || {
+            let again = c
+                .receive()
+                .expect("the requeued message is still delivered");
+            assert_eq!(*again.message(), "in flight");
+            again.ack();
+            c.receive().unwrap_err()
+        })
+    };
+    thread::sleep(Duration::from_millis(20));
+    drop(d); // requeued after close: still delivered
+    assert_eq!(waiter.join().unwrap(), ReceiveError::Closed);
+    assert!(matches!(
+        q.publish("late"),
+        Err(PublishError::Closed("late"))
+    ));
+}
+
+#[test]
+fn async_receive_works_on_a_plain_executor() {
+    let q = DeliveryQueue::builder().build();
+    let c = q.consumer();
+    let publisher = {
+        let q = q.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            q.publish("async").unwrap();
+            q.close();
+        })
+    };
+    futures::executor::block_on(async {
+        let d = c.receive_async().await.unwrap();
+        assert_eq!(*d.message(), "async");
+        d.ack();
+        assert_eq!(c.receive_async().await.unwrap_err(), ReceiveError::Closed);
+    });
+    publisher.join().unwrap();
+}
+
+/// A tiny xorshift generator: deterministic per seed, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn chaos_four_by_four_every_message_acked_once_or_dead_lettered() {
+    const PUBLISHERS: usize = 4;
+    const CONSUMERS: usize = 4;
+    const PER_PUBLISHER: usize = if cfg!(miri) { 50 } else { 20_000 };
+    const TOTAL: usize = PUBLISHERS * PER_PUBLISHER;
+    let q = DeliveryQueue::builder()
+        .priorities(4)
+        .delivery_limit(4)
+        .prefetch(8)
+        .build();
+    let acked = Arc::new(Mutex::new(HashMap::<usize, usize>::new()));
+    let settled_for_good = Arc::new(AtomicUsize::new(0));
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|p| {
+            let q = q.clone();
+            thread::spawn(move || {
+                for i in 0..PER_PUBLISHER {
+                    let id = p * PER_PUBLISHER + i;
+                    q.publish_with(id, (id % 4) as u8, None).unwrap();
+                }
+            })
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|c| {
+            let (q, acked, stop) = (q.clone(), acked.clone(), stop.clone());
+            thread::spawn(move || {
+                let consumer = q.consumer();
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
+                let mut local_acks = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let d = match consumer.receive_timeout(Duration::from_millis(5)) {
+                        Ok(d) => d,
+                        Err(_) => continue,
+                    };
+                    let id = *d.message();
+                    match rng.next() % 10 {
+                        0..=5 => {
+                            d.ack();
+                            local_acks.push(id);
+                        }
+                        6 => d.nack(true),
+                        7 => d.reject(),
+                        8 => drop(d),
+                        _ => {
+                            // A consumer that panics while holding the delivery.
+                            let r = catch_unwind(AssertUnwindSafe(move || {
+                                let _held = d;
+                                panic!("consumer crashed");
+                            }));
+                            assert!(r.is_err());
+                        }
+                    }
+                }
+                let mut map = acked.lock().unwrap();
+                for id in local_acks {
+                    *map.entry(id).or_default() += 1;
+                }
+            })
+        })
+        .collect();
+    for p in publishers {
+        p.join().unwrap();
+    }
+    // Wait until everything is settled for good: acked + dead == published.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = q.stats();
+        if s.acked + s.dead_lettered == TOTAL as u64 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not all messages settled: {s:?}");
+        thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in consumers {
+        c.join().unwrap();
+    }
+    settled_for_good.store(TOTAL, Ordering::Relaxed);
+
+    let acked = acked.lock().unwrap();
+    let mut dead = HashMap::<usize, DeadReason>::new();
+    while let Some(d) = q.dead_letters().pop() {
+        assert!(
+            dead.insert(d.message, d.reason).is_none(),
+            "dead-lettered twice: {}",
+            d.message
+        );
+        if let DeadReason::DeliveryLimit(n) = d.reason {
+            assert_eq!((n, d.deliveries), (4, 4));
+        }
+    }
+    for id in 0..TOTAL {
+        match (acked.get(&id), dead.get(&id)) {
+            (Some(1), None) | (None, Some(_)) => {}
+            other => panic!("message {id}: acked/dead = {other:?}"),
+        }
+    }
+    let s = q.stats();
+    assert_eq!((s.ready, s.unacked), (0, 0));
+    assert_eq!(s.acked as usize, acked.len());
+    assert_eq!(s.dead_lettered as usize, dead.len());
+    assert!(
+        s.redelivered > 0 && !dead.is_empty(),
+        "the chaos exercised redelivery: {s:?}"
+    );
+}
