@@ -24,6 +24,9 @@ pub enum PriorityMode {
 /// An observer of dead letters.
 pub(crate) type DeadLetterFn<T> = Box<dyn Fn(&DeadLetter<T>) + Send + Sync>;
 
+/// How the visibility timeout copies a message (`<T as Clone>::clone`).
+pub(crate) type CloneFn<T> = fn(&T) -> T;
+
 /// Where dead letters are routed when not to the queue's own dead-letter queue.
 pub(crate) type DeadLetterTarget<T> = Arc<dyn Fifo<DeadLetter<T>> + Send + Sync>;
 
@@ -54,6 +57,7 @@ pub struct DeliveryBuilder<T> {
     pub(crate) default_ttl: Option<Duration>,
     pub(crate) dead_letter: Option<DeadLetterFn<T>>,
     pub(crate) dead_target: Option<DeadLetterTarget<T>>,
+    pub(crate) visibility: Option<(Duration, CloneFn<T>)>,
 }
 
 impl<T> Default for DeliveryBuilder<T> {
@@ -67,6 +71,7 @@ impl<T> Default for DeliveryBuilder<T> {
             default_ttl: None,
             dead_letter: None,
             dead_target: None,
+            visibility: None,
         }
     }
 }
@@ -171,8 +176,44 @@ impl<T> DeliveryBuilder<T> {
     }
 
     /// Builds the queue.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::<u8>::builder().build();
+    /// assert!(!q.is_closed());
+    /// ```
     pub fn build(self) -> DeliveryQueue<T> {
         DeliveryQueue::from_builder(self)
+    }
+}
+
+impl<T: Clone> DeliveryBuilder<T> {
+    /// Requeues a delivery that is neither settled nor dropped within `timeout` (a consumer that
+    /// hangs), as SQS's visibility timeout does. The queue keeps a clone of every outstanding
+    /// message for this, hence `T: Clone`. A settlement that comes after the timeout fired is
+    /// late and does nothing (the message was already requeued): delivery is at least once.
+    ///
+    /// Overdue deliveries are swept at the start of every receive, and blocking receives wake
+    /// at the next deadline; async receivers rely on other activity or on
+    /// [`DeliveryQueue::expire_overdue`](super::DeliveryQueue::expire_overdue).
+    ///
+    /// ```
+    /// use mqsync::delivery::DeliveryQueue;
+    /// use std::time::Duration;
+    ///
+    /// let q = DeliveryQueue::builder().visibility_timeout(Duration::from_millis(5)).build();
+    /// q.publish("job").unwrap();
+    /// let c = q.consumer();
+    /// let hung = c.try_receive().unwrap();
+    /// std::thread::sleep(Duration::from_millis(20));
+    /// let again = c.try_receive().unwrap(); // the sweep requeued it
+    /// assert_eq!(again.delivery_count(), 2);
+    /// again.ack();
+    /// hung.ack(); // late: ignored
+    /// assert_eq!(q.stats().acked, 1);
+    /// ```
+    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.visibility = Some((timeout, <T as Clone>::clone));
+        self
     }
 }
 
@@ -187,6 +228,7 @@ impl<T> fmt::Debug for DeliveryBuilder<T> {
             .field("default_ttl", &self.default_ttl)
             .field("dead_letter_observer", &self.dead_letter.is_some())
             .field("dead_letter_target", &self.dead_target.is_some())
+            .field("visibility_timeout", &self.visibility.map(|(t, _)| t))
             .finish()
     }
 }

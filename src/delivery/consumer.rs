@@ -52,6 +52,27 @@ pub struct Consumer<T> {
     sequence: AtomicU64,
 }
 
+impl<T> ConsumerState<T> {
+    /// One of this consumer's deliveries is settled (or timed out): releases its prefetch slot
+    /// and the global unacked count, waking whoever waits on either.
+    pub(crate) fn release(&self, shared: &Shared<T>) {
+        // Release: pairs with the Acquire load in `Shared::is_drained` (the message is already
+        // requeued or dead-lettered).
+        shared.counters.unacked.fetch_sub(1, Ordering::Release);
+        if shared.prefetch != usize::MAX {
+            // AcqRel: the old value tells whether the consumer was at its limit.
+            let before = self.unacked.fetch_sub(1, Ordering::AcqRel);
+            if before >= shared.prefetch {
+                self.settled.notify(1);
+            }
+        }
+        // After close, the last settlement may be what lets waiting consumers see `Closed`.
+        if shared.is_drained() {
+            shared.ready.notify(usize::MAX);
+        }
+    }
+}
+
 impl<T> Consumer<T> {
     pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
         Consumer {
@@ -85,6 +106,7 @@ impl<T> Consumer<T> {
         if limited && self.state.unacked.load(Ordering::Relaxed) >= shared.prefetch {
             return Err(TryReceiveError::PrefetchLimit);
         }
+        shared.expire_overdue();
         // Relaxed: the tick only spreads weighted choices; a plain load is enough.
         let tick = self.sequence.load(Ordering::Relaxed);
         loop {
@@ -110,6 +132,9 @@ impl<T> Consumer<T> {
             // shared between threads.
             let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
             let tag = self.id << 40 | (sequence & ((1 << 40) - 1));
+            if let Some(visibility) = &shared.visibility {
+                visibility.track(tag, &envelope, &self.state);
+            }
             return Ok(Delivery::new(envelope, tag, Arc::clone(&self.state)));
         }
     }
@@ -154,10 +179,23 @@ impl<T> Consumer<T> {
                 Err(kind) if kind != waiting_for => continue, // wait on the other event
                 Err(_) => {}
             }
-            match deadline {
+            // With a visibility timeout, also wake at the next deadline to requeue overdue work.
+            let sweep_at = self
+                .state
+                .shared
+                .visibility
+                .as_ref()
+                .and_then(|v| v.next_deadline());
+            let wake_at = match (deadline, sweep_at) {
+                (Some(d), Some(s)) => Some(d.min(s)),
+                (d, s) => d.or(s),
+            };
+            match wake_at {
                 None => listener.wait(),
-                Some(deadline) => {
-                    if listener.wait_deadline(deadline).is_none() {
+                Some(wake_at) => {
+                    if listener.wait_deadline(wake_at).is_none()
+                        && deadline.is_some_and(|d| Instant::now() >= d)
+                    {
                         return Err(ReceiveError::Timeout);
                     }
                 }

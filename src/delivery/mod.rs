@@ -54,6 +54,7 @@ mod lane;
 mod queue;
 mod settle;
 mod stats;
+mod visibility;
 
 pub use builder::{DeliveryBuilder, PriorityMode};
 pub use consumer::Consumer;

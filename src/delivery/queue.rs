@@ -6,6 +6,7 @@ use super::dead_letter::{DeadLetter, DeadReason};
 use super::error::PublishError;
 use super::lane::{Envelope, Lane};
 use super::stats::{Counters, Stats};
+use super::visibility::Visibility;
 use crate::primitive::sync::atomic::{fence, AtomicBool, Ordering};
 use crate::queue::MsQueue;
 use event_listener::{Event, IntoNotification};
@@ -65,6 +66,8 @@ pub(crate) struct Shared<T> {
     /// The queue's own dead letters (also the fallback when the target refuses one).
     dead_letters: MsQueue<DeadLetter<T>>,
     closed: AtomicBool,
+    /// Set when the builder configured a visibility timeout.
+    pub(crate) visibility: Option<Visibility<T>>,
     /// Notified on every publish, requeue and close: consumers waiting for a message.
     pub(crate) ready: Event,
     pub(crate) counters: Counters,
@@ -99,6 +102,9 @@ impl<T> DeliveryQueue<T> {
                 dead_target: b.dead_target,
                 dead_letters: MsQueue::new(),
                 closed: AtomicBool::new(false),
+                visibility: b
+                    .visibility
+                    .map(|(timeout, clone)| Visibility::new(timeout, clone)),
                 ready: Event::new(),
                 counters: Counters::default(),
             }),
@@ -206,6 +212,13 @@ impl<T> DeliveryQueue<T> {
         self.shared.closed.load(Ordering::Acquire)
     }
 
+    /// Requeues the deliveries that outlived the visibility timeout, and returns how many.
+    /// Receives do this themselves; call it from a timer when consumers are async and idle.
+    /// Does nothing without a visibility timeout.
+    pub fn expire_overdue(&self) -> usize {
+        self.shared.expire_overdue()
+    }
+
     /// The number of priority levels.
     pub fn priorities(&self) -> u8 {
         self.shared.lanes.len() as u8
@@ -225,6 +238,8 @@ impl<T> DeliveryQueue<T> {
             acked: c.acked.load(Ordering::Relaxed),
             redelivered: c.redelivered.load(Ordering::Relaxed),
             dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+            timed_out: c.timed_out.load(Ordering::Relaxed),
+            late_settlements: c.late_settlements.load(Ordering::Relaxed),
         }
         .with_delivered(c.expired.load(Ordering::Relaxed))
     }
@@ -241,6 +256,21 @@ impl<T> Shared<T> {
             }
         }
         self.lanes.iter().rev().find_map(Lane::pop)
+    }
+
+    /// Requeues overdue deliveries (visibility timeout); returns how many.
+    pub(crate) fn expire_overdue(&self) -> usize {
+        let Some(visibility) = &self.visibility else {
+            return 0;
+        };
+        let due = visibility.overdue(Instant::now());
+        let count = due.len();
+        for outstanding in due {
+            self.requeue(outstanding.copy);
+            Counters::bump(&self.counters.timed_out);
+            outstanding.consumer.release(self);
+        }
+        count
     }
 
     /// True when the queue is closed and nothing can be delivered any more.

@@ -5,7 +5,6 @@ use super::dead_letter::DeadReason;
 use super::lane::Envelope;
 use super::queue::Shared;
 use super::stats::Counters;
-use crate::primitive::sync::atomic::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
@@ -94,10 +93,10 @@ impl<T> Delivery<T> {
 
     /// Acknowledges the message: it is done and leaves the queue.
     pub fn ack(mut self) {
-        if let Some(envelope) = self.envelope.take() {
+        if let Some(envelope) = self.take_for_settlement() {
             Counters::bump(&self.shared().counters.acked);
             drop(envelope);
-            self.settled();
+            self.consumer.release(self.shared());
         }
     }
 
@@ -105,13 +104,13 @@ impl<T> Delivery<T> {
     /// lane (or to the dead letters with `DeliveryLimit` if it has reached the delivery limit);
     /// without, it is dead-lettered as `Rejected`.
     pub fn nack(mut self, requeue: bool) {
-        if let Some(envelope) = self.envelope.take() {
+        if let Some(envelope) = self.take_for_settlement() {
             if requeue {
                 self.shared().requeue(envelope);
             } else {
                 self.shared().dead_letter(envelope, DeadReason::Rejected);
             }
-            self.settled();
+            self.consumer.release(self.shared());
         }
     }
 
@@ -120,26 +119,17 @@ impl<T> Delivery<T> {
         self.nack(false);
     }
 
-    /// Book-keeping after the message went wherever it goes: the settlement is visible only
-    /// after the message is back in a lane or dead-lettered (the drained check relies on it).
-    fn settled(&self) {
-        // Release: pairs with the Acquire load in `Shared::is_drained`.
-        self.shared()
-            .counters
-            .unacked
-            .fetch_sub(1, Ordering::Release);
-        if self.shared().prefetch != usize::MAX {
-            // AcqRel: the consumer's count; the old value tells whether it was at its limit.
-            let before = self.consumer.unacked.fetch_sub(1, Ordering::AcqRel);
-            if before >= self.shared().prefetch {
-                self.consumer.settled.notify(1);
+    /// Takes the envelope out for settling; `None` if already settled, or if the visibility
+    /// timeout requeued the message first (a late settlement, which must do nothing).
+    fn take_for_settlement(&mut self) -> Option<Envelope<T>> {
+        let envelope = self.envelope.take()?;
+        if let Some(visibility) = &self.consumer.shared.visibility {
+            if !visibility.settle(self.tag) {
+                Counters::bump(&self.consumer.shared.counters.late_settlements);
+                return None;
             }
         }
-        // After close, the last settlement may be what lets waiting consumers see `Closed`.
-        // Acquire: pairs with the Release store in `close` (via is_drained).
-        if self.shared().is_drained() {
-            self.shared().ready.notify(usize::MAX);
-        }
+        Some(envelope)
     }
 }
 
@@ -147,9 +137,9 @@ impl<T> Drop for Delivery<T> {
     /// An unsettled delivery is requeued (`nack(requeue = true)`): nothing is lost when a
     /// consumer forgets or panics.
     fn drop(&mut self) {
-        if let Some(envelope) = self.envelope.take() {
+        if let Some(envelope) = self.take_for_settlement() {
             self.shared().requeue(envelope);
-            self.settled();
+            self.consumer.release(self.shared());
         }
     }
 }

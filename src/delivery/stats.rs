@@ -42,6 +42,10 @@ pub struct Stats {
     pub redelivered: u64,
     /// Messages dead-lettered, for any reason.
     pub dead_lettered: u64,
+    /// Deliveries requeued by the visibility timeout (also counted in `redelivered`).
+    pub timed_out: u64,
+    /// Settlements that came after the visibility timeout had requeued the message (ignored).
+    pub late_settlements: u64,
 }
 
 impl Stats {
@@ -65,6 +69,8 @@ pub(crate) struct Counters {
     pub(crate) expired: CachePadded<AtomicU64>,
     pub(crate) redelivered: CachePadded<AtomicU64>,
     pub(crate) dead_lettered: CachePadded<AtomicU64>,
+    pub(crate) timed_out: CachePadded<AtomicU64>,
+    pub(crate) late_settlements: CachePadded<AtomicU64>,
     /// Deliveries out and unsettled, over all consumers.
     pub(crate) unacked: CachePadded<AtomicUsize>,
 }
