@@ -435,16 +435,25 @@ fn visibility_timeout_requeues_a_hung_delivery_and_ignores_the_late_ack() {
     q.publish(String::from("job")).unwrap();
     let hung_consumer = q.consumer();
     let hung = hung_consumer.try_receive().unwrap();
-    assert_eq!(hung_consumer.try_receive().unwrap_err(), TryReceiveError::PrefetchLimit);
+    assert_eq!(
+        hung_consumer.try_receive().unwrap_err(),
+        TryReceiveError::PrefetchLimit
+    );
     // Another consumer blocks with no publish coming: it wakes at the visibility deadline.
     let other = q.consumer();
     let again = other.receive_timeout(Duration::from_secs(10)).unwrap();
-    assert_eq!((again.message().as_str(), again.delivery_count()), ("job", 2));
+    assert_eq!(
+        (again.message().as_str(), again.delivery_count()),
+        ("job", 2)
+    );
     // The hung consumer got its prefetch slot back when the timeout fired.
     assert_eq!(hung_consumer.unacked(), Some(0));
     again.ack();
     hung.ack(); // late
     let s = q.stats();
-    assert_eq!((s.acked, s.timed_out, s.late_settlements, s.unacked, s.ready), (1, 1, 1, 0, 0));
+    assert_eq!(
+        (s.acked, s.timed_out, s.late_settlements, s.unacked, s.ready),
+        (1, 1, 1, 0, 0)
+    );
     assert_eq!(s.delivered, 2);
 }

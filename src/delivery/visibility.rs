@@ -106,6 +106,9 @@ impl<T> Visibility<T> {
 
     /// The earliest deadline still recorded (possibly of a delivery already settled).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.records().deadlines.peek().map(|Reverse((deadline, _))| *deadline)
+        self.records()
+            .deadlines
+            .peek()
+            .map(|Reverse((deadline, _))| *deadline)
     }
 }

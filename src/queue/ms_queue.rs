@@ -28,6 +28,9 @@ use crossbeam_epoch::{self as epoch, Atomic, Guard, Shared};
 use crossbeam_utils::CachePadded;
 use std::fmt;
 
+/// Below this many unclaimed elements, poppers claim with CAS instead of fetch-and-add (see `pop`).
+const CAS_MARGIN: usize = if cfg!(any(mqsync_loom, miri)) { 1 } else { 8 };
+
 /// An unbounded lock-free multi-producer multi-consumer FIFO queue.
 ///
 /// Every operation is **lock-free**: a thread that is preempted or dies mid-operation never
@@ -207,11 +210,27 @@ impl<T> MsQueue<T> {
             // Relaxed: a hint that decides whether to claim; the claim below is the RMW.
             let claimed = segment.deq.load(Ordering::Relaxed);
             if claimed < SEG {
-                if claimed >= segment.enq.load(Ordering::Relaxed) {
+                let pushed = segment.enq.load(Ordering::Relaxed);
+                if claimed >= pushed {
                     return None; // every claimed push has been claimed by a pop
                 }
-                // SeqCst: Q1 of the peek protocol (peek.rs); `is_open` below is Q2.
-                let index = segment.deq.fetch_add(1, Ordering::SeqCst);
+                // Claim one slot. Near the tail, poppers racing with fetch-and-add would claim
+                // slots no pusher has claimed yet and burn them (poisoning); a CAS from the
+                // observed count never passes `enq`. With elements to spare, fetch-and-add never
+                // fails. Both are SeqCst: Q1 of the peek protocol (peek.rs); `is_open` is Q2.
+                let index = if pushed - claimed > CAS_MARGIN {
+                    segment.deq.fetch_add(1, Ordering::SeqCst)
+                } else {
+                    match segment.deq.compare_exchange_weak(
+                        claimed,
+                        claimed + 1,
+                        Ordering::SeqCst,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => claimed,
+                        Err(_) => continue,
+                    }
+                };
                 if index < SEG {
                     let peeking = self.gate.is_open();
                     let slot = &segment.slots[index];
