@@ -69,7 +69,8 @@ impl PeekGate {
     pub(crate) fn is_open(&self) -> bool {
         #[cfg(mqsync_loom)]
         crate::primitive::sync::atomic::fence(Ordering::SeqCst);
-        // SeqCst: pairs with the SeqCst fetch_add in `enter` (store-buffering, see above).
+        // SeqCst: pairs with the SeqCst fetch_add in `enter` (store-buffering, see above); its
+        // Acquire half pairs with the Release fetch_sub in `GateGuard::drop`.
         self.active.load(Ordering::SeqCst) != 0
     }
 }
@@ -82,9 +83,12 @@ pub(crate) struct GateGuard<'a> {
 
 impl Drop for GateGuard<'_> {
     fn drop(&mut self) {
-        // Relaxed is enough: a popper that still sees the count merely takes the latch path,
-        // which is correct whether or not a peeker is there.
-        self.gate.active.fetch_sub(1, Ordering::Relaxed);
+        // Release, not Relaxed: a popper whose Q2 reads the count this leaves (0) skips the
+        // latch, so the only edge that orders this peeker's clones before that popper's move out
+        // (and drop) is this store, paired with the SeqCst (so Acquire) load in `is_open`. With
+        // Relaxed, a clone of element k, then this exit, then a claim of k and a closed gate is a
+        // data race (Miri reports it on `RingBuffer`'s peek-vs-pop test).
+        self.gate.active.fetch_sub(1, Ordering::Release);
     }
 }
 
