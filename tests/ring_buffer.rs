@@ -49,12 +49,16 @@ fn check_exactly_once_in_order(received: &[Vec<u64>], per_producer: usize) {
 /// 4 producers × 4 consumers, 1M messages; half the threads use the batch operations.
 #[test]
 fn mpmc_no_loss_no_dup_per_producer_order() {
-    let q = Arc::new(RingBuffer::with_capacity(1000));
+    // Small, so that producers and consumers keep meeting at the full and empty boundaries.
+    let q = Arc::new(RingBuffer::with_capacity(13));
     let popped = Arc::new(AtomicUsize::new(0));
+    let start = Arc::new(Barrier::new(PRODUCERS + CONSUMERS));
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
             let q = Arc::clone(&q);
+            let start = Arc::clone(&start);
             thread::spawn(move || {
+                start.wait();
                 if p % 2 == 0 {
                     for s in 0..PER_PRODUCER {
                         let mut v = tag(p, s);
@@ -82,8 +86,10 @@ fn mpmc_no_loss_no_dup_per_producer_order() {
         .map(|c| {
             let q = Arc::clone(&q);
             let popped = Arc::clone(&popped);
+            let start = Arc::clone(&start);
             thread::spawn(move || {
-                let mut got = Vec::with_capacity(N / CONSUMERS * 2);
+                start.wait();
+                let mut got = Vec::with_capacity(N);
                 while popped.load(Ordering::Relaxed) < N {
                     let n = if c % 2 == 0 {
                         match q.pop() {
@@ -203,7 +209,7 @@ fn well_formed(s: &str, per_producer: usize) -> (usize, usize) {
 /// Peeks and snapshots of `String`s run while producers push and consumers pop.
 #[test]
 fn peek_and_snapshot_against_pops() {
-    const PER: usize = N / 10;
+    const PER: usize = N / 25;
     let q = Arc::new(RingBuffer::with_capacity(61));
     let done = Arc::new(AtomicBool::new(false));
     let popped = Arc::new(AtomicUsize::new(0));
@@ -291,10 +297,13 @@ fn force_push_accounting() {
     const PER: usize = N / 8;
     let q = Arc::new(RingBuffer::with_capacity(7));
     let done = Arc::new(AtomicBool::new(false));
+    let start = Arc::new(Barrier::new(PRODUCERS + 2));
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
             let q = Arc::clone(&q);
+            let start = Arc::clone(&start);
             thread::spawn(move || {
+                start.wait();
                 let mut evicted = Vec::new();
                 for s in 0..PER {
                     if let Some(old) = q.force_push(tag(p, s)) {
@@ -309,7 +318,9 @@ fn force_push_accounting() {
         .map(|c| {
             let q = Arc::clone(&q);
             let done = Arc::clone(&done);
+            let start = Arc::clone(&start);
             thread::spawn(move || {
+                start.wait();
                 let mut got = Vec::new();
                 while !done.load(Ordering::Relaxed) {
                     let n = if c == 0 {
