@@ -113,9 +113,10 @@ struct Slot<T> {
 /// its write, a popper between its claim and its move out) makes the one operation that next
 /// needs that slot wait for it: pops wait for an unwritten head element even when later
 /// elements are ready (crossbeam issue 675), pushes wait for a slot still being vacated. Such a
-/// wait lasts a few steps of the preempted thread, never an unbounded time of another thread's
-/// choosing. A pop also waits while a [`peek`](Self::peek) clones the very element it is
-/// popping.
+/// wait ends as soon as the awaited thread runs a few more of its own steps (no user code runs
+/// in them); if that thread stays suspended, the waiter spins and yields until it runs again.
+/// A pop also waits while a [`peek`](Self::peek) or [`snapshot`](Self::snapshot) clones the
+/// very element it is popping (user code: `T::clone`).
 ///
 /// # Examples
 ///
@@ -181,8 +182,8 @@ enum Pushed<T> {
 impl<T> RingBuffer<T> {
     /// Creates an empty ring that holds at most `capacity` elements.
     ///
-    /// Allocates the `capacity` slots up front (the element size plus two words each); nothing
-    /// is allocated later.
+    /// Allocates the `capacity` slots up front (the element size plus two words each); the ring
+    /// never grows or reallocates them. (`push_batch` allocates a temporary `Vec` of its input.)
     ///
     /// # Panics
     ///
@@ -1121,6 +1122,26 @@ mod tests {
         let q = RingBuffer::with_capacity(2);
         q.push(Opaque).unwrap();
         assert_eq!(format!("{q:?}"), "RingBuffer { capacity: 2, len: 1, .. }");
+    }
+
+    #[test]
+    fn panicking_clone_leaves_no_pin_behind() {
+        struct Bomb(u32);
+        impl Clone for Bomb {
+            fn clone(&self) -> Self {
+                panic!("clone of {}", self.0)
+            }
+        }
+        let q = RingBuffer::with_capacity(2);
+        q.push(Bomb(1)).unwrap();
+        let peeked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.peek()));
+        assert!(peeked.is_err());
+        let snap = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.snapshot()));
+        assert!(snap.is_err());
+        // The gate and the latch were left: the pop neither waits nor sees a stale pin.
+        assert_eq!(q.pop().map(|b| b.0), Some(1));
+        q.push(Bomb(2)).unwrap();
+        assert_eq!(q.pop().map(|b| b.0), Some(2));
     }
 
     #[test]
