@@ -339,4 +339,22 @@ mod ring_buffer {
             assert!(q.is_empty());
         });
     }
+
+    /// A peek against an eviction of the element it clones (capacity 1: same slot).
+    #[test]
+    fn peek_against_force_push() {
+        loom::model(|| {
+            let q = Arc::new(RingBuffer::with_capacity(1));
+            q.push(String::from("old")).unwrap();
+            let peeker = on(&q, |q| q.peek());
+            let evictor = on(&q, |q| q.force_push(String::from("new")));
+            let peeked = peeker
+                .join()
+                .unwrap()
+                .expect("never empty: force_push keeps it full");
+            assert!(peeked == "old" || peeked == "new", "peeked {peeked:?}");
+            assert_eq!(evictor.join().unwrap().as_deref(), Some("old"));
+            assert_eq!(q.pop().as_deref(), Some("new"));
+        });
+    }
 }
