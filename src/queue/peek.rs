@@ -69,7 +69,8 @@ impl PeekGate {
     pub(crate) fn is_open(&self) -> bool {
         #[cfg(mqsync_loom)]
         crate::primitive::sync::atomic::fence(Ordering::SeqCst);
-        // SeqCst: pairs with the SeqCst fetch_add in `enter` (store-buffering, see above).
+        // SeqCst: pairs with the SeqCst fetch_add in `enter` (store-buffering, see above); its
+        // Acquire half pairs with the Release fetch_sub in `GateGuard::drop`.
         self.active.load(Ordering::SeqCst) != 0
     }
 }
@@ -82,11 +83,14 @@ pub(crate) struct GateGuard<'a> {
 
 impl Drop for GateGuard<'_> {
     fn drop(&mut self) {
-        // SeqCst, not Relaxed: every write of the gate must be SeqCst for the store-buffering
-        // argument. A SeqCst load may read a non-SeqCst write that precedes the last SeqCst
-        // write in S (C++20 [atomics.order]); with a Relaxed decrement here, a popper's Q2 could
-        // read an old 0 from an earlier peek's exit although P1 precedes it. miri's weak-memory
-        // emulation finds exactly that interleaving.
+        // Not Relaxed, for two reasons (both found by miri's weak-memory emulation, on the
+        // MsQueue and on the RingBuffer peek-vs-pop tests):
+        // * Release: a popper whose Q2 reads the count this exit leaves (0) skips the latch, so
+        //   this store, read by the SeqCst (hence Acquire) load in `is_open`, is the only edge
+        //   that orders this peeker's clones before that popper's move out and drop.
+        // * SeqCst: the store-buffering argument wants every write of the gate in the total
+        //   order S, so that no Q2 that follows a P1 in S can read a count from before it.
+        // The cost falls on peekers only.
         self.gate.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
