@@ -37,5 +37,6 @@ pub mod delivery;
 pub mod handoff;
 pub mod integrate;
 pub mod queue;
+pub mod sync;
 
 pub use queue::{Fifo, Full, MsQueue, RingBuffer};

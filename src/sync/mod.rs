@@ -1,0 +1,25 @@
+//! Layer 5: data synchronization — the building blocks of the sync engine.
+//!
+//! In place so far (the threaded engine that drives them is the next step):
+//!
+//! * [`Change`] / [`Op`]: an upsert or delete of an entity key at a version, with a
+//!   deterministic "which one wins" rule ([`Change::supersedes`]) that makes applying changes
+//!   idempotent and order-insensitive per key.
+//! * [`Replica`]: a concurrent in-memory target that applies changes idempotently and can be
+//!   read while syncing; [`DedupWindow`] deduplicates versionless changes by id.
+//! * [`Sink`] and [`deliver`]: a target trait, and delivery of a batch to it with retries and
+//!   exponential backoff, poison isolation by splitting, and panics caught as failures.
+//! * [`Watermark`]: commit-after-confirm — the source position that may be committed when
+//!   parallel workers confirm out of order.
+
+mod change;
+mod dedup;
+mod replica;
+mod sink;
+mod watermark;
+
+pub use change::{Change, Op};
+pub use dedup::DedupWindow;
+pub use replica::{Applied, Replica};
+pub use sink::{deliver, DeliveryReport, RetryPolicy, Sink, SinkError};
+pub use watermark::Watermark;

@@ -1,0 +1,175 @@
+//! Tests of the sync building blocks: idempotent, order-insensitive replica; delivery to
+//! failing, panicking and flaky sinks with every change accounted for.
+
+use mqsync::sync::{deliver, Applied, Change, Replica, RetryPolicy, Sink, SinkError};
+use serde_json::json;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn replica_converges_whatever_the_order_and_replays() {
+    // 4 producers each apply every change of 200 keys × 20 versions in their own shuffled
+    // order, with replays; the replica ends at the newest version of each key.
+    let keys = 200u64;
+    let versions = 20u64;
+    let mut changes = Vec::new();
+    for k in 0..keys {
+        for v in 1..=versions {
+            let key = format!("key-{k}");
+            changes.push(if v == versions && k % 5 == 0 {
+                Change::delete(key, v)
+            } else {
+                Change::upsert(key, v, json!({"k": k, "v": v}))
+            });
+        }
+    }
+    let changes = Arc::new(changes);
+    let replica = Arc::new(Replica::new());
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (changes, replica) = (changes.clone(), replica.clone());
+            thread::spawn(move || {
+                let mut rng = Rng(0xDEAD_BEEF ^ (t + 1));
+                let mut order: Vec<usize> = (0..changes.len()).collect();
+                for i in (1..order.len()).rev() {
+                    order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+                }
+                for i in order {
+                    replica.apply(&changes[i]);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let expected: BTreeMap<String, serde_json::Value> = (0..keys)
+        .filter(|k| k % 5 != 0)
+        .map(|k| (format!("key-{k}"), json!({"k": k, "v": versions})))
+        .collect();
+    assert_eq!(replica.snapshot(), expected);
+    for k in (0..keys).step_by(5) {
+        assert_eq!(
+            replica.version(&format!("key-{k}")),
+            Some(versions),
+            "tombstone kept"
+        );
+    }
+    // Replaying everything once more changes nothing.
+    assert!(changes.iter().all(|c| replica.apply(c) == Applied::Stale));
+}
+
+#[test]
+fn versionless_changes_are_deduplicated_by_id() {
+    let replica = Replica::new();
+    let mut c = Change::upsert("k", 0, json!(1));
+    c.version = None;
+    c.id = "evt-1".into();
+    assert_eq!(replica.apply(&c), Applied::Changed);
+    assert_eq!(replica.apply(&c), Applied::Duplicate);
+    let mut d = c.clone();
+    d.id = "evt-2".into();
+    d.op = mqsync::sync::Op::Upsert(json!(2));
+    assert_eq!(replica.apply(&d), Applied::Changed);
+    assert_eq!(replica.get("k"), Some(json!(2)));
+}
+
+/// A sink that fails at random, fails some keys forever, fails whole batches and panics.
+struct Chaos {
+    rng: Rng,
+    applied: Vec<String>,
+    poison: HashSet<String>,
+}
+
+impl Sink for Chaos {
+    fn name(&self) -> &str {
+        "chaos"
+    }
+    fn apply(&mut self, batch: &[Change]) -> Result<(), SinkError> {
+        match self.rng.next() % 10 {
+            0 => panic!("chaos sink panics"),
+            1 => return Err(SinkError::Batch("connection reset".into())),
+            _ => {}
+        }
+        if batch.len() > 1
+            && batch.iter().any(|c| self.poison.contains(&c.key))
+            && self.rng.next() % 2 == 0
+        {
+            return Err(SinkError::Batch("poison in batch".into()));
+        }
+        let mut failed = Vec::new();
+        for (i, c) in batch.iter().enumerate() {
+            if self.poison.contains(&c.key) || self.rng.next() % 7 == 0 {
+                failed.push((i, format!("cannot apply {}", c.key)));
+            } else {
+                self.applied.push(c.id.clone());
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::Items(failed))
+        }
+    }
+}
+
+#[test]
+fn every_change_is_applied_or_dead_lettered_exactly_once() {
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let policy = RetryPolicy {
+        attempts: 6,
+        initial_backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+    };
+    for seed in 1..=20u64 {
+        let batch: Vec<Change> = (0..64)
+            .map(|i| Change::upsert(format!("k{i}"), 1, json!(i)))
+            .collect();
+        let poison: HashSet<String> = ["k3", "k40", "k41"].iter().map(|s| s.to_string()).collect();
+        let mut sink = Chaos {
+            rng: Rng(seed * 0x9E37_79B9),
+            applied: Vec::new(),
+            poison: poison.clone(),
+        };
+        let report = deliver(&mut sink, &batch, &policy);
+        let applied: HashSet<usize> = report.applied.iter().copied().collect();
+        let dead: HashSet<usize> = report.dead.iter().map(|(i, _)| *i).collect();
+        assert_eq!(
+            applied.len(),
+            report.applied.len(),
+            "seed {seed}: applied twice"
+        );
+        assert!(applied.is_disjoint(&dead), "seed {seed}: applied and dead");
+        assert_eq!(applied.len() + dead.len(), batch.len(), "seed {seed}: lost");
+        for p in &poison {
+            let i: usize = p[1..].parse().unwrap();
+            assert!(
+                dead.contains(&i),
+                "seed {seed}: poison {p} must be dead-lettered"
+            );
+        }
+        // What the report calls applied, the sink did apply.
+        let sink_applied: HashSet<&str> = sink.applied.iter().map(String::as_str).collect();
+        for &i in &applied {
+            assert!(
+                sink_applied.contains(batch[i].id.as_str()),
+                "seed {seed}: {i}"
+            );
+        }
+        assert!(report.dead.iter().all(|(_, reason)| !reason.is_empty()));
+    }
+    std::panic::set_hook(quiet);
+}
