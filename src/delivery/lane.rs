@@ -18,7 +18,7 @@ pub(crate) struct Envelope<T> {
 #[derive(Debug)]
 enum Fresh<T> {
     Unbounded(Box<MsQueue<Envelope<T>>>),
-    Bounded(RingBuffer<Envelope<T>>),
+    Bounded(Box<RingBuffer<Envelope<T>>>),
 }
 
 /// One priority level.
@@ -42,7 +42,7 @@ impl<T> Lane<T> {
             redelivered: MsQueue::new(),
             requeued: AtomicUsize::new(0),
             fresh: match bound {
-                Some(cap) => Fresh::Bounded(RingBuffer::with_capacity(cap)),
+                Some(cap) => Fresh::Bounded(Box::new(RingBuffer::with_capacity(cap))),
                 None => Fresh::Unbounded(Box::default()),
             },
         }

@@ -140,7 +140,7 @@ fn deliver_part(
             .unwrap_or_else(|panic| Err(SinkError::Batch(panic_message(&panic))));
         match outcome {
             Ok(()) => {
-                report.applied.extend(remaining.drain(..));
+                report.applied.append(&mut remaining);
             }
             Err(SinkError::Items(failed)) => {
                 let failed_local: Vec<(usize, String)> = failed
