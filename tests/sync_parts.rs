@@ -88,8 +88,7 @@ fn versionless_changes_are_deduplicated_by_id() {
 
 /// A sink that fails at random, fails some keys forever, fails whole batches and panics.
 struct Chaos {
-    rng: Rng,
-    applied: Vec<String>,
+    state: std::sync::Mutex<(Rng, Vec<String>)>,
     poison: HashSet<String>,
 }
 
@@ -97,24 +96,26 @@ impl Sink for Chaos {
     fn name(&self) -> &str {
         "chaos"
     }
-    fn apply(&mut self, batch: &[Change]) -> Result<(), SinkError> {
-        match self.rng.next() % 10 {
+    fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (rng, applied) = &mut *guard;
+        match rng.next() % 10 {
             0 => panic!("chaos sink panics"),
             1 => return Err(SinkError::Batch("connection reset".into())),
             _ => {}
         }
         if batch.len() > 1
             && batch.iter().any(|c| self.poison.contains(&c.key))
-            && self.rng.next() % 2 == 0
+            && rng.next() % 2 == 0
         {
             return Err(SinkError::Batch("poison in batch".into()));
         }
         let mut failed = Vec::new();
         for (i, c) in batch.iter().enumerate() {
-            if self.poison.contains(&c.key) || self.rng.next() % 7 == 0 {
+            if self.poison.contains(&c.key) || rng.next() % 7 == 0 {
                 failed.push((i, format!("cannot apply {}", c.key)));
             } else {
-                self.applied.push(c.id.clone());
+                applied.push(c.id.clone());
             }
         }
         if failed.is_empty() {
@@ -139,12 +140,11 @@ fn every_change_is_applied_or_dead_lettered_exactly_once() {
             .map(|i| Change::upsert(format!("k{i}"), 1, json!(i)))
             .collect();
         let poison: HashSet<String> = ["k3", "k40", "k41"].iter().map(|s| s.to_string()).collect();
-        let mut sink = Chaos {
-            rng: Rng(seed * 0x9E37_79B9),
-            applied: Vec::new(),
+        let sink = Chaos {
+            state: std::sync::Mutex::new((Rng(seed * 0x9E37_79B9), Vec::new())),
             poison: poison.clone(),
         };
-        let report = deliver(&mut sink, &batch, &policy);
+        let report = deliver(&sink, &batch, &policy);
         let applied: HashSet<usize> = report.applied.iter().copied().collect();
         let dead: HashSet<usize> = report.dead.iter().map(|(i, _)| *i).collect();
         assert_eq!(
@@ -162,7 +162,8 @@ fn every_change_is_applied_or_dead_lettered_exactly_once() {
             );
         }
         // What the report calls applied, the sink did apply.
-        let sink_applied: HashSet<&str> = sink.applied.iter().map(String::as_str).collect();
+        let state = sink.state.lock().unwrap_or_else(|p| p.into_inner());
+        let sink_applied: HashSet<&str> = state.1.iter().map(String::as_str).collect();
         for &i in &applied {
             assert!(
                 sink_applied.contains(batch[i].id.as_str()),

@@ -29,30 +29,31 @@ impl std::error::Error for SinkError {}
 
 /// A target that applies batches of changes. Implementations must be idempotent per change
 /// (applying a change again, or an older version, leaves the target unchanged): the engine
-/// delivers at least once.
+/// delivers at least once. The engine's workers call `apply` concurrently (each with the
+/// changes of different keys), so a sink is `Sync` and handles its own locking.
 ///
 /// ```
 /// use mqsync::sync::{Change, Sink, SinkError};
 ///
-/// struct Log(Vec<String>);
+/// struct Log(std::sync::Mutex<Vec<String>>);
 /// impl Sink for Log {
 ///     fn name(&self) -> &str { "log" }
-///     fn apply(&mut self, batch: &[Change]) -> Result<(), SinkError> {
-///         self.0.extend(batch.iter().map(|c| c.id.clone()));
+///     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+///         self.0.lock().unwrap().extend(batch.iter().map(|c| c.id.clone()));
 ///         Ok(())
 ///     }
 /// }
-/// let mut log = Log(Vec::new());
+/// let log = Log(Default::default());
 /// log.apply(&[Change::delete("k", 1)]).unwrap();
-/// assert_eq!(log.0, ["k@1"]);
+/// assert_eq!(*log.0.lock().unwrap(), ["k@1"]);
 /// ```
-pub trait Sink: Send {
+pub trait Sink: Send + Sync {
     /// A name for reports and dead letters.
     fn name(&self) -> &str;
 
     /// Applies `batch` in order. On error, says which items failed (the rest must have been
     /// applied) or that the whole batch failed (none applied).
-    fn apply(&mut self, batch: &[Change]) -> Result<(), SinkError>;
+    fn apply(&self, batch: &[Change]) -> Result<(), SinkError>;
 }
 
 /// How often and how patiently a failing sink is retried.
@@ -96,25 +97,25 @@ pub struct DeliveryReport {
 /// use std::time::Duration;
 ///
 /// /// Fails any batch that contains the key "poison".
-/// struct Picky(Vec<String>);
+/// struct Picky(std::sync::Mutex<Vec<String>>);
 /// impl Sink for Picky {
 ///     fn name(&self) -> &str { "picky" }
-///     fn apply(&mut self, batch: &[Change]) -> Result<(), SinkError> {
+///     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
 ///         if batch.iter().any(|c| c.key == "poison") {
 ///             return Err(SinkError::Batch("constraint violation".into()));
 ///         }
-///         self.0.extend(batch.iter().map(|c| c.key.clone()));
+///         self.0.lock().unwrap().extend(batch.iter().map(|c| c.key.clone()));
 ///         Ok(())
 ///     }
 /// }
 /// let batch: Vec<_> = ["a", "poison", "b", "c"].iter().map(|k| Change::delete(*k, 1)).collect();
 /// let policy = RetryPolicy { attempts: 2, initial_backoff: Duration::ZERO, max_backoff: Duration::ZERO };
-/// let mut sink = Picky(Vec::new());
-/// let report = deliver(&mut sink, &batch, &policy);
+/// let sink = Picky(Default::default());
+/// let report = deliver(&sink, &batch, &policy);
 /// assert_eq!(report.dead.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);
-/// assert_eq!(sink.0, ["a", "b", "c"]);
+/// assert_eq!(*sink.0.lock().unwrap(), ["a", "b", "c"]);
 /// ```
-pub fn deliver(sink: &mut dyn Sink, batch: &[Change], policy: &RetryPolicy) -> DeliveryReport {
+pub fn deliver(sink: &dyn Sink, batch: &[Change], policy: &RetryPolicy) -> DeliveryReport {
     let mut report = DeliveryReport::default();
     let indices: Vec<usize> = (0..batch.len()).collect();
     deliver_part(sink, batch, &indices, policy, &mut report);
@@ -123,7 +124,7 @@ pub fn deliver(sink: &mut dyn Sink, batch: &[Change], policy: &RetryPolicy) -> D
 }
 
 fn deliver_part(
-    sink: &mut dyn Sink,
+    sink: &dyn Sink,
     batch: &[Change],
     indices: &[usize],
     policy: &RetryPolicy,
