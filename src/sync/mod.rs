@@ -16,10 +16,12 @@ mod change;
 mod dedup;
 mod replica;
 mod sink;
+mod source;
 mod watermark;
 
 pub use change::{Change, Op};
 pub use dedup::DedupWindow;
 pub use replica::{Applied, Replica};
 pub use sink::{deliver, DeliveryReport, RetryPolicy, Sink, SinkError};
+pub use source::{DeliverySource, IterSource, PollSource, QueueSource, Source, SourceError};
 pub use watermark::Watermark;
