@@ -5,10 +5,11 @@
 //! ready and stops when the consumers have received every item. One criterion "iteration" is
 //! one item (one round trip for ping-pong). Run with `cargo bench --bench handoff`.
 
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use mqsync::handoff::{channel, spsc, spsc_with, WaitStrategy};
 use mqsync::{Fifo, MsQueue, RingBuffer};
+use std::cell::Cell;
 use std::hint::{black_box, spin_loop};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -16,6 +17,25 @@ use std::time::{Duration, Instant};
 
 const CAPACITY: usize = 1024;
 const BATCH: usize = 64;
+
+thread_local! {
+    static TRIES: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The back-off every peer uses while its queue is full / empty: spin a little, then yield.
+/// Pure spinning measures the scheduler, not the queue, when the two threads share a core
+/// (this machine has two cores shared with other work).
+fn relax() {
+    TRIES.with(|tries| {
+        if tries.get() < 128 {
+            tries.set(tries.get() + 1);
+            spin_loop();
+        } else {
+            tries.set(0);
+            thread::yield_now();
+        }
+    });
+}
 
 /// Runs `producer` and `consumer` on two threads and times them from a common start.
 fn time_pair(
@@ -43,9 +63,10 @@ fn time_pair(
 fn spsc_single(c: &mut Criterion) {
     let mut g = c.benchmark_group("spsc_1p1c_single");
     g.throughput(Throughput::Elements(1));
-    for (name, strategy) in
-        [("mqsync_park", WaitStrategy::SpinThenPark), ("mqsync_spin", WaitStrategy::BusySpin)]
-    {
+    for (name, strategy) in [
+        ("mqsync_park", WaitStrategy::SpinThenPark),
+        ("mqsync_spin", WaitStrategy::BusySpin),
+    ] {
         g.bench_function(name, |b| {
             b.iter_custom(|n| {
                 let (mut tx, mut rx) = spsc_with::<u64>(CAPACITY, strategy);
@@ -53,7 +74,7 @@ fn spsc_single(c: &mut Criterion) {
                     move || {
                         for i in 0..n {
                             while tx.push(i).is_err() {
-                                spin_loop();
+                                relax();
                             }
                         }
                     },
@@ -64,7 +85,7 @@ fn spsc_single(c: &mut Criterion) {
                                     black_box(v);
                                     break;
                                 }
-                                spin_loop();
+                                relax();
                             }
                         }
                     },
@@ -79,7 +100,7 @@ fn spsc_single(c: &mut Criterion) {
                 move || {
                     for i in 0..n {
                         while tx.push(i).is_err() {
-                            spin_loop();
+                            relax();
                         }
                     }
                 },
@@ -90,7 +111,7 @@ fn spsc_single(c: &mut Criterion) {
                                 black_box(v);
                                 break;
                             }
-                            spin_loop();
+                            relax();
                         }
                     }
                 },
@@ -105,7 +126,7 @@ fn spsc_single(c: &mut Criterion) {
                 move || {
                     for i in 0..n {
                         while q.push(i).is_err() {
-                            spin_loop();
+                            relax();
                         }
                     }
                 },
@@ -116,7 +137,7 @@ fn spsc_single(c: &mut Criterion) {
                                 black_box(v);
                                 break;
                             }
-                            spin_loop();
+                            relax();
                         }
                     }
                 },
@@ -126,42 +147,81 @@ fn spsc_single(c: &mut Criterion) {
     g.finish();
 }
 
+fn spsc_same_thread(c: &mut Criterion) {
+    // One push and one pop on the same thread: the fast-path cost alone, free of scheduling
+    // noise (the wake check's fence shows here).
+    let mut g = c.benchmark_group("spsc_same_thread_push_pop");
+    g.throughput(Throughput::Elements(1));
+    for (name, strategy) in [
+        ("mqsync_park", WaitStrategy::SpinThenPark),
+        ("mqsync_spin", WaitStrategy::BusySpin),
+    ] {
+        let (mut tx, mut rx) = spsc_with::<u64>(CAPACITY, strategy);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                tx.push(black_box(1)).unwrap();
+                black_box(rx.pop().unwrap())
+            })
+        });
+    }
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+    g.bench_function("rtrb", |b| {
+        b.iter(|| {
+            tx.push(black_box(1)).unwrap();
+            black_box(rx.pop().unwrap())
+        })
+    });
+    let q = crossbeam_queue::ArrayQueue::<u64>::new(CAPACITY);
+    g.bench_function("crossbeam_array_queue", |b| {
+        b.iter(|| {
+            q.push(black_box(1)).unwrap();
+            black_box(q.pop().unwrap())
+        })
+    });
+    g.finish();
+}
+
 fn spsc_batch(c: &mut Criterion) {
     let mut g = c.benchmark_group("spsc_1p1c_batch64");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("mqsync", |b| {
-        b.iter_custom(|n| {
-            let n = n as usize;
-            let (mut tx, mut rx) = spsc::<u64>(CAPACITY);
-            time_pair(
-                move || {
-                    let items: Vec<u64> = (0..BATCH as u64).collect();
-                    let mut sent = 0;
-                    while sent < n {
-                        let want = (n - sent).min(BATCH);
-                        let done = tx.push_slice(&items[..want]);
-                        if done == 0 {
-                            spin_loop();
+    for (name, strategy) in [
+        ("mqsync_park", WaitStrategy::SpinThenPark),
+        ("mqsync_spin", WaitStrategy::BusySpin),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|n| {
+                let n = n as usize;
+                let (mut tx, mut rx) = spsc_with::<u64>(CAPACITY, strategy);
+                time_pair(
+                    move || {
+                        let items: Vec<u64> = (0..BATCH as u64).collect();
+                        let mut sent = 0;
+                        while sent < n {
+                            let want = (n - sent).min(BATCH);
+                            let done = tx.push_slice(&items[..want]);
+                            if done == 0 {
+                                relax();
+                            }
+                            sent += done;
                         }
-                        sent += done;
-                    }
-                },
-                move || {
-                    let mut out = Vec::with_capacity(4 * BATCH);
-                    let mut got = 0;
-                    while got < n {
-                        let k = rx.pop_many(&mut out, 4 * BATCH);
-                        if k == 0 {
-                            spin_loop();
+                    },
+                    move || {
+                        let mut out = Vec::with_capacity(4 * BATCH);
+                        let mut got = 0;
+                        while got < n {
+                            let k = rx.pop_many(&mut out, 4 * BATCH);
+                            if k == 0 {
+                                relax();
+                            }
+                            got += k;
+                            black_box(&out);
+                            out.clear();
                         }
-                        got += k;
-                        black_box(&out);
-                        out.clear();
-                    }
-                },
-            )
-        })
-    });
+                    },
+                )
+            })
+        });
+    }
     g.bench_function("rtrb", |b| {
         b.iter_custom(|n| {
             let n = n as usize;
@@ -174,7 +234,7 @@ fn spsc_batch(c: &mut Criterion) {
                         let want = (n - sent).min(BATCH);
                         let (done, _) = tx.push_partial_slice(&items[..want]);
                         if done.is_empty() {
-                            spin_loop();
+                            relax();
                         }
                         sent += done.len();
                     }
@@ -185,7 +245,7 @@ fn spsc_batch(c: &mut Criterion) {
                     while got < n {
                         let (done, _) = rx.pop_partial_slice(&mut out);
                         if done.is_empty() {
-                            spin_loop();
+                            relax();
                         }
                         got += done.len();
                         black_box(&done);
@@ -229,7 +289,7 @@ fn ping_pong(c: &mut Criterion) {
                         let v = loop {
                             match ping_rx.pop() {
                                 Ok(v) => break v,
-                                Err(_) => spin_loop(),
+                                Err(_) => relax(),
                             }
                         };
                         pong_tx.push(v).unwrap();
@@ -243,7 +303,7 @@ fn ping_pong(c: &mut Criterion) {
                                 black_box(v);
                                 break;
                             }
-                            spin_loop();
+                            relax();
                         }
                     }
                 },
@@ -321,9 +381,15 @@ where
 fn blocking_group(g: &mut BenchmarkGroup<'_, WallTime>, p: u64, c: u64) {
     fn ours<Q: Fifo<u64> + Send + Sync + 'static>(n: u64, p: u64, c: u64, q: Q) -> Duration {
         let (tx, rx) = channel(q);
-        time_mpmc(n, p, c, tx, rx, |tx, i| tx.push_blocking(i).unwrap(), |rx| {
-            rx.pop_blocking().map(|v| black_box(v)).is_ok()
-        })
+        time_mpmc(
+            n,
+            p,
+            c,
+            tx,
+            rx,
+            |tx, i| tx.push_blocking(i).unwrap(),
+            |rx| rx.pop_blocking().map(black_box).is_ok(),
+        )
     }
     g.bench_function("mqsync_channel_ring_buffer_1024", |b| {
         b.iter_custom(|n| ours(n, p, c, RingBuffer::with_capacity(CAPACITY)))
@@ -331,10 +397,20 @@ fn blocking_group(g: &mut BenchmarkGroup<'_, WallTime>, p: u64, c: u64) {
     g.bench_function("mqsync_channel_ms_queue", |b| {
         b.iter_custom(|n| ours(n, p, c, MsQueue::new()))
     });
-    let cb = |(tx, rx): (crossbeam_channel::Sender<u64>, crossbeam_channel::Receiver<u64>), n| {
-        time_mpmc(n, p, c, tx, rx, |tx, i| tx.send(i).unwrap(), |rx| {
-            rx.recv().map(|v| black_box(v)).is_ok()
-        })
+    let cb = |(tx, rx): (
+        crossbeam_channel::Sender<u64>,
+        crossbeam_channel::Receiver<u64>,
+    ),
+              n| {
+        time_mpmc(
+            n,
+            p,
+            c,
+            tx,
+            rx,
+            |tx, i| tx.send(i).unwrap(),
+            |rx| rx.recv().map(black_box).is_ok(),
+        )
     };
     g.bench_function("crossbeam_channel_bounded_1024", |b| {
         b.iter_custom(|n| cb(crossbeam_channel::bounded(CAPACITY), n))
@@ -343,12 +419,22 @@ fn blocking_group(g: &mut BenchmarkGroup<'_, WallTime>, p: u64, c: u64) {
         b.iter_custom(|n| cb(crossbeam_channel::unbounded(), n))
     });
     let fl = |(tx, rx): (flume::Sender<u64>, flume::Receiver<u64>), n| {
-        time_mpmc(n, p, c, tx, rx, |tx, i| tx.send(i).unwrap(), |rx| {
-            rx.recv().map(|v| black_box(v)).is_ok()
-        })
+        time_mpmc(
+            n,
+            p,
+            c,
+            tx,
+            rx,
+            |tx, i| tx.send(i).unwrap(),
+            |rx| rx.recv().map(black_box).is_ok(),
+        )
     };
-    g.bench_function("flume_bounded_1024", |b| b.iter_custom(|n| fl(flume::bounded(CAPACITY), n)));
-    g.bench_function("flume_unbounded", |b| b.iter_custom(|n| fl(flume::unbounded(), n)));
+    g.bench_function("flume_bounded_1024", |b| {
+        b.iter_custom(|n| fl(flume::bounded(CAPACITY), n))
+    });
+    g.bench_function("flume_unbounded", |b| {
+        b.iter_custom(|n| fl(flume::unbounded(), n))
+    });
 }
 
 fn blocking(c: &mut Criterion) {
@@ -366,6 +452,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = spsc_single, spsc_batch, ping_pong, blocking
+    targets = spsc_same_thread, spsc_single, spsc_batch, ping_pong, blocking
 }
 criterion_main!(handoff);

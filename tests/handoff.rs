@@ -206,7 +206,7 @@ fn close_without_loss<Q: Fifo<(usize, usize)> + Send + Sync + 'static>(queue: Q)
     for got in &per_consumer {
         let mut last = [None::<usize>; PRODUCERS];
         for &(p, i) in got {
-            assert!(last[p].is_none_or(|l| l < i), "out of order for producer {p}");
+            assert!(last[p].map_or(true, |l| l < i), "out of order for producer {p}");
             last[p] = Some(i);
         }
     }

@@ -47,7 +47,7 @@ const CLOSED: usize = 1;
 /// `state` unit for one push in flight (the count lives above the `CLOSED` bit).
 const IN_FLIGHT: usize = 2;
 
-struct Chan<T, Q> {
+pub(super) struct Chan<T, Q> {
     queue: Q,
     /// `CLOSED | in_flight * IN_FLIGHT`. `CLOSED` is set once and never cleared; the count goes
     /// up when a push enters and down when it exits. Every write is an RMW.
@@ -59,7 +59,7 @@ struct Chan<T, Q> {
     not_empty: Signal,
     not_full: Signal,
     /// The strategy parks, so publishers must check for sleepers.
-    parks: bool,
+    pub(super) parks: bool,
     /// `Q` has a capacity, so pops must wake blocked senders.
     bounded: bool,
     strategy: WaitStrategy,
@@ -100,7 +100,7 @@ impl<T, Q: Fifo<T>> Chan<T, Q> {
         pushed
     }
 
-    fn pop(&self) -> Result<T, PopError> {
+    pub(super) fn pop(&self) -> Result<T, PopError> {
         if let Some(value) = self.queue.pop() {
             self.popped();
             return Ok(value);
@@ -204,27 +204,27 @@ pub fn channel_with<T, Q: Fifo<T>>(
 /// The sending side of a [`channel`]. Clone it for more producers; the channel closes when the
 /// last clone is dropped (or on [`close`](Self::close)).
 pub struct Sender<T, Q: Fifo<T>> {
-    chan: Arc<Chan<T, Q>>,
+    pub(super) chan: Arc<Chan<T, Q>>,
 }
 
 /// The receiving side of a [`channel`]. Clone it for more consumers; each value goes to exactly
 /// one of them. The channel closes when the last clone is dropped (or on
 /// [`close`](Self::close)).
 pub struct Receiver<T, Q: Fifo<T>> {
-    chan: Arc<Chan<T, Q>>,
+    pub(super) chan: Arc<Chan<T, Q>>,
     /// This handle's async wait in progress, if any.
-    registration: Option<Registration>,
+    pub(super) registration: Option<Registration>,
 }
 
 fn not_full<'a, T, Q>(chan: &'a &Chan<T, Q>) -> &'a Signal {
     &chan.not_full
 }
 
-fn not_empty<'a, T, Q>(chan: &'a &Chan<T, Q>) -> &'a Signal {
+pub(super) fn not_empty<'a, T, Q>(chan: &'a &Chan<T, Q>) -> &'a Signal {
     &chan.not_empty
 }
 
-fn ready<T>(popped: Result<T, PopError>) -> Option<Result<T, PopError>> {
+pub(super) fn ready<T>(popped: Result<T, PopError>) -> Option<Result<T, PopError>> {
     match popped {
         Err(PopError::Empty) => None,
         done => Some(done),
@@ -574,103 +574,3 @@ impl<T, Q: Fifo<T>> fmt::Debug for Receiver<T, Q> {
             .finish_non_exhaustive()
     }
 }
-
-#[cfg(not(mqsync_loom))]
-mod not_loom {
-    use super::*;
-    use futures_core::Stream;
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    impl<T, Q: Fifo<T>> Receiver<T, Q> {
-        /// Pops asynchronously: resolves to `Ok(value)`, or to `Err(PopError::Closed)` once
-        /// closed and drained. Works on any executor; dropping the future loses nothing.
-        ///
-        /// # Examples
-        ///
-        /// ```
-        /// let (tx, mut rx) = mqsync::handoff::channel(mqsync::MsQueue::new());
-        /// std::thread::spawn(move || tx.push(4).unwrap());
-        /// assert_eq!(futures::executor::block_on(rx.pop_async()), Ok(4));
-        /// ```
-        pub fn pop_async(&mut self) -> ReceiverPop<'_, T, Q> {
-            ReceiverPop { receiver: self }
-        }
-
-        /// The poll behind [`pop_async`](Self::pop_async) and the [`Stream`] impl: `Ready` with
-        /// a value or `Err(Closed)`, never `Err(Empty)`.
-        ///
-        /// # Examples
-        ///
-        /// ```
-        /// let (tx, mut rx) = mqsync::handoff::channel(mqsync::MsQueue::new());
-        /// tx.push(1).unwrap();
-        /// let got = futures::executor::block_on(std::future::poll_fn(|cx| rx.poll_pop(cx)));
-        /// assert_eq!(got, Ok(1));
-        /// ```
-        pub fn poll_pop(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, PopError>> {
-            let mut chan = &*self.chan;
-            let parks = chan.parks;
-            wait::poll(
-                &mut chan,
-                &mut self.registration,
-                cx,
-                not_empty,
-                parks,
-                |chan| ready(chan.pop()),
-            )
-        }
-    }
-
-    /// The future of [`Receiver::pop_async`].
-    #[must_use = "futures do nothing unless polled"]
-    pub struct ReceiverPop<'a, T, Q: Fifo<T>> {
-        receiver: &'a mut Receiver<T, Q>,
-    }
-
-    impl<T, Q: Fifo<T>> Future for ReceiverPop<'_, T, Q> {
-        type Output = Result<T, PopError>;
-
-        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-            self.get_mut().receiver.poll_pop(cx)
-        }
-    }
-
-    impl<T, Q: Fifo<T>> Drop for ReceiverPop<'_, T, Q> {
-        fn drop(&mut self) {
-            let receiver = &mut *self.receiver;
-            let chan = &*receiver.chan;
-            wait::cancel(&chan, &mut receiver.registration, not_empty);
-        }
-    }
-
-    impl<T, Q: Fifo<T>> fmt::Debug for ReceiverPop<'_, T, Q> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("ReceiverPop").finish_non_exhaustive()
-        }
-    }
-
-    /// The receiver as a stream of values; it ends once the channel is closed and drained.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use futures::StreamExt;
-    ///
-    /// let (tx, rx) = mqsync::handoff::channel(mqsync::RingBuffer::with_capacity(4));
-    /// std::thread::spawn(move || (0..10).for_each(|i| tx.push_blocking(i).unwrap()));
-    /// let all: Vec<i32> = futures::executor::block_on(rx.collect());
-    /// assert_eq!(all, (0..10).collect::<Vec<_>>());
-    /// ```
-    impl<T, Q: Fifo<T>> Stream for Receiver<T, Q> {
-        type Item = T;
-
-        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-            self.get_mut().poll_pop(cx).map(Result::ok)
-        }
-    }
-}
-
-#[cfg(not(mqsync_loom))]
-pub use not_loom::ReceiverPop;

@@ -7,7 +7,8 @@
 
 use super::error::{PopError, PushError};
 use super::signal::Signal;
-use super::spsc::{Consumer, Producer};
+use super::spsc_consumer::Consumer;
+use super::spsc_producer::Producer;
 use super::wait;
 use std::time::{Duration, Instant};
 

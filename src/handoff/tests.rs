@@ -209,11 +209,12 @@ fn spsc_async_and_stream() {
 #[test]
 fn spsc_dropped_future_unregisters() {
     use std::future::Future;
-    use std::task::{Context, Waker};
+    use std::task::Context;
     let (mut tx, mut rx) = spsc(2);
     {
         let mut fut = rx.pop_async();
-        let mut cx = Context::from_waker(Waker::noop());
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
         assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
     }
     tx.push(5).unwrap();
