@@ -166,7 +166,7 @@ impl<T> Consumer<T> {
         Some(unsafe { self.shared.get(self.head) })
     }
 
-    /// Closes the ring: the producer's later pushes fail with [`PushError::Closed`]; this
+    /// Closes the ring: the producer's later pushes fail with [`PushError::Closed`](super::PushError::Closed); this
     /// consumer can still pop what is inside. Wakes a blocked producer. Idempotent. Dropping the
     /// consumer closes too.
     ///
@@ -251,7 +251,7 @@ impl<T> Consumer<T> {
         self.available(self.shared.capacity) == self.shared.capacity
     }
 
-    /// The number of slots, as given to [`spsc`].
+    /// The number of slots, as given to [`spsc`](super::spsc).
     ///
     /// # Examples
     ///

@@ -136,7 +136,7 @@ impl<T> Producer<T> {
     }
 
     /// Closes the ring: every later push fails with [`PushError::Closed`]; the consumer still
-    /// drains what is inside, then sees [`PopError::Closed`]. Wakes a blocked consumer.
+    /// drains what is inside, then sees [`PopError::Closed`](super::PopError::Closed). Wakes a blocked consumer.
     /// Idempotent. Dropping the producer closes too.
     ///
     /// # Examples
@@ -229,7 +229,7 @@ impl<T> Producer<T> {
         self.len() == self.shared.capacity
     }
 
-    /// The number of slots, as given to [`spsc`].
+    /// The number of slots, as given to [`spsc`](super::spsc).
     ///
     /// # Examples
     ///
