@@ -211,3 +211,31 @@ fn handoff_channel_wakes_blocked_receiver() {
         assert_eq!(receiver.join().unwrap(), (Ok(3), Err(PopError::Closed)));
     });
 }
+
+#[test]
+fn handoff_wake_both_sides_sleep_repeatedly() {
+    loom::model(|| {
+        // Capacity 1 and two values: either side may go to sleep more than once.
+        let (mut tx, mut rx) = spsc::<usize>(1);
+        let consumer = thread::spawn(move || (rx.pop_blocking(), rx.pop_blocking()));
+        tx.push_blocking(1).unwrap();
+        tx.push_blocking(2).unwrap();
+        assert_eq!(consumer.join().unwrap(), (Ok(1), Ok(2)));
+    });
+}
+
+#[test]
+fn handoff_channel_one_value_two_sleeping_receivers() {
+    loom::model(|| {
+        // One push wakes one additional receiver; the close wakes the other.
+        let (tx, rx) = channel::<usize, _>(MsQueue::new());
+        let rx2 = rx.clone();
+        let a = thread::spawn(move || rx.pop_blocking());
+        let b = thread::spawn(move || rx2.pop_blocking());
+        tx.push(1).unwrap();
+        drop(tx);
+        let mut got = [a.join().unwrap(), b.join().unwrap()];
+        got.sort_by_key(|r| r.is_err());
+        assert_eq!(got, [Ok(1), Err(PopError::Closed)]);
+    });
+}
