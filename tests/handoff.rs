@@ -8,7 +8,11 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const MILLION: usize = if cfg!(debug_assertions) { 100_000 } else { 1_000_000 };
+const MILLION: usize = if cfg!(debug_assertions) {
+    100_000
+} else {
+    1_000_000
+};
 
 /// Counts its drops in a shared counter.
 struct Counted(Arc<AtomicUsize>);
@@ -108,7 +112,10 @@ fn spsc_blocked_consumer_wakes_on_push() {
 fn spsc_blocked_consumer_times_out() {
     let (_tx, mut rx) = spsc::<u8>(4);
     let start = Instant::now();
-    assert_eq!(rx.pop_timeout(Duration::from_millis(100)), Err(PopError::Empty));
+    assert_eq!(
+        rx.pop_timeout(Duration::from_millis(100)),
+        Err(PopError::Empty)
+    );
     assert!(start.elapsed() >= Duration::from_millis(100));
 }
 
@@ -138,7 +145,11 @@ fn spsc_async_consumer_wakes_on_push_and_close() {
 
 #[test]
 fn spsc_ping_pong_never_loses_a_wake_up() {
-    let rounds = if cfg!(debug_assertions) { 2_000 } else { 20_000 };
+    let rounds = if cfg!(debug_assertions) {
+        2_000
+    } else {
+        20_000
+    };
     let (mut ping_tx, mut ping_rx) = spsc(1);
     let (mut pong_tx, mut pong_rx) = spsc(1);
     let echo = thread::spawn(move || {
@@ -158,7 +169,11 @@ fn spsc_ping_pong_never_loses_a_wake_up() {
 /// returned Ok is popped exactly once, in push order per producer; each refused value came back.
 fn close_without_loss<Q: Fifo<(usize, usize)> + Send + Sync + 'static>(queue: Q) {
     const PRODUCERS: usize = 4;
-    let per_producer = if cfg!(debug_assertions) { 20_000 } else { 100_000 };
+    let per_producer = if cfg!(debug_assertions) {
+        20_000
+    } else {
+        100_000
+    };
     let (tx, rx) = channel(queue);
     let start = Arc::new(Barrier::new(PRODUCERS + 4));
     let producers: Vec<_> = (0..PRODUCERS)
@@ -206,7 +221,10 @@ fn close_without_loss<Q: Fifo<(usize, usize)> + Send + Sync + 'static>(queue: Q)
     for got in &per_consumer {
         let mut last = [None::<usize>; PRODUCERS];
         for &(p, i) in got {
-            assert!(last[p].map_or(true, |l| l < i), "out of order for producer {p}");
+            assert!(
+                last[p].map_or(true, |l| l < i),
+                "out of order for producer {p}"
+            );
             last[p] = Some(i);
         }
     }
@@ -232,7 +250,10 @@ fn channel_close_without_loss_4p4c_ring_buffer() {
 fn channel_blocked_receivers_wake_on_push_timeout_and_close() {
     let (tx, rx) = channel::<u32, _>(RingBuffer::with_capacity(8));
     let start = Instant::now();
-    assert_eq!(rx.pop_timeout(Duration::from_millis(100)), Err(PopError::Empty));
+    assert_eq!(
+        rx.pop_timeout(Duration::from_millis(100)),
+        Err(PopError::Empty)
+    );
     assert!(start.elapsed() >= Duration::from_millis(100));
 
     let waiters: Vec<_> = (0..3)
@@ -247,5 +268,8 @@ fn channel_blocked_receivers_wake_on_push_timeout_and_close() {
     drop(tx); // the last sender: closes, wakes the other two
     let mut results: Vec<_> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
     results.sort_by_key(|r| r.is_err());
-    assert_eq!(results, [Ok(1), Err(PopError::Closed), Err(PopError::Closed)]);
+    assert_eq!(
+        results,
+        [Ok(1), Err(PopError::Closed), Err(PopError::Closed)]
+    );
 }

@@ -85,8 +85,10 @@ pub(crate) struct Registration {
 
 impl fmt::Debug for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: a diagnostic snapshot, nothing is ordered by it.
+        let waiters = self.waiters.load(Ordering::Relaxed);
         f.debug_struct("Signal")
-            .field("waiters", &self.waiters.load(Ordering::Relaxed))
+            .field("waiters", &waiters)
             .finish_non_exhaustive()
     }
 }

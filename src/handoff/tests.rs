@@ -1,9 +1,9 @@
 //! Unit tests of the handoff layer, small enough for miri.
 
 use super::*;
+use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
+use crate::primitive::sync::Arc;
 use crate::{MsQueue, RingBuffer};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
