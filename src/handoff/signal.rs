@@ -41,13 +41,24 @@
 // * Several publishers wake one waiter each (`notify_one` is event-listener's *additional*
 //   notification, so two pushes wake two sleepers, never the same one twice). A woken waiter
 //   always re-checks; if another consumer took the value, it registers again.
-// * The cost while nobody sleeps is P2 + P3: one fence and one load of a read-mostly line. The
-//   fence cannot be dropped: without it the publisher's store may still sit in its store buffer
-//   when it reads `waiters == 0` (store→load reordering, allowed even on x86), and the waiter
-//   may read the old value at W4 — the textbook lost wake-up. Structures built with a strategy
-//   that never parks skip P2–P4 entirely (see `WaitStrategy::parks`).
+// * The cost while nobody sleeps is P2 + P3. P2 cannot simply be dropped: without a barrier the
+//   publisher's store may still sit in its store buffer when it reads `waiters == 0`
+//   (store→load reordering, allowed even on x86), and the waiter may read the old value at W4 —
+//   the textbook lost wake-up (loom finds it). Structures built with a strategy that never parks
+//   skip P2–P4 entirely (see `WaitStrategy::parks`).
+//
+// [A] The asymmetric pair. Where the kernel supports it (Linux `membarrier`, checked once per
+//     process; see `primitive::barrier`), P2 is only a compiler fence and W3 is
+//     `membarrier(PRIVATE_EXPEDITED)`, which makes every running thread of the process pass a
+//     full barrier at some point B during the call. For the publisher: if its P1 came before B
+//     in its program order, P1 is visible to W4 (case [1]); otherwise its P3, which follows P1
+//     in program order and cannot be moved before it by the compiler (P2), comes after B and
+//     sees W2 (case [2]). So the essay holds with the fence pair replaced by this pair, and the
+//     publisher's fast path costs one plain load. Waiters pay a system call before they sleep,
+//     which is small beside the sleep itself. Under loom and miri the symmetric fences are used.
 
-use crate::primitive::sync::atomic::{fence, AtomicUsize, Ordering};
+use crate::primitive::barrier;
+use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
 use crossbeam_utils::CachePadded;
 use std::fmt;
 use std::time::Instant;
@@ -63,6 +74,9 @@ pub(crate) struct Signal {
     /// Number of registered waiters (W2 increments, W6 decrements). Read by every publisher (P3),
     /// written only when somebody goes to sleep, so it sits on its own cache line.
     waiters: CachePadded<AtomicUsize>,
+    /// Whether P2/W3 are the asymmetric pair (`primitive::barrier`); fixed at construction so
+    /// that both sides always use matching halves.
+    asymmetric: bool,
     #[cfg(not(mqsync_loom))]
     event: Event,
     /// Loom build: bumped (under the lock) by every wake; a waiter sleeps while it is unchanged.
@@ -103,6 +117,7 @@ impl Signal {
     pub(crate) fn new() -> Self {
         Signal {
             waiters: CachePadded::new(AtomicUsize::new(0)),
+            asymmetric: barrier::asymmetric(),
             #[cfg(not(mqsync_loom))]
             event: Event::new(),
             #[cfg(mqsync_loom)]
@@ -130,8 +145,9 @@ impl Signal {
     /// P2 + P3.
     #[inline]
     fn has_waiters(&self) -> bool {
-        // P2. SeqCst fence: pairs with the waiter's fence W3 in `register` (essay [1], [2]).
-        fence(Ordering::SeqCst);
+        // P2. The light half of a SeqCst fence pair: pairs with the waiter's W3 in `register`
+        // (essay [1], [2], and [A] for the asymmetric pair).
+        barrier::light(self.asymmetric);
         // P3. Acquire: pairs with the Release increment W2, so the listener registered at W1 is
         // visible to the wake below (essay [2]).
         self.waiters.load(Ordering::Acquire) != 0
@@ -169,8 +185,8 @@ impl Signal {
         };
         // W2. Release: pairs with the Acquire load P3 (W1 happens-before the wake).
         self.waiters.fetch_add(1, Ordering::Release);
-        // W3. SeqCst fence: pairs with the publisher's fence P2.
-        fence(Ordering::SeqCst);
+        // W3. The heavy half: pairs with the publisher's P2 (essay [1], [2], [A]).
+        barrier::heavy(self.asymmetric);
         registration
     }
 

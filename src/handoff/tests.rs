@@ -317,3 +317,15 @@ fn channel_async_and_timeout() {
     assert_eq!(rest, (1..50).collect::<Vec<_>>());
     producer.join().unwrap();
 }
+
+#[test]
+fn asymmetric_barrier_is_stable_and_callable() {
+    use crate::primitive::barrier;
+    let available = barrier::asymmetric();
+    assert_eq!(barrier::asymmetric(), available, "asked once, answered the same forever");
+    barrier::heavy(available);
+    barrier::light(available);
+    if cfg!(all(target_os = "linux", not(miri))) {
+        eprintln!("asymmetric barrier available: {available}");
+    }
+}
