@@ -181,6 +181,34 @@ fn spsc_same_thread(c: &mut Criterion) {
     g.finish();
 }
 
+fn spsc_same_thread_batch(c: &mut Criterion) {
+    // Batches of 64 on one thread: what the batch path itself costs per item, apart from the
+    // cache-line transfers that bound the cross-thread rows on this machine.
+    let mut g = c.benchmark_group("spsc_same_thread_batch64");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let items: Vec<u64> = (0..BATCH as u64).collect();
+    let (mut tx, mut rx) = spsc::<u64>(CAPACITY);
+    let mut out = Vec::with_capacity(BATCH);
+    g.bench_function("mqsync_park", |b| {
+        b.iter(|| {
+            assert_eq!(tx.push_slice(black_box(&items)), BATCH);
+            out.clear();
+            assert_eq!(rx.pop_many(&mut out, BATCH), BATCH);
+            black_box(&out);
+        })
+    });
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+    let mut buf = vec![0u64; BATCH];
+    g.bench_function("rtrb", |b| {
+        b.iter(|| {
+            assert_eq!(tx.push_partial_slice(black_box(&items)).0.len(), BATCH);
+            assert_eq!(rx.pop_partial_slice(&mut buf).0.len(), BATCH);
+            black_box(&buf);
+        })
+    });
+    g.finish();
+}
+
 fn spsc_batch(c: &mut Criterion) {
     let mut g = c.benchmark_group("spsc_1p1c_batch64");
     g.throughput(Throughput::Elements(1));
@@ -452,6 +480,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = spsc_same_thread, spsc_single, spsc_batch, ping_pong, blocking
+    targets = spsc_same_thread, spsc_same_thread_batch, spsc_single, spsc_batch, ping_pong, blocking
 }
 criterion_main!(handoff);

@@ -72,8 +72,11 @@ pub(super) struct Shared<T> {
     pub(super) capacity: usize,
     /// `capacity` slots; slot `i` holds a value exactly when some position in `[head, tail)`
     /// maps to `i`.
-    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    slots: Box<[Slot<T>]>,
 }
+
+/// One slot of the ring: a value exactly when its position lies in `[head, tail)`.
+pub(super) type Slot<T> = UnsafeCell<MaybeUninit<T>>;
 
 // SAFETY: values of `T` move from the producer thread to the consumer thread (hence `T: Send`);
 // the slot discipline (module docs) keeps the two halves off each other's slots, and the
@@ -108,7 +111,7 @@ impl<T> Shared<T> {
     }
 
     #[inline]
-    fn cell(&self, pos: usize) -> &UnsafeCell<MaybeUninit<T>> {
+    fn cell(&self, pos: usize) -> &Slot<T> {
         let index = if pos >= self.capacity {
             pos - self.capacity
         } else {
@@ -118,6 +121,20 @@ impl<T> Shared<T> {
         // SAFETY: `pos < 2 * capacity` (every position is produced by `advance`), so
         // `index < capacity == slots.len()`.
         unsafe { self.slots.get_unchecked(index) }
+    }
+
+    /// The slots of the `n <= capacity` positions starting at `pos`, as at most two contiguous
+    /// runs (the second one starts at slot 0 when the positions wrap).
+    #[inline]
+    pub(super) fn runs(&self, pos: usize, n: usize) -> (&[Slot<T>], &[Slot<T>]) {
+        debug_assert!(n <= self.capacity && pos < 2 * self.capacity);
+        let start = if pos >= self.capacity {
+            pos - self.capacity
+        } else {
+            pos
+        };
+        let first = n.min(self.capacity - start);
+        (&self.slots[start..start + first], &self.slots[..n - first])
     }
 
     /// # Safety

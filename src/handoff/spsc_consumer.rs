@@ -132,16 +132,20 @@ impl<T> Consumer<T> {
         if n == 0 {
             return 0;
         }
-        // After this, `out.push` cannot allocate or panic, so no value is read twice or lost.
+        let (first, second) = self.shared.runs(self.head, n);
+        // One reservation, then `extend` of exact-size iterators: nothing can panic or
+        // reallocate half-way, so no value is moved out twice or lost.
         out.reserve(n);
-        let mut pos = self.head;
-        for _ in 0..n {
-            // SAFETY: n <= available, so `pos` lies in `[head, tail)` for a `tail` read with
-            // Acquire; each position is read once and `head` is advanced past all of them below.
-            out.push(unsafe { self.shared.read(pos) });
-            pos = self.shared.advance(pos, 1);
+        for run in [first, second] {
+            // SAFETY: n <= available, so every slot read belongs to a position in `[head, tail)`
+            // for a `tail` read with Acquire; each is read once, and `head` is advanced past all
+            // of them right below.
+            out.extend(
+                run.iter()
+                    .map(|slot| slot.with(|slot| unsafe { (*slot).assume_init_read() })),
+            );
         }
-        self.publish(pos);
+        self.publish(self.shared.advance(self.head, n));
         n
     }
 

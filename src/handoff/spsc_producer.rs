@@ -124,20 +124,22 @@ impl<T> Producer<T> {
         if n == 0 {
             return 0;
         }
-        let mut pos = self.tail;
-        for &item in &items[..n] {
-            // SAFETY: n <= room, so every position written lies in `[tail, head + capacity)`;
-            // we are the producer.
-            unsafe { self.shared.write(pos, item) };
-            pos = self.shared.advance(pos, 1);
+        let (first, second) = self.shared.runs(self.tail, n);
+        let (items_first, items_second) = items[..n].split_at(first.len());
+        for (run, run_items) in [(first, items_first), (second, items_second)] {
+            for (slot, &item) in run.iter().zip(run_items) {
+                // SAFETY: n <= room, so every slot written belongs to a position in
+                // `[tail, head + capacity)` for a `head` read with Acquire; we are the producer.
+                slot.with_mut(|slot| unsafe { (*slot).write(item) });
+            }
         }
-        self.publish(pos);
+        self.publish(self.shared.advance(self.tail, n));
         n
     }
 
     /// Closes the ring: every later push fails with [`PushError::Closed`]; the consumer still
-    /// drains what is inside, then sees [`PopError::Closed`](super::PopError::Closed). Wakes a blocked consumer.
-    /// Idempotent. Dropping the producer closes too.
+    /// drains what is inside, then sees [`PopError::Closed`](super::PopError::Closed). Wakes a
+    /// blocked consumer. Idempotent. Dropping the producer closes too.
     ///
     /// # Examples
     ///

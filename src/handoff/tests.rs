@@ -322,7 +322,11 @@ fn channel_async_and_timeout() {
 fn asymmetric_barrier_is_stable_and_callable() {
     use crate::primitive::barrier;
     let available = barrier::asymmetric();
-    assert_eq!(barrier::asymmetric(), available, "asked once, answered the same forever");
+    assert_eq!(
+        barrier::asymmetric(),
+        available,
+        "asked once, answered the same forever"
+    );
     barrier::heavy(available);
     barrier::light(available);
     if cfg!(all(target_os = "linux", not(miri))) {
