@@ -16,9 +16,12 @@
 //! # Waking
 //!
 //! Waiters use the classic *register → re-check → sleep* protocol (the essay is in
-//! `signal.rs`), so no wake-up is lost. While nobody sleeps, a push or pop pays one `SeqCst`
-//! fence and one load for it; rings and channels built with a strategy that never parks pay
-//! nothing. Sleeping is `event_listener` (thread parking, or an async waker).
+//! `signal.rs`), so no wake-up is lost. While nobody sleeps, a push or pop pays one load of a
+//! read-mostly counter for it: on Linux the store→load barrier the protocol needs is split
+//! asymmetrically, a compiler fence for the publisher and a `membarrier` system call for the
+//! waiter about to sleep; elsewhere it is a `SeqCst` fence on both sides. Rings and channels
+//! built with a strategy that never parks pay nothing. Sleeping is `event_listener` (thread
+//! parking, or an async waker).
 //!
 //! # Close without loss
 //!

@@ -19,7 +19,7 @@ use std::time::Instant;
 /// |---|---|---|
 /// | [`BusySpin`](Self::BusySpin) | spins on the CPU, never yields | none |
 /// | [`SpinThenYield`](Self::SpinThenYield) | spins briefly, then yields its time slice in a loop | none |
-/// | [`SpinThenPark`](Self::SpinThenPark) (default) | spins briefly, then sleeps until woken | one `SeqCst` fence and one load while nobody sleeps |
+/// | [`SpinThenPark`](Self::SpinThenPark) (default) | spins briefly, then sleeps until woken | one load while nobody sleeps (plus a `SeqCst` fence where Linux `membarrier` is missing); a `membarrier` call each time a waiter goes to sleep |
 ///
 /// With a strategy that never parks, async waits (`pop_async`, `Stream`) re-poll themselves
 /// (`wake_by_ref`) instead of sleeping: they keep the executor busy, as a spinning thread would.
