@@ -167,7 +167,11 @@ pub(crate) mod barrier {
             }
             // SAFETY: as above.
             let registered = unsafe {
-                libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0)
+                libc::syscall(
+                    libc::SYS_membarrier,
+                    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                    0,
+                )
             };
             registered == 0
         }
@@ -183,7 +187,10 @@ pub(crate) mod barrier {
                 unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) };
             // After a successful registration the kernel documents no failure for this command;
             // going on without the barrier could lose a wake-up, so stop loudly instead.
-            assert_eq!(done, 0, "membarrier(PRIVATE_EXPEDITED) failed after registration");
+            assert_eq!(
+                done, 0,
+                "membarrier(PRIVATE_EXPEDITED) failed after registration"
+            );
         }
     }
 
