@@ -80,6 +80,8 @@ impl<T, Q: Fifo<T>> Chan<T, Q> {
         // Relaxed: entering only has to be ordered against the `CLOSED` bit, and both live in
         // one location whose modification order every RMW respects (module docs, [1]).
         let entered = self.state.fetch_add(IN_FLIGHT, Ordering::Relaxed);
+        // Should `Q::push` panic, still exit, or receivers would wait for it forever.
+        let unwinding = ExitOnUnwind(&self.state);
         let pushed = if entered & CLOSED != 0 {
             Err(PushError::Closed(value))
         } else {
@@ -87,6 +89,7 @@ impl<T, Q: Fifo<T>> Chan<T, Q> {
                 .push(value)
                 .map_err(|Full(value)| PushError::Full(value))
         };
+        std::mem::forget(unwinding);
         // Release: pairs with the Acquire load of `state` in `Receiver::pop` (module docs, [3]).
         let exited = self.state.fetch_sub(IN_FLIGHT, Ordering::Release);
         if self.parks {
@@ -126,6 +129,16 @@ impl<T, Q: Fifo<T>> Chan<T, Q> {
         if self.bounded && self.parks {
             self.not_full.notify_one();
         }
+    }
+}
+
+/// Exits a push (drops its in-flight count) if `Q::push` unwinds.
+struct ExitOnUnwind<'a>(&'a AtomicUsize);
+
+impl Drop for ExitOnUnwind<'_> {
+    fn drop(&mut self) {
+        // Release: as the normal exit in `Chan::push`.
+        self.0.fetch_sub(IN_FLIGHT, Ordering::Release);
     }
 }
 

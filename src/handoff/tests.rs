@@ -333,3 +333,25 @@ fn asymmetric_barrier_is_stable_and_callable() {
         eprintln!("asymmetric barrier available: {available}");
     }
 }
+
+#[test]
+fn channel_push_that_panics_does_not_block_close() {
+    /// A queue whose push panics.
+    struct Panicky;
+    impl crate::Fifo<u8> for Panicky {
+        fn push(&self, _: u8) -> Result<(), crate::Full<u8>> {
+            panic!("push failed")
+        }
+        fn pop(&self) -> Option<u8> {
+            None
+        }
+        fn len(&self) -> usize {
+            0
+        }
+    }
+    let (tx, rx) = channel(Panicky);
+    let tx2 = tx.clone();
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tx2.push(1))).is_err());
+    drop((tx, tx2));
+    assert_eq!(rx.pop_blocking(), Err(PopError::Closed));
+}
