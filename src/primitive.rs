@@ -89,6 +89,131 @@ pub(crate) mod hint {
     pub(crate) use std::hint::spin_loop;
 }
 
+/// Asymmetric fences: a cheap [`barrier::light`] on a hot path, paired with an expensive
+/// [`barrier::heavy`] on a rare path, together as strong as a `SeqCst` fence on both sides.
+///
+/// On Linux the heavy side is `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`: the kernel makes
+/// every running thread of this process execute a full memory barrier (an IPI), and a thread that
+/// is not running passed one when it was switched out. So at some point during the call, each
+/// other thread's memory accesses match its program order: an access it made before that point
+/// is visible to the caller after the call, and one it makes after that point sees everything
+/// the caller did before the call. The light side then only has to stop the *compiler* from
+/// reordering (`compiler_fence`). This is the technique of Linux's `sys_membarrier` users
+/// (liburcu) and folly's `asymmetricLightBarrier` / `asymmetricHeavyBarrier`.
+///
+/// The pair is used only when the kernel supports it (checked once per process, see
+/// [`barrier::asymmetric`]); the caller stores that answer next to the data both sides share, so
+/// both sides always agree. Otherwise, and always under loom and miri, both sides are
+/// `fence(SeqCst)`, the symmetric protocol that the loom models check.
+pub(crate) mod barrier {
+    use super::sync::atomic::{fence, Ordering};
+
+    /// True when the asymmetric pair is available (asks the kernel once per process).
+    pub(crate) fn asymmetric() -> bool {
+        imp::asymmetric()
+    }
+
+    /// The hot side: a compiler fence when `asymmetric`, else `fence(SeqCst)`.
+    #[inline(always)]
+    pub(crate) fn light(asymmetric: bool) {
+        if asymmetric {
+            imp::compiler_only();
+        } else {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    /// The rare side: `membarrier` when `asymmetric`, else `fence(SeqCst)`.
+    pub(crate) fn heavy(asymmetric: bool) {
+        if asymmetric {
+            imp::membarrier();
+        } else {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    #[cfg(all(target_os = "linux", not(mqsync_loom), not(miri)))]
+    mod imp {
+        use std::sync::atomic::{compiler_fence, AtomicU8, Ordering};
+
+        const MEMBARRIER_CMD_QUERY: libc::c_long = 0;
+        const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+        const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+        const UNKNOWN: u8 = 0;
+        const READY: u8 = 1;
+        const UNAVAILABLE: u8 = 2;
+
+        /// Whether this process registered for expedited private membarriers. Written once
+        /// (racing first callers all register, which is idempotent), then only read.
+        static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+        pub(super) fn asymmetric() -> bool {
+            // Relaxed: the value only selects a code path; the registration it stands for is a
+            // kernel-side fact that holds for every thread once the syscall returned.
+            match STATE.load(Ordering::Relaxed) {
+                READY => true,
+                UNAVAILABLE => false,
+                _ => {
+                    let ready = register();
+                    // Relaxed: as above.
+                    STATE.store(if ready { READY } else { UNAVAILABLE }, Ordering::Relaxed);
+                    ready
+                }
+            }
+        }
+
+        fn register() -> bool {
+            // SAFETY: membarrier takes two integers and reads or writes none of our memory.
+            let commands = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_QUERY, 0) };
+            if commands < 0 || commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED == 0 {
+                return false;
+            }
+            // SAFETY: as above.
+            let registered = unsafe {
+                libc::syscall(
+                    libc::SYS_membarrier,
+                    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                    0,
+                )
+            };
+            registered == 0
+        }
+
+        #[inline(always)]
+        pub(super) fn compiler_only() {
+            compiler_fence(Ordering::SeqCst);
+        }
+
+        pub(super) fn membarrier() {
+            // SAFETY: as in `register`.
+            let done =
+                unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) };
+            // After a successful registration the kernel documents no failure for this command;
+            // going on without the barrier could lose a wake-up, so stop loudly instead.
+            assert_eq!(
+                done, 0,
+                "membarrier(PRIVATE_EXPEDITED) failed after registration"
+            );
+        }
+    }
+
+    #[cfg(not(all(target_os = "linux", not(mqsync_loom), not(miri))))]
+    mod imp {
+        pub(super) fn asymmetric() -> bool {
+            false
+        }
+
+        pub(super) fn compiler_only() {
+            unreachable!("asymmetric barriers are not available in this build")
+        }
+
+        pub(super) fn membarrier() {
+            unreachable!("asymmetric barriers are not available in this build")
+        }
+    }
+}
+
 /// Spin-then-yield backoff for the short waits inside our lock-free structures.
 ///
 /// Under loom every wait yields to the scheduler, so the model explores the other threads instead

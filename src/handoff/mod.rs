@@ -1,1 +1,83 @@
-//! Layer 2: wait-free handoff and waiting. (In progress.)
+//! Layer 2: wait-free handoff and waiting.
+//!
+//! * [`spsc`] builds a **wait-free single-producer single-consumer ring** ([`Producer`],
+//!   [`Consumer`]): Lamport's ring (TOPLAS 1983) with cached indices on separate cache lines,
+//!   batch push / pop with one index publication per batch, close and abandonment detection.
+//! * [`channel`] wraps **any [`Fifo`](crate::queue::Fifo)** ([`MsQueue`](crate::MsQueue),
+//!   [`RingBuffer`](crate::RingBuffer), ...) in a [`Sender`] / [`Receiver`] pair that adds
+//!   blocking, timed and async waiting and close without loss; the queue itself is unchanged.
+//!
+//! Both sides of both offer the same waiting surface: `pop_blocking`, `pop_timeout`,
+//! `pop_deadline`, `pop_async` (a future that runs on any executor), a
+//! [`Stream`](futures_core::Stream) impl, `push_blocking`, `push_timeout`, `push_deadline`, and
+//! `close`. How a blocked caller waits is a [`WaitStrategy`]: busy-spin, spin-then-yield or
+//! spin-then-park (the default).
+//!
+//! # Waking
+//!
+//! Waiters use the classic *register → re-check → sleep* protocol (the essay is in
+//! `signal.rs`), so no wake-up is lost. While nobody sleeps, a push or pop pays one load of a
+//! read-mostly counter for it: on Linux the store→load barrier the protocol needs is split
+//! asymmetrically, a compiler fence for the publisher and a `membarrier` system call for the
+//! waiter about to sleep; elsewhere it is a `SeqCst` fence on both sides. Rings and channels
+//! built with a strategy that never parks pay nothing. Sleeping is `event_listener` (thread
+//! parking, or an async waker).
+//!
+//! # Close without loss
+//!
+//! After `close` (on any handle) or when the last producer-side handle is dropped, pushes fail
+//! with [`PushError::Closed`], which carries the value back. Consumers first drain every value
+//! accepted before the close and only then see [`PopError::Closed`]; blocked consumers are woken.
+//!
+//! `docs/handoff.md` holds the algorithms, the wait-freedom argument, the wake protocol and the
+//! guarantees of each answer under concurrency.
+//!
+//! # Examples
+//!
+//! ```
+//! use mqsync::handoff::{spsc, PopError};
+//!
+//! let (mut tx, mut rx) = spsc::<String>(64);
+//! let producer = std::thread::spawn(move || {
+//!     for i in 0..1000 {
+//!         tx.push_blocking(i.to_string()).unwrap();
+//!     }
+//! }); // dropping `tx` closes the ring
+//! let mut n = 0;
+//! loop {
+//!     match rx.pop_blocking() {
+//!         Ok(s) => assert_eq!(s, n.to_string()),
+//!         Err(PopError::Closed) => break,
+//!         Err(PopError::Empty) => unreachable!("pop_blocking never gives Empty"),
+//!     }
+//!     n += 1;
+//! }
+//! assert_eq!(n, 1000);
+//! producer.join().unwrap();
+//! ```
+
+mod channel;
+#[cfg(not(mqsync_loom))]
+mod channel_async;
+mod error;
+mod signal;
+mod spsc;
+mod spsc_consumer;
+mod spsc_producer;
+mod spsc_wait;
+mod wait;
+
+pub use channel::{channel, channel_with, Receiver, Sender};
+pub use error::{PopError, PushError};
+pub use spsc::{spsc, spsc_with};
+pub use spsc_consumer::Consumer;
+pub use spsc_producer::Producer;
+pub use wait::WaitStrategy;
+
+#[cfg(not(mqsync_loom))]
+pub use channel_async::ReceiverPop;
+#[cfg(not(mqsync_loom))]
+pub use spsc_wait::ConsumerPop;
+
+#[cfg(test)]
+mod tests;

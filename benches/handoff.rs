@@ -1,0 +1,485 @@
+//! Handoff benchmarks: the SPSC ring against rtrb and crossbeam's `ArrayQueue`, ping-pong
+//! latency, and the waiting channel against crossbeam-channel and flume.
+//!
+//! Cross-thread timing uses `iter_custom` + `Barrier`: the clock starts when every thread is
+//! ready and stops when the consumers have received every item. One criterion "iteration" is
+//! one item (one round trip for ping-pong). Run with `cargo bench --bench handoff`.
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use mqsync::handoff::{channel, spsc, spsc_with, WaitStrategy};
+use mqsync::{Fifo, MsQueue, RingBuffer};
+use std::cell::Cell;
+use std::hint::{black_box, spin_loop};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const CAPACITY: usize = 1024;
+const BATCH: usize = 64;
+
+thread_local! {
+    static TRIES: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The back-off every peer uses while its queue is full / empty: spin a little, then yield.
+/// Pure spinning measures the scheduler, not the queue, when the two threads share a core
+/// (this machine has two cores shared with other work).
+fn relax() {
+    TRIES.with(|tries| {
+        if tries.get() < 128 {
+            tries.set(tries.get() + 1);
+            spin_loop();
+        } else {
+            tries.set(0);
+            thread::yield_now();
+        }
+    });
+}
+
+/// Runs `producer` and `consumer` on two threads and times them from a common start.
+fn time_pair(
+    producer: impl FnOnce() + Send + 'static,
+    consumer: impl FnOnce() + Send + 'static,
+) -> Duration {
+    let start = Arc::new(Barrier::new(3));
+    let (s1, s2) = (Arc::clone(&start), Arc::clone(&start));
+    let p = thread::spawn(move || {
+        s1.wait();
+        producer();
+    });
+    let c = thread::spawn(move || {
+        s2.wait();
+        consumer();
+    });
+    start.wait();
+    let t0 = Instant::now();
+    c.join().unwrap();
+    let elapsed = t0.elapsed();
+    p.join().unwrap();
+    elapsed
+}
+
+fn spsc_single(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spsc_1p1c_single");
+    g.throughput(Throughput::Elements(1));
+    for (name, strategy) in [
+        ("mqsync_park", WaitStrategy::SpinThenPark),
+        ("mqsync_spin", WaitStrategy::BusySpin),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|n| {
+                let (mut tx, mut rx) = spsc_with::<u64>(CAPACITY, strategy);
+                time_pair(
+                    move || {
+                        for i in 0..n {
+                            while tx.push(i).is_err() {
+                                relax();
+                            }
+                        }
+                    },
+                    move || {
+                        for _ in 0..n {
+                            loop {
+                                if let Ok(v) = rx.pop() {
+                                    black_box(v);
+                                    break;
+                                }
+                                relax();
+                            }
+                        }
+                    },
+                )
+            })
+        });
+    }
+    g.bench_function("rtrb", |b| {
+        b.iter_custom(|n| {
+            let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+            time_pair(
+                move || {
+                    for i in 0..n {
+                        while tx.push(i).is_err() {
+                            relax();
+                        }
+                    }
+                },
+                move || {
+                    for _ in 0..n {
+                        loop {
+                            if let Ok(v) = rx.pop() {
+                                black_box(v);
+                                break;
+                            }
+                            relax();
+                        }
+                    }
+                },
+            )
+        })
+    });
+    g.bench_function("crossbeam_array_queue", |b| {
+        b.iter_custom(|n| {
+            let q = Arc::new(crossbeam_queue::ArrayQueue::<u64>::new(CAPACITY));
+            let q2 = Arc::clone(&q);
+            time_pair(
+                move || {
+                    for i in 0..n {
+                        while q.push(i).is_err() {
+                            relax();
+                        }
+                    }
+                },
+                move || {
+                    for _ in 0..n {
+                        loop {
+                            if let Some(v) = q2.pop() {
+                                black_box(v);
+                                break;
+                            }
+                            relax();
+                        }
+                    }
+                },
+            )
+        })
+    });
+    g.finish();
+}
+
+fn spsc_same_thread(c: &mut Criterion) {
+    // One push and one pop on the same thread: the fast-path cost alone, free of scheduling
+    // noise (the wake check's fence shows here).
+    let mut g = c.benchmark_group("spsc_same_thread_push_pop");
+    g.throughput(Throughput::Elements(1));
+    for (name, strategy) in [
+        ("mqsync_park", WaitStrategy::SpinThenPark),
+        ("mqsync_spin", WaitStrategy::BusySpin),
+    ] {
+        let (mut tx, mut rx) = spsc_with::<u64>(CAPACITY, strategy);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                tx.push(black_box(1)).unwrap();
+                black_box(rx.pop().unwrap())
+            })
+        });
+    }
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+    g.bench_function("rtrb", |b| {
+        b.iter(|| {
+            tx.push(black_box(1)).unwrap();
+            black_box(rx.pop().unwrap())
+        })
+    });
+    let q = crossbeam_queue::ArrayQueue::<u64>::new(CAPACITY);
+    g.bench_function("crossbeam_array_queue", |b| {
+        b.iter(|| {
+            q.push(black_box(1)).unwrap();
+            black_box(q.pop().unwrap())
+        })
+    });
+    g.finish();
+}
+
+fn spsc_same_thread_batch(c: &mut Criterion) {
+    // Batches of 64 on one thread: what the batch path itself costs per item, apart from the
+    // cache-line transfers that bound the cross-thread rows on this machine.
+    let mut g = c.benchmark_group("spsc_same_thread_batch64");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let items: Vec<u64> = (0..BATCH as u64).collect();
+    let (mut tx, mut rx) = spsc::<u64>(CAPACITY);
+    let mut out = Vec::with_capacity(BATCH);
+    g.bench_function("mqsync_park", |b| {
+        b.iter(|| {
+            assert_eq!(tx.push_slice(black_box(&items)), BATCH);
+            out.clear();
+            assert_eq!(rx.pop_many(&mut out, BATCH), BATCH);
+            black_box(&out);
+        })
+    });
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+    let mut buf = vec![0u64; BATCH];
+    g.bench_function("rtrb", |b| {
+        b.iter(|| {
+            assert_eq!(tx.push_partial_slice(black_box(&items)).0.len(), BATCH);
+            assert_eq!(rx.pop_partial_slice(&mut buf).0.len(), BATCH);
+            black_box(&buf);
+        })
+    });
+    g.finish();
+}
+
+fn spsc_batch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spsc_1p1c_batch64");
+    g.throughput(Throughput::Elements(1));
+    for (name, strategy) in [
+        ("mqsync_park", WaitStrategy::SpinThenPark),
+        ("mqsync_spin", WaitStrategy::BusySpin),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|n| {
+                let n = n as usize;
+                let (mut tx, mut rx) = spsc_with::<u64>(CAPACITY, strategy);
+                time_pair(
+                    move || {
+                        let items: Vec<u64> = (0..BATCH as u64).collect();
+                        let mut sent = 0;
+                        while sent < n {
+                            let want = (n - sent).min(BATCH);
+                            let done = tx.push_slice(&items[..want]);
+                            if done == 0 {
+                                relax();
+                            }
+                            sent += done;
+                        }
+                    },
+                    move || {
+                        let mut out = Vec::with_capacity(4 * BATCH);
+                        let mut got = 0;
+                        while got < n {
+                            let k = rx.pop_many(&mut out, 4 * BATCH);
+                            if k == 0 {
+                                relax();
+                            }
+                            got += k;
+                            black_box(&out);
+                            out.clear();
+                        }
+                    },
+                )
+            })
+        });
+    }
+    g.bench_function("rtrb", |b| {
+        b.iter_custom(|n| {
+            let n = n as usize;
+            let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+            time_pair(
+                move || {
+                    let items: Vec<u64> = (0..BATCH as u64).collect();
+                    let mut sent = 0;
+                    while sent < n {
+                        let want = (n - sent).min(BATCH);
+                        let (done, _) = tx.push_partial_slice(&items[..want]);
+                        if done.is_empty() {
+                            relax();
+                        }
+                        sent += done.len();
+                    }
+                },
+                move || {
+                    let mut out = vec![0u64; 4 * BATCH];
+                    let mut got = 0;
+                    while got < n {
+                        let (done, _) = rx.pop_partial_slice(&mut out);
+                        if done.is_empty() {
+                            relax();
+                        }
+                        got += done.len();
+                        black_box(&done);
+                    }
+                },
+            )
+        })
+    });
+    g.finish();
+}
+
+fn ping_pong(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ping_pong_round_trip");
+    g.bench_function("mqsync_spsc_blocking", |b| {
+        b.iter_custom(|n| {
+            let (mut ping_tx, mut ping_rx) = spsc::<u64>(1);
+            let (mut pong_tx, mut pong_rx) = spsc::<u64>(1);
+            time_pair(
+                move || {
+                    for _ in 0..n {
+                        let v = ping_rx.pop_blocking().unwrap();
+                        pong_tx.push(v).unwrap();
+                    }
+                },
+                move || {
+                    for i in 0..n {
+                        ping_tx.push(i).unwrap();
+                        black_box(pong_rx.pop_blocking().unwrap());
+                    }
+                },
+            )
+        })
+    });
+    g.bench_function("rtrb_spin", |b| {
+        b.iter_custom(|n| {
+            let (mut ping_tx, mut ping_rx) = rtrb::RingBuffer::<u64>::new(1);
+            let (mut pong_tx, mut pong_rx) = rtrb::RingBuffer::<u64>::new(1);
+            time_pair(
+                move || {
+                    for _ in 0..n {
+                        let v = loop {
+                            match ping_rx.pop() {
+                                Ok(v) => break v,
+                                Err(_) => relax(),
+                            }
+                        };
+                        pong_tx.push(v).unwrap();
+                    }
+                },
+                move || {
+                    for i in 0..n {
+                        ping_tx.push(i).unwrap();
+                        loop {
+                            if let Ok(v) = pong_rx.pop() {
+                                black_box(v);
+                                break;
+                            }
+                            relax();
+                        }
+                    }
+                },
+            )
+        })
+    });
+    g.bench_function("crossbeam_channel_bounded1", |b| {
+        b.iter_custom(|n| {
+            let (ping_tx, ping_rx) = crossbeam_channel::bounded::<u64>(1);
+            let (pong_tx, pong_rx) = crossbeam_channel::bounded::<u64>(1);
+            time_pair(
+                move || {
+                    for _ in 0..n {
+                        pong_tx.send(ping_rx.recv().unwrap()).unwrap();
+                    }
+                },
+                move || {
+                    for i in 0..n {
+                        ping_tx.send(i).unwrap();
+                        black_box(pong_rx.recv().unwrap());
+                    }
+                },
+            )
+        })
+    });
+    g.finish();
+}
+
+/// `producers` × `consumers` threads moving `n` items in total through blocking send / recv.
+fn time_mpmc<S, R>(
+    n: u64,
+    producers: u64,
+    consumers: u64,
+    tx: S,
+    rx: R,
+    send: fn(&S, u64),
+    recv: fn(&R) -> bool,
+) -> Duration
+where
+    S: Clone + Send + 'static,
+    R: Clone + Send + 'static,
+{
+    let start = Arc::new(Barrier::new((producers + consumers + 1) as usize));
+    let per = (n / producers).max(1);
+    let ps: Vec<_> = (0..producers)
+        .map(|_| {
+            let (tx, start) = (tx.clone(), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                for i in 0..per {
+                    send(&tx, i);
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let cs: Vec<_> = (0..consumers)
+        .map(|_| {
+            let (rx, start) = (rx.clone(), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                while recv(&rx) {}
+            })
+        })
+        .collect();
+    drop(rx);
+    start.wait();
+    let t0 = Instant::now();
+    cs.into_iter().for_each(|c| c.join().unwrap());
+    let elapsed = t0.elapsed();
+    ps.into_iter().for_each(|p| p.join().unwrap());
+    elapsed
+}
+
+fn blocking_group(g: &mut BenchmarkGroup<'_, WallTime>, p: u64, c: u64) {
+    fn ours<Q: Fifo<u64> + Send + Sync + 'static>(n: u64, p: u64, c: u64, q: Q) -> Duration {
+        let (tx, rx) = channel(q);
+        time_mpmc(
+            n,
+            p,
+            c,
+            tx,
+            rx,
+            |tx, i| tx.push_blocking(i).unwrap(),
+            |rx| rx.pop_blocking().map(black_box).is_ok(),
+        )
+    }
+    g.bench_function("mqsync_channel_ring_buffer_1024", |b| {
+        b.iter_custom(|n| ours(n, p, c, RingBuffer::with_capacity(CAPACITY)))
+    });
+    g.bench_function("mqsync_channel_ms_queue", |b| {
+        b.iter_custom(|n| ours(n, p, c, MsQueue::new()))
+    });
+    let cb = |(tx, rx): (
+        crossbeam_channel::Sender<u64>,
+        crossbeam_channel::Receiver<u64>,
+    ),
+              n| {
+        time_mpmc(
+            n,
+            p,
+            c,
+            tx,
+            rx,
+            |tx, i| tx.send(i).unwrap(),
+            |rx| rx.recv().map(black_box).is_ok(),
+        )
+    };
+    g.bench_function("crossbeam_channel_bounded_1024", |b| {
+        b.iter_custom(|n| cb(crossbeam_channel::bounded(CAPACITY), n))
+    });
+    g.bench_function("crossbeam_channel_unbounded", |b| {
+        b.iter_custom(|n| cb(crossbeam_channel::unbounded(), n))
+    });
+    let fl = |(tx, rx): (flume::Sender<u64>, flume::Receiver<u64>), n| {
+        time_mpmc(
+            n,
+            p,
+            c,
+            tx,
+            rx,
+            |tx, i| tx.send(i).unwrap(),
+            |rx| rx.recv().map(black_box).is_ok(),
+        )
+    };
+    g.bench_function("flume_bounded_1024", |b| {
+        b.iter_custom(|n| fl(flume::bounded(CAPACITY), n))
+    });
+    g.bench_function("flume_unbounded", |b| {
+        b.iter_custom(|n| fl(flume::unbounded(), n))
+    });
+}
+
+fn blocking(c: &mut Criterion) {
+    for (name, p, k) in [("blocking_1p1c", 1, 1), ("blocking_4p4c", 4, 4)] {
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Elements(1));
+        blocking_group(&mut g, p, k);
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = handoff;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = spsc_same_thread, spsc_same_thread_batch, spsc_single, spsc_batch, ping_pong, blocking
+}
+criterion_main!(handoff);

@@ -1,0 +1,357 @@
+//! Unit tests of the handoff layer, small enough for miri.
+
+use super::*;
+use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
+use crate::primitive::sync::Arc;
+use crate::{MsQueue, RingBuffer};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const N: usize = if cfg!(miri) { 200 } else { 20_000 };
+
+/// Counts its drops in a shared counter.
+#[derive(Debug)]
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn spsc_push_pop_wraps_around() {
+    let (mut tx, mut rx) = spsc(3);
+    for round in 0..10 {
+        assert!(rx.is_empty());
+        for i in 0..3 {
+            tx.push(round * 3 + i).unwrap();
+        }
+        assert!(tx.is_full() && rx.is_full());
+        assert_eq!(tx.len(), 3);
+        assert!(tx.push(99).unwrap_err().is_full());
+        assert_eq!(rx.peek(), Some(&(round * 3)));
+        for i in 0..3 {
+            assert_eq!(rx.pop(), Ok(round * 3 + i));
+        }
+        assert_eq!(rx.pop(), Err(PopError::Empty));
+    }
+}
+
+#[test]
+fn spsc_capacity_one_and_zst() {
+    let (mut tx, mut rx) = spsc::<()>(1);
+    for _ in 0..5 {
+        tx.push(()).unwrap();
+        assert!(tx.push(()).is_err());
+        rx.pop().unwrap();
+    }
+}
+
+#[test]
+#[should_panic(expected = "at least 1")]
+fn spsc_capacity_zero_panics() {
+    let _ = spsc::<u8>(0);
+}
+
+#[test]
+fn spsc_batches_cross_the_wrap() {
+    let (mut tx, mut rx) = spsc(5);
+    let mut out = Vec::new();
+    let mut next = 0u32;
+    let mut expected = 0u32;
+    for _ in 0..20 {
+        let batch: Vec<u32> = (next..next + 4).collect();
+        let pushed = tx.push_slice(&batch);
+        next += pushed as u32;
+        rx.pop_many(&mut out, 3);
+        for v in out.drain(..) {
+            assert_eq!(v, expected);
+            expected += 1;
+        }
+    }
+    rx.pop_many(&mut out, usize::MAX);
+    for v in out.drain(..) {
+        assert_eq!(v, expected);
+        expected += 1;
+    }
+    assert_eq!(expected, next);
+    assert_eq!(tx.push_slice(&[]), 0);
+    assert_eq!(rx.pop_many(&mut out, 0), 0);
+}
+
+#[test]
+fn spsc_close_drains_then_reports_closed() {
+    let (mut tx, mut rx) = spsc(4);
+    tx.push(1).unwrap();
+    tx.push(2).unwrap();
+    rx.close();
+    assert!(tx.is_closed() && !tx.is_abandoned());
+    assert!(matches!(tx.push(3), Err(PushError::Closed(3))));
+    assert_eq!(tx.push_slice(&[4]), 0);
+    assert_eq!(rx.pop(), Ok(1));
+    assert_eq!(rx.pop_blocking(), Ok(2));
+    assert_eq!(rx.pop(), Err(PopError::Closed));
+    assert_eq!(rx.pop_blocking(), Err(PopError::Closed));
+    drop(tx);
+    assert!(rx.is_abandoned());
+}
+
+#[test]
+fn spsc_drops_every_value_exactly_once() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (mut tx, mut rx) = spsc(8);
+    for _ in 0..12 {
+        let _ = tx.push(Counted(Arc::clone(&drops)));
+    }
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        4,
+        "the 4 refused values come back and drop"
+    );
+    drop(rx.pop().unwrap());
+    let mut out = Vec::new();
+    rx.pop_many(&mut out, 2);
+    drop(out);
+    assert_eq!(drops.load(Ordering::Relaxed), 7);
+    drop(tx);
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        7,
+        "the consumer still holds 5"
+    );
+    drop(rx);
+    assert_eq!(drops.load(Ordering::Relaxed), 12);
+}
+
+#[test]
+fn spsc_threads_keep_order() {
+    let (mut tx, mut rx) = spsc(16);
+    let producer = thread::spawn(move || {
+        for i in 0..N {
+            tx.push_blocking(i).unwrap();
+        }
+    });
+    for i in 0..N {
+        assert_eq!(rx.pop_blocking(), Ok(i));
+    }
+    assert_eq!(rx.pop_blocking(), Err(PopError::Closed));
+    producer.join().unwrap();
+}
+
+#[test]
+fn spsc_every_strategy_transfers() {
+    for strategy in [
+        WaitStrategy::BusySpin,
+        WaitStrategy::SpinThenYield,
+        WaitStrategy::SpinThenPark,
+    ] {
+        let (mut tx, mut rx) = spsc_with(4, strategy);
+        let consumer = thread::spawn(move || {
+            let mut sum = 0;
+            while let Ok(v) = rx.pop_blocking() {
+                sum += v;
+            }
+            sum
+        });
+        for i in 0..N / 10 {
+            tx.push_blocking(i).unwrap();
+        }
+        drop(tx);
+        assert_eq!(consumer.join().unwrap(), (0..N / 10).sum::<usize>());
+    }
+}
+
+#[test]
+fn spsc_timeouts_give_empty_and_full() {
+    let (mut tx, mut rx) = spsc(1);
+    let start = Instant::now();
+    assert_eq!(
+        rx.pop_timeout(Duration::from_millis(20)),
+        Err(PopError::Empty)
+    );
+    assert!(start.elapsed() >= Duration::from_millis(20));
+    tx.push(1).unwrap();
+    let start = Instant::now();
+    assert!(matches!(
+        tx.push_timeout(2, Duration::from_millis(20)),
+        Err(PushError::Full(2))
+    ));
+    assert!(start.elapsed() >= Duration::from_millis(20));
+    assert_eq!(rx.pop_deadline(Instant::now()), Ok(1));
+}
+
+#[test]
+fn spsc_blocked_consumer_wakes_on_drop_of_producer() {
+    let (tx, mut rx) = spsc::<u8>(2);
+    let consumer = thread::spawn(move || rx.pop_blocking());
+    thread::sleep(Duration::from_millis(10));
+    drop(tx);
+    assert_eq!(consumer.join().unwrap(), Err(PopError::Closed));
+}
+
+#[test]
+fn spsc_async_and_stream() {
+    use futures::StreamExt;
+    let (mut tx, mut rx) = spsc(2);
+    let producer = thread::spawn(move || {
+        for i in 0..N / 10 {
+            tx.push_blocking(i).unwrap();
+        }
+    });
+    let first = futures::executor::block_on(rx.pop_async());
+    assert_eq!(first, Ok(0));
+    let rest: Vec<usize> = futures::executor::block_on(rx.collect());
+    assert_eq!(rest, (1..N / 10).collect::<Vec<_>>());
+    producer.join().unwrap();
+}
+
+#[test]
+fn spsc_dropped_future_unregisters() {
+    use std::future::Future;
+    use std::task::Context;
+    let (mut tx, mut rx) = spsc(2);
+    {
+        let mut fut = rx.pop_async();
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+    }
+    tx.push(5).unwrap();
+    assert_eq!(rx.pop(), Ok(5));
+}
+
+use std::pin::Pin;
+
+#[test]
+fn spsc_errors_print_without_debug() {
+    struct Opaque;
+    let err = PushError::Closed(Opaque);
+    assert_eq!(format!("{err:?} {err}"), "Closed(..) queue is closed");
+    assert_eq!(PopError::Empty.to_string(), "queue is empty");
+}
+
+fn channel_roundtrip<Q: crate::Fifo<usize> + Send + Sync + 'static>(queue: Q) {
+    let (tx, rx) = channel(queue);
+    let producers: Vec<_> = (0..2)
+        .map(|p| {
+            let tx = tx.clone();
+            thread::spawn(move || (0..N / 10).for_each(|i| tx.push_blocking(p * N + i).unwrap()))
+        })
+        .collect();
+    drop(tx);
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let rx = rx.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Ok(v) = rx.pop_blocking() {
+                    got.push(v);
+                }
+                got
+            })
+        })
+        .collect();
+    producers.into_iter().for_each(|p| p.join().unwrap());
+    let mut all: Vec<usize> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert_eq!(rx.pop(), Err(PopError::Closed));
+    all.sort_unstable();
+    let mut expected: Vec<usize> = (0..2)
+        .flat_map(|p| (0..N / 10).map(move |i| p * N + i))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(all, expected);
+}
+
+#[test]
+fn channel_over_ms_queue_and_ring_buffer() {
+    channel_roundtrip(MsQueue::new());
+    channel_roundtrip(RingBuffer::with_capacity(4));
+}
+
+#[test]
+fn channel_close_keeps_accepted_values() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = channel(RingBuffer::with_capacity(2));
+    tx.push(Counted(Arc::clone(&drops))).unwrap();
+    tx.push(Counted(Arc::clone(&drops))).unwrap();
+    assert!(tx.push(Counted(Arc::clone(&drops))).unwrap_err().is_full());
+    rx.close();
+    assert!(tx
+        .push(Counted(Arc::clone(&drops)))
+        .unwrap_err()
+        .is_closed());
+    assert_eq!(drops.load(Ordering::Relaxed), 2);
+    assert!(rx.pop().is_ok());
+    assert_eq!(drops.load(Ordering::Relaxed), 3);
+    drop((tx, rx));
+    assert_eq!(drops.load(Ordering::Relaxed), 4);
+}
+
+#[test]
+fn channel_blocked_sender_wakes_on_close() {
+    let (tx, rx) = channel(RingBuffer::with_capacity(1));
+    tx.push(1).unwrap();
+    let sender = thread::spawn(move || tx.push_blocking(2));
+    thread::sleep(Duration::from_millis(10));
+    rx.close();
+    assert!(matches!(sender.join().unwrap(), Err(PushError::Closed(2))));
+    assert_eq!(rx.pop(), Ok(1));
+    assert_eq!(rx.pop(), Err(PopError::Closed));
+}
+
+#[test]
+fn channel_async_and_timeout() {
+    use futures::StreamExt;
+    let (tx, mut rx) = channel(MsQueue::new());
+    assert_eq!(
+        rx.pop_timeout(Duration::from_millis(5)),
+        Err(PopError::Empty)
+    );
+    let producer = thread::spawn(move || (0..50).for_each(|i| tx.push(i).unwrap()));
+    assert_eq!(futures::executor::block_on(rx.pop_async()), Ok(0));
+    let rest: Vec<i32> = futures::executor::block_on(rx.collect());
+    assert_eq!(rest, (1..50).collect::<Vec<_>>());
+    producer.join().unwrap();
+}
+
+#[test]
+fn asymmetric_barrier_is_stable_and_callable() {
+    use crate::primitive::barrier;
+    let available = barrier::asymmetric();
+    assert_eq!(
+        barrier::asymmetric(),
+        available,
+        "asked once, answered the same forever"
+    );
+    barrier::heavy(available);
+    barrier::light(available);
+    if cfg!(all(target_os = "linux", not(miri))) {
+        eprintln!("asymmetric barrier available: {available}");
+    }
+}
+
+#[test]
+fn channel_push_that_panics_does_not_block_close() {
+    /// A queue whose push panics.
+    struct Panicky;
+    impl crate::Fifo<u8> for Panicky {
+        fn push(&self, _: u8) -> Result<(), crate::Full<u8>> {
+            panic!("push failed")
+        }
+        fn pop(&self) -> Option<u8> {
+            None
+        }
+        fn len(&self) -> usize {
+            0
+        }
+    }
+    let (tx, rx) = channel(Panicky);
+    let tx2 = tx.clone();
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tx2.push(1))).is_err());
+    drop((tx, tx2));
+    assert_eq!(rx.pop_blocking(), Err(PopError::Closed));
+}

@@ -1,0 +1,275 @@
+//! Stress tests of the handoff layer (run in release: `cargo test --release --test handoff`).
+//! Each finishes in well under 10 s on two cores.
+
+use mqsync::handoff::{channel, spsc, spsc_with, PopError, PushError, WaitStrategy};
+use mqsync::{Fifo, MsQueue, RingBuffer};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const MILLION: usize = if cfg!(debug_assertions) {
+    100_000
+} else {
+    1_000_000
+};
+
+/// Counts its drops in a shared counter.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn spsc_million_items_in_order_no_loss() {
+    for strategy in [WaitStrategy::SpinThenPark, WaitStrategy::SpinThenYield] {
+        let (mut tx, mut rx) = spsc_with(1024, strategy);
+        let producer = thread::spawn(move || {
+            for i in 0..MILLION {
+                tx.push_blocking(i).unwrap();
+            }
+        });
+        let mut expected = 0;
+        while let Ok(v) = rx.pop_blocking() {
+            assert_eq!(v, expected);
+            expected += 1;
+        }
+        assert_eq!(expected, MILLION);
+        producer.join().unwrap();
+    }
+}
+
+#[test]
+fn spsc_million_items_in_batches() {
+    let (mut tx, mut rx) = spsc(1024);
+    let producer = thread::spawn(move || {
+        let mut sent = 0;
+        while sent < MILLION {
+            let n = (MILLION - sent).min(64);
+            let batch: Vec<usize> = (sent..sent + n).collect();
+            let mut done = 0;
+            while done < n {
+                done += tx.push_slice(&batch[done..]);
+                if done < n {
+                    thread::yield_now();
+                }
+            }
+            sent += n;
+        }
+    });
+    let mut out = Vec::with_capacity(256);
+    let mut expected = 0;
+    loop {
+        if rx.pop_many(&mut out, 256) == 0 {
+            match rx.pop_blocking() {
+                Ok(v) => out.push(v),
+                Err(PopError::Closed) => break,
+                Err(PopError::Empty) => unreachable!("pop_blocking never gives Empty"),
+            }
+        }
+        for v in out.drain(..) {
+            assert_eq!(v, expected);
+            expected += 1;
+        }
+    }
+    assert_eq!(expected, MILLION);
+    producer.join().unwrap();
+}
+
+#[test]
+fn spsc_drop_counting_under_concurrency() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let made = 100_000;
+    let (mut tx, mut rx) = spsc(64);
+    let d = Arc::clone(&drops);
+    let producer = thread::spawn(move || {
+        for _ in 0..made {
+            // Values refused as Full come back inside the error and drop here: still counted.
+            let _ = tx.push(Counted(Arc::clone(&d)));
+        }
+    });
+    for _ in 0..made / 2 {
+        let _ = rx.pop();
+    }
+    producer.join().unwrap();
+    drop(rx); // the values still inside drop with the last half
+    assert_eq!(drops.load(Ordering::Relaxed), made);
+}
+
+#[test]
+fn spsc_blocked_consumer_wakes_on_push() {
+    let (mut tx, mut rx) = spsc(4);
+    let consumer = thread::spawn(move || rx.pop_blocking());
+    thread::sleep(Duration::from_millis(50)); // long enough for the consumer to park
+    tx.push(42).unwrap();
+    assert_eq!(consumer.join().unwrap(), Ok(42));
+}
+
+#[test]
+fn spsc_blocked_consumer_times_out() {
+    let (_tx, mut rx) = spsc::<u8>(4);
+    let start = Instant::now();
+    assert_eq!(
+        rx.pop_timeout(Duration::from_millis(100)),
+        Err(PopError::Empty)
+    );
+    assert!(start.elapsed() >= Duration::from_millis(100));
+}
+
+#[test]
+fn spsc_blocked_consumer_wakes_on_close() {
+    let (tx, mut rx) = spsc::<u8>(4);
+    let consumer = thread::spawn(move || rx.pop_blocking());
+    thread::sleep(Duration::from_millis(50));
+    tx.close();
+    assert_eq!(consumer.join().unwrap(), Err(PopError::Closed));
+}
+
+#[test]
+fn spsc_async_consumer_wakes_on_push_and_close() {
+    let (mut tx, mut rx) = spsc(4);
+    let consumer = thread::spawn(move || {
+        let first = futures::executor::block_on(rx.pop_async());
+        let second = futures::executor::block_on(rx.pop_async());
+        (first, second)
+    });
+    thread::sleep(Duration::from_millis(50));
+    tx.push(1).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    drop(tx);
+    assert_eq!(consumer.join().unwrap(), (Ok(1), Err(PopError::Closed)));
+}
+
+#[test]
+fn spsc_ping_pong_never_loses_a_wake_up() {
+    let rounds = if cfg!(debug_assertions) {
+        2_000
+    } else {
+        20_000
+    };
+    let (mut ping_tx, mut ping_rx) = spsc(1);
+    let (mut pong_tx, mut pong_rx) = spsc(1);
+    let echo = thread::spawn(move || {
+        while let Ok(v) = ping_rx.pop_blocking() {
+            pong_tx.push_blocking(v + 1).unwrap();
+        }
+    });
+    for i in 0..rounds {
+        ping_tx.push_blocking(i).unwrap();
+        assert_eq!(pong_rx.pop_blocking(), Ok(i + 1));
+    }
+    drop(ping_tx);
+    echo.join().unwrap();
+}
+
+/// 4 producers × 4 consumers; a producer closes the channel mid-stream. Every value whose push
+/// returned Ok is popped exactly once, in push order per producer; each refused value came back.
+fn close_without_loss<Q: Fifo<(usize, usize)> + Send + Sync + 'static>(queue: Q) {
+    const PRODUCERS: usize = 4;
+    let per_producer = if cfg!(debug_assertions) {
+        20_000
+    } else {
+        100_000
+    };
+    let (tx, rx) = channel(queue);
+    let start = Arc::new(Barrier::new(PRODUCERS + 4));
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let tx = tx.clone();
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                let mut accepted = 0;
+                for i in 0..per_producer {
+                    if p == 0 && i == per_producer / 2 {
+                        tx.close();
+                    }
+                    match tx.push_blocking((p, i)) {
+                        Ok(()) => accepted += 1,
+                        Err(PushError::Closed(back)) => {
+                            assert_eq!(back, (p, i), "the refused value comes back");
+                            break;
+                        }
+                        Err(PushError::Full(_)) => unreachable!("push_blocking waits for room"),
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    drop(tx);
+    let consumers: Vec<_> = (0..4)
+        .map(|_| {
+            let rx = rx.clone();
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                let mut got = Vec::new();
+                while let Ok(v) = rx.pop_blocking() {
+                    got.push(v);
+                }
+                got
+            })
+        })
+        .collect();
+    let accepted: usize = producers.into_iter().map(|p| p.join().unwrap()).sum();
+    let per_consumer: Vec<Vec<(usize, usize)>> =
+        consumers.into_iter().map(|c| c.join().unwrap()).collect();
+    for got in &per_consumer {
+        let mut last = [None::<usize>; PRODUCERS];
+        for &(p, i) in got {
+            assert!(
+                last[p].map_or(true, |l| l < i),
+                "out of order for producer {p}"
+            );
+            last[p] = Some(i);
+        }
+    }
+    let mut all: Vec<(usize, usize)> = per_consumer.into_iter().flatten().collect();
+    assert_eq!(all.len(), accepted, "accepted values lost or duplicated");
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), accepted, "a value was popped twice");
+    assert_eq!(rx.pop(), Err(PopError::Closed));
+}
+
+#[test]
+fn channel_close_without_loss_4p4c_ms_queue() {
+    close_without_loss(MsQueue::new());
+}
+
+#[test]
+fn channel_close_without_loss_4p4c_ring_buffer() {
+    close_without_loss(RingBuffer::with_capacity(64));
+}
+
+#[test]
+fn channel_blocked_receivers_wake_on_push_timeout_and_close() {
+    let (tx, rx) = channel::<u32, _>(RingBuffer::with_capacity(8));
+    let start = Instant::now();
+    assert_eq!(
+        rx.pop_timeout(Duration::from_millis(100)),
+        Err(PopError::Empty)
+    );
+    assert!(start.elapsed() >= Duration::from_millis(100));
+
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let rx = rx.clone();
+            thread::spawn(move || rx.pop_blocking())
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(50));
+    tx.push(1).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    drop(tx); // the last sender: closes, wakes the other two
+    let mut results: Vec<_> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+    results.sort_by_key(|r| r.is_err());
+    assert_eq!(
+        results,
+        [Ok(1), Err(PopError::Closed), Err(PopError::Closed)]
+    );
+}
