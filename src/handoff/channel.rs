@@ -162,7 +162,7 @@ impl Drop for ExitOnUnwind<'_> {
 /// while let Ok(v) = rx.pop_blocking() {
 ///     sum += v;
 /// }
-/// assert_eq!(sum, (0..400).sum());
+/// assert_eq!(sum, (0..400).sum::<i32>());
 /// producers.into_iter().for_each(|p| p.join().unwrap());
 ///
 /// let (tx, rx) = channel(MsQueue::new());

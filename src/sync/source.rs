@@ -103,7 +103,9 @@ impl<Q: Fifo<Change> + Send + Sync> Source for QueueSource<Q> {
 
 impl<Q> fmt::Debug for QueueSource<Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueueSource").field("name", &self.name).finish()
+        f.debug_struct("QueueSource")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -229,7 +231,9 @@ impl<I: Iterator<Item = Change> + Send> Source for IterSource<I> {
 
 impl<I> fmt::Debug for IterSource<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IterSource").field("name", &self.name).finish()
+        f.debug_struct("IterSource")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
