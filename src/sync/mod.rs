@@ -14,6 +14,10 @@
 
 mod change;
 mod dedup;
+mod engine;
+mod event;
+mod metrics;
+mod reconcile;
 mod replica;
 mod sink;
 mod source;
@@ -21,6 +25,10 @@ mod watermark;
 
 pub use change::{Change, Op};
 pub use dedup::DedupWindow;
+pub use engine::{ConfigError, DataSync, DataSyncBuilder, FullPolicy, SyncReport};
+pub use event::{DeadChange, Observer, ObserverMode, SyncEvent};
+pub use metrics::Metrics;
+pub use reconcile::{plan_repairs, ReconcileReport};
 pub use replica::{Applied, Replica};
 pub use sink::{deliver, DeliveryReport, RetryPolicy, Sink, SinkError};
 pub use source::{DeliverySource, IterSource, PollSource, QueueSource, Source, SourceError};

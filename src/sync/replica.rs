@@ -3,6 +3,7 @@
 
 use super::change::{Change, Op};
 use super::dedup::DedupWindow;
+use super::sink::{Sink, SinkError};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -165,6 +166,21 @@ impl Replica {
         self.len() == 0
     }
 
+    /// The live keys with their versions (each shard read at its own moment).
+    pub fn live_versions(&self) -> Vec<(String, Option<u64>)> {
+        let mut all = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+            all.extend(
+                shard
+                    .iter()
+                    .filter(|(_, e)| matches!(e.op, Op::Upsert(_)))
+                    .map(|(k, e)| (k.clone(), e.version)),
+            );
+        }
+        all
+    }
+
     /// The live keys and values, sorted by key (each shard read at its own moment).
     ///
     /// ```
@@ -185,5 +201,19 @@ impl Replica {
             }
         }
         all
+    }
+}
+
+impl Sink for Replica {
+    fn name(&self) -> &str {
+        "replica"
+    }
+
+    /// Applies each change idempotently; a replica never fails.
+    fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+        for change in batch {
+            Replica::apply(self, change);
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,677 @@
+//! [`DataSync`]: the engine — a reader thread that pulls from the sources and hands changes to
+//! worker threads over wait-free SPSC rings, partitioned by key; workers that apply batches to
+//! every sink; commit-after-confirm back to the sources.
+//
+// Threads and what they own
+// =========================
+//
+//   reader ──(SPSC ring per worker, partitioned by hash(key))──▶ worker 0..n ──▶ sinks
+//     ▲                                                             │
+//     └──────────────(MsQueue of confirmations: (source, seq))──────┘
+//
+// * The reader owns the sources and one `Watermark` per source. It numbers each pulled change
+//   (`seq`), routes it to the worker that owns its key, and commits a source only up to the
+//   highest `seq` below which every change is confirmed. A confirmation means "applied by every
+//   sink, or dead-lettered with a reason", so a committed position never skips a change.
+// * Each worker owns the consumer half of its ring. One key always maps to one worker, so the
+//   changes of a key reach the sinks in pull order (a retried change may land after a later one
+//   of the same key; the sinks' version check makes the end state the same).
+// * Shutdown: the reader stops pulling, closes the rings (workers drain what is inside, then
+//   exit), waits for every confirmation, commits, and returns. Nothing pulled is lost.
+
+use super::change::Change;
+use super::event::{self, DeadChange, Observer, ObserverMode, Subscription, SyncEvent};
+use super::metrics::{Counters, Metrics};
+use super::reconcile::{ReconcileReport, Reconciler};
+use super::replica::Replica;
+use super::sink::{deliver, RetryPolicy, Sink};
+use super::source::Source;
+use super::watermark::Watermark;
+use crate::handoff::{self, Consumer, Producer, PushError};
+use crate::queue::MsQueue;
+use std::collections::hash_map::DefaultHasher;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// What the reader does when a worker's ring is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FullPolicy {
+    /// Wait for room (backpressure reaches the sources). The default.
+    #[default]
+    Block,
+    /// Dead-letter the change with the reason "handoff buffer full" (never a silent drop).
+    Reject,
+}
+
+/// A configuration the engine cannot start with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// No source was added.
+    #[error("a sync engine needs at least one source")]
+    NoSource,
+    /// No sink was added.
+    #[error("a sync engine needs at least one sink")]
+    NoSink,
+    /// A size that must be positive is 0.
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+    /// The operating system refused to start a thread.
+    #[error("could not start a thread: {0}")]
+    Spawn(String),
+}
+
+/// One change on its way from the reader to a worker.
+struct Item {
+    source: usize,
+    seq: u64,
+    change: Change,
+    pulled_at: Instant,
+}
+
+/// State shared by the reader, the workers and the handle.
+struct Shared {
+    counters: Counters,
+    dead: MsQueue<DeadChange>,
+    confirms: MsQueue<(usize, u64)>,
+    stop: AtomicBool,
+    paused: AtomicBool,
+    /// True while the reader found nothing to pull and nothing is in flight.
+    idle: AtomicBool,
+    /// Reader passes completed (so `wait_idle` can insist on a pass that began after it).
+    passes: AtomicU64,
+    live_workers: AtomicUsize,
+    subscriptions: Vec<Subscription>,
+    reconciler: Option<Reconciler>,
+}
+
+impl Shared {
+    fn emit(&self, event: impl FnOnce() -> SyncEvent) {
+        if let Some((last, rest)) = self.subscriptions.split_last() {
+            let event = event();
+            for s in rest {
+                s.send(event.clone());
+            }
+            last.send(event);
+        }
+    }
+}
+
+/// Builds and starts a [`DataSync`].
+///
+/// ```
+/// use mqsync::sync::{Change, DataSync, IterSource, Replica};
+/// use serde_json::json;
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let replica = Arc::new(Replica::new());
+/// let changes = (0..100).map(|i| Change::upsert(format!("k{}", i % 10), i, json!(i)));
+/// let engine = DataSync::builder()
+///     .source(IterSource::new("seed", changes))
+///     .sink_arc(replica.clone())
+///     .workers(2)
+///     .start()
+///     .unwrap();
+/// assert!(engine.wait_idle(Duration::from_secs(30)));
+/// let report = engine.shutdown();
+/// assert_eq!(report.metrics.applied, 100);
+/// assert_eq!(replica.get("k3"), Some(json!(93)));
+/// ```
+pub struct DataSyncBuilder {
+    sources: Vec<Box<dyn Source>>,
+    sinks: Vec<Arc<dyn Sink>>,
+    workers: usize,
+    batch_size: usize,
+    linger: Duration,
+    retry: RetryPolicy,
+    capacity: usize,
+    full: FullPolicy,
+    idle_wait: Duration,
+    subscriptions: Vec<Subscription>,
+    reconciler: Option<Reconciler>,
+}
+
+impl Default for DataSyncBuilder {
+    fn default() -> Self {
+        DataSyncBuilder {
+            sources: Vec::new(),
+            sinks: Vec::new(),
+            workers: 2,
+            batch_size: 256,
+            linger: Duration::from_micros(200),
+            retry: RetryPolicy::default(),
+            capacity: 4096,
+            full: FullPolicy::Block,
+            idle_wait: Duration::from_micros(100),
+            subscriptions: Vec::new(),
+            reconciler: None,
+        }
+    }
+}
+
+impl DataSyncBuilder {
+    /// Adds a source.
+    pub fn source(mut self, source: impl Source + 'static) -> Self {
+        self.sources.push(Box::new(source));
+        self
+    }
+
+    /// Adds a sink.
+    pub fn sink(mut self, sink: impl Sink + 'static) -> Self {
+        self.sinks.push(Arc::new(sink));
+        self
+    }
+
+    /// Adds a sink that the caller keeps a handle to (a [`Replica`] to read, say).
+    pub fn sink_arc(mut self, sink: Arc<dyn Sink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Worker threads (default 2); keys are partitioned among them.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// The most changes a worker applies in one batch (default 256).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// How long a worker waits to fill a batch once it has one change (default 200 µs).
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// How failing sinks are retried.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Capacity of each worker's handoff ring (default 4096).
+    pub fn handoff_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// What to do when a worker's ring is full (default: block).
+    pub fn full_buffer(mut self, policy: FullPolicy) -> Self {
+        self.full = policy;
+        self
+    }
+
+    /// Subscribes to the engine's events; returns the receiving end.
+    pub fn observe(&mut self, mode: ObserverMode) -> Observer {
+        let (subscription, observer) = event::subscribe(mode);
+        self.subscriptions.push(subscription);
+        observer
+    }
+
+    /// Reconciles `target` against the source state that `snapshot` returns (one upsert per
+    /// live key), every `every` (or only on [`DataSync::reconcile_now`] when `None`). Repairs
+    /// travel through the engine like pulled changes, so every sink gets them.
+    pub fn reconcile(
+        mut self,
+        snapshot: impl FnMut() -> Vec<Change> + Send + 'static,
+        target: Arc<Replica>,
+        every: Option<Duration>,
+    ) -> Self {
+        self.reconciler = Some(Reconciler::new(Box::new(snapshot), target, every));
+        self
+    }
+
+    /// Checks the configuration and starts the reader and worker threads.
+    pub fn start(self) -> Result<DataSync, ConfigError> {
+        if self.sources.is_empty() {
+            return Err(ConfigError::NoSource);
+        }
+        if self.sinks.is_empty() {
+            return Err(ConfigError::NoSink);
+        }
+        for (name, value) in [
+            ("workers", self.workers),
+            ("batch_size", self.batch_size),
+            ("handoff_capacity", self.capacity),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        let shared = Arc::new(Shared {
+            counters: Counters::new(),
+            dead: MsQueue::new(),
+            confirms: MsQueue::new(),
+            stop: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
+            passes: AtomicU64::new(0),
+            live_workers: AtomicUsize::new(self.workers),
+            subscriptions: self.subscriptions,
+            reconciler: self.reconciler,
+        });
+        let mut producers = Vec::with_capacity(self.workers);
+        let mut workers = Vec::with_capacity(self.workers);
+        for index in 0..self.workers {
+            let (producer, consumer) = handoff::spsc(self.capacity);
+            producers.push(producer);
+            let worker = Worker {
+                consumer,
+                sinks: self.sinks.clone(),
+                shared: Arc::clone(&shared),
+                retry: self.retry.clone(),
+                batch_size: self.batch_size,
+                linger: self.linger,
+            };
+            let handle = thread::Builder::new()
+                .name(format!("mqsync-sync-worker-{index}"))
+                .spawn(move || worker.run())
+                .map_err(|e| ConfigError::Spawn(e.to_string()))?;
+            workers.push(handle);
+        }
+        let names = self.sources.iter().map(|s| s.name().to_owned()).collect();
+        let reader = Reader {
+            marks: vec![Watermark::new(); self.sources.len() + 1],
+            committed: vec![None; self.sources.len()],
+            sources: self.sources,
+            producers,
+            shared: Arc::clone(&shared),
+            batch_size: self.batch_size,
+            full: self.full,
+            idle_wait: self.idle_wait,
+        };
+        let reader = thread::Builder::new()
+            .name("mqsync-sync-reader".into())
+            .spawn(move || reader.run())
+            .map_err(|e| ConfigError::Spawn(e.to_string()))?;
+        Ok(DataSync {
+            shared,
+            reader: Some(reader),
+            workers,
+            names,
+        })
+    }
+}
+
+impl fmt::Debug for DataSyncBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataSyncBuilder")
+            .field("sources", &self.sources.len())
+            .field("sinks", &self.sinks.len())
+            .field("workers", &self.workers)
+            .field("batch_size", &self.batch_size)
+            .field("linger", &self.linger)
+            .field("retry", &self.retry)
+            .field("capacity", &self.capacity)
+            .field("full", &self.full)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running sync engine. Dropping it shuts it down gracefully (as [`shutdown`](Self::shutdown)).
+pub struct DataSync {
+    shared: Arc<Shared>,
+    reader: Option<JoinHandle<Vec<Option<u64>>>>,
+    workers: Vec<JoinHandle<()>>,
+    names: Vec<String>,
+}
+
+/// What a finished engine did.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SyncReport {
+    /// The final counters (`pulled = applied + dead_lettered`).
+    pub metrics: Metrics,
+    /// Dead letters not taken out of [`DataSync::dead_letters`] before the shutdown.
+    pub dead_letters: Vec<DeadChange>,
+    /// Per source: its name and the last change number committed to it.
+    pub committed: Vec<(String, Option<u64>)>,
+}
+
+impl DataSync {
+    /// Starts a builder (2 workers, batches of 256, 200 µs linger, blocking handoff).
+    pub fn builder() -> DataSyncBuilder {
+        DataSyncBuilder::default()
+    }
+
+    /// The counters right now.
+    pub fn metrics(&self) -> Metrics {
+        self.shared.counters.read()
+    }
+
+    /// The changes that could not be applied, with reasons (take them out to replay them).
+    pub fn dead_letters(&self) -> &MsQueue<DeadChange> {
+        &self.shared.dead
+    }
+
+    /// Stops pulling from the sources; changes already pulled are still applied.
+    pub fn pause(&self) {
+        // Relaxed: a request the reader polls; nothing is published with it.
+        self.shared.paused.store(true, Ordering::Relaxed);
+    }
+
+    /// Resumes pulling.
+    pub fn resume(&self) {
+        self.shared.paused.store(false, Ordering::Relaxed);
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.shared.paused.load(Ordering::Relaxed)
+    }
+
+    /// Runs reconciliation now (if configured): compares, queues repairs, returns what it found.
+    pub fn reconcile_now(&self) -> Option<ReconcileReport> {
+        let report = self.shared.reconciler.as_ref()?.run();
+        let event = report.clone();
+        self.shared.emit(|| SyncEvent::Reconciled(event));
+        Some(report)
+    }
+
+    /// Waits until the engine is idle — a reader pass that began after this call found nothing
+    /// to pull and nothing in flight — or `timeout` passes. True if idle. Call it after your
+    /// producers are done to wait for the engine to catch up.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        // Acquire: pairs with the reader's Release increment.
+        let start = self.shared.passes.load(Ordering::Acquire);
+        loop {
+            // Acquire: pairs with the reader's Release stores (its counters are then settled).
+            let passes = self.shared.passes.load(Ordering::Acquire);
+            if passes >= start + 2 && self.shared.idle.load(Ordering::Acquire) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// Stops intake, drains everything in flight through the sinks, commits the sources, joins
+    /// the threads and reports. Nothing pulled is lost.
+    pub fn shutdown(mut self) -> SyncReport {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> SyncReport {
+        // Release: pairs with the reader's Acquire load.
+        self.shared.stop.store(true, Ordering::Release);
+        let committed = match self.reader.take() {
+            Some(reader) => reader.join().unwrap_or_default(),
+            None => Vec::new(),
+        };
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+        SyncReport {
+            metrics: self.shared.counters.read(),
+            dead_letters: std::iter::from_fn(|| self.shared.dead.pop()).collect(),
+            committed: self.names.iter().cloned().zip(committed).collect(),
+        }
+    }
+}
+
+impl Drop for DataSync {
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            let _ = self.stop();
+        }
+    }
+}
+
+impl fmt::Debug for DataSync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataSync")
+            .field("sources", &self.names)
+            .field("workers", &self.workers.len())
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+/// The reader thread's state.
+struct Reader {
+    sources: Vec<Box<dyn Source>>,
+    /// One per source, plus the last one for reconciliation repairs.
+    marks: Vec<Watermark>,
+    committed: Vec<Option<u64>>,
+    producers: Vec<Producer<Item>>,
+    shared: Arc<Shared>,
+    batch_size: usize,
+    full: FullPolicy,
+    idle_wait: Duration,
+}
+
+impl Reader {
+    fn run(mut self) -> Vec<Option<u64>> {
+        let repairs = self.sources.len();
+        let mut last_reconcile = Instant::now();
+        loop {
+            self.settle();
+            // Acquire: pairs with the Release store in `DataSync::stop`.
+            if self.shared.stop.load(Ordering::Acquire) {
+                break;
+            }
+            if self.shared.paused.load(Ordering::Relaxed) {
+                thread::sleep(self.idle_wait);
+                continue;
+            }
+            let mut routed = 0;
+            if let Some(reconciler) = &self.shared.reconciler {
+                if reconciler
+                    .every
+                    .is_some_and(|every| last_reconcile.elapsed() >= every)
+                {
+                    let report = reconciler.run();
+                    self.shared.emit(|| SyncEvent::Reconciled(report));
+                    last_reconcile = Instant::now();
+                }
+            }
+            while let Some(change) = self
+                .shared
+                .reconciler
+                .as_ref()
+                .and_then(|r| r.repairs.pop())
+            {
+                self.route(repairs, change);
+                routed += 1;
+            }
+            for index in 0..self.sources.len() {
+                match self.sources[index].pull(self.batch_size) {
+                    Ok(changes) => {
+                        for change in changes {
+                            self.route(index, change);
+                            routed += 1;
+                        }
+                    }
+                    Err(error) => {
+                        let source = self.sources[index].name().to_owned();
+                        self.shared.emit(|| SyncEvent::SourceError {
+                            source,
+                            error: error.0,
+                        });
+                    }
+                }
+            }
+            let idle = routed == 0 && self.marks.iter().all(|m| m.in_flight() == 0);
+            // Release: the counters read after `wait_idle` sees this are settled.
+            self.shared.idle.store(idle, Ordering::Release);
+            // Release: pairs with the Acquire loads in `wait_idle`.
+            self.shared.passes.fetch_add(1, Ordering::Release);
+            if routed == 0 {
+                thread::sleep(self.idle_wait);
+            }
+        }
+        // Shutdown: close the rings; workers drain them and exit.
+        self.producers.clear();
+        while self.marks.iter().any(|m| m.in_flight() > 0) {
+            self.settle();
+            // Acquire: pairs with the Release decrement of a worker that exits.
+            if self.shared.live_workers.load(Ordering::Acquire) == 0 {
+                self.settle();
+                break; // only a worker that panicked outside the sinks can leave work behind
+            }
+            thread::sleep(self.idle_wait);
+        }
+        self.committed
+    }
+
+    /// Numbers a change and hands it to the worker that owns its key.
+    fn route(&mut self, source: usize, change: Change) {
+        let seq = self.marks[source].issue();
+        Counters::add(&self.shared.counters.pulled, 1);
+        let mut hasher = DefaultHasher::new();
+        change.key.hash(&mut hasher);
+        let worker = (hasher.finish() % self.producers.len() as u64) as usize;
+        let item = Item {
+            source,
+            seq,
+            change,
+            pulled_at: Instant::now(),
+        };
+        let producer = &mut self.producers[worker];
+        let refused = match self.full {
+            FullPolicy::Block => producer.push_blocking(item).err(),
+            FullPolicy::Reject => producer.push(item).err(),
+        };
+        if let Some(refused) = refused {
+            let reason = match &refused {
+                PushError::Full(_) => "handoff buffer full",
+                PushError::Closed(_) => "worker stopped",
+            };
+            let item = refused.into_inner();
+            let dead = DeadChange {
+                change: item.change,
+                sink: "engine".into(),
+                reason: reason.into(),
+            };
+            Counters::add(&self.shared.counters.dead_lettered, 1);
+            let event = dead.clone();
+            self.shared.emit(|| SyncEvent::DeadLettered(event));
+            self.shared.dead.push(dead);
+            self.marks[source].confirm(seq);
+        }
+    }
+
+    /// Takes the workers' confirmations and commits each source as far as it may.
+    fn settle(&mut self) {
+        while let Some((source, seq)) = self.shared.confirms.pop() {
+            self.marks[source].confirm(seq);
+        }
+        for index in 0..self.sources.len() {
+            let Some(through) = self.marks[index].committable() else {
+                continue;
+            };
+            if self.committed[index] == Some(through) {
+                continue;
+            }
+            match self.sources[index].commit(through) {
+                Ok(()) => {
+                    let newly = through + 1 - self.committed[index].map_or(0, |c| c + 1);
+                    Counters::add(&self.shared.counters.committed, newly);
+                    self.committed[index] = Some(through);
+                    let source = self.sources[index].name().to_owned();
+                    self.shared
+                        .emit(|| SyncEvent::Committed { source, through });
+                }
+                Err(error) => {
+                    let source = self.sources[index].name().to_owned();
+                    self.shared.emit(|| SyncEvent::SourceError {
+                        source,
+                        error: error.0,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A worker thread's state.
+struct Worker {
+    consumer: Consumer<Item>,
+    sinks: Vec<Arc<dyn Sink>>,
+    shared: Arc<Shared>,
+    retry: RetryPolicy,
+    batch_size: usize,
+    linger: Duration,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut items = Vec::with_capacity(self.batch_size);
+        while let Ok(first) = self.consumer.pop_blocking() {
+            items.push(first);
+            let deadline = Instant::now() + self.linger;
+            while items.len() < self.batch_size {
+                let room = self.batch_size - items.len();
+                if self.consumer.pop_many(&mut items, room) > 0 {
+                    continue;
+                }
+                match self.consumer.pop_deadline(deadline) {
+                    Ok(item) => items.push(item),
+                    Err(_) => break,
+                }
+            }
+            self.apply(&mut items);
+        }
+        // Release: pairs with the reader's Acquire load at shutdown.
+        self.shared.live_workers.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Applies one batch to every sink, then confirms each change (applied or dead-lettered).
+    fn apply(&self, items: &mut Vec<Item>) {
+        let mut meta = Vec::with_capacity(items.len());
+        let mut changes = Vec::with_capacity(items.len());
+        for item in items.drain(..) {
+            meta.push((item.source, item.seq, item.pulled_at));
+            changes.push(item.change);
+        }
+        let mut dead: Vec<Option<(String, String)>> = vec![None; changes.len()];
+        for sink in &self.sinks {
+            let report = deliver(sink.as_ref(), &changes, &self.retry);
+            if report.retries > 0 {
+                Counters::add(&self.shared.counters.retries, report.retries);
+                let name = sink.name().to_owned();
+                self.shared.emit(|| SyncEvent::Retried {
+                    sink: name,
+                    attempts: report.retries,
+                });
+            }
+            for (index, reason) in report.dead {
+                dead[index].get_or_insert_with(|| (sink.name().to_owned(), reason));
+            }
+        }
+        let now = Instant::now();
+        let mut confirms = Vec::with_capacity(changes.len());
+        for ((change, fate), (source, seq, pulled_at)) in changes.into_iter().zip(dead).zip(meta) {
+            match fate {
+                None => {
+                    Counters::add(&self.shared.counters.applied, 1);
+                    self.shared.counters.latency.record(now - pulled_at);
+                    self.shared.emit(|| SyncEvent::Applied(change));
+                }
+                Some((sink, reason)) => {
+                    Counters::add(&self.shared.counters.dead_lettered, 1);
+                    let dead = DeadChange {
+                        change,
+                        sink,
+                        reason,
+                    };
+                    let event = dead.clone();
+                    self.shared.emit(|| SyncEvent::DeadLettered(event));
+                    self.shared.dead.push(dead);
+                }
+            }
+            confirms.push((source, seq));
+        }
+        self.shared.confirms.push_batch(confirms);
+    }
+}

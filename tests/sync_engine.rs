@@ -1,0 +1,370 @@
+//! Fault-injection tests of the sync engine: flaky, poisoned, panicking and slow sinks; several
+//! producers updating keys out of order; shutdown in the middle of a burst; observers;
+//! reconciliation; pause and resume. In every case the target ends equal to the source's final
+//! state, every change is applied or dead-lettered with a reason, and the counts add up.
+
+use mqsync::delivery::DeliveryQueue;
+use mqsync::sync::{
+    Change, DataSync, DeliverySource, FullPolicy, IterSource, ObserverMode, QueueSource, Replica,
+    RetryPolicy, Sink, SinkError, SyncEvent,
+};
+use mqsync::MsQueue;
+use serde_json::json;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// A sink in front of a replica that fails at random, always fails some keys, sometimes
+/// panics, and sometimes is slow.
+struct Faulty {
+    inner: Replica,
+    rng: Mutex<Rng>,
+    poison: HashSet<String>,
+}
+
+impl Sink for Faulty {
+    fn name(&self) -> &str {
+        "faulty"
+    }
+    fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+        let roll = self.rng.lock().unwrap_or_else(|p| p.into_inner()).next() % 100;
+        match roll {
+            0..=2 => panic!("faulty sink panics"),
+            3..=7 => return Err(SinkError::Batch("transient outage".into())),
+            8 => thread::sleep(Duration::from_millis(2)),
+            _ => {}
+        }
+        let mut failed = Vec::new();
+        for (i, change) in batch.iter().enumerate() {
+            let flaky = self.rng.lock().unwrap_or_else(|p| p.into_inner()).next() % 20 == 0;
+            if self.poison.contains(&change.key) || flaky {
+                failed.push((i, format!("rejected {}", change.id)));
+            } else {
+                self.inner.apply(change);
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::Items(failed))
+        }
+    }
+}
+
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|_| {}));
+}
+
+#[test]
+fn faulty_sinks_and_out_of_order_producers_converge_and_account_for_everything() {
+    quiet_panics();
+    const PRODUCERS: u64 = 3;
+    const KEYS: u64 = 300;
+    const VERSIONS: u64 = 30;
+    let queue = Arc::new(MsQueue::new());
+    let replica = Arc::new(Replica::new());
+    let poison: HashSet<String> = ["key-7", "key-101"].iter().map(|s| s.to_string()).collect();
+    let faulty = Arc::new(Faulty {
+        inner: Replica::new(),
+        rng: Mutex::new(Rng(42)),
+        poison: poison.clone(),
+    });
+    let mut builder = DataSync::builder()
+        .source(QueueSource::new("queue", queue.clone()))
+        .sink_arc(replica.clone())
+        .sink_arc(faulty.clone())
+        .workers(2)
+        .batch_size(32)
+        .retry(RetryPolicy {
+            attempts: 8,
+            initial_backoff: Duration::from_micros(50),
+            max_backoff: Duration::from_millis(1),
+        });
+    let observer = builder.observe(ObserverMode::BoundedLag(64));
+    let engine = builder.start().unwrap();
+
+    // Each producer owns versions v ≡ p (mod PRODUCERS) of every key and pushes them in a
+    // shuffled order: keys are updated out of order across and within producers.
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let queue = queue.clone();
+            thread::spawn(move || {
+                let mut rng = Rng(7 + p);
+                let mut mine: Vec<(u64, u64)> = (0..KEYS)
+                    .flat_map(|k| {
+                        (1..=VERSIONS)
+                            .filter(move |v| v % PRODUCERS == p)
+                            .map(move |v| (k, v))
+                    })
+                    .collect();
+                for i in (1..mine.len()).rev() {
+                    mine.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+                }
+                for (k, v) in mine {
+                    queue.push(Change::upsert(
+                        format!("key-{k}"),
+                        v,
+                        json!({"k": k, "v": v}),
+                    ));
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    assert!(
+        engine.wait_idle(Duration::from_secs(120)),
+        "engine did not catch up"
+    );
+    let report = engine.shutdown();
+    let m = &report.metrics;
+    let total = KEYS * VERSIONS;
+    assert_eq!(m.pulled, total);
+    assert_eq!(m.applied + m.dead_lettered, total, "{m:?}");
+    assert_eq!(report.dead_letters.len() as u64, m.dead_lettered);
+    assert!(report
+        .dead_letters
+        .iter()
+        .all(|d| !d.reason.is_empty() && d.sink == "faulty"));
+    for key in &poison {
+        assert!(
+            report.dead_letters.iter().any(|d| &d.change.key == key),
+            "{key} dead-lettered"
+        );
+    }
+    assert!(m.retries > 0);
+
+    // The healthy replica equals the source's final state.
+    let expected: BTreeMap<String, serde_json::Value> = (0..KEYS)
+        .map(|k| (format!("key-{k}"), json!({"k": k, "v": VERSIONS})))
+        .collect();
+    assert_eq!(replica.snapshot(), expected);
+    // The faulty sink too, except where its final version was dead-lettered.
+    let dead_final: HashSet<&str> = report
+        .dead_letters
+        .iter()
+        .filter(|d| d.change.version == Some(VERSIONS))
+        .map(|d| d.change.key.as_str())
+        .collect();
+    for (key, value) in &expected {
+        if !dead_final.contains(key.as_str()) {
+            assert_eq!(faulty.inner.get(key).as_ref(), Some(value), "{key}");
+        }
+    }
+    // The bounded-lag observer saw some events and counted what it missed.
+    let seen = observer.drain().len() as u64;
+    assert!(
+        seen > 0 && seen + observer.missed() >= m.applied,
+        "seen {seen} missed {}",
+        observer.missed()
+    );
+}
+
+#[test]
+fn shutdown_mid_burst_loses_nothing_and_commits_what_was_applied() {
+    let queue: DeliveryQueue<Change> = DeliveryQueue::builder().build();
+    let replica = Arc::new(Replica::new());
+    let engine = DataSync::builder()
+        .source(DeliverySource::new("orders", &queue))
+        .sink_arc(replica.clone())
+        .workers(2)
+        .start()
+        .unwrap();
+    let published = Arc::new(AtomicU64::new(0));
+    let publisher = {
+        let (queue, published) = (queue.clone(), published.clone());
+        thread::spawn(move || {
+            for i in 0..50_000u64 {
+                queue
+                    .publish(Change::upsert(format!("o{}", i % 1000), i, json!(i)))
+                    .unwrap();
+                published.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    thread::sleep(Duration::from_millis(20));
+    let report = engine.shutdown(); // in the middle of the burst
+    publisher.join().unwrap();
+    let m = &report.metrics;
+    assert_eq!(
+        m.applied + m.dead_lettered,
+        m.pulled,
+        "everything pulled was finished"
+    );
+    assert_eq!(m.committed, m.pulled, "everything finished was committed");
+    let s = queue.stats();
+    assert_eq!(s.unacked, 0, "no delivery left hanging");
+    assert_eq!(s.acked, m.pulled, "acked exactly what was applied");
+    assert_eq!(
+        s.acked + s.ready as u64,
+        published.load(Ordering::Relaxed),
+        "the rest waits in the queue"
+    );
+}
+
+#[test]
+fn reject_policy_dead_letters_instead_of_dropping() {
+    /// A sink slow enough to fill a tiny handoff ring.
+    struct Slow(Replica);
+    impl Sink for Slow {
+        fn name(&self) -> &str {
+            "slow"
+        }
+        fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+            thread::sleep(Duration::from_millis(1));
+            Sink::apply(&self.0, batch)
+        }
+    }
+    let changes = (0..2_000u64).map(|i| Change::upsert(format!("k{i}"), 1, json!(i)));
+    let engine = DataSync::builder()
+        .source(IterSource::new("burst", changes))
+        .sink(Slow(Replica::new()))
+        .workers(1)
+        .batch_size(4)
+        .handoff_capacity(8)
+        .full_buffer(FullPolicy::Reject)
+        .start()
+        .unwrap();
+    assert!(engine.wait_idle(Duration::from_secs(60)));
+    let report = engine.shutdown();
+    let m = &report.metrics;
+    assert_eq!(m.pulled, 2_000);
+    assert_eq!(m.applied + m.dead_lettered, 2_000);
+    assert!(m.dead_lettered > 0, "a tiny ring must overflow");
+    assert!(report
+        .dead_letters
+        .iter()
+        .all(|d| d.sink == "engine" && d.reason == "handoff buffer full"));
+}
+
+#[test]
+fn lossless_observer_sees_every_applied_change() {
+    let changes: Vec<Change> = (0..500u64)
+        .map(|i| Change::upsert(format!("k{}", i % 50), i, json!(i)))
+        .collect();
+    let mut builder = DataSync::builder()
+        .source(IterSource::new("seed", changes))
+        .sink(Replica::new());
+    let observer = builder.observe(ObserverMode::Lossless(16));
+    let engine = builder.start().unwrap();
+    let mut applied = 0;
+    let mut committed = None;
+    while applied < 500 {
+        match observer
+            .next_timeout(Duration::from_secs(30))
+            .expect("events keep coming")
+        {
+            SyncEvent::Applied(_) => applied += 1,
+            SyncEvent::Committed { through, .. } => committed = Some(through),
+            _ => {}
+        }
+    }
+    assert!(engine.wait_idle(Duration::from_secs(30)));
+    let report = engine.shutdown();
+    assert_eq!(report.metrics.applied, 500);
+    assert_eq!(observer.missed(), 0);
+    assert_eq!(report.committed, [("seed".to_string(), Some(499))]);
+    let _ = committed;
+}
+
+#[test]
+fn reconciliation_repairs_drift() {
+    let source_state: Arc<Mutex<BTreeMap<String, (u64, serde_json::Value)>>> = Arc::default();
+    {
+        let mut s = source_state.lock().unwrap();
+        for k in 0..20u64 {
+            s.insert(format!("k{k}"), (3, json!(k)));
+        }
+    }
+    let replica = Arc::new(Replica::new());
+    // Drift: the target lost some keys, holds old versions of others, and has an extra key.
+    for k in 0..20u64 {
+        if k % 4 != 0 {
+            replica.apply(&Change::upsert(
+                format!("k{k}"),
+                if k % 4 == 1 { 2 } else { 3 },
+                json!(k),
+            ));
+        }
+    }
+    replica.apply(&Change::upsert("ghost", 1, json!("extra")));
+    let snapshot = {
+        let s = source_state.clone();
+        move || {
+            s.lock()
+                .unwrap()
+                .iter()
+                .map(|(k, (v, val))| Change::upsert(k.clone(), *v, val.clone()))
+                .collect()
+        }
+    };
+    let engine = DataSync::builder()
+        .source(IterSource::new("none", std::iter::empty()))
+        .sink_arc(replica.clone())
+        .reconcile(snapshot, replica.clone(), None)
+        .start()
+        .unwrap();
+    let report = engine.reconcile_now().unwrap();
+    assert_eq!((report.missing, report.stale, report.extra), (5, 5, 1));
+    assert!(engine.wait_idle(Duration::from_secs(30)));
+    let final_report = engine.shutdown();
+    assert_eq!(final_report.metrics.applied, 11);
+    let expected: BTreeMap<String, serde_json::Value> =
+        (0..20u64).map(|k| (format!("k{k}"), json!(k))).collect();
+    assert_eq!(replica.snapshot(), expected);
+}
+
+#[test]
+fn pause_stops_intake_and_resume_restarts_it() {
+    let queue = Arc::new(MsQueue::new());
+    let engine = DataSync::builder()
+        .source(QueueSource::new("q", queue.clone()))
+        .sink(Replica::new())
+        .start()
+        .unwrap();
+    engine.pause();
+    thread::sleep(Duration::from_millis(10)); // let the reader see it
+    queue.push_batch((0..100u64).map(|i| Change::upsert("k", i, json!(i))));
+    thread::sleep(Duration::from_millis(30));
+    assert_eq!(engine.metrics().pulled, 0, "paused: nothing pulled");
+    engine.resume();
+    assert!(engine.wait_idle(Duration::from_secs(30)));
+    let report = engine.shutdown();
+    assert_eq!(report.metrics.applied, 100);
+    assert!(report.metrics.latency_p50.is_some() && report.metrics.latency_p99.is_some());
+}
+
+#[test]
+fn bad_configuration_is_refused_before_anything_starts() {
+    use mqsync::sync::ConfigError;
+    assert_eq!(
+        DataSync::builder()
+            .sink(Replica::new())
+            .start()
+            .unwrap_err(),
+        ConfigError::NoSource
+    );
+    let no_sink = DataSync::builder()
+        .source(IterSource::new("s", std::iter::empty()))
+        .start();
+    assert_eq!(no_sink.unwrap_err(), ConfigError::NoSink);
+    let zero = DataSync::builder()
+        .source(IterSource::new("s", std::iter::empty()))
+        .sink(Replica::new())
+        .workers(0)
+        .start();
+    assert_eq!(zero.unwrap_err(), ConfigError::Zero("workers"));
+}
