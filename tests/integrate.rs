@@ -560,6 +560,11 @@ fn adversarial_inputs_are_rejected_with_reasons() {
         reason_of(&i, Raw::Value(deep_value.clone())),
         Reason::TooDeep { limit: 64 }
     );
+    let very_deep_value = (0..5000).fold(json!(1), |v, _| json!([v]));
+    assert_eq!(
+        reason_of(&i, Raw::Value(very_deep_value)),
+        Reason::TooDeep { limit: 64 }
+    );
     let deep_msgpack = rmp_serde::to_vec(&deep_value).unwrap();
     assert_eq!(
         reason_of(&i, Raw::MsgPack(deep_msgpack)),

@@ -51,7 +51,15 @@ impl Decoder {
                 detail,
             })?,
             Raw::MsgPack(bytes) => self.place(self.parse_msgpack(bytes)?)?,
-            Raw::Value(value) => self.place(value.clone())?,
+            Raw::Value(value) => {
+                // Check before cloning: the clone recurses as deep as the value goes.
+                if too_deep(value, self.max_depth) {
+                    return Err(Reason::TooDeep {
+                        limit: self.max_depth,
+                    });
+                }
+                self.place(value.clone())?
+            }
         };
         if exceeds_depth(&body, self.max_depth) {
             return Err(Reason::TooDeep {
@@ -178,14 +186,17 @@ fn csv_row(columns: &[String], row: &str) -> Result<Map<String, Value>, Reason> 
 
 /// Whether any value in `body` nests deeper than `limit` (the body itself is depth 1).
 fn exceeds_depth(body: &Map<String, Value>, limit: usize) -> bool {
-    fn deeper(value: &Value, remaining: usize) -> bool {
-        match value {
-            Value::Object(map) => remaining == 0 || map.values().any(|v| deeper(v, remaining - 1)),
-            Value::Array(items) => remaining == 0 || items.iter().any(|v| deeper(v, remaining - 1)),
-            _ => false,
-        }
+    limit == 0 || body.values().any(|v| too_deep(v, limit - 1))
+}
+
+/// Whether `value` nests deeper than `limit`, each object or array counting one level. The
+/// recursion stops at `limit`, so it is safe on values of any depth.
+fn too_deep(value: &Value, limit: usize) -> bool {
+    match value {
+        Value::Object(map) => limit == 0 || map.values().any(|v| too_deep(v, limit - 1)),
+        Value::Array(items) => limit == 0 || items.iter().any(|v| too_deep(v, limit - 1)),
+        _ => false,
     }
-    limit == 0 || body.values().any(|v| deeper(v, limit - 1))
 }
 
 fn hex(bytes: &[u8]) -> String {
