@@ -29,7 +29,7 @@ impl CompiledCheck {
             None => None,
         };
         if let (Some(min), Some(max)) = (check.min, check.max) {
-            if !(min <= max) {
+            if min.is_nan() || max.is_nan() || min > max {
                 return Err(("min", format!("min {min} is not at most max {max}")));
             }
         }

@@ -231,7 +231,7 @@ mod tests {
             .unwrap_err()
             .contains("fraction"));
         assert_eq!(
-            convert(&json!(-9.223372036854775808e18), Conversion::Integer),
+            convert(&json!(i64::MIN as f64), Conversion::Integer),
             Ok(json!(i64::MIN))
         );
     }

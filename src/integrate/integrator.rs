@@ -70,7 +70,11 @@ impl Integrator {
     }
 
     fn integrate_at(&self, index: usize, input: Input) -> Result<Message, Rejection> {
-        let pipeline = self.sources.get(&input.source).unwrap_or(&self.default);
+        let pipeline = if self.sources.is_empty() {
+            &self.default
+        } else {
+            self.sources.get(&input.source).unwrap_or(&self.default)
+        };
         pipeline.run(input).map_err(|(input, reason)| Rejection {
             index,
             input,
