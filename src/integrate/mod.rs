@@ -55,6 +55,7 @@ mod pipeline;
 mod raw;
 mod rejection;
 mod rules;
+mod schema;
 
 pub use encode::EncodeError;
 pub use integrator::{Integrator, IntegratorBuilder, QueueReport, DEFAULT_CHUNK_SIZE};

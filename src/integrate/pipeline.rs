@@ -1,7 +1,7 @@
 //! One source's compiled rules, and the fixed order they run in.
 //!
 //! `max_size` → decode and place → `max_depth` → `rename` → `convert` → `defaults` → `drop` →
-//! `validate` → derive `id`, `key`, `version`, `timestamp`. The first failure stops the run and
+//! `validate` → `schema` → derive `id`, `key`, `version`, `timestamp`. The first failure stops the run and
 //! becomes the [`Reason`].
 
 use super::check::CompiledCheck;
@@ -11,6 +11,7 @@ use super::message::new_id;
 use super::path::{kind_of, FieldPath};
 use super::rejection::Reason;
 use super::rules::{Conversion, RuleError, SourceRules};
+use super::schema::CompiledSchema;
 use super::{Input, Message};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -28,6 +29,7 @@ pub(crate) struct Pipeline {
     version: Option<FieldPath>,
     timestamp: Option<FieldPath>,
     checks: Vec<CompiledCheck>,
+    schema: Option<CompiledSchema>,
 }
 
 impl Pipeline {
@@ -69,6 +71,12 @@ impl Pipeline {
                     .map_err(|(part, m)| invalid(format!("validate[{i}].{part}"), m))?,
             );
         }
+        let schema = match &rules.schema {
+            Some(schema) => {
+                Some(CompiledSchema::compile(schema).map_err(|m| invalid("schema".into(), m))?)
+            }
+            None => None,
+        };
         if rules.max_size == 0 {
             return Err(invalid("max_size".into(), "must be at least 1".into()));
         }
@@ -90,6 +98,7 @@ impl Pipeline {
             version: optional("version", &rules.version)?,
             timestamp: optional("timestamp", &rules.timestamp)?,
             checks,
+            schema,
         })
     }
 
@@ -136,6 +145,9 @@ impl Pipeline {
         }
         for check in &self.checks {
             check.check(&body)?;
+        }
+        if let Some(schema) = &self.schema {
+            schema.check(&mut body)?;
         }
         let id = match &self.id {
             Some(field) => scalar_text(field, "id", &body)?,

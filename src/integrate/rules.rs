@@ -6,7 +6,8 @@
 //! reports a bad rule by its place, e.g. `sources.orders.validate[2].pattern`.
 //!
 //! Rules apply in a fixed order: `max_size` → decode and `place` → `max_depth` → `rename` →
-//! `convert` → `defaults` → `drop` → `validate` → derive `id`, `key`, `version`, `timestamp`.
+//! `convert` → `defaults` → `drop` → `validate` → `schema` → derive `id`, `key`, `version`,
+//! `timestamp`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -155,6 +156,9 @@ pub struct SourceRules {
     pub timestamp: Option<String>,
     /// Checks on the final body.
     pub validate: Vec<FieldCheck>,
+    /// A JSON Schema the final body must satisfy, checked after `validate`. Needs the `schema`
+    /// cargo feature; without it, a rule set that uses it does not build.
+    pub schema: Option<Value>,
     /// Deepest nesting allowed in the body ([`DEFAULT_MAX_DEPTH`]).
     pub max_depth: usize,
     /// Largest payload allowed, in bytes ([`DEFAULT_MAX_SIZE`]).
@@ -174,6 +178,7 @@ impl Default for SourceRules {
             version: None,
             timestamp: None,
             validate: Vec::new(),
+            schema: None,
             max_depth: DEFAULT_MAX_DEPTH,
             max_size: DEFAULT_MAX_SIZE,
         }
@@ -249,6 +254,17 @@ impl SourceRules {
     /// Adds a validation check.
     pub fn check(mut self, check: FieldCheck) -> Self {
         self.validate.push(check);
+        self
+    }
+
+    /// Requires the final body to satisfy this JSON Schema (cargo feature `schema`).
+    ///
+    /// ```
+    /// let rules = mqsync::integrate::SourceRules::new().schema(serde_json::json!({"required": ["id"]}));
+    /// assert!(rules.schema.is_some());
+    /// ```
+    pub fn schema(mut self, schema: Value) -> Self {
+        self.schema = Some(schema);
         self
     }
 
