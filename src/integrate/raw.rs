@@ -92,7 +92,8 @@ impl Raw {
         }
     }
 
-    /// The payload's size in bytes, where it has one before decoding (not for [`Raw::Value`]).
+    /// The payload's size in bytes, for the formats that arrive as bytes or text (`max_size`
+    /// applies to these); `None` for fixed-size scalars and [`Raw::Value`].
     ///
     /// ```
     /// assert_eq!(mqsync::integrate::Raw::Text("abc".into()).byte_len(), Some(3));
@@ -101,8 +102,7 @@ impl Raw {
         match self {
             Raw::Json(b) | Raw::Bytes(b) | Raw::MsgPack(b) => Some(b.len()),
             Raw::Text(s) | Raw::Logfmt(s) | Raw::Csv { row: s, .. } => Some(s.len()),
-            Raw::Int(_) | Raw::Float(_) | Raw::Bool(_) => Some(8),
-            Raw::Value(_) => None,
+            Raw::Int(_) | Raw::Float(_) | Raw::Bool(_) | Raw::Value(_) => None,
         }
     }
 }
