@@ -45,19 +45,20 @@ impl Message {
     /// A message from `source` with a fresh time-ordered id, the current time, no key, no
     /// version and no headers.
     pub fn new(source: impl Into<String>, body: Map<String, Value>) -> Self {
+        let now = Utc::now();
         Message {
-            id: new_id(),
+            id: new_id(now),
             source: source.into(),
             key: None,
             version: None,
-            timestamp: Utc::now(),
+            timestamp: now,
             headers: BTreeMap::new(),
             body,
         }
     }
 }
 
-/// A new UUIDv7 (RFC 9562, section 5.7) in its hyphenated form.
+/// A new UUIDv7 (RFC 9562, section 5.7) in its hyphenated form, for a message made at `now`.
 ///
 /// Layout of the 74 bits after the 48-bit Unix millisecond: a 26-bit counter, then 48 random
 /// bits drawn once per thread. Within a thread ids strictly increase (RFC 9562 "method 1": the
@@ -67,10 +68,9 @@ impl Message {
 ///
 /// Departs from `uuid::Uuid::now_v7` on purpose: that draws fresh OS randomness for every id
 /// (a `getrandom` system call), which cost more than parsing a small JSON message.
-pub(crate) fn new_id() -> String {
+pub(crate) fn new_id(now: DateTime<Utc>) -> String {
     use std::cell::Cell;
     use std::hash::{BuildHasher, Hasher};
-    use std::time::{SystemTime, UNIX_EPOCH};
 
     const COUNTER_BITS: u32 = 26;
     const NODE_BITS: u32 = 48;
@@ -84,9 +84,8 @@ pub(crate) fn new_id() -> String {
             hasher.finish() & ((1 << NODE_BITS) - 1)
         };
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    // Before 1970 counts as 1970: the field is unsigned.
+    let now = u64::try_from(now.timestamp_millis()).unwrap_or(0);
     let (millis, counter) = LAST.with(|last| {
         let (last_millis, last_counter) = last.get();
         let next = if now > last_millis {
@@ -117,7 +116,7 @@ mod tests {
 
     #[test]
     fn ids_are_version_7_and_increase_within_a_thread() {
-        let ids: Vec<String> = (0..10_000).map(|_| new_id()).collect();
+        let ids: Vec<String> = (0..10_000).map(|_| new_id(Utc::now())).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
         let parsed = uuid::Uuid::parse_str(&ids[0]).unwrap();
         assert_eq!(parsed.get_version_num(), 7);
@@ -128,7 +127,7 @@ mod tests {
             .unwrap()
             .as_secs();
         assert!(secs.abs_diff(now) < 5);
-        let other = std::thread::spawn(new_id).join().unwrap();
+        let other = std::thread::spawn(|| new_id(Utc::now())).join().unwrap();
         assert_ne!(
             other[24..],
             ids[0][24..],

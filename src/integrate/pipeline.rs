@@ -149,9 +149,10 @@ impl Pipeline {
         if let Some(schema) = &self.schema {
             schema.check(&mut body)?;
         }
+        let now = Utc::now();
         let id = match &self.id {
             Some(field) => scalar_text(field, "id", &body)?,
-            None => new_id(),
+            None => new_id(now),
         };
         let key = self
             .key
@@ -169,7 +170,7 @@ impl Pipeline {
                 to_timestamp(value)
                     .map_err(|detail| Reason::rule_failed(field.as_str(), "timestamp", detail))?
             }
-            None => Utc::now(),
+            None => now,
         };
         Ok(Derived {
             id,
