@@ -486,6 +486,16 @@ fn batches_keep_order_and_account_for_everything() {
         Integrator::builder()
             .pool(Arc::new(
                 rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .unwrap(),
+            ))
+            .chunk_size(1)
+            .build()
+            .unwrap(),
+        Integrator::builder()
+            .pool(Arc::new(
+                rayon::ThreadPoolBuilder::new()
                     .num_threads(3)
                     .build()
                     .unwrap(),

@@ -82,7 +82,8 @@ impl Integrator {
         })
     }
 
-    /// Integrates a batch, in parallel when it is larger than the chunk size.
+    /// Integrates a batch, in parallel when it is larger than the chunk size and the pool has
+    /// more than one thread; otherwise on the calling thread.
     ///
     /// Messages keep input order; each rejection carries its input's index. Every input is
     /// accounted for: `messages.len() + rejected.len() == inputs.len()`.
@@ -106,26 +107,29 @@ impl Integrator {
         inputs: Vec<I>,
     ) -> BatchOutcome {
         let count = inputs.len();
-        let results: Vec<Result<Message, Rejection>> = if count <= self.chunk_size {
-            inputs
-                .into_iter()
-                .enumerate()
-                .map(|(i, input)| self.integrate_at(offset + i, input.into()))
-                .collect()
-        } else {
-            let parallel = || {
+        // A blocking call gains nothing from handing all its work to one other thread, and
+        // with glibc malloc it loses: inputs and messages would cross malloc arenas.
+        let results: Vec<Result<Message, Rejection>> =
+            if count <= self.chunk_size || self.threads() < 2 {
                 inputs
-                    .into_par_iter()
+                    .into_iter()
                     .enumerate()
-                    .with_min_len(self.chunk_size)
                     .map(|(i, input)| self.integrate_at(offset + i, input.into()))
                     .collect()
+            } else {
+                let parallel = || {
+                    inputs
+                        .into_par_iter()
+                        .enumerate()
+                        .with_min_len(self.chunk_size)
+                        .map(|(i, input)| self.integrate_at(offset + i, input.into()))
+                        .collect()
+                };
+                match &self.pool {
+                    Some(pool) => pool.install(parallel),
+                    None => parallel(),
+                }
             };
-            match &self.pool {
-                Some(pool) => pool.install(parallel),
-                None => parallel(),
-            }
-        };
         let mut outcome = BatchOutcome {
             messages: Vec::with_capacity(count),
             rejected: Vec::new(),
@@ -167,13 +171,9 @@ impl Integrator {
         messages: &MsQueue<Message>,
         rejected: &MsQueue<Rejection>,
     ) -> QueueReport {
-        let threads = match &self.pool {
-            Some(pool) => pool.current_num_threads(),
-            None => rayon::current_num_threads(),
-        };
         let take = self
             .chunk_size
-            .saturating_mul(threads.max(1))
+            .saturating_mul(self.threads().max(1))
             .saturating_mul(4);
         let mut report = QueueReport::default();
         let mut buffer = Vec::with_capacity(take);
@@ -191,6 +191,16 @@ impl Integrator {
             report.rejected += outcome.rejected.len();
             outcome.messages.into_iter().for_each(|m| messages.push(m));
             outcome.rejected.into_iter().for_each(|r| rejected.push(r));
+        }
+    }
+}
+
+impl Integrator {
+    /// The number of threads batches run on.
+    fn threads(&self) -> usize {
+        match &self.pool {
+            Some(pool) => pool.current_num_threads(),
+            None => rayon::current_num_threads(),
         }
     }
 }
