@@ -4,8 +4,8 @@
 //! - `json_per_message`: `Integrator::integrate` on ~200–500-byte JSON objects vs bare
 //!   `serde_json::from_slice::<Value>` on the same bytes (target: at most 1.5×).
 //! - `batch_100k`: `integrate_batch` of 100k mixed inputs (JSON, text, numbers, CSV, logfmt) on
-//!   a 1-thread pool (which runs on the calling thread) and a 2-thread rayon pool, and a plain loop that keeps its results as a batch
-//!   does (target: 2 threads ≥ 1.7× 1 thread).
+//!   a 1-thread pool (which runs on the calling thread) and a 2-thread rayon pool, and a plain
+//!   loop that keeps its results as a batch does (target: 2 threads ≥ 1.7× 1 thread).
 //! - `tiny_batch_10`: `integrate_batch` of 10 inputs vs a plain loop of `integrate` collecting
 //!   its results.
 //!
