@@ -10,12 +10,21 @@
 //!   its results.
 //!
 //! Short measurement (`sample_size(10)`) so the whole run takes a few minutes.
+//!
+//! The allocator decides how well batches scale: with glibc malloc every input allocated on the
+//! calling thread and freed on a worker (and every message the other way) crosses malloc arenas,
+//! which costs about a third more CPU. `--features bench-mimalloc` runs the same bench on
+//! mimalloc, which frees across threads cheaply.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mqsync::integrate::{CsvHeader, Input, Integrator, Raw};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
+
+#[cfg(feature = "bench-mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH: usize = 100_000;
 const JSON_DOCS: usize = 10_000;
