@@ -470,7 +470,7 @@ fn check_outcome(inputs: &[Input], out: &mqsync::integrate::BatchOutcome) {
     assert_eq!(got, expected_messages, "messages keep input order");
     for r in &out.rejected {
         assert_eq!(
-            &inputs[r.index], &r.input,
+            &inputs[r.index], &*r.input,
             "a rejection carries its own input"
         );
     }
@@ -530,7 +530,12 @@ fn rejected_inputs_replay_once_fixed() {
         }))
         .build()
         .unwrap();
-    let replayed = lenient.integrate_batch(out.rejected.into_iter().map(|r| r.input).collect());
+    let replayed = lenient.integrate_batch(
+        out.rejected
+            .into_iter()
+            .map(|r| r.input)
+            .collect::<Vec<_>>(),
+    );
     assert!(replayed.rejected.is_empty());
 }
 
@@ -739,7 +744,7 @@ proptest! {
             let out = integrator.integrate_batch(inputs.clone());
             prop_assert_eq!(out.len(), inputs.len());
             for r in &out.rejected {
-                prop_assert_eq!(&Input::from(inputs[r.index].clone()), &r.input);
+                prop_assert_eq!(&Input::from(inputs[r.index].clone()), &*r.input);
                 prop_assert!(!r.reason.to_string().is_empty());
             }
         }

@@ -39,10 +39,6 @@
 //! assert_eq!(out.rejected[0].reason.to_string(), "field `total` fails rule `min`: -3 is below 0");
 //! ```
 
-// A `Rejection` hands its input back whole (about 160 bytes), and a `Message` is as large, so
-// boxing the error would add an allocation per rejection without shrinking the `Result`.
-#![allow(clippy::result_large_err)]
-
 mod check;
 mod convert;
 mod decode;

@@ -104,7 +104,7 @@ impl Pipeline {
 
     /// Runs every rule on `input`. The input is only borrowed until it is accepted, so a
     /// rejection can hand it back whole.
-    pub(crate) fn run(&self, input: Input) -> Result<Message, (Input, Reason)> {
+    pub(crate) fn run(&self, input: Input) -> Result<Message, (Box<Input>, Reason)> {
         match self.shape(&input) {
             Ok(derived) => Ok(Message {
                 id: derived.id,
@@ -115,7 +115,7 @@ impl Pipeline {
                 headers: input.headers,
                 body: derived.body,
             }),
-            Err(reason) => Err((input, reason)),
+            Err(reason) => Err((Box::new(input), reason)),
         }
     }
 

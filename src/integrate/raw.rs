@@ -202,3 +202,10 @@ impl From<Raw> for Input {
         Input::new(DEFAULT_SOURCE, raw)
     }
 }
+
+/// Unboxes a [`Rejection`](super::Rejection)'s input, so a dead letter replays as it is.
+impl From<Box<Input>> for Input {
+    fn from(input: Box<Input>) -> Self {
+        *input
+    }
+}

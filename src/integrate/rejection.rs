@@ -104,8 +104,9 @@ impl Reason {
 pub struct Rejection {
     /// The input's position in its batch (or stream); 0 for a single `integrate`.
     pub index: usize,
-    /// The input, unchanged.
-    pub input: Input,
+    /// The input, unchanged; boxed so that a `Result<Message, Rejection>` stays small.
+    /// `Input: From<Box<Input>>`, so it replays as it is.
+    pub input: Box<Input>,
     /// Why it was rejected.
     pub reason: Reason,
 }
