@@ -14,9 +14,7 @@
 pub(crate) mod sync {
     pub(crate) use loom::sync::{Arc, Condvar, Mutex};
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{
-            fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
-        };
+        pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
     }
 }
 
@@ -24,9 +22,7 @@ pub(crate) mod sync {
 pub(crate) mod sync {
     pub(crate) use std::sync::{Arc, Condvar, Mutex};
     pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{
-            fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
-        };
+        pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
     }
 }
 

@@ -34,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
         5 => {
             let (header, row) = text.split_once('\n').unwrap_or((&text, ""));
             match CsvHeader::parse(header) {
-                Ok(header) => Raw::Csv { header, row: row.to_owned() },
+                Ok(header) => Raw::Csv {
+                    header,
+                    row: row.to_owned(),
+                },
                 Err(_) => return,
             }
         }
@@ -54,7 +57,12 @@ fuzz_target!(|data: &[u8]| {
     for message in outcome.messages {
         let json = message.to_json().expect("a message encodes as JSON");
         assert_eq!(Message::from_json(&json).expect("and decodes"), message);
-        let packed = message.to_msgpack().expect("a message encodes as MessagePack");
-        assert_eq!(Message::from_msgpack(&packed).expect("and decodes"), message);
+        let packed = message
+            .to_msgpack()
+            .expect("a message encodes as MessagePack");
+        assert_eq!(
+            Message::from_msgpack(&packed).expect("and decodes"),
+            message
+        );
     }
 });

@@ -35,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut inputs = vec![Input::from(Raw::Json(payload.to_vec()))];
-    inputs.extend(sources.into_iter().map(|source| Input::new(source, Raw::Json(payload.to_vec()))));
+    inputs.extend(
+        sources
+            .into_iter()
+            .map(|source| Input::new(source, Raw::Json(payload.to_vec()))),
+    );
     let count = inputs.len();
     let outcome = integrator.integrate_batch(inputs);
     assert_eq!(outcome.len(), count);
