@@ -36,6 +36,7 @@ pub struct Message {
     /// When the event happened (the `timestamp` rule) or else when it was integrated.
     pub timestamp: DateTime<Utc>,
     /// Transport headers from the [`Input`](super::Input).
+    #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// The payload, always a JSON object.
     pub body: Map<String, Value>,

@@ -175,6 +175,7 @@ pub struct Input {
     /// The source system's name; selects the rules.
     pub source: String,
     /// Transport headers, copied into the message.
+    #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// The payload.
     pub raw: Raw,
