@@ -40,6 +40,12 @@ impl Message {
     }
 
     /// Reads a message written by [`Message::to_json`].
+    ///
+    /// ```
+    /// let bytes = br#"{"id":"1","source":"s","key":null,"version":null,"timestamp":"2024-01-01T00:00:00Z","body":{}}"#;
+    /// let message = mqsync::integrate::Message::from_json(bytes).unwrap();
+    /// assert!(message.headers.is_empty());
+    /// ```
     pub fn from_json(bytes: &[u8]) -> Result<Message, EncodeError> {
         Ok(serde_json::from_slice(bytes)?)
     }
@@ -58,6 +64,10 @@ impl Message {
     }
 
     /// Reads a message written by [`Message::to_msgpack`].
+    ///
+    /// ```
+    /// assert!(mqsync::integrate::Message::from_msgpack(&[0xc1]).is_err());
+    /// ```
     pub fn from_msgpack(bytes: &[u8]) -> Result<Message, EncodeError> {
         Ok(rmp_serde::from_slice(bytes)?)
     }

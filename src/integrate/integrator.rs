@@ -12,6 +12,10 @@ use std::sync::Arc;
 
 /// Default number of inputs one rayon task handles; batches up to this size run on the calling
 /// thread, because splitting them costs more than it saves.
+///
+/// ```
+/// assert_eq!(mqsync::integrate::DEFAULT_CHUNK_SIZE, 256);
+/// ```
 pub const DEFAULT_CHUNK_SIZE: usize = 256;
 
 /// Turns [`Input`]s from many source systems into validated [`Message`]s.
@@ -58,6 +62,11 @@ impl Default for Integrator {
 
 impl Integrator {
     /// A builder for rules per source, a thread pool and a chunk size.
+    ///
+    /// ```
+    /// let integrator = mqsync::integrate::Integrator::builder().build().unwrap();
+    /// assert!(integrator.integrate(mqsync::integrate::Raw::Int(1)).is_ok());
+    /// ```
     pub fn builder() -> IntegratorBuilder {
         IntegratorBuilder::default()
     }
@@ -65,6 +74,14 @@ impl Integrator {
     /// Integrates one input (a [`Raw`](super::Raw) counts as one from the default source).
     ///
     /// A rejection has index 0 and carries the input back.
+    ///
+    /// ```
+    /// use mqsync::integrate::{Integrator, Raw};
+    /// let integrator = Integrator::default();
+    /// assert_eq!(integrator.integrate(Raw::Int(5)).unwrap().body["number"], 5);
+    /// let rejection = integrator.integrate(Raw::Json(b"{oops".to_vec())).unwrap_err();
+    /// assert_eq!(rejection.reason.rule(), "decode");
+    /// ```
     pub fn integrate(&self, input: impl Into<Input>) -> Result<Message, Rejection> {
         self.integrate_at(0, input.into())
     }
@@ -250,12 +267,25 @@ pub struct IntegratorBuilder {
 
 impl IntegratorBuilder {
     /// Rules for inputs from `source` (replacing any given before for it).
+    ///
+    /// ```
+    /// use mqsync::integrate::{Input, Integrator, Raw, SourceRules};
+    /// let integrator = Integrator::builder().source("s", SourceRules::new().key_from("k")).build().unwrap();
+    /// let message = integrator.integrate(Input::new("s", Raw::Logfmt("k=a1".into()))).unwrap();
+    /// assert_eq!(message.key.as_deref(), Some("a1"));
+    /// ```
     pub fn source(mut self, source: impl Into<String>, rules: SourceRules) -> Self {
         self.rules.sources.insert(source.into(), rules);
         self
     }
 
     /// Rules for inputs from sources that have none of their own.
+    ///
+    /// ```
+    /// use mqsync::integrate::{Integrator, Raw, SourceRules};
+    /// let integrator = Integrator::builder().default_rules(SourceRules::new().drop_field("x")).build().unwrap();
+    /// assert!(integrator.integrate(Raw::Logfmt("x=1 y=2".into())).unwrap().body.get("x").is_none());
+    /// ```
     pub fn default_rules(mut self, rules: SourceRules) -> Self {
         self.rules.default = rules;
         self
@@ -263,6 +293,12 @@ impl IntegratorBuilder {
 
     /// Takes a loaded [`RuleSet`]: its default replaces the default rules, its sources are
     /// added (replacing same-named ones).
+    ///
+    /// ```
+    /// use mqsync::integrate::{Integrator, RuleSet};
+    /// let rules = RuleSet::from_json_str(r#"{"sources": {"s": {"id": "n"}}}"#).unwrap();
+    /// assert!(Integrator::builder().rules(rules).build().is_ok());
+    /// ```
     pub fn rules(mut self, rules: RuleSet) -> Self {
         self.rules.default = rules.default;
         self.rules.sources.extend(rules.sources);
@@ -270,18 +306,36 @@ impl IntegratorBuilder {
     }
 
     /// Runs batches on this pool instead of rayon's global one.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
+    /// let integrator = mqsync::integrate::Integrator::builder().pool(pool).build().unwrap();
+    /// assert_eq!(integrator.integrate_batch(vec![mqsync::integrate::Raw::Int(1); 1000]).messages.len(), 1000);
+    /// ```
     pub fn pool(mut self, pool: Arc<rayon::ThreadPool>) -> Self {
         self.pool = Some(pool);
         self
     }
 
     /// Inputs per rayon task ([`DEFAULT_CHUNK_SIZE`]); 0 counts as 1.
+    ///
+    /// ```
+    /// let integrator = mqsync::integrate::Integrator::builder().chunk_size(64).build().unwrap();
+    /// assert_eq!(integrator.integrate_batch(vec![mqsync::integrate::Raw::Int(1); 100]).len(), 100);
+    /// ```
     pub fn chunk_size(mut self, inputs: usize) -> Self {
         self.chunk_size = Some(inputs.max(1));
         self
     }
 
     /// Compiles the rules; the error names the first bad rule by its place.
+    ///
+    /// ```
+    /// use mqsync::integrate::{Integrator, SourceRules};
+    /// let err = Integrator::builder().source("s", SourceRules::new().id_from("a..b")).build().unwrap_err();
+    /// assert!(err.to_string().starts_with("rule sources.s.id:"));
+    /// ```
     pub fn build(self) -> Result<Integrator, RuleError> {
         let mut sources = HashMap::with_capacity(self.rules.sources.len());
         for (name, rules) in &self.rules.sources {

@@ -45,6 +45,11 @@ pub struct Message {
 impl Message {
     /// A message from `source` with a fresh time-ordered id, the current time, no key, no
     /// version and no headers.
+    ///
+    /// ```
+    /// let message = mqsync::integrate::Message::new("app", serde_json::Map::new());
+    /// assert_eq!((message.key, message.version), (None, None));
+    /// ```
     pub fn new(source: impl Into<String>, body: Map<String, Value>) -> Self {
         let now = Utc::now();
         Message {

@@ -6,6 +6,11 @@ use std::fmt;
 use std::sync::Arc;
 
 /// The source name an [`Input`] gets when it is made from a bare [`Raw`].
+///
+/// ```
+/// use mqsync::integrate::{Input, Raw, DEFAULT_SOURCE};
+/// assert_eq!(Input::from(Raw::Int(1)).source, DEFAULT_SOURCE);
+/// ```
 pub const DEFAULT_SOURCE: &str = "default";
 
 /// One payload, in the shape its source system sent it.
@@ -120,11 +125,21 @@ pub struct CsvHeader(Arc<[String]>);
 
 impl CsvHeader {
     /// A header from column names.
+    ///
+    /// ```
+    /// let header = mqsync::integrate::CsvHeader::new(["id", "name"]);
+    /// assert_eq!(header.columns()[1], "name");
+    /// ```
     pub fn new<S: Into<String>>(columns: impl IntoIterator<Item = S>) -> Self {
         CsvHeader(columns.into_iter().map(Into::into).collect())
     }
 
     /// Reads a header line with the csv crate (quoting as in RFC 4180).
+    ///
+    /// ```
+    /// let header = mqsync::integrate::CsvHeader::parse("a,\"b,c\"").unwrap();
+    /// assert_eq!(header.columns(), ["a", "b,c"]);
+    /// ```
     pub fn parse(line: &str) -> Result<Self, csv::Error> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -135,6 +150,10 @@ impl CsvHeader {
     }
 
     /// The column names, in order.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::CsvHeader::new(["x"]).columns(), ["x"]);
+    /// ```
     pub fn columns(&self) -> &[String] {
         &self.0
     }
@@ -183,6 +202,11 @@ pub struct Input {
 
 impl Input {
     /// An input from `source` with no headers.
+    ///
+    /// ```
+    /// let input = mqsync::integrate::Input::new("crm", mqsync::integrate::Raw::Text("hi".into()));
+    /// assert!(input.headers.is_empty());
+    /// ```
     pub fn new(source: impl Into<String>, raw: Raw) -> Self {
         Input {
             source: source.into(),
@@ -192,6 +216,11 @@ impl Input {
     }
 
     /// Adds one header.
+    ///
+    /// ```
+    /// let input = mqsync::integrate::Input::new("crm", mqsync::integrate::Raw::Int(1)).with_header("trace", "t1");
+    /// assert_eq!(input.headers["trace"], "t1");
+    /// ```
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.insert(name.into(), value.into());
         self

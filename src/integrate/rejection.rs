@@ -58,6 +58,13 @@ pub enum Reason {
 
 impl Reason {
     /// The field the failing rule names, if the rule is about one field.
+    ///
+    /// ```
+    /// use mqsync::integrate::{Integrator, Raw, SourceRules};
+    /// let integrator = Integrator::builder().default_rules(SourceRules::new().version_from("v")).build().unwrap();
+    /// let reason = integrator.integrate(Raw::Logfmt("v=x".into())).unwrap_err().reason;
+    /// assert_eq!(reason.field(), Some("v"));
+    /// ```
     pub fn field(&self) -> Option<&str> {
         match self {
             Reason::Rule { field, .. } => Some(field),
@@ -67,6 +74,12 @@ impl Reason {
 
     /// The name of the rule that failed (`"place"`, `"decode"`, `"max_size"`, `"max_depth"`,
     /// or a field rule's name).
+    ///
+    /// ```
+    /// use mqsync::integrate::{Integrator, Raw};
+    /// let reason = Integrator::default().integrate(Raw::Float(f64::NAN)).unwrap_err().reason;
+    /// assert_eq!(reason.rule(), "decode");
+    /// ```
     pub fn rule(&self) -> &'static str {
         match self {
             Reason::UnsupportedType { .. } => "place",
@@ -132,11 +145,20 @@ pub struct BatchOutcome {
 
 impl BatchOutcome {
     /// How many inputs the batch had.
+    ///
+    /// ```
+    /// let out = mqsync::integrate::Integrator::default().integrate_batch(vec![mqsync::integrate::Raw::Bool(true)]);
+    /// assert_eq!(out.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.messages.len() + self.rejected.len()
     }
 
     /// Whether the batch had no inputs.
+    ///
+    /// ```
+    /// assert!(mqsync::integrate::BatchOutcome::default().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -15,8 +15,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Default `max_depth`: deeper bodies are rejected (serde_json's own parser stops at 128).
+///
+/// ```
+/// assert_eq!(mqsync::integrate::SourceRules::new().max_depth, mqsync::integrate::DEFAULT_MAX_DEPTH);
+/// ```
 pub const DEFAULT_MAX_DEPTH: usize = 64;
 /// Default `max_size` in bytes of one payload (1 MiB).
+///
+/// ```
+/// assert_eq!(mqsync::integrate::SourceRules::new().max_size, mqsync::integrate::DEFAULT_MAX_SIZE);
+/// ```
 pub const DEFAULT_MAX_SIZE: usize = 1 << 20;
 
 /// All rules: one [`SourceRules`] per source name, and `default` for any other source.
@@ -86,6 +94,12 @@ pub enum RuleError {
 
 impl RuleSet {
     /// Parses rules from JSON; errors name the path to the bad rule.
+    ///
+    /// ```
+    /// let rules = mqsync::integrate::RuleSet::from_json_str(r#"{"default": {"drop": ["tmp"]}}"#).unwrap();
+    /// assert_eq!(rules.default.drop, ["tmp"]);
+    /// assert!(mqsync::integrate::RuleSet::from_json_str(r#"{"defualt": {}}"#).is_err());
+    /// ```
     pub fn from_json_str(text: &str) -> Result<Self, RuleError> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(&mut deserializer).map_err(|e| RuleError::Json {
@@ -95,6 +109,11 @@ impl RuleSet {
     }
 
     /// Parses rules from TOML; errors show the line and the key.
+    ///
+    /// ```
+    /// let rules = mqsync::integrate::RuleSet::from_toml_str("[default]\nkey = \"user\"").unwrap();
+    /// assert_eq!(rules.default.key.as_deref(), Some("user"));
+    /// ```
     pub fn from_toml_str(text: &str) -> Result<Self, RuleError> {
         toml::from_str(text).map_err(|e| RuleError::Toml(e.to_string()))
     }
@@ -187,17 +206,32 @@ impl Default for SourceRules {
 
 impl SourceRules {
     /// The classic convention, no rules.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::SourceRules::new(), Default::default());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets where non-object payloads go.
+    ///
+    /// ```
+    /// use mqsync::integrate::{Placement, SourceRules};
+    /// let rules = SourceRules::new().place(Placement { bool: Some("on".into()), ..Placement::default() });
+    /// assert_eq!(rules.place.bool.as_deref(), Some("on"));
+    /// ```
     pub fn place(mut self, place: Placement) -> Self {
         self.place = place;
         self
     }
 
     /// Moves the value at path `from` to path `to`.
+    ///
+    /// ```
+    /// let rules = mqsync::integrate::SourceRules::new().rename("usr", "user.name");
+    /// assert_eq!(rules.rename[0].to, "user.name");
+    /// ```
     pub fn rename(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
         self.rename.push(Rename {
             from: from.into(),
@@ -207,6 +241,11 @@ impl SourceRules {
     }
 
     /// Converts the value at `field`.
+    ///
+    /// ```
+    /// use mqsync::integrate::{Conversion, SourceRules};
+    /// assert_eq!(SourceRules::new().convert("n", Conversion::Integer).convert[0].to, Conversion::Integer);
+    /// ```
     pub fn convert(mut self, field: impl Into<String>, to: Conversion) -> Self {
         self.convert.push(Convert {
             field: field.into(),
@@ -216,42 +255,72 @@ impl SourceRules {
     }
 
     /// Sets `field` to `value` where it is missing or null.
+    ///
+    /// ```
+    /// let rules = mqsync::integrate::SourceRules::new().default_value("tier", "basic".into());
+    /// assert_eq!(rules.defaults["tier"], "basic");
+    /// ```
     pub fn default_value(mut self, field: impl Into<String>, value: Value) -> Self {
         self.defaults.insert(field.into(), value);
         self
     }
 
     /// Removes `field` from the body.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::SourceRules::new().drop_field("tmp").drop, ["tmp"]);
+    /// ```
     pub fn drop_field(mut self, field: impl Into<String>) -> Self {
         self.drop.push(field.into());
         self
     }
 
     /// Takes the message id from `field`.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::SourceRules::new().id_from("event_id").id.as_deref(), Some("event_id"));
+    /// ```
     pub fn id_from(mut self, field: impl Into<String>) -> Self {
         self.id = Some(field.into());
         self
     }
 
     /// Takes the entity key from `field`.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::SourceRules::new().key_from("user.id").key.as_deref(), Some("user.id"));
+    /// ```
     pub fn key_from(mut self, field: impl Into<String>) -> Self {
         self.key = Some(field.into());
         self
     }
 
     /// Takes the entity version from `field`.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::SourceRules::new().version_from("rev").version.as_deref(), Some("rev"));
+    /// ```
     pub fn version_from(mut self, field: impl Into<String>) -> Self {
         self.version = Some(field.into());
         self
     }
 
     /// Takes the message time from `field`.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::SourceRules::new().timestamp_from("at").timestamp.as_deref(), Some("at"));
+    /// ```
     pub fn timestamp_from(mut self, field: impl Into<String>) -> Self {
         self.timestamp = Some(field.into());
         self
     }
 
     /// Adds a validation check.
+    ///
+    /// ```
+    /// use mqsync::integrate::{FieldCheck, SourceRules};
+    /// assert_eq!(SourceRules::new().check(FieldCheck::new("a").required()).validate.len(), 1);
+    /// ```
     pub fn check(mut self, check: FieldCheck) -> Self {
         self.validate.push(check);
         self
@@ -269,12 +338,20 @@ impl SourceRules {
     }
 
     /// Sets the deepest nesting allowed.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::SourceRules::new().max_depth(8).max_depth, 8);
+    /// ```
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.max_depth = depth;
         self
     }
 
     /// Sets the largest payload allowed, in bytes.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::SourceRules::new().max_size(4096).max_size, 4096);
+    /// ```
     pub fn max_size(mut self, bytes: usize) -> Self {
         self.max_size = bytes;
         self
@@ -441,6 +518,10 @@ pub struct FieldCheck {
 
 impl FieldCheck {
     /// A check on `field` that checks nothing yet.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::FieldCheck::new("a").field, "a");
+    /// ```
     pub fn new(field: impl Into<String>) -> Self {
         FieldCheck {
             field: field.into(),
@@ -449,18 +530,32 @@ impl FieldCheck {
     }
 
     /// The field must be present.
+    ///
+    /// ```
+    /// assert!(mqsync::integrate::FieldCheck::new("a").required().required);
+    /// ```
     pub fn required(mut self) -> Self {
         self.required = true;
         self
     }
 
     /// The field must have this type.
+    ///
+    /// ```
+    /// use mqsync::integrate::{FieldCheck, JsonType};
+    /// assert_eq!(FieldCheck::new("a").kind(JsonType::Bool).kind, Some(JsonType::Bool));
+    /// ```
     pub fn kind(mut self, kind: JsonType) -> Self {
         self.kind = Some(kind);
         self
     }
 
     /// The number must lie in `min..=max`.
+    ///
+    /// ```
+    /// let check = mqsync::integrate::FieldCheck::new("a").range(0.0, 1.0);
+    /// assert_eq!((check.min, check.max), (Some(0.0), Some(1.0)));
+    /// ```
     pub fn range(mut self, min: f64, max: f64) -> Self {
         self.min = Some(min);
         self.max = Some(max);
@@ -468,6 +563,11 @@ impl FieldCheck {
     }
 
     /// The string or array length must lie in `min..=max`.
+    ///
+    /// ```
+    /// let check = mqsync::integrate::FieldCheck::new("a").length(1, 8);
+    /// assert_eq!((check.min_len, check.max_len), (Some(1), Some(8)));
+    /// ```
     pub fn length(mut self, min: usize, max: usize) -> Self {
         self.min_len = Some(min);
         self.max_len = Some(max);
@@ -475,12 +575,21 @@ impl FieldCheck {
     }
 
     /// The string must match this regex.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::FieldCheck::new("a").pattern("^x").pattern.as_deref(), Some("^x"));
+    /// ```
     pub fn pattern(mut self, regex: impl Into<String>) -> Self {
         self.pattern = Some(regex.into());
         self
     }
 
     /// The value must be one of these.
+    ///
+    /// ```
+    /// let check = mqsync::integrate::FieldCheck::new("a").allowed(vec!["x".into()]);
+    /// assert_eq!(check.allowed.unwrap().len(), 1);
+    /// ```
     pub fn allowed(mut self, values: Vec<Value>) -> Self {
         self.allowed = Some(values);
         self
