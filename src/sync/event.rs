@@ -1,7 +1,7 @@
 //! What the engine tells its observers, and how an observer listens.
 
 use super::change::Change;
-use crate::handoff::{self, PopError, Receiver, Sender};
+use crate::handoff::{self, Receiver, Sender};
 use crate::queue::RingBuffer;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,10 +120,7 @@ impl Observer {
     /// The next event, waiting at most `timeout`; `None` on timeout or once the engine is gone
     /// and every event was received.
     pub fn next_timeout(&self, timeout: Duration) -> Option<SyncEvent> {
-        match self.receiver.pop_timeout(timeout) {
-            Ok(event) => Some(event),
-            Err(PopError::Empty | PopError::Closed) => None,
-        }
+        self.receiver.pop_timeout(timeout).ok()
     }
 
     /// Every event still waiting.
