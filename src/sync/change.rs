@@ -93,6 +93,30 @@ impl Change {
     }
 }
 
+impl From<crate::integrate::Message> for Change {
+    /// An integrated message as an upsert: its key (or, without one, its id) names the entity,
+    /// its version orders the changes (without one, the change is deduplicated by id), and its
+    /// body is the value.
+    ///
+    /// ```
+    /// use mqsync::integrate::{Integrator, Raw};
+    /// use mqsync::sync::{Change, Op};
+    ///
+    /// let message = Integrator::default().integrate(Raw::Text("hello".into())).unwrap();
+    /// let change = Change::from(message.clone());
+    /// assert_eq!((change.key, change.version), (message.id.clone(), None));
+    /// assert!(matches!(change.op, Op::Upsert(body) if body["text"] == "hello"));
+    /// ```
+    fn from(message: crate::integrate::Message) -> Self {
+        Change {
+            key: message.key.unwrap_or_else(|| message.id.clone()),
+            version: message.version,
+            id: message.id,
+            op: Op::Upsert(serde_json::Value::Object(message.body)),
+        }
+    }
+}
+
 /// A total order on ops of the same version: Delete > Upsert; upserts by serialized value.
 fn tie_break(a: &Op, b: &Op) -> Ordering {
     match (a, b) {
