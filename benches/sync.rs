@@ -57,7 +57,7 @@ fn run_baseline(input: Vec<Change>) -> Duration {
             for change in rx {
                 let mut map = target.lock().unwrap();
                 let version = change.version.unwrap_or(0);
-                if map.get(&change.key).map_or(true, |(v, _)| *v < version) {
+                if map.get(&change.key).is_none_or(|(v, _)| *v < version) {
                     if let Op::Upsert(value) = change.op {
                         map.insert(change.key, (version, value));
                     }

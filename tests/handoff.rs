@@ -222,7 +222,7 @@ fn close_without_loss<Q: Fifo<(usize, usize)> + Send + Sync + 'static>(queue: Q)
         let mut last = [None::<usize>; PRODUCERS];
         for &(p, i) in got {
             assert!(
-                last[p].map_or(true, |l| l < i),
+                last[p].is_none_or(|l| l < i),
                 "out of order for producer {p}"
             );
             last[p] = Some(i);

@@ -82,7 +82,7 @@ fn four_by_four_million_no_loss_no_duplicate_in_order() {
                     consumed.fetch_add(got, Ordering::Relaxed);
                     for t in batch.drain(..) {
                         assert!(
-                            last[t.producer].map_or(true, |l| t.seq > l),
+                            last[t.producer].is_none_or(|l| t.seq > l),
                             "producer {} order broken: {} after {:?}",
                             t.producer,
                             t.seq,

@@ -134,7 +134,7 @@ impl Pipeline {
             }
         }
         for (field, value) in &self.defaults {
-            if field.get(&body).map_or(true, Value::is_null) {
+            if field.get(&body).is_none_or(Value::is_null) {
                 field
                     .insert(&mut body, value.clone())
                     .map_err(|detail| Reason::rule_failed(field.as_str(), "defaults", detail))?;

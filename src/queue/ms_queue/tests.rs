@@ -145,7 +145,7 @@ fn peek_against_pop_with_strings() {
             let mut last = None;
             while let Some(s) = q.peek() {
                 let i: usize = s.strip_prefix("value-").unwrap().parse().unwrap();
-                assert!(last.map_or(true, |l| i >= l), "peek went backwards");
+                assert!(last.is_none_or(|l| i >= l), "peek went backwards");
                 last = Some(i);
                 let snap = q.snapshot();
                 assert!(snap
@@ -193,7 +193,7 @@ fn mpmc_no_loss_no_duplicate() {
                     }
                     consumed.fetch_add(batch.len(), StdOrdering::Relaxed);
                     for (p, i) in batch {
-                        assert!(last[p].map_or(true, |l| i > l), "per-producer order broken");
+                        assert!(last[p].is_none_or(|l| i > l), "per-producer order broken");
                         last[p] = Some(i);
                         got.push((p, i));
                     }
