@@ -9,7 +9,9 @@
 //! |---|---|---|
 //! | 1 | [`queue`] | [`MsQueue`] (unbounded, lock-free MPMC) and [`RingBuffer`] (bounded MPMC), with peek, snapshot and batches |
 //! | 2 | [`handoff`] | a wait-free SPSC ring, and blocking / async waiting with close on any queue |
+//! | 3 | [`delivery`] | priorities, acknowledgements, redelivery, delivery limits, dead letters, TTL |
 //! | 4 | [`integrate`] | one serde [`Message`](integrate::Message) from heterogeneous inputs |
+//! | 5 | [`sync`] | the source → sinks engine: commit-after-confirm, idempotency, observers, reconciliation |
 //!
 //! `docs/architecture.md` draws the layers and the path a message takes through them.
 //!
@@ -40,3 +42,8 @@ pub mod queue;
 pub mod sync;
 
 pub use queue::{Fifo, Full, MsQueue, RingBuffer};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
