@@ -568,6 +568,10 @@ impl<T> Fifo<T> for MsQueue<T> {
         MsQueue::pop(self)
     }
 
+    fn pop_many(&self, out: &mut Vec<T>, limit: usize) -> usize {
+        MsQueue::pop_many(self, out, limit)
+    }
+
     fn len(&self) -> usize {
         MsQueue::len(self)
     }

@@ -951,6 +951,10 @@ impl<T> Fifo<T> for RingBuffer<T> {
         RingBuffer::pop(self)
     }
 
+    fn pop_many(&self, out: &mut Vec<T>, limit: usize) -> usize {
+        RingBuffer::pop_many(self, out, limit)
+    }
+
     fn len(&self) -> usize {
         RingBuffer::len(self)
     }

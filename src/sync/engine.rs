@@ -29,9 +29,7 @@ use super::source::Source;
 use super::watermark::Watermark;
 use crate::handoff::{self, Consumer, Producer, PushError};
 use crate::queue::MsQueue;
-use std::collections::hash_map::DefaultHasher;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -481,15 +479,18 @@ impl Reader {
                 .as_ref()
                 .and_then(|r| r.repairs.pop())
             {
-                self.route(repairs, change);
+                self.route(repairs, change, Instant::now());
                 routed += 1;
             }
             for index in 0..self.sources.len() {
                 match self.sources[index].pull(self.batch_size) {
                     Ok(changes) => {
+                        // One clock read per pull: the changes of a pull left their source
+                        // together.
+                        let pulled_at = Instant::now();
+                        routed += changes.len();
                         for change in changes {
-                            self.route(index, change);
-                            routed += 1;
+                            self.route(index, change, pulled_at);
                         }
                     }
                     Err(error) => {
@@ -525,17 +526,15 @@ impl Reader {
     }
 
     /// Numbers a change and hands it to the worker that owns its key.
-    fn route(&mut self, source: usize, change: Change) {
+    fn route(&mut self, source: usize, change: Change, pulled_at: Instant) {
         let seq = self.marks[source].issue();
         Counters::add(&self.shared.counters.pulled, 1);
-        let mut hasher = DefaultHasher::new();
-        change.key.hash(&mut hasher);
-        let worker = (hasher.finish() % self.producers.len() as u64) as usize;
+        let worker = (partition_hash(&change.key) % self.producers.len() as u64) as usize;
         let item = Item {
             source,
             seq,
             change,
-            pulled_at: Instant::now(),
+            pulled_at,
         };
         let producer = &mut self.producers[worker];
         let refused = match self.full {
@@ -563,8 +562,11 @@ impl Reader {
 
     /// Takes the workers' confirmations and commits each source as far as it may.
     fn settle(&mut self) {
-        while let Some((source, seq)) = self.shared.confirms.pop() {
-            self.marks[source].confirm(seq);
+        let mut confirmed = Vec::new();
+        while self.shared.confirms.pop_many(&mut confirmed, 1024) > 0 {
+            for (source, seq) in confirmed.drain(..) {
+                self.marks[source].confirm(seq);
+            }
         }
         for index in 0..self.sources.len() {
             let Some(through) = self.marks[index].committable() else {
@@ -592,6 +594,14 @@ impl Reader {
             }
         }
     }
+}
+
+/// FNV-1a over the key's bytes: stable, fast for short keys, and good enough to spread keys
+/// over a handful of workers (SipHash's flooding resistance buys nothing here).
+fn partition_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// A worker thread's state.
@@ -651,15 +661,16 @@ impl Worker {
         }
         let now = Instant::now();
         let mut confirms = Vec::with_capacity(changes.len());
+        let (mut applied, mut dead_lettered) = (0, 0);
         for ((change, fate), (source, seq, pulled_at)) in changes.into_iter().zip(dead).zip(meta) {
             match fate {
                 None => {
-                    Counters::add(&self.shared.counters.applied, 1);
+                    applied += 1;
                     self.shared.counters.latency.record(now - pulled_at);
                     self.shared.emit(|| SyncEvent::Applied(change));
                 }
                 Some((sink, reason)) => {
-                    Counters::add(&self.shared.counters.dead_lettered, 1);
+                    dead_lettered += 1;
                     let dead = DeadChange {
                         change,
                         sink,
@@ -672,6 +683,10 @@ impl Worker {
             }
             confirms.push((source, seq));
         }
+        // Counters first, then the confirmations: once the reader has every confirmation, the
+        // counters are final.
+        Counters::add(&self.shared.counters.applied, applied);
+        Counters::add(&self.shared.counters.dead_lettered, dead_lettered);
         self.shared.confirms.push_batch(confirms);
     }
 }

@@ -98,25 +98,25 @@ impl Replica {
             .shard(&change.key)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let current = shard.get(&change.key);
-        let wins = match current {
-            None => true,
-            Some(Entry {
-                version: Some(v),
-                op,
-            }) => change.supersedes(Some((v, op))),
-            Some(Entry { version: None, .. }) => true,
+        let entry = Entry {
+            version: change.version,
+            op: change.op.clone(),
         };
-        if !wins {
-            return Applied::Stale;
+        match shard.get_mut(&change.key) {
+            None => {
+                shard.insert(change.key.clone(), entry);
+            }
+            Some(current) => {
+                let wins = match current.version {
+                    Some(v) => change.supersedes(Some((&v, &current.op))),
+                    None => true,
+                };
+                if !wins {
+                    return Applied::Stale;
+                }
+                *current = entry;
+            }
         }
-        shard.insert(
-            change.key.clone(),
-            Entry {
-                version: change.version,
-                op: change.op.clone(),
-            },
-        );
         Applied::Changed
     }
 

@@ -136,8 +136,15 @@ fn deliver_part(
     let attempts = policy.attempts.max(1);
     while !remaining.is_empty() {
         attempt += 1;
-        let part: Vec<Change> = remaining.iter().map(|&i| batch[i].clone()).collect();
-        let outcome = catch_unwind(AssertUnwindSafe(|| sink.apply(&part)))
+        // The whole batch in order is a slice of it; only a subset needs copying.
+        let whole = remaining.len() == batch.len();
+        let subset: Vec<Change> = if whole {
+            Vec::new()
+        } else {
+            remaining.iter().map(|&i| batch[i].clone()).collect()
+        };
+        let part: &[Change] = if whole { batch } else { &subset };
+        let outcome = catch_unwind(AssertUnwindSafe(|| sink.apply(part)))
             .unwrap_or_else(|panic| Err(SinkError::Batch(panic_message(&panic))));
         match outcome {
             Ok(()) => {

@@ -97,7 +97,9 @@ impl<Q: Fifo<Change> + Send + Sync> Source for QueueSource<Q> {
     }
 
     fn pull(&mut self, max: usize) -> Result<Vec<Change>, SourceError> {
-        Ok(std::iter::from_fn(|| self.queue.pop()).take(max).collect())
+        let mut out = Vec::new();
+        self.queue.pop_many(&mut out, max);
+        Ok(out)
     }
 }
 

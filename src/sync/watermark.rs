@@ -25,9 +25,13 @@ use std::collections::BTreeSet;
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Watermark {
-    next: u64,
+    /// The first number not yet confirmed (everything below is confirmed).
+    base: u64,
+    /// Confirmation flags for `base..base + window.len()`, i.e. every number issued and not
+    /// yet below `base`. The front is always unconfirmed (or the window is empty).
+    window: std::collections::VecDeque<bool>,
     /// Issued and not yet confirmed.
-    pending: BTreeSet<u64>,
+    pending: usize,
 }
 
 impl Watermark {
@@ -38,28 +42,43 @@ impl Watermark {
 
     /// Issues the next sequence number.
     pub fn issue(&mut self) -> u64 {
-        let seq = self.next;
-        self.next += 1;
-        self.pending.insert(seq);
+        let seq = self.base + self.window.len() as u64;
+        self.window.push_back(false);
+        self.pending += 1;
         seq
     }
 
     /// Confirms `seq` (applied by every sink, or dead-lettered). Confirming twice, or a number
-    /// never issued, is ignored.
+    /// never issued, is ignored. Amortized O(1).
     pub fn confirm(&mut self, seq: u64) {
-        self.pending.remove(&seq);
+        let Some(offset) = seq.checked_sub(self.base) else {
+            return; // already below the watermark
+        };
+        let Some(flag) = usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.window.get_mut(o))
+        else {
+            return; // never issued
+        };
+        if !*flag {
+            *flag = true;
+            self.pending -= 1;
+        }
+        while self.window.front() == Some(&true) {
+            self.window.pop_front();
+            self.base += 1;
+        }
     }
 
     /// The highest sequence number below which everything is confirmed (inclusive), or `None`
     /// if nothing is.
     pub fn committable(&self) -> Option<u64> {
-        let bound = self.pending.first().copied().unwrap_or(self.next);
-        bound.checked_sub(1)
+        self.base.checked_sub(1)
     }
 
     /// How many issued changes await confirmation.
     pub fn in_flight(&self) -> usize {
-        self.pending.len()
+        self.pending
     }
 }
 
