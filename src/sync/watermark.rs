@@ -1,7 +1,6 @@
 //! Commit-after-confirm: which source position may be committed, given out-of-order
 //! confirmations from parallel workers.
 
-
 /// Tracks the changes handed out and confirmed, by sequence number, and says up to where the
 /// source may commit: the highest position whose every change (and every earlier one) has been
 /// confirmed by every sink.
