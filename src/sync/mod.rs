@@ -44,5 +44,5 @@ pub use source::{DeliverySource, IterSource, PollSource, QueueSource, Source, So
 #[cfg(feature = "sqlite")]
 pub use sqlite_schema::{InvalidIdentifier, SqliteSchema};
 #[cfg(feature = "sqlite")]
-pub use sqlite_sink::{SqliteError, SqliteSink};
+pub use sqlite_sink::{Durability, SqliteError, SqliteSink};
 pub use watermark::Watermark;

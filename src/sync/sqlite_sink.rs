@@ -55,6 +55,26 @@ pub enum SqliteError {
     TooLarge(u64),
 }
 
+/// How much a committed batch survives: SQLite's `synchronous` setting under WAL.
+///
+/// ```
+/// use mqsync::sync::{Durability, SqliteSchema, SqliteSink};
+///
+/// let sink = SqliteSink::open_in_memory(SqliteSchema::new("t").unwrap(), "log").unwrap();
+/// sink.set_durability(Durability::PowerLoss).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous = NORMAL`, the default: a commit survives a crash of the process; a power
+    /// loss or OS crash may undo the last commits (data and checkpoint together, so the
+    /// checkpoint stays true). No fsync per commit.
+    #[default]
+    ProcessCrash,
+    /// `synchronous = FULL`: every commit is fsynced and survives a power loss too; each batch
+    /// then costs a disk flush.
+    PowerLoss,
+}
+
 /// What the connection's lock guards.
 struct State {
     conn: Connection,
@@ -70,9 +90,8 @@ struct State {
 /// rule as [`Change::supersedes`] (deletes keep a tombstone row), and the source's resume
 /// position ([`checkpoint`](Self::checkpoint)) written in the same transaction, so that after a
 /// crash a source restarted at the checkpoint leaves no gap and has no double effect (see
-/// `docs/sqlite.md`). The database runs in WAL mode with `synchronous = NORMAL`: durable
-/// against a crash of the process; a power loss may lose the last transactions, together with
-/// their checkpoint, which stays consistent. Statements are prepared once and cached.
+/// `docs/sqlite.md`). The database runs in WAL mode; by default with `synchronous = NORMAL`
+/// (see [`Durability`]). Statements are prepared once and cached.
 ///
 /// The engine's workers call [`apply`](Sink::apply) concurrently; they take turns on the one
 /// connection (SQLite has one writer at a time anyway). Blocking.
@@ -183,6 +202,16 @@ impl SqliteSink {
     /// ```
     pub fn checkpoint(&self) -> u64 {
         self.lock().next
+    }
+
+    /// Sets how durable each committed batch is (default [`Durability::ProcessCrash`]).
+    pub fn set_durability(&self, durability: Durability) -> Result<(), SqliteError> {
+        let pragma = match durability {
+            Durability::ProcessCrash => "PRAGMA synchronous = NORMAL",
+            Durability::PowerLoss => "PRAGMA synchronous = FULL",
+        };
+        self.lock().conn.execute_batch(pragma)?;
+        Ok(())
     }
 
     /// The name this sink records its checkpoint under.
