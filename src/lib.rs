@@ -47,3 +47,8 @@ pub use queue::{Fifo, Full, MsQueue, RingBuffer};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// `docs/sqlite.md`'s example, compiled and run as a doc test.
+#[cfg(all(doctest, feature = "sqlite"))]
+#[doc = include_str!("../docs/sqlite.md")]
+struct SqliteDocDoctests;

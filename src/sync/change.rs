@@ -35,6 +35,12 @@ pub struct Change {
     pub id: String,
     /// The operation.
     pub op: Op,
+    /// Where this change sits in its source's durable log (0, 1, 2, ... without gaps), when the
+    /// source has one. A sink that stores the position with the data in one transaction (the
+    /// [`SqliteSink`](super::SqliteSink)) can say where a restarted source must resume. `None`
+    /// for changes that come from no replayable log; absent in JSON means `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
 }
 
 impl Change {
@@ -46,6 +52,7 @@ impl Change {
             key,
             version: Some(version),
             op: Op::Upsert(value),
+            position: None,
         }
     }
 
@@ -62,7 +69,19 @@ impl Change {
             key,
             version: Some(version),
             op: Op::Delete,
+            position: None,
         }
+    }
+
+    /// This change, at `position` in its source's durable log.
+    ///
+    /// ```
+    /// let c = mqsync::sync::Change::delete("k", 9).at_position(41);
+    /// assert_eq!(c.position, Some(41));
+    /// ```
+    pub fn at_position(mut self, position: u64) -> Self {
+        self.position = Some(position);
+        self
     }
 
     /// Whether applying `self` over a target that holds `current` (the version and op last
@@ -113,6 +132,7 @@ impl From<crate::integrate::Message> for Change {
             version: message.version,
             id: message.id,
             op: Op::Upsert(serde_json::Value::Object(message.body)),
+            position: None,
         }
     }
 }
@@ -160,6 +180,20 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<Change>(&serde_json::to_string(&d).unwrap()).unwrap(),
             d
+        );
+    }
+
+    #[test]
+    fn position_is_optional_in_json() {
+        let c = Change::upsert("k", 1, json!(1));
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(!text.contains("position"), "{text}");
+        let p = c.clone().at_position(7);
+        let back: Change = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(
+            serde_json::from_str::<Change>(&text).unwrap().position,
+            None
         );
     }
 }

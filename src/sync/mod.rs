@@ -11,6 +11,9 @@
 //!   exponential backoff, poison isolation by splitting, and panics caught as failures.
 //! * [`Watermark`]: commit-after-confirm — the source position that may be committed when
 //!   parallel workers confirm out of order.
+//! * [`SqliteSink`] (feature `sqlite`, on by default): an SQLite table written one transaction
+//!   per batch, version-checked in SQL, with the source's resume position in the same
+//!   transaction; [`ReplaySource`] restarts a durable log from that checkpoint after a crash.
 
 mod change;
 mod dedup;
@@ -18,9 +21,14 @@ mod engine;
 mod event;
 mod metrics;
 mod reconcile;
+mod replay;
 mod replica;
 mod sink;
 mod source;
+#[cfg(feature = "sqlite")]
+mod sqlite_schema;
+#[cfg(feature = "sqlite")]
+mod sqlite_sink;
 mod watermark;
 
 pub use change::{Change, Op};
@@ -29,7 +37,12 @@ pub use engine::{ConfigError, DataSync, DataSyncBuilder, FullPolicy, SyncReport}
 pub use event::{DeadChange, Observer, ObserverMode, SyncEvent};
 pub use metrics::Metrics;
 pub use reconcile::{plan_repairs, ReconcileReport};
+pub use replay::ReplaySource;
 pub use replica::{Applied, Replica};
 pub use sink::{deliver, DeliveryReport, RetryPolicy, Sink, SinkError};
 pub use source::{DeliverySource, IterSource, PollSource, QueueSource, Source, SourceError};
+#[cfg(feature = "sqlite")]
+pub use sqlite_schema::{InvalidIdentifier, SqliteSchema};
+#[cfg(feature = "sqlite")]
+pub use sqlite_sink::{Durability, SqliteError, SqliteSink};
 pub use watermark::Watermark;

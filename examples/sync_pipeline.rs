@@ -1,0 +1,505 @@
+//! The main job: messages from three source systems, integrated, delivered and synchronized
+//! into an SQLite file and an in-memory replica — through injected failures and a crash —
+//! and verified.
+//!
+//! 1. Integration: orders (JSON), sensors (CSV rows), logs (logfmt lines) and meters (bare
+//!    numbers), some malformed, normalized in parallel on rayon; bad input is rejected with a
+//!    reason.
+//! 2. Delivery: the changes are published with a priority per source to a `DeliveryQueue`; a
+//!    journal consumer appends them, in delivery order, to a durable log (a JSON-lines file)
+//!    and acknowledges each once written.
+//! 3. Sync: a `DataSync` engine replays the log into an `SqliteSink` (one transaction per
+//!    batch, checkpoint in the same transaction) and a `Replica`. The SQLite target fails a
+//!    share of its batches (retried). Halfway, the SQLite writer "dies": from then on nothing
+//!    it is given reaches the file, as when the process is killed; the engine is stopped, the
+//!    database reopened, and a new engine resumes from the checkpoint stored in the database.
+//! 4. Report and verification: both targets must equal the final state computed independently.
+//!
+//! `cargo run --release --example sync_pipeline -- --help`
+
+use indicatif::{ProgressBar, ProgressStyle};
+use mqsync::delivery::{Delivery, DeliveryQueue, TryReceiveError};
+use mqsync::integrate::{Integrator, RuleSet};
+use mqsync::sync::{
+    Change, DataSync, Metrics, Op, ReplaySource, Replica, RetryPolicy, Sink, SinkError,
+    SqliteSchema, SqliteSink, SyncReport,
+};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+#[path = "shared/inputs.rs"]
+mod inputs;
+use inputs::{priority, source_inputs, Rng, RULES};
+
+const HELP: &str = "\
+mqsync sync_pipeline: three source systems integrated, delivered and synced into SQLite and a
+replica, through injected failures and a crash-restart from the SQLite checkpoint, verified.
+
+usage: cargo run --release --example sync_pipeline -- [flags]
+
+  --messages N       inputs from the source systems (default 200000)
+  --workers N        sync worker threads (default 2)
+  --failure-rate F   share of batches the SQLite target fails and retries, 0..1 (default 0.05)
+  --out PATH         the SQLite file (replaced if it exists; default: in a temporary
+                     directory, removed at the end); the journal goes next to it
+  -h, --help         this text
+
+Exit codes: 0 verified, 1 verification failed, 2 bad flags.";
+
+struct Args {
+    messages: usize,
+    workers: usize,
+    failure_rate: f64,
+    out: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        messages: 200_000,
+        workers: 2,
+        failure_rate: 0.05,
+        out: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match flag.as_str() {
+            "-h" | "--help" => {
+                println!("{HELP}");
+                std::process::exit(0);
+            }
+            "--messages" => args.messages = number(&value("--messages")?, "--messages")?,
+            "--workers" => args.workers = number(&value("--workers")?, "--workers")?,
+            "--failure-rate" => {
+                let text = value("--failure-rate")?;
+                args.failure_rate = text
+                    .parse()
+                    .ok()
+                    .filter(|f: &f64| (0.0..1.0).contains(f))
+                    .ok_or(format!("--failure-rate: {text:?} is not a number in 0..1"))?;
+            }
+            "--out" => args.out = Some(PathBuf::from(value("--out")?)),
+            other => return Err(format!("unknown flag {other:?} (try --help)")),
+        }
+    }
+    if args.workers == 0 || args.messages < 10 {
+        return Err("--workers must be at least 1 and --messages at least 10".into());
+    }
+    Ok(args)
+}
+
+fn number(text: &str, name: &str) -> Result<usize, String> {
+    text.replace('_', "")
+        .parse()
+        .map_err(|_| format!("{name}: {text:?} is not a whole number"))
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => println!("\nverified: OK"),
+        Err(e) => {
+            eprintln!("\nFAILED: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The SQLite target as the pipeline sees it: fails a share of batches (a busy database, say),
+/// and once `crash_at` batches are written, stops writing anything while answering "done" —
+/// what the engine would see of a writer process killed mid-burst.
+struct SqliteTarget {
+    sqlite: Arc<SqliteSink>,
+    rng: Mutex<Rng>,
+    failure_per_million: u64,
+    /// Batches written; the crash comes when this reaches `crash_at`.
+    written: AtomicU64,
+    crash_at: Option<u64>,
+    crashed: AtomicBool,
+}
+
+impl Sink for SqliteTarget {
+    fn name(&self) -> &str {
+        self.sqlite.name()
+    }
+
+    fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+        if self.crashed.load(Ordering::Acquire) {
+            return Ok(()); // the writer is dead: nothing reaches the file
+        }
+        let fail = self
+            .rng
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .below(1_000_000)
+            < self.failure_per_million;
+        if fail {
+            return Err(SinkError::Batch("injected: database is locked".into()));
+        }
+        self.sqlite.apply(batch)?;
+        let written = self.written.fetch_add(1, Ordering::AcqRel) + 1;
+        if Some(written) == self.crash_at {
+            self.crashed.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+}
+
+/// Stages 1–4.
+fn run(args: &Args) -> Result<(), String> {
+    let started_all = Instant::now();
+    let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let db_path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| temp.path().join("sync.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db_path.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+    let journal_path = db_path.with_extension("journal.jsonl");
+
+    // 1. Integration.
+    println!(
+        "== 1. integration: {} inputs from orders (JSON), sensors (CSV), logs (logfmt), meters (numbers)",
+        args.messages
+    );
+    let rules = RuleSet::from_toml_str(RULES).map_err(|e| e.to_string())?;
+    let integrator = Integrator::builder()
+        .rules(rules)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let inputs = source_inputs(args.messages);
+    let started = Instant::now();
+    let outcome = integrator.integrate_batch(inputs);
+    let integrate_took = started.elapsed();
+    let (messages, rejected) = (outcome.messages, outcome.rejected);
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &rejected {
+        let reason = r.reason.to_string();
+        let short = reason.split(':').next().unwrap_or(&reason).to_string();
+        *reasons
+            .entry(format!("{} / {short}", r.input.source))
+            .or_default() += 1;
+    }
+    if messages.len() + rejected.len() != args.messages {
+        return Err("integration lost inputs".into());
+    }
+    let integrated = messages.len();
+
+    // The expected final state, computed independently of the pipeline: the highest version of
+    // each key wins (versionless meter readings are keyed by their unique ids).
+    let changes: Vec<(u8, Change)> = messages
+        .into_iter()
+        .map(|m| (priority(&m.source), Change::from(m)))
+        .collect();
+    let mut expected: BTreeMap<String, (Option<u64>, serde_json::Value)> = BTreeMap::new();
+    for (_, c) in &changes {
+        let Op::Upsert(value) = &c.op else { continue };
+        if expected.get(&c.key).is_none_or(|(v, _)| c.version > *v) {
+            expected.insert(c.key.clone(), (c.version, value.clone()));
+        }
+    }
+
+    // 2. Delivery into the journal.
+    println!(
+        "== 2. delivery: {} changes by priority (orders 3, sensors 2, logs 1, meters 0) into the journal {}",
+        changes.len(),
+        journal_path.display()
+    );
+    let total = changes.len() as u64;
+    let queue: DeliveryQueue<Change> = DeliveryQueue::builder()
+        .priorities(4)
+        .delivery_limit(5)
+        .build();
+    let publisher = {
+        let queue = queue.clone();
+        thread::spawn(move || {
+            for (priority, change) in changes {
+                queue
+                    .publish_with(change, priority, None)
+                    .expect("an open, unbounded queue");
+            }
+            queue.close();
+        })
+    };
+    let journaled = journal(&queue, &journal_path)?;
+    publisher.join().map_err(|_| "the publisher panicked")?;
+    let stats = queue.stats();
+    if journaled != total || stats.acked != total {
+        return Err(format!(
+            "journal: {journaled} written, {} acked of {total}",
+            stats.acked
+        ));
+    }
+
+    // 3. Sync, with a crash halfway.
+    println!(
+        "== 3. sync: {} workers into {} and a replica; {:.1}% of SQLite batches fail; crash halfway",
+        args.workers,
+        db_path.display(),
+        args.failure_rate * 100.0
+    );
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "   {spinner} [{elapsed_precise}] {bar:40} {pos}/{len} checkpoint  {msg}",
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    let replica = Arc::new(Replica::new());
+    let schema = || SqliteSchema::new("entities").map_err(|e| e.to_string());
+    let failure_per_million = (args.failure_rate * 1e6) as u64;
+    let started = Instant::now();
+
+    // Phase 1: until the crash.
+    let log = read_journal(&journal_path)?;
+    let sqlite =
+        Arc::new(SqliteSink::open(&db_path, schema()?, "journal").map_err(|e| e.to_string())?);
+    let batches_to_crash = (total / 2 / 256).max(1);
+    let target = Arc::new(SqliteTarget {
+        sqlite: Arc::clone(&sqlite),
+        rng: Mutex::new(Rng(0xF1A_C0FFEE)),
+        failure_per_million,
+        written: AtomicU64::new(0),
+        crash_at: Some(batches_to_crash),
+        crashed: AtomicBool::new(false),
+    });
+    let first = sync_phase(args, &log, 0, &sqlite, &target, &replica, &bar, "phase 1")?;
+    let at_crash = sqlite.checkpoint();
+    drop((target, sqlite)); // the dead writer's connection is gone
+    bar.suspend(|| println!(
+        "   crash: the SQLite writer died after {batches_to_crash} batches; checkpoint in the database: {at_crash}"
+    ));
+
+    // Phase 2: a new process, so to speak: reopen, read the checkpoint, resume from it.
+    let log = read_journal(&journal_path)?;
+    let sqlite =
+        Arc::new(SqliteSink::open(&db_path, schema()?, "journal").map_err(|e| e.to_string())?);
+    let resume = sqlite.checkpoint();
+    let target = Arc::new(SqliteTarget {
+        sqlite: Arc::clone(&sqlite),
+        rng: Mutex::new(Rng(0xBAD_5EED)),
+        failure_per_million,
+        written: AtomicU64::new(0),
+        crash_at: None,
+        crashed: AtomicBool::new(false),
+    });
+    let second = sync_phase(
+        args, &log, resume, &sqlite, &target, &replica, &bar, "phase 2",
+    )?;
+    let sync_took = started.elapsed();
+    bar.finish_and_clear();
+    let sqlite_dead: Vec<u64> = second
+        .dead_letters
+        .iter()
+        .filter(|d| d.sink == sqlite.name())
+        .filter_map(|d| d.change.position)
+        .collect();
+    sqlite.settle(&sqlite_dead).map_err(|e| e.to_string())?;
+
+    // 4. Report.
+    let (m1, m2) = (&first.metrics, &second.metrics);
+    let pulled = m1.pulled + m2.pulled;
+    let applied = m1.applied + m2.applied;
+    let dead = m1.dead_lettered + m2.dead_lettered;
+    let retries = m1.retries + m2.retries;
+    println!("\n== 4. report");
+    println!("   messages in      {:>9}", args.messages);
+    println!(
+        "   integrated       {integrated:>9}   ({:.0} k inputs/s on rayon)",
+        args.messages as f64 / integrate_took.as_secs_f64().max(1e-9) / 1e3
+    );
+    println!("   rejected         {:>9}", rejected.len());
+    for (reason, n) in &reasons {
+        println!("       {n:>7} x {reason}");
+    }
+    println!(
+        "   journaled        {journaled:>9}   (delivery queue: acked {}, unacked {})",
+        stats.acked, stats.unacked
+    );
+    println!(
+        "   applied          {applied:>9}   (replays included; phase 1: {}; phase 2, resumed at checkpoint {resume}: {}, of which {} replayed)",
+        m1.applied,
+        m2.applied,
+        m1.pulled.saturating_sub(resume)
+    );
+    println!("   dead-lettered    {dead:>9}");
+    println!("   retries          {retries:>9}");
+    println!(
+        "   throughput       {:>9.0} changes/s   (sync {:.2} s, whole run {:.2} s)",
+        applied as f64 / sync_took.as_secs_f64().max(1e-9),
+        sync_took.as_secs_f64(),
+        started_all.elapsed().as_secs_f64()
+    );
+    for (phase, m) in [("phase 1", m1), ("phase 2", m2)] {
+        println!(
+            "   latency {phase}  p50 {}  p99 {}  p99.9 {}",
+            ms(m.latency_p50),
+            ms(m.latency_p99),
+            ms(m.latency_p999)
+        );
+    }
+
+    // Verification.
+    let mut problems = Vec::new();
+    if applied + dead != pulled {
+        problems.push(format!(
+            "accounting: pulled {pulled}, applied {applied}, dead {dead}"
+        ));
+    }
+    if sqlite.checkpoint() != total {
+        problems.push(format!("checkpoint {} of {total}", sqlite.checkpoint()));
+    }
+    let want: BTreeMap<String, serde_json::Value> = expected
+        .iter()
+        .map(|(k, (_, v))| (k.clone(), v.clone()))
+        .collect();
+    // A key whose final change was dead-lettered for SQLite may differ there (none, unless
+    // a change failed every attempt).
+    let dead_final: Vec<&str> = first
+        .dead_letters
+        .iter()
+        .chain(&second.dead_letters)
+        .filter(|d| {
+            expected
+                .get(&d.change.key)
+                .is_some_and(|(v, _)| *v == d.change.version)
+        })
+        .map(|d| d.change.key.as_str())
+        .collect();
+    let table = sqlite.snapshot().map_err(|e| e.to_string())?;
+    let table_ok = table.len() + dead_final.len() >= want.len()
+        && want
+            .iter()
+            .filter(|(k, _)| !dead_final.contains(&k.as_str()))
+            .all(|(k, v)| table.get(k) == Some(v))
+        && table.keys().all(|k| want.contains_key(k));
+    let replica_ok = replica.snapshot() == want;
+    println!(
+        "   verification     SQLite table ({} rows) equals the expected final state ({} keys): {}; replica: {}",
+        table.len(),
+        want.len(),
+        yes(table_ok),
+        yes(replica_ok)
+    );
+    if !table_ok {
+        problems.push("the SQLite table differs from the expected state".into());
+    }
+    if !replica_ok {
+        problems.push("the replica differs from the expected state".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// Consumes the delivery queue into the journal file, acknowledging each change once written.
+fn journal(queue: &DeliveryQueue<Change>, path: &Path) -> Result<u64, String> {
+    let consumer = queue.consumer();
+    let mut out = BufWriter::new(std::fs::File::create(path).map_err(|e| e.to_string())?);
+    let mut written = 0u64;
+    let mut pending = Vec::new();
+    loop {
+        let delivery = match consumer.try_receive() {
+            Ok(delivery) => delivery,
+            Err(TryReceiveError::Closed) => break,
+            Err(_) => {
+                // Nothing ready: make what was written durable, acknowledge it, then wait.
+                out.flush().map_err(|e| e.to_string())?;
+                pending.drain(..).for_each(|d: Delivery<Change>| d.ack());
+                match consumer.receive_timeout(Duration::from_millis(10)) {
+                    Ok(delivery) => delivery,
+                    Err(_) => continue,
+                }
+            }
+        };
+        serde_json::to_writer(&mut out, delivery.message()).map_err(|e| e.to_string())?;
+        out.write_all(b"\n").map_err(|e| e.to_string())?;
+        written += 1;
+        pending.push(delivery);
+        if pending.len() >= 1024 {
+            out.flush().map_err(|e| e.to_string())?;
+            pending.drain(..).for_each(|d| d.ack());
+        }
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    Ok(written)
+}
+
+/// Reads the journal back: position `i` is line `i`.
+fn read_journal(path: &Path) -> Result<Arc<[Change]>, String> {
+    let file = std::io::BufReader::new(std::fs::File::open(path).map_err(|e| e.to_string())?);
+    file.lines()
+        .map(|line| {
+            let line = line.map_err(|e| e.to_string())?;
+            serde_json::from_str(&line).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Runs one engine from `from` until the log is done or the target crashes.
+#[allow(clippy::too_many_arguments)]
+fn sync_phase(
+    args: &Args,
+    log: &Arc<[Change]>,
+    from: u64,
+    sqlite: &SqliteSink,
+    target: &Arc<SqliteTarget>,
+    replica: &Arc<Replica>,
+    bar: &ProgressBar,
+    phase: &str,
+) -> Result<SyncReport, String> {
+    let remaining = log.len() as u64 - from;
+    let engine = DataSync::builder()
+        .source(ReplaySource::new("journal", Arc::clone(log), from))
+        .sink_arc(target.clone())
+        .sink_arc(replica.clone())
+        .workers(args.workers)
+        .retry(RetryPolicy {
+            attempts: 6,
+            initial_backoff: Duration::from_micros(100),
+            max_backoff: Duration::from_millis(5),
+        })
+        .start()
+        .map_err(|e| e.to_string())?;
+    loop {
+        let m: Metrics = engine.metrics();
+        bar.set_position(sqlite.checkpoint());
+        bar.set_message(format!(
+            "{phase}: applied {} retries {} dead {}",
+            m.applied, m.retries, m.dead_lettered
+        ));
+        if m.applied + m.dead_lettered >= remaining || target.crashed.load(Ordering::Acquire) {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    Ok(engine.shutdown())
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3))
+}
+
+fn yes(ok: bool) -> &'static str {
+    if ok {
+        "yes"
+    } else {
+        "NO"
+    }
+}
