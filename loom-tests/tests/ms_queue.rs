@@ -187,3 +187,40 @@ fn drop_of_a_non_empty_queue_drops_each_value_once() {
         assert_eq!(drops.load(Ordering::Relaxed), 3);
     });
 }
+
+/// An iterator that promises more items than it yields, so a batch claims too many slots.
+struct Liar(std::ops::Range<u32>);
+
+impl Iterator for Liar {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.0.len() + 3, None)
+    }
+}
+
+#[test]
+fn unfilled_batch_claims_are_given_back_or_poisoned_against_a_racing_push() {
+    model(|| {
+        let q = Arc::new(MsQueue::new());
+        let batch = {
+            let q = q.clone();
+            thread::spawn(move || q.push_batch(Liar(0..1)))
+        };
+        let single = {
+            let q = q.clone();
+            thread::spawn(move || q.push(5))
+        };
+        batch.join().unwrap();
+        single.join().unwrap();
+        let mut got = Vec::new();
+        while let Some(v) = q.pop() {
+            got.push(v);
+        }
+        got.sort_unstable();
+        assert_eq!(got, [0, 5]);
+        assert_eq!(q.len(), 0);
+    });
+}

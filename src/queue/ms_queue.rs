@@ -12,7 +12,7 @@
 //! pushers and poppers claim slots with fetch-and-add on two counters instead of CAS loops, which
 //! is what holds up under contention; a popper that claims a slot whose pusher has not written
 //! yet waits a bounded time and then *poisons* the slot, so the pusher retries elsewhere. That
-//! keeps every operation lock-free: no thread ever waits unboundedly for a preempted one (unlike
+//! keeps push and pop lock-free: no thread waits unboundedly for a preempted pusher (unlike
 //! crossbeam's `SegQueue` and Vyukov's ring, crossbeam issue 675). Segments are not recycled into
 //! rings as LCRQ's are: a full segment is retired through the epoch collector and a new one
 //! appended. `docs/queue.md` has the full argument.
@@ -33,8 +33,10 @@ const CAS_MARGIN: usize = if cfg!(any(mqsync_loom, miri)) { 1 } else { 8 };
 
 /// An unbounded lock-free multi-producer multi-consumer FIFO queue.
 ///
-/// Every operation is **lock-free**: a thread that is preempted or dies mid-operation never
-/// keeps the others from completing theirs. Pushes and pops claim slots with one fetch-and-add
+/// `push`, `pop` and their batch forms are **lock-free**: a pusher that is preempted or dies
+/// between claiming a slot and publishing it never keeps the others from completing theirs. The
+/// one wait is the peek latch: a pop waits for peeks that are cloning its own element at that
+/// moment (so `T::clone` must not pop from the same queue), and only while one runs. Pushes and pops claim slots with one fetch-and-add
 /// each, and memory is allocated one segment (128 slots) at a time and reclaimed with
 /// crossbeam-epoch.
 ///
@@ -164,22 +166,30 @@ impl<T> MsQueue<T> {
                 }
                 continue;
             }
-            let end = (first + want).min(SEG);
-            for index in first..end {
-                // SAFETY: indices first..end were claimed by our fetch-and-add alone.
-                match unsafe { segment.slots[index].publish(value) } {
-                    Ok(()) => match items.next() {
-                        Some(next) => value = next,
-                        None => {
-                            poison_unused(segment, index + 1..end);
-                            return;
+            // The run's unfilled part is given back (or poisoned) when `run` drops, also if
+            // `items.next()` panics, so no claimed slot stays EMPTY for poppers to wait on.
+            let mut run = Run {
+                segment,
+                next: first,
+                end: (first + want).min(SEG),
+                claimed_to: first + want,
+            };
+            while run.next < run.end {
+                // SAFETY: indices first..end were claimed by our fetch-and-add alone, and `run`
+                // hands each out once.
+                match unsafe { segment.slots[run.next].publish(value) } {
+                    Ok(()) => {
+                        run.next += 1;
+                        match items.next() {
+                            Some(next) => value = next,
+                            None => return,
                         }
-                    },
+                    }
                     Err(back) => {
                         // A popper gave up on this slot. The rest of our run is after it, so
                         // filling it would put later items before this one: give the run up.
                         value = back;
-                        poison_unused(segment, index + 1..end);
+                        run.next += 1;
                         continue 'claim;
                     }
                 }
@@ -276,15 +286,24 @@ impl<T> MsQueue<T> {
                     break;
                 }
                 let want = (available - claimed).min(limit - popped);
+                // Reserve before claiming: a panic here must not strand claimed slots.
+                out.reserve(want);
+                // A CAS from the observed count claims exactly `claimed..claimed + want`, all
+                // below `enq`: a run never overshoots into slots no pusher has claimed.
                 // SeqCst: Q1 of the peek protocol, once for the whole run.
-                let first = segment.deq.fetch_add(want, Ordering::SeqCst);
+                if segment
+                    .deq
+                    .compare_exchange(claimed, claimed + want, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_err()
+                {
+                    continue;
+                }
                 let peeking = self.gate.is_open();
-                let end = (first + want).min(SEG);
-                out.reserve(end.saturating_sub(first));
+                let (first, end) = (claimed, claimed + want);
                 for index in first..end {
                     let pushed = || segment.enq.load(Ordering::Relaxed) > index;
                     let slot = &segment.slots[index];
-                    // SAFETY: our fetch-and-add gave us indices first..end alone.
+                    // SAFETY: our CAS gave us indices first..end alone.
                     let taken = unsafe { slot.take(pushed, peeking) };
                     if let Taken::Value(value) = taken {
                         out.push(value);
@@ -305,10 +324,11 @@ impl<T> MsQueue<T> {
     ///
     /// Lock-free, and safe against concurrent pops for any `T`: a popper never moves out a
     /// value that is being cloned (it waits for that clone alone). When no push or pop is in
-    /// flight, the result is exactly what the next `pop` would return; under concurrency it is
-    /// an element that was in the queue during the call, with no element ahead of it that was
-    /// present for the whole call. `T: Sync` is required because several peekers may clone the
-    /// same element at once.
+    /// flight, the result is exactly what the next `pop` would return. Under concurrency it is
+    /// an element that was in the queue during the call; elements whose push is still in flight
+    /// are skipped, even one that a later `pop` returns before the result. `T: Sync` is required
+    /// because several peekers may clone the same element at once; `T::clone` must not pop from
+    /// this queue.
     ///
     /// # Examples
     ///
@@ -333,10 +353,11 @@ impl<T> MsQueue<T> {
 
     /// Returns clones of the elements, oldest first, without removing them. Lock-free.
     ///
-    /// Consistency under concurrency: every element that was in the queue for the whole call
-    /// is included; every included element was in the queue at some moment during the call;
-    /// the order is queue order (so each producer's elements keep their push order). With no
-    /// concurrent operations it is exactly the contents.
+    /// Consistency under concurrency: every included element was in the queue at some moment
+    /// during the call, and the order is queue order (so each producer's elements keep their
+    /// push order). Every element that was in the queue for the whole call is included, except
+    /// that an element whose push was still in flight when the snapshot passed its slot is
+    /// skipped. With no concurrent operations it is exactly the contents.
     ///
     /// # Examples
     ///
@@ -358,7 +379,8 @@ impl<T> MsQueue<T> {
         all
     }
 
-    /// The number of elements. Exact when no operation is in flight.
+    /// The number of elements. Exact when no operation is in flight, except that slots a
+    /// batch push had to poison (see `push_batch`) are counted until a pop passes them.
     ///
     /// Under concurrency it is an estimate that never underflows or panics: it counts pushes
     /// that have claimed a slot but not finished, and can miss the elements of a segment that
@@ -514,10 +536,43 @@ impl<T> MsQueue<T> {
     }
 }
 
-/// Poisons the slots of a claimed run that a batch push will not fill.
-fn poison_unused<T>(segment: &Segment<T>, unused: std::ops::Range<usize>) {
-    for slot in &segment.slots[unused] {
-        slot.poison();
+/// A batch push's claimed run of slots; whatever is still unfilled when it drops is released.
+struct Run<'a, T> {
+    segment: &'a Segment<T>,
+    /// The next slot to fill.
+    next: usize,
+    /// One past the last claimed slot inside the segment.
+    end: usize,
+    /// The value our fetch-and-add left in `enq` (may exceed `SEG`).
+    claimed_to: usize,
+}
+
+impl<T> Drop for Run<'_, T> {
+    fn drop(&mut self) {
+        if self.next >= self.end {
+            return;
+        }
+        // Give the unfilled slots back if nobody claimed after us (so `len` stays exact and
+        // the slots stay usable); otherwise poison them, so poppers skip them at once. Any
+        // other claim after ours is a fetch-and-add on `enq`, which makes this CAS fail; so a
+        // successful give-back cannot undo a claim that made someone link the next segment.
+        // Relaxed: `enq` carries no data (see `push`); a popper that claimed one of these
+        // slots meanwhile sees `enq` at or below its index and poisons it without waiting.
+        let given_back = self
+            .segment
+            .enq
+            .compare_exchange(
+                self.claimed_to,
+                self.next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        if !given_back {
+            for slot in &self.segment.slots[self.next..self.end] {
+                slot.poison();
+            }
+        }
     }
 }
 

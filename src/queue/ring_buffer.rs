@@ -638,7 +638,8 @@ impl<T> RingBuffer<T> {
     ///
     /// Guarantees, under any concurrency:
     ///
-    /// * every element present for the whole call is included;
+    /// * every element present for the whole call is included, except one whose push was still
+    ///   in flight (claimed, not yet written) when the snapshot passed its slot;
     /// * every included element was present at some moment of the call (none is made up, none
     ///   comes from a later push than the call's start);
     /// * the clones are in FIFO order: for any two included elements, the one pushed first (per
@@ -703,7 +704,9 @@ impl<T> RingBuffer<T> {
         let value = if slot.stamp.load(Ordering::Acquire) == pos + 1 {
             // SAFETY: WRITTEN(pos) after our pin: the value is initialized, and no pop moves it
             // out until we unpin (its `take` waits for us, or its claim came after our gate
-            // entry was seen); no push writes a WRITTEN slot. `T: Sync` allows the shared
+            // entry was seen). A plain push never writes a WRITTEN slot; `force_push` does
+            // (through `evict`), but only after claiming the slot's value with the same
+            // Q1/Q2/latch steps as a pop, so it also waits for us. `T: Sync` allows the shared
             // access from several peekers.
             Some(
                 slot.value

@@ -170,7 +170,7 @@ impl<T> Slot<T> {
         if word & OWNER_BITS != WRITTEN || SlotLatch::is_taken(word) || !self.state.try_pin() {
             return None;
         }
-        let _unpin = Unpin(&self.state);
+        let _unpin = PinRelease(&self.state);
         // SAFETY: WRITTEN, so initialised; our latch pin keeps the popper out until `unpin`
         // (peek.rs), and slots are never refilled, so the value is the one that was published.
         Some(
@@ -194,9 +194,9 @@ impl<T> Slot<T> {
 }
 
 /// Unpins a latch on drop, so that a panicking `clone` cannot block the popper forever.
-struct Unpin<'a>(&'a SlotLatch);
+struct PinRelease<'a>(&'a SlotLatch);
 
-impl Drop for Unpin<'_> {
+impl Drop for PinRelease<'_> {
     fn drop(&mut self) {
         self.0.unpin();
     }
@@ -207,8 +207,9 @@ pub(crate) struct Segment<T> {
     /// Push-side claims: a fetch-and-add hands out indices; values ≥ `SEG` mean the segment is
     /// full (it overshoots by at most one claim per pusher, and by a batch's length).
     pub(crate) enq: CachePadded<AtomicUsize>,
-    /// Pop-side claims, same scheme. Poppers check `deq < enq` before claiming, so `deq`
-    /// overshoots `enq` only when poppers race for the last element; those claims are poisoned.
+    /// Pop-side claims. Poppers check `deq < enq` before claiming and claim by CAS near the
+    /// tail (and for runs), so `deq` overshoots `enq` only when fetch-and-add claims race with
+    /// more than a few elements left; such claims are poisoned.
     pub(crate) deq: CachePadded<AtomicUsize>,
     /// The next segment: null until a pusher that found this one full links one (once).
     pub(crate) next: Atomic<Segment<T>>,
@@ -233,8 +234,13 @@ impl<T> Segment<T> {
                 handle_alloc_error(layout);
             }
             // SAFETY: `ptr` is valid for writes and aligned (from the allocator with this
-            // type's layout); all fields but `base` are valid as zeroes (above).
-            unsafe { std::ptr::addr_of_mut!((*ptr).base).write(base) };
+            // type's layout). The atomics and cells are valid as zeroes (above); `next` and
+            // `base` are written explicitly, since a null `crossbeam_epoch::Atomic` being all
+            // zeroes is not part of its API.
+            unsafe {
+                std::ptr::addr_of_mut!((*ptr).next).write(Atomic::null());
+                std::ptr::addr_of_mut!((*ptr).base).write(base);
+            }
             // SAFETY: allocated by the global allocator with `Layout::new::<Self>()`, which is
             // what `Box` (and so `Owned`) frees with; fully initialised above.
             unsafe { Owned::from_raw(ptr) }

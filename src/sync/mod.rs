@@ -1,7 +1,9 @@
-//! Layer 5: data synchronization — the building blocks of the sync engine.
+//! Layer 5: data synchronization — the sync engine and its building blocks.
 //!
-//! In place so far (the threaded engine that drives them is the next step):
-//!
+//! * [`DataSync`]: the engine — a reader thread pulls from [`Source`]s and hands changes to
+//!   worker threads over wait-free SPSC rings partitioned by key; workers apply batches to every
+//!   [`Sink`]; a source is committed only up to what every sink confirmed. Observers,
+//!   reconciliation, pause/resume, graceful shutdown and metrics (`docs/sync.md`).
 //! * [`Change`] / [`Op`]: an upsert or delete of an entity key at a version, with a
 //!   deterministic "which one wins" rule ([`Change::supersedes`]) that makes applying changes
 //!   idempotent and order-insensitive per key.

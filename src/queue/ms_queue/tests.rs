@@ -69,8 +69,13 @@ impl Iterator for Liar {
 }
 
 #[test]
-fn batch_with_lying_size_hint_poisons_its_unused_claims() {
+fn batch_with_lying_size_hint_gives_back_its_unused_claims() {
     let q = MsQueue::new();
+    q.push_batch(Liar(0..1));
+    assert_eq!(q.len(), 1, "the unused claims were given back");
+    assert_eq!(q.pop(), Some(0));
+    assert!(q.is_empty());
+    assert_eq!(q.peek(), None);
     q.push_batch(Liar(0..2));
     q.push(2);
     assert_eq!(q.snapshot(), [0, 1, 2]);
@@ -211,4 +216,44 @@ fn mpmc_no_loss_no_duplicate() {
     let expected: Vec<_> = (0..2).flat_map(|p| (0..per).map(move |i| (p, i))).collect();
     assert_eq!(all, expected);
     assert!(q.is_empty());
+}
+
+#[test]
+fn a_panicking_batch_iterator_strands_no_slot() {
+    let q = MsQueue::new();
+    let items = (0..3).map(|i| {
+        if i == 2 {
+            panic!("iterator failure");
+        }
+        i
+    });
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.push_batch(items)));
+    assert!(outcome.is_err());
+    // The two items pushed stay; the claimed rest was released, so len is exact and pops do
+    // not wait for slots nobody will fill.
+    assert_eq!(q.len(), 2);
+    assert_eq!((q.pop(), q.pop(), q.pop()), (Some(0), Some(1), None));
+    q.push(9);
+    assert_eq!(q.pop(), Some(9));
+}
+
+#[test]
+fn a_run_that_cannot_be_given_back_is_poisoned() {
+    let q = MsQueue::new();
+    let guard = &epoch::pin();
+    let (_, segment) = q.tail_segment(guard);
+    // Our run claims 0..3 but fills only slot 0; another pusher claims after us.
+    let first = segment.enq.fetch_add(3, Ordering::Relaxed);
+    // SAFETY: slot 0 was claimed by the fetch-and-add above.
+    assert!(unsafe { segment.slots[first].publish("mine") }.is_ok());
+    q.push("theirs");
+    drop(Run {
+        segment,
+        next: first + 1,
+        end: first + 3,
+        claimed_to: first + 3,
+    });
+    assert_eq!(q.pop(), Some("mine"));
+    assert_eq!(q.pop(), Some("theirs"), "poisoned slots are skipped");
+    assert_eq!(q.pop(), None);
 }
