@@ -221,11 +221,10 @@ fn mpmc_no_loss_no_duplicate() {
 #[test]
 fn a_panicking_batch_iterator_strands_no_slot() {
     let q = MsQueue::new();
-    let items = (0..3).map(|i| {
+    let items = (0..3).inspect(|&i| {
         if i == 2 {
             panic!("iterator failure");
         }
-        i
     });
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.push_batch(items)));
     assert!(outcome.is_err());
