@@ -98,13 +98,14 @@ impl Replica {
             .shard(&change.key)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = Entry {
+        // Copy the value only once the change is known to win: stale replays cost no clone.
+        let entry = || Entry {
             version: change.version,
             op: change.op.clone(),
         };
         match shard.get_mut(&change.key) {
             None => {
-                shard.insert(change.key.clone(), entry);
+                shard.insert(change.key.clone(), entry());
             }
             Some(current) => {
                 let wins = match current.version {
@@ -114,7 +115,7 @@ impl Replica {
                 if !wins {
                     return Applied::Stale;
                 }
-                *current = entry;
+                *current = entry();
             }
         }
         Applied::Changed
