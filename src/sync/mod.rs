@@ -16,6 +16,9 @@
 //! * [`SqliteSink`] (feature `sqlite`, on by default): an SQLite table written one transaction
 //!   per batch, version-checked in SQL, with the source's resume position in the same
 //!   transaction; [`ReplaySource`] restarts a durable log from that checkpoint after a crash.
+//! * `RedisSink` / `RedisSource` (feature `redis`): Redis Streams as a target and as a source
+//!   read through a consumer group — scale-out across processes, `XACK` after every sink
+//!   confirmed, reclaiming from dead consumers, dead-letter stream (`docs/distributed.md`).
 
 mod change;
 mod dedup;
@@ -23,6 +26,8 @@ mod engine;
 mod event;
 mod metrics;
 mod reconcile;
+#[cfg(feature = "redis")]
+mod redis_streams;
 mod replay;
 mod replica;
 mod sink;
@@ -39,6 +44,12 @@ pub use engine::{ConfigError, DataSync, DataSyncBuilder, FullPolicy, SyncReport}
 pub use event::{DeadChange, Observer, ObserverMode, SyncEvent};
 pub use metrics::Metrics;
 pub use reconcile::{plan_repairs, ReconcileReport};
+#[cfg(feature = "redis")]
+pub use redis_streams::testing as redis_testing;
+#[cfg(feature = "redis")]
+pub use redis_streams::{
+    RedisConfig, RedisConfigError, RedisSink, RedisSource, RedisSourceCounts, RedisSourceStats,
+};
 pub use replay::ReplaySource;
 pub use replica::{Applied, Replica};
 pub use sink::{deliver, DeliveryReport, RetryPolicy, Sink, SinkError};

@@ -1,0 +1,158 @@
+//! [`RedisSink`]: a [`Sink`] that appends changes to a Redis stream, one pipelined round trip
+//! per batch.
+
+use super::config::{RedisConfig, RedisConfigError};
+use super::entry::{encode, CHANGE_FIELD};
+use super::link::{is_transient, Link};
+use crate::sync::change::Change;
+use crate::sync::sink::{Sink, SinkError};
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// A [`Sink`] that appends each change to a Redis stream (feature `redis`).
+///
+/// A batch is one pipeline — `XADD stream [MAXLEN ~ n] * change <json>` per change, sent and
+/// answered in one round trip — and [`apply`](Sink::apply) returns `Ok` only after Redis
+/// accepted every entry, so the engine confirms (and its source commits) only what is in the
+/// stream. Each entry holds one field, `change`: the change as JSON (`docs/distributed.md`).
+///
+/// A lost connection, a refused one, or a server still loading its data is retried with
+/// backoff, reconnecting, for [`retry_for`](RedisConfig::retry_for); after that the batch
+/// fails with [`SinkError::Batch`] and the engine retries or dead-letters it. A batch whose
+/// reply was lost may have been appended before the retry appends it again: delivery into the
+/// stream is at least once, and consumers apply idempotently (version wins).
+///
+/// The engine's workers call `apply` concurrently; each call takes a connection of its own
+/// from a small pool (one per concurrent caller), so batches do not wait for each other's round
+/// trips. Blocking.
+///
+/// ```no_run
+/// use mqsync::sync::{Change, RedisConfig, RedisSink, Sink};
+/// use serde_json::json;
+///
+/// let sink = RedisSink::new(&RedisConfig::new("redis://127.0.0.1:6379", "orders").max_len(1_000_000))?;
+/// sink.apply(&[Change::upsert("o-1", 1, json!({"total": 5})), Change::delete("o-2", 4)])?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RedisSink {
+    name: String,
+    stream: String,
+    max_len: Option<usize>,
+    retry_for: Duration,
+    client: redis::Client,
+    connect_timeout: Duration,
+    /// Connections not in use; a caller takes one (or opens one) and puts it back.
+    idle: Mutex<Vec<Link>>,
+}
+
+impl RedisSink {
+    /// A sink into `config`'s stream, named `"redis:<stream>"`. Checks the configuration;
+    /// connects on the first batch (a server that is down then is retried, not an error here).
+    pub fn new(config: &RedisConfig) -> Result<Self, RedisConfigError> {
+        config.validate()?;
+        Ok(RedisSink {
+            name: format!("redis:{}", config.stream),
+            stream: config.stream.clone(),
+            max_len: config.max_len,
+            retry_for: config.retry_for,
+            client: config.client()?,
+            connect_timeout: config.connect_timeout,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The same sink with another name (for reports and dead letters).
+    ///
+    /// ```
+    /// use mqsync::sync::{RedisConfig, RedisSink, Sink};
+    ///
+    /// let sink = RedisSink::new(&RedisConfig::new("redis://127.0.0.1", "s"))?.named("archive");
+    /// assert_eq!(sink.name(), "archive");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    fn take_link(&self) -> Link {
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        pooled.unwrap_or_else(|| {
+            Link::new(
+                self.client.clone(),
+                self.connect_timeout,
+                self.connect_timeout.max(Duration::from_secs(5)),
+            )
+        })
+    }
+
+    fn put_link(&self, link: Link) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(link);
+    }
+}
+
+impl Sink for RedisSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+        let mut pipe = redis::pipe();
+        let mut failed = Vec::new();
+        let max_len = self.max_len.map(|n| n.to_string());
+        for (index, change) in batch.iter().enumerate() {
+            match encode(change) {
+                Ok(json) => {
+                    let cmd = pipe.cmd("XADD").arg(&self.stream);
+                    if let Some(n) = &max_len {
+                        cmd.arg("MAXLEN").arg("~").arg(n);
+                    }
+                    cmd.arg("*").arg(CHANGE_FIELD).arg(json).ignore();
+                }
+                Err(reason) => failed.push((index, reason)),
+            }
+        }
+        if failed.len() < batch.len() {
+            let deadline = Instant::now() + self.retry_for;
+            let mut link = self.take_link();
+            let outcome = loop {
+                match link.call(|conn| pipe.exec(conn)) {
+                    Ok(()) => break Ok(()),
+                    Err(error) if is_transient(&error) && Instant::now() < deadline => continue,
+                    Err(error) => break Err(error),
+                }
+            };
+            self.put_link(link);
+            if let Err(error) = outcome {
+                return Err(SinkError::Batch(format!(
+                    "redis XADD to {:?}: {error}",
+                    self.stream
+                )));
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::Items(failed))
+        }
+    }
+}
+
+impl fmt::Debug for RedisSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSink")
+            .field("name", &self.name)
+            .field("stream", &self.stream)
+            .field("max_len", &self.max_len)
+            .field("retry_for", &self.retry_for)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,233 @@
+//! Test helper: a throwaway `redis-server` on a free loopback port, for the tests, the example
+//! and the bench (not part of the sync API).
+
+use std::io;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The command that installs the server on Debian and Ubuntu, for error messages.
+pub const INSTALL_HINT: &str = "apt-get install -y redis-server";
+
+/// A `redis-server` child process on `127.0.0.1:<free port>`, with its data in a temporary
+/// directory, append-only persistence on (`--appendonly yes`, `--save ""`), killed and its
+/// directory removed on drop.
+///
+/// ```no_run
+/// use mqsync::sync::redis_testing::RedisServer;
+///
+/// let server = RedisServer::start()?;
+/// println!("listening at {}", server.url());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    /// Whether `redis-server` can be started (is on `PATH`).
+    pub fn available() -> bool {
+        Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Starts a server on a free loopback port and waits until it answers. Fails with a message
+    /// naming the install command when `redis-server` is not on `PATH`.
+    pub fn start() -> io::Result<RedisServer> {
+        if !Self::available() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("redis-server is not on PATH: install it with `{INSTALL_HINT}`"),
+            ));
+        }
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "mqsync-redis-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut last_error = None;
+        for _ in 0..5 {
+            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+                .local_addr()?
+                .port();
+            let mut server = RedisServer {
+                child: None,
+                port,
+                dir: dir.clone(),
+            };
+            match server.restart() {
+                Ok(()) => return Ok(server),
+                Err(e) => last_error = Some(e), // the port was taken meanwhile: try another
+            }
+        }
+        Err(last_error.unwrap_or_else(|| io::Error::other("redis-server did not start")))
+    }
+
+    /// `redis://127.0.0.1:<port>/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The data directory (the append-only files).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Kills the server at once (SIGKILL: no shutdown, as in a crash). What it acknowledged is
+    /// in its append-only file (written before each reply), so [`restart`](Self::restart)
+    /// finds it again.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and directory (killing it first if running),
+    /// and waits until it answers `PING` with its data loaded.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.kill();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--dir", &self.dir.to_string_lossy()])
+            .args(["--appendonly", "yes"])
+            .args(["--save", ""])
+            .args(["--daemonize", "no"])
+            .args(["--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.ping() {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    self.child = None;
+                    return Err(io::Error::other(format!(
+                        "redis-server on port {} exited: {status}",
+                        self.port
+                    )));
+                }
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("redis-server on port {} did not answer", self.port),
+                ));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the server answers `PING` with `PONG` (not `LOADING`).
+    fn ping(&self) -> bool {
+        use io::{Read, Write};
+        let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut reply = [0u8; 7];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How far a consumer group is behind on a stream: entries not yet delivered to it (`lag`)
+/// and entries delivered but not acknowledged (`pending`), from `XINFO GROUPS`. Both 0: the
+/// group has consumed everything.
+///
+/// ```no_run
+/// let (lag, pending) = mqsync::sync::redis_testing::group_backlog("redis://127.0.0.1:6379", "orders", "mqsync")?;
+/// # Ok::<(), redis::RedisError>(())
+/// ```
+pub fn group_backlog(url: &str, stream: &str, group: &str) -> redis::RedisResult<(u64, u64)> {
+    let mut conn = redis::Client::open(url)?.get_connection()?;
+    let groups: Vec<redis::Value> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query(&mut conn)?;
+    for info in groups {
+        let fields: Vec<(String, redis::Value)> = match info {
+            redis::Value::Array(flat) => flat
+                .chunks(2)
+                .filter_map(|pair| match pair {
+                    [redis::Value::BulkString(k), v] => {
+                        Some((String::from_utf8_lossy(k).into_owned(), v.clone()))
+                    }
+                    [redis::Value::SimpleString(k), v] => Some((k.clone(), v.clone())),
+                    _ => None,
+                })
+                .collect(),
+            redis::Value::Map(pairs) => pairs
+                .into_iter()
+                .filter_map(|(k, v)| match k {
+                    redis::Value::BulkString(k) => {
+                        Some((String::from_utf8_lossy(&k).into_owned(), v))
+                    }
+                    redis::Value::SimpleString(k) => Some((k, v)),
+                    _ => None,
+                })
+                .collect(),
+            _ => continue,
+        };
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| match v {
+                    redis::Value::Int(n) => u64::try_from(*n).ok(),
+                    _ => None, // a nil lag: Redis cannot tell (after deletions)
+                })
+        };
+        if get("name").is_none() {
+            continue;
+        }
+        let is_group = fields.iter().any(|(k, v)| {
+            k == "name" && matches!(v, redis::Value::BulkString(b) if b == group.as_bytes())
+        });
+        if !is_group {
+            continue;
+        }
+        let pending = get("pending").flatten().unwrap_or(0);
+        let lag = get("lag").flatten().unwrap_or(u64::MAX);
+        return Ok((lag, pending));
+    }
+    Err(redis::RedisError::from((
+        redis::ErrorKind::Client,
+        "no such consumer group",
+        format!("{stream}/{group}"),
+    )))
+}
