@@ -387,15 +387,16 @@ impl Source for RedisSource {
                 .into_iter()
                 .filter(|e| !self.held_ids.contains(&e.id))
                 .collect();
-            let Some(last) = entries.last().map(|e| e.id.clone()) else {
-                self.history = None;
-                return Ok(Vec::new());
-            };
-            let deliveries = self.deliveries(&entries)?;
-            let out = self.accept(entries, Some(&deliveries))?;
-            self.history = Some(last);
-            self.stats.update(|s| s.reclaimed += out.len() as u64);
-            return Ok(out);
+            match entries.last().map(|e| e.id.clone()) {
+                None => self.history = None, // caught up: read new entries below
+                Some(last) => {
+                    let deliveries = self.deliveries(&entries)?;
+                    let out = self.accept(entries, Some(&deliveries))?;
+                    self.history = Some(last);
+                    self.stats.update(|s| s.reclaimed += out.len() as u64);
+                    return Ok(out);
+                }
+            }
         }
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")

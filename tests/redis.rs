@@ -1,0 +1,815 @@
+//! Redis Streams source and sink against a real `redis-server` (started by the tests on a free
+//! loopback port, append-only, in a temporary directory): pipelined appends and trimming,
+//! consumer groups with commit-after-confirm, reclaiming from dead consumers, delivery limits
+//! and malformed entries to the dead-letter stream, bad configuration, a server that goes down,
+//! and scale-out over two consumer processes — with one killed mid-stream — and a server
+//! restarted mid-burst, each verified to the final state.
+//!
+//! Needs `redis-server` on PATH (`apt-get install -y redis-server`); with
+//! `MQSYNC_SKIP_REDIS=1` the tests that need it are skipped, loudly.
+#![cfg(feature = "redis")]
+
+use mqsync::sync::redis_testing::{group_backlog, RedisServer, INSTALL_HINT};
+use mqsync::sync::{
+    Change, DataSync, ObserverMode, RedisConfig, RedisConfigError, RedisSink, RedisSource, Replica,
+    RetryPolicy, Sink, SinkError, Source, SyncEvent,
+};
+use serde_json::json;
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A server for one test, or `None` (skipped, loudly) when `MQSYNC_SKIP_REDIS=1` and there is
+/// no `redis-server`.
+fn server() -> Option<RedisServer> {
+    if !RedisServer::available() {
+        if std::env::var("MQSYNC_SKIP_REDIS").as_deref() == Ok("1") {
+            eprintln!(
+                "\n!!!!!!!! SKIPPED: redis-server is not on PATH and MQSYNC_SKIP_REDIS=1 \
+                 — the Redis Streams tests did NOT run !!!!!!!!\n"
+            );
+            return None;
+        }
+        panic!(
+            "redis-server is not on PATH: install it with `{INSTALL_HINT}` \
+             (or set MQSYNC_SKIP_REDIS=1 to skip the Redis tests)"
+        );
+    }
+    Some(RedisServer::start().expect("start redis-server"))
+}
+
+fn conn(server: &RedisServer) -> redis::Connection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+fn xlen(conn: &mut redis::Connection, stream: &str) -> u64 {
+    redis::cmd("XLEN").arg(stream).query(conn).unwrap()
+}
+
+/// Pending entries of the group (the XPENDING summary's count).
+fn pending(conn: &mut redis::Connection, stream: &str, group: &str) -> u64 {
+    let summary: redis::Value = match redis::cmd("XPENDING").arg(stream).arg(group).query(conn) {
+        Ok(summary) => summary,
+        Err(e) if e.code() == Some("NOGROUP") => return 0, // no group yet: nothing pending
+        Err(e) => panic!("XPENDING: {e}"),
+    };
+    match summary {
+        redis::Value::Array(parts) => match parts.first() {
+            Some(redis::Value::Int(n)) => *n as u64,
+            other => panic!("XPENDING summary: {other:?}"),
+        },
+        other => panic!("XPENDING summary: {other:?}"),
+    }
+}
+
+/// Dead-letter entries as field maps (text).
+fn dead_letters(conn: &mut redis::Connection, stream: &str) -> Vec<BTreeMap<String, String>> {
+    let entries: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query(conn)
+        .unwrap();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    entries
+        .into_iter()
+        .map(|(_, fields)| {
+            fields
+                .into_iter()
+                .map(|(k, v)| (text(k), text(v)))
+                .collect()
+        })
+        .collect()
+}
+
+/// A deterministic log over `keys` keys with rising versions and some deletes.
+fn log(len: u64, keys: u64) -> Vec<Change> {
+    (0..len)
+        .map(|i| {
+            let key = format!("k{}", (i * 7919) % keys);
+            if i % 13 == 5 {
+                Change::delete(key, i)
+            } else {
+                Change::upsert(key, i, json!({"i": i}))
+            }
+        })
+        .collect()
+}
+
+fn expected(log: &[Change]) -> BTreeMap<String, serde_json::Value> {
+    let replica = Replica::new();
+    for c in log {
+        replica.apply(c);
+    }
+    replica.snapshot()
+}
+
+fn produce(url: &str, stream: &str, log: &[Change], batch: usize) {
+    let sink = RedisSink::new(&RedisConfig::new(url, stream)).unwrap();
+    for chunk in log.chunks(batch) {
+        sink.apply(chunk).unwrap();
+    }
+}
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 3,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(10),
+    }
+}
+
+// ---- the sink ------------------------------------------------------------------------------
+
+#[test]
+fn sink_appends_pipelined_batches_in_order_and_trims() {
+    let Some(server) = server() else { return };
+    let mut c = conn(&server);
+    let changes = log(2_000, 100);
+    produce(&server.url(), "orders", &changes, 500);
+    assert_eq!(xlen(&mut c, "orders"), 2_000);
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("orders")
+        .arg("-")
+        .arg("+")
+        .query(&mut c)
+        .unwrap();
+    let back: Vec<Change> = entries
+        .iter()
+        .map(|(_, fields)| {
+            assert_eq!(fields.len(), 1);
+            assert_eq!(fields[0].0, "change");
+            serde_json::from_str(&fields[0].1).unwrap()
+        })
+        .collect();
+    assert_eq!(
+        back, changes,
+        "every change, in order, as JSON in the `change` field"
+    );
+
+    // One pipeline per batch: the server counts one XADD call per change, and the sink used
+    // one connection for all four batches.
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .unwrap();
+    assert!(stats.contains("cmdstat_xadd:calls=2000,"), "{stats}");
+    let clients: String = redis::cmd("INFO").arg("stats").query(&mut c).unwrap();
+    let connections: u64 = clients
+        .lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(connections <= 3, "{connections} connections for 4 batches");
+
+    // MAXLEN ~ 100: the stream stays near 100 entries (whole radix-tree nodes are trimmed).
+    let sink = RedisSink::new(&RedisConfig::new(server.url(), "trimmed").max_len(100)).unwrap();
+    for chunk in changes.chunks(250) {
+        sink.apply(chunk).unwrap();
+    }
+    let len = xlen(&mut c, "trimmed");
+    assert!(
+        (100..=300).contains(&len),
+        "trimmed stream has {len} entries"
+    );
+}
+
+// ---- the source ----------------------------------------------------------------------------
+
+#[test]
+fn source_acknowledges_only_what_is_committed() {
+    let Some(server) = server() else { return };
+    let mut c = conn(&server);
+    let changes = log(10, 10);
+    produce(&server.url(), "s", &changes, 10);
+    let config = RedisConfig::new(server.url(), "s")
+        .group("g")
+        .consumer("c1");
+    let mut source = RedisSource::new(&config).unwrap();
+    let pulled = source.pull(100).unwrap();
+    assert_eq!(pulled, changes);
+    assert_eq!(
+        pending(&mut c, "s", "g"),
+        10,
+        "read, not confirmed: all pending"
+    );
+    source.commit(3).unwrap();
+    assert_eq!(pending(&mut c, "s", "g"), 6, "changes 0..=3 acknowledged");
+    source.commit(9).unwrap();
+    assert_eq!(pending(&mut c, "s", "g"), 0);
+    assert_eq!(source.stats().snapshot().acked, 10);
+    assert!(source.pull(100).unwrap().is_empty());
+}
+
+/// A sink that holds every batch until the gate opens.
+struct Gate {
+    open: Mutex<bool>,
+    applied: AtomicUsize,
+}
+
+impl Sink for Gate {
+    fn name(&self) -> &str {
+        "gate"
+    }
+    fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+        while !*self.open.lock().unwrap() {
+            thread::sleep(Duration::from_millis(5));
+        }
+        self.applied.fetch_add(batch.len(), Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn engine_acknowledges_after_every_sink_confirmed() {
+    let Some(server) = server() else { return };
+    let mut c = conn(&server);
+    let changes = log(500, 50);
+    produce(&server.url(), "s", &changes, 100);
+    let gate = Arc::new(Gate {
+        open: Mutex::new(false),
+        applied: AtomicUsize::new(0),
+    });
+    let replica = Arc::new(Replica::new());
+    let config = RedisConfig::new(server.url(), "s")
+        .group("g")
+        .consumer("c1");
+    let engine = DataSync::builder()
+        .source(RedisSource::new(&config).unwrap())
+        .sink_arc(replica.clone())
+        .sink_arc(gate.clone())
+        .start()
+        .unwrap();
+    // Opens the gate if an assertion fails, so that dropping the engine does not hang.
+    struct OpenOnDrop(Arc<Gate>);
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            *self.0.open.lock().unwrap() = true;
+        }
+    }
+    let _open = OpenOnDrop(gate.clone());
+    // The replica applies, the gate does not confirm: nothing may be acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pending(&mut c, "s", "g") < 500 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        pending(&mut c, "s", "g"),
+        500,
+        "unconfirmed entries stay pending"
+    );
+    *gate.open.lock().unwrap() = true;
+    assert!(engine.wait_idle(Duration::from_secs(30)));
+    let report = engine.shutdown();
+    assert_eq!(report.metrics.applied, 500);
+    assert_eq!(gate.applied.load(Ordering::SeqCst), 500);
+    assert_eq!(
+        pending(&mut c, "s", "g"),
+        0,
+        "everything confirmed is acknowledged"
+    );
+    assert_eq!(replica.snapshot(), expected(&changes));
+}
+
+#[test]
+fn idle_entries_of_a_dead_consumer_are_reclaimed() {
+    let Some(server) = server() else { return };
+    let mut c = conn(&server);
+    let changes = log(20, 20);
+    produce(&server.url(), "s", &changes, 20);
+    let base = RedisConfig::new(server.url(), "s")
+        .group("g")
+        .claim_idle(Duration::from_millis(200));
+    let mut dead = RedisSource::new(&base.clone().consumer("dead")).unwrap();
+    assert_eq!(dead.pull(100).unwrap().len(), 20);
+    drop(dead); // dies without acknowledging
+
+    let mut alive = RedisSource::new(&base.consumer("alive")).unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < 20 && Instant::now() < deadline {
+        got.extend(alive.pull(100).unwrap());
+    }
+    assert_eq!(got, changes, "all reclaimed, in stream order");
+    assert_eq!(alive.stats().snapshot().reclaimed, 20);
+    assert_eq!(alive.stats().snapshot().read, 0);
+    alive.commit(19).unwrap();
+    assert_eq!(pending(&mut c, "s", "g"), 0);
+}
+
+#[test]
+fn over_delivered_entries_go_to_the_dead_letter_stream() {
+    let Some(server) = server() else { return };
+    let mut c = conn(&server);
+    let changes = log(3, 3);
+    produce(&server.url(), "s", &changes, 3);
+    let base = RedisConfig::new(server.url(), "s")
+        .group("g")
+        .claim_idle(Duration::from_millis(50))
+        .delivery_limit(2);
+    // Delivery 1 and 2, never acknowledged.
+    let mut first = RedisSource::new(&base.clone().consumer("first")).unwrap();
+    assert_eq!(first.pull(10).unwrap().len(), 3);
+    let mut second = RedisSource::new(&base.clone().consumer("second")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = 0;
+    while got < 3 && Instant::now() < deadline {
+        got += second.pull(10).unwrap().len();
+    }
+    assert_eq!(got, 3, "second delivery (within the limit)");
+    // The third delivery is over the limit: dead letters, acknowledged on the main stream.
+    let mut third = RedisSource::new(&base.consumer("third")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while third.stats().snapshot().dead_lettered < 3 && Instant::now() < deadline {
+        assert!(
+            third.pull(10).unwrap().is_empty(),
+            "nothing over the limit is handed out"
+        );
+    }
+    assert_eq!(pending(&mut c, "s", "g"), 0);
+    let dead = dead_letters(&mut c, "s:dead");
+    assert_eq!(dead.len(), 3);
+    for letter in &dead {
+        assert!(
+            letter["reason"].contains("more than the delivery limit 2"),
+            "{letter:?}"
+        );
+        assert_eq!(letter["deliveries"], "3");
+        assert_eq!(letter["consumer"], "third");
+        let change: Change = serde_json::from_str(&letter["field:change"]).unwrap();
+        assert!(changes.contains(&change), "the dead letter keeps the entry");
+    }
+}
+
+#[test]
+fn malformed_entries_go_to_the_dead_letter_stream() {
+    let Some(server) = server() else { return };
+    let mut c = conn(&server);
+    let good = Change::upsert("k", 1, json!({"ok": true}));
+    let _: String = redis::cmd("XADD")
+        .arg("s")
+        .arg("*")
+        .arg("body")
+        .arg("hello")
+        .query(&mut c)
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("s")
+        .arg("*")
+        .arg("change")
+        .arg("{not json")
+        .query(&mut c)
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("s")
+        .arg("*")
+        .arg("change")
+        .arg(vec![0xffu8, 0xfe])
+        .query(&mut c)
+        .unwrap();
+    produce(&server.url(), "s", std::slice::from_ref(&good), 1);
+    let config = RedisConfig::new(server.url(), "s")
+        .group("g")
+        .consumer("c")
+        .dead_letter_stream("bad");
+    let mut source = RedisSource::new(&config).unwrap();
+    assert_eq!(
+        source.pull(10).unwrap(),
+        [good],
+        "only the good one is handed out"
+    );
+    assert_eq!(
+        pending(&mut c, "s", "g"),
+        1,
+        "malformed ones are acknowledged"
+    );
+    let dead = dead_letters(&mut c, "bad");
+    assert_eq!(dead.len(), 3, "never dropped");
+    assert!(
+        dead[0]["reason"].contains("no \"change\" field"),
+        "{:?}",
+        dead[0]
+    );
+    assert_eq!(dead[0]["field:body"], "hello");
+    assert!(
+        dead[1]["reason"].contains("is not a change"),
+        "{:?}",
+        dead[1]
+    );
+    assert_eq!(dead[1]["field:change"], "{not json");
+    assert!(
+        dead[2]["reason"].contains("is not a change"),
+        "{:?}",
+        dead[2]
+    );
+    source.commit(0).unwrap();
+    assert_eq!(pending(&mut c, "s", "g"), 0);
+}
+
+#[test]
+fn bad_configuration_is_refused_before_anything_starts() {
+    let ok = || RedisConfig::new("redis://127.0.0.1:1/", "s");
+    assert!(ok().validate().is_ok());
+    let cases: Vec<(RedisConfig, RedisConfigError)> = vec![
+        (RedisConfig::new("", "s"), RedisConfigError::Empty("url")),
+        (ok().group(""), RedisConfigError::Empty("group")),
+        (ok().consumer(""), RedisConfigError::Empty("consumer")),
+        (
+            RedisConfig::new("redis://h", ""),
+            RedisConfigError::Empty("stream"),
+        ),
+        (
+            ok().dead_letter_stream(""),
+            RedisConfigError::Empty("dead_letter_stream"),
+        ),
+        (ok().batch_size(0), RedisConfigError::Zero("batch_size")),
+        (ok().block(Duration::ZERO), RedisConfigError::Zero("block")),
+        (
+            ok().claim_idle(Duration::ZERO),
+            RedisConfigError::Zero("claim_idle"),
+        ),
+        (
+            ok().delivery_limit(0),
+            RedisConfigError::Zero("delivery_limit"),
+        ),
+        (ok().max_len(0), RedisConfigError::Zero("max_len")),
+        (
+            ok().retry_for(Duration::ZERO),
+            RedisConfigError::Zero("retry_for"),
+        ),
+        (
+            ok().dead_letter_stream("s"),
+            RedisConfigError::DeadLetterIsStream("s".into()),
+        ),
+    ];
+    for (config, want) in cases {
+        assert_eq!(config.validate().unwrap_err(), want);
+        assert_eq!(RedisSource::new(&config).unwrap_err(), want);
+        assert_eq!(RedisSink::new(&config).unwrap_err(), want);
+    }
+    for url in ["http://127.0.0.1/", "127.0.0.1:6379", "redis://[::1"] {
+        let err = RedisSource::new(&RedisConfig::new(url, "s")).unwrap_err();
+        assert!(matches!(err, RedisConfigError::Url { .. }), "{url}: {err}");
+        assert!(err.to_string().contains("invalid Redis URL"), "{err}");
+    }
+}
+
+#[test]
+fn a_server_that_is_down_gives_source_errors_then_recovers() {
+    let Some(mut server) = server() else { return };
+    server.kill();
+    let config = RedisConfig::new(server.url(), "s")
+        .group("g")
+        .consumer("c")
+        .connect_timeout(Duration::from_millis(200));
+    let replica = Arc::new(Replica::new());
+    let mut builder = DataSync::builder();
+    let events = builder.observe(ObserverMode::BoundedLag(100_000));
+    let engine = builder
+        .source(RedisSource::new(&config).unwrap())
+        .sink_arc(replica.clone())
+        .start()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut errors = 0;
+    while errors < 3 && Instant::now() < deadline {
+        if let Some(SyncEvent::SourceError { error, .. }) =
+            events.next_timeout(Duration::from_millis(100))
+        {
+            assert!(error.contains("redis"), "{error}");
+            errors += 1;
+        }
+    }
+    assert!(
+        errors >= 3,
+        "the engine reports the lost server and keeps trying"
+    );
+    server.restart().unwrap();
+    let changes = log(1_000, 100);
+    produce(&server.url(), "s", &changes, 100);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while replica.snapshot() != expected(&changes) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(engine.wait_idle(Duration::from_secs(30)));
+    let report = engine.shutdown();
+    assert_eq!(
+        replica.snapshot(),
+        expected(&changes),
+        "recovered to the source's state"
+    );
+    assert_eq!(report.metrics.dead_lettered, 0);
+    assert_eq!(pending(&mut conn(&server), "s", "g"), 0);
+}
+
+#[test]
+fn a_server_restarted_mid_burst_loses_nothing() {
+    let Some(mut server) = server() else { return };
+    let url = server.url();
+    let changes = Arc::new(log(30_000, 2_000));
+    let config = RedisConfig::new(url.clone(), "s")
+        .group("g")
+        .consumer("c")
+        .connect_timeout(Duration::from_millis(200));
+    // Create the group before the burst, so that the stream and the group are both on disk.
+    let mut probe = RedisSource::new(&config.clone().consumer("probe")).unwrap();
+    assert!(probe.pull(1).unwrap().is_empty());
+    drop(probe);
+    let replica = Arc::new(Replica::new());
+    let mut builder = DataSync::builder();
+    let events = builder.observe(ObserverMode::BoundedLag(1_000_000));
+    let engine = builder
+        .source(RedisSource::new(&config).unwrap())
+        .sink_arc(replica.clone())
+        .retry(fast_retry())
+        .start()
+        .unwrap();
+    let produced = Arc::new(AtomicUsize::new(0));
+    let producer = {
+        let (changes, produced, url) = (changes.clone(), produced.clone(), url.clone());
+        thread::spawn(move || {
+            let sink =
+                RedisSink::new(&RedisConfig::new(url, "s").retry_for(Duration::from_secs(30)))
+                    .unwrap();
+            for chunk in changes.chunks(200) {
+                sink.apply(chunk)
+                    .expect("the sink retries through the restart");
+                produced.fetch_add(chunk.len(), Ordering::SeqCst);
+                thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    while produced.load(Ordering::SeqCst) < 10_000 {
+        thread::sleep(Duration::from_millis(5));
+    }
+    server.kill();
+    thread::sleep(Duration::from_millis(300));
+    server.restart().unwrap();
+    producer.join().unwrap();
+    let want = expected(&changes);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while group_backlog(&url, "s", "g").ok() != Some((0, 0)) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(engine.wait_idle(Duration::from_secs(30)));
+    let report = engine.shutdown();
+    assert_eq!(
+        replica.snapshot(),
+        want,
+        "the target equals the source after the restart"
+    );
+    assert_eq!(report.metrics.dead_lettered, 0);
+    assert!(
+        report.metrics.applied >= changes.len() as u64,
+        "every entry applied at least once ({} applied)",
+        report.metrics.applied
+    );
+    let errors = events
+        .drain()
+        .into_iter()
+        .filter(|e| matches!(e, SyncEvent::SourceError { .. }))
+        .count();
+    assert!(
+        errors > 0,
+        "the restart was seen as source errors and retried"
+    );
+    let mut c = conn(&server);
+    assert!(
+        xlen(&mut c, "s") >= changes.len() as u64,
+        "append-only kept the data"
+    );
+    assert_eq!(pending(&mut c, "s", "g"), 0);
+}
+
+// ---- scale-out over processes ----------------------------------------------------------------
+
+const CHILD_ENV: &str = "MQSYNC_REDIS_CHILD";
+
+/// Appends every change it applies to a JSON-lines file, flushed per batch (so that what a
+/// killed process applied is on disk), and applies it to a replica.
+struct Recording {
+    file: Mutex<BufWriter<std::fs::File>>,
+    batches: AtomicUsize,
+    abort_after: usize,
+}
+
+impl Sink for Recording {
+    fn name(&self) -> &str {
+        "recording"
+    }
+    fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+        let mut file = self.file.lock().unwrap();
+        for change in batch {
+            serde_json::to_writer(&mut *file, change)
+                .map_err(|e| SinkError::Batch(e.to_string()))?;
+            file.write_all(b"\n")
+                .map_err(|e| SinkError::Batch(e.to_string()))?;
+        }
+        file.flush().map_err(|e| SinkError::Batch(e.to_string()))?;
+        if self.batches.fetch_add(1, Ordering::SeqCst) + 1 == self.abort_after {
+            std::process::abort(); // killed mid-stream: nothing acknowledged, nothing shut down
+        }
+        Ok(())
+    }
+}
+
+/// Run only as a child of the scale-out tests: one consumer of the group, until the group
+/// has consumed the whole stream. `MQSYNC_REDIS_CHILD=url|consumer|out|abort_after|claim_ms`.
+#[test]
+fn scale_out_child() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return; // not a child
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [url, consumer, out, abort_after, claim_ms] = parts[..] else {
+        panic!("bad {CHILD_ENV}: {spec}");
+    };
+    let config = RedisConfig::new(url, "orders")
+        .group("workers")
+        .consumer(consumer)
+        .claim_idle(Duration::from_millis(claim_ms.parse().unwrap()));
+    let source = RedisSource::new(&config).unwrap();
+    let stats = source.stats();
+    let sink = Arc::new(Recording {
+        file: Mutex::new(BufWriter::new(std::fs::File::create(out).unwrap())),
+        batches: AtomicUsize::new(0),
+        abort_after: abort_after.parse().unwrap(),
+    });
+    let engine = DataSync::builder()
+        .source(source)
+        .sink_arc(sink)
+        .workers(2)
+        .retry(fast_retry())
+        .start()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the group did not finish in time"
+        );
+        if group_backlog(url, "orders", "workers").ok() == Some((0, 0))
+            && engine.wait_idle(Duration::from_secs(5))
+        {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let report = engine.shutdown();
+    let s = stats.snapshot();
+    println!(
+        "CHILD {consumer} applied={} read={} reclaimed={} acked={} dead={}",
+        report.metrics.applied, s.read, s.reclaimed, s.acked, s.dead_lettered
+    );
+}
+
+struct ChildRun {
+    path: PathBuf,
+    child: std::process::Child,
+}
+
+fn spawn_child(
+    url: &str,
+    consumer: &str,
+    dir: &Path,
+    abort_after: usize,
+    claim_ms: u64,
+) -> ChildRun {
+    let path = dir.join(format!("{consumer}.jsonl"));
+    let spec = format!(
+        "{url}|{consumer}|{}|{abort_after}|{claim_ms}",
+        path.display()
+    );
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "scale_out_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, spec)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    ChildRun { path, child }
+}
+
+/// The `CHILD ...` line a child printed (after the test harness's own text on that line).
+fn child_report(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .find_map(|l| l.find("CHILD ").map(|at| l[at..].to_owned()))
+        .expect("the child's report line")
+}
+
+fn applied_by(path: &Path) -> Vec<Change> {
+    let file = std::fs::File::open(path).unwrap();
+    std::io::BufReader::new(file)
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect()
+}
+
+/// Merges what the children applied: the union must cover the log, the state must equal the
+/// source's; returns (per-child counts, duplicates).
+fn verify_union(log: &[Change], runs: &[&Path]) -> (Vec<usize>, usize) {
+    let replica = Replica::new();
+    let mut seen = HashSet::new();
+    let mut counts = Vec::new();
+    let mut duplicates = 0;
+    for path in runs {
+        let applied = applied_by(path);
+        counts.push(applied.len());
+        for change in applied {
+            if !seen.insert(change.id.clone()) {
+                duplicates += 1;
+            }
+            replica.apply(&change);
+        }
+    }
+    let missing = log.iter().filter(|c| !seen.contains(&c.id)).count();
+    assert_eq!(missing, 0, "every message applied by one of the consumers");
+    assert_eq!(
+        replica.snapshot(),
+        expected(log),
+        "the merged target equals the source"
+    );
+    (counts, duplicates)
+}
+
+#[test]
+fn two_processes_share_one_group_with_nothing_lost() {
+    let Some(server) = server() else { return };
+    let url = server.url();
+    let changes = log(200_000, 20_000);
+    produce(&url, "orders", &changes, 1_000);
+    let dir = tempfile::tempdir().unwrap();
+    let runs = [
+        spawn_child(&url, "a", dir.path(), 0, 30_000),
+        spawn_child(&url, "b", dir.path(), 0, 30_000),
+    ];
+    let mut paths = Vec::new();
+    for run in runs {
+        let output = run.child.wait_with_output().unwrap();
+        assert!(output.status.success(), "child failed: {:?}", output.status);
+        eprintln!("{}", child_report(&output.stdout));
+        paths.push(run.path);
+    }
+    let (counts, duplicates) = verify_union(&changes, &[&paths[0], &paths[1]]);
+    eprintln!("scale-out: per consumer {counts:?}, duplicates {duplicates}");
+    for count in &counts {
+        assert!(
+            *count * 10 >= changes.len(),
+            "each consumer takes a meaningful share: {counts:?}"
+        );
+    }
+    let mut c = conn(&server);
+    assert_eq!(pending(&mut c, "orders", "workers"), 0);
+}
+
+#[test]
+fn a_consumer_killed_mid_stream_is_covered_by_the_other() {
+    let Some(server) = server() else { return };
+    let url = server.url();
+    let changes = log(40_000, 5_000);
+    produce(&url, "orders", &changes, 1_000);
+    let dir = tempfile::tempdir().unwrap();
+    // "a" aborts after its 20th batch, with entries read and not acknowledged; "b" reclaims
+    // them once idle for 1 s.
+    let a = spawn_child(&url, "a", dir.path(), 20, 1_000);
+    let b = spawn_child(&url, "b", dir.path(), 0, 1_000);
+    let a_status = a.child.wait_with_output().unwrap().status;
+    assert!(!a_status.success(), "a must die, not finish");
+    let b_out = b.child.wait_with_output().unwrap();
+    assert!(b_out.status.success(), "b failed: {:?}", b_out.status);
+    let b_line = child_report(&b_out.stdout);
+    eprintln!("{b_line}");
+    let reclaimed: u64 = b_line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("reclaimed="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reclaimed > 0, "b reclaimed a's pending entries: {b_line}");
+    let (counts, duplicates) = verify_union(&changes, &[&a.path, &b.path]);
+    eprintln!("kill: per consumer {counts:?}, duplicates {duplicates}");
+    assert!(counts[0] > 0, "a applied some before it died");
+    let mut c = conn(&server);
+    assert_eq!(
+        pending(&mut c, "orders", "workers"),
+        0,
+        "nothing left pending"
+    );
+}
