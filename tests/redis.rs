@@ -72,7 +72,8 @@ fn pending(conn: &mut redis::Connection, stream: &str, group: &str) -> u64 {
 
 /// Dead-letter entries as field maps (text).
 fn dead_letters(conn: &mut redis::Connection, stream: &str) -> Vec<BTreeMap<String, String>> {
-    let entries: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> = redis::cmd("XRANGE")
+    type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+    let entries: Vec<(String, Fields)> = redis::cmd("XRANGE")
         .arg(stream)
         .arg("-")
         .arg("+")
