@@ -175,55 +175,49 @@ impl Drop for RedisServer {
 /// ```
 pub fn group_backlog(url: &str, stream: &str, group: &str) -> redis::RedisResult<(u64, u64)> {
     let mut conn = redis::Client::open(url)?.get_connection()?;
-    let groups: Vec<redis::Value> = redis::cmd("XINFO")
-        .arg("GROUPS")
-        .arg(stream)
-        .query(&mut conn)?;
+    group_backlog_on(&mut conn, stream, group)
+}
+
+/// [`group_backlog`] on a connection the caller keeps (for polling).
+///
+/// ```no_run
+/// let mut conn = redis::Client::open("redis://127.0.0.1:6379")?.get_connection()?;
+/// let (lag, pending) = mqsync::sync::redis_testing::group_backlog_on(&mut conn, "orders", "mqsync")?;
+/// # Ok::<(), redis::RedisError>(())
+/// ```
+pub fn group_backlog_on(
+    conn: &mut redis::Connection,
+    stream: &str,
+    group: &str,
+) -> redis::RedisResult<(u64, u64)> {
+    let groups: Vec<redis::Value> = redis::cmd("XINFO").arg("GROUPS").arg(stream).query(conn)?;
     for info in groups {
-        let fields: Vec<(String, redis::Value)> = match info {
-            redis::Value::Array(flat) => flat
-                .chunks(2)
-                .filter_map(|pair| match pair {
-                    [redis::Value::BulkString(k), v] => {
-                        Some((String::from_utf8_lossy(k).into_owned(), v.clone()))
-                    }
-                    [redis::Value::SimpleString(k), v] => Some((k.clone(), v.clone())),
-                    _ => None,
-                })
-                .collect(),
-            redis::Value::Map(pairs) => pairs
-                .into_iter()
-                .filter_map(|(k, v)| match k {
-                    redis::Value::BulkString(k) => {
-                        Some((String::from_utf8_lossy(&k).into_owned(), v))
-                    }
-                    redis::Value::SimpleString(k) => Some((k, v)),
-                    _ => None,
-                })
-                .collect(),
+        // RESP2: a flat [name, value, ...] list; RESP3: a map.
+        let pairs: Vec<(redis::Value, redis::Value)> = match info {
+            redis::Value::Array(flat) => {
+                let mut flat = flat.into_iter();
+                std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
+            }
+            redis::Value::Map(pairs) => pairs,
             _ => continue,
         };
-        let get = |name: &str| {
-            fields
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| match v {
-                    redis::Value::Int(n) => u64::try_from(*n).ok(),
-                    _ => None, // a nil lag: Redis cannot tell (after deletions)
-                })
+        let field = |name: &str| {
+            pairs.iter().find_map(|(k, v)| match k {
+                redis::Value::BulkString(k) if k == name.as_bytes() => Some(v),
+                redis::Value::SimpleString(k) if k == name => Some(v),
+                _ => None,
+            })
         };
-        if get("name").is_none() {
-            continue;
+        let number = |name: &str| match field(name) {
+            Some(redis::Value::Int(n)) => u64::try_from(*n).ok(),
+            _ => None, // a nil lag: Redis cannot tell (after deletions)
+        };
+        if matches!(field("name"), Some(redis::Value::BulkString(b)) if b == group.as_bytes()) {
+            return Ok((
+                number("lag").unwrap_or(u64::MAX),
+                number("pending").unwrap_or(0),
+            ));
         }
-        let is_group = fields.iter().any(|(k, v)| {
-            k == "name" && matches!(v, redis::Value::BulkString(b) if b == group.as_bytes())
-        });
-        if !is_group {
-            continue;
-        }
-        let pending = get("pending").flatten().unwrap_or(0);
-        let lag = get("lag").flatten().unwrap_or(u64::MAX);
-        return Ok((lag, pending));
     }
     Err(redis::RedisError::from((
         redis::ErrorKind::Client,
