@@ -37,6 +37,8 @@ use std::time::{Duration, Instant};
 
 /// Most IDs in one `XACK` command.
 const ACK_CHUNK: usize = 1024;
+/// The longest `BLOCK` while this source holds entries not yet committed.
+const HELD_BLOCK: Duration = Duration::from_millis(2);
 
 /// What a [`RedisSource`] did so far (read with [`RedisSourceStats::snapshot`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,8 +83,10 @@ impl RedisSourceStats {
 
 /// A [`Source`] that reads a Redis stream through a consumer group (feature `redis`).
 ///
-/// * Reads with `XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS s >`; creates the group at the
-///   start of the stream (`XGROUP CREATE s g 0 MKSTREAM`) when it is missing.
+/// * Reads with `XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS s >` (`BLOCK` at most 2 ms
+///   while entries await their commit, so that the engine's commits between pulls are not held
+///   back); creates the group at the start of the stream (`XGROUP CREATE s g 0 MKSTREAM`) when
+///   it is missing.
 /// * Decodes each entry's `change` field (JSON) into a [`Change`] for the engine.
 /// * Acknowledges (`XACK`) an entry only when the engine commits it — every sink confirmed it,
 ///   or the engine dead-lettered it — so entries in flight when a consumer dies stay pending.
@@ -398,6 +402,13 @@ impl Source for RedisSource {
                 }
             }
         }
+        // While entries await their commit, wait briefly: the engine commits between pulls,
+        // so a long BLOCK on a drained stream would hold back the last acknowledgements.
+        let block = if self.held.is_empty() {
+            self.block
+        } else {
+            self.block.min(HELD_BLOCK)
+        };
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
             .arg(&self.group)
@@ -405,7 +416,7 @@ impl Source for RedisSource {
             .arg("COUNT")
             .arg(max)
             .arg("BLOCK")
-            .arg(self.block.as_millis().max(1) as u64)
+            .arg(block.as_millis().max(1) as u64)
             .arg("STREAMS")
             .arg(&self.stream)
             .arg(">");
