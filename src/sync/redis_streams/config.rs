@@ -4,6 +4,14 @@
 use std::time::Duration;
 
 /// A Redis Streams configuration that cannot work, found before anything connects.
+///
+/// ```
+/// use mqsync::sync::{RedisConfig, RedisConfigError, RedisSource};
+///
+/// let err = RedisSource::new(&RedisConfig::new("redis://127.0.0.1", "s").delivery_limit(0)).unwrap_err();
+/// assert_eq!(err, RedisConfigError::Zero("delivery_limit"));
+/// assert_eq!(err.to_string(), "delivery_limit must be at least 1");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RedisConfigError {
     /// A name that must not be empty is empty.

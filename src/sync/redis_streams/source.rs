@@ -41,6 +41,15 @@ const ACK_CHUNK: usize = 1024;
 const HELD_BLOCK: Duration = Duration::from_millis(2);
 
 /// What a [`RedisSource`] did so far (read with [`RedisSourceStats::snapshot`]).
+///
+/// ```
+/// use mqsync::sync::{RedisConfig, RedisSource};
+///
+/// let source = RedisSource::new(&RedisConfig::new("redis://127.0.0.1", "orders"))?;
+/// let counts = source.stats().snapshot();
+/// assert_eq!((counts.read, counts.reclaimed, counts.acked, counts.dead_lettered), (0, 0, 0, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RedisSourceCounts {
@@ -184,12 +193,25 @@ impl RedisSource {
         })
     }
 
-    /// A live view of this source's counts.
+    /// A live view of this source's counts (see [`RedisSourceStats`]).
     pub fn stats(&self) -> RedisSourceStats {
         self.stats.clone()
     }
 
     /// Entries handed to the engine and not yet acknowledged.
+    ///
+    /// ```no_run
+    /// use mqsync::sync::{RedisConfig, RedisSource, Source};
+    ///
+    /// let mut source = RedisSource::new(&RedisConfig::new("redis://127.0.0.1:6379", "orders"))?;
+    /// let pulled = source.pull(10)?;
+    /// assert_eq!(source.held(), pulled.len());
+    /// if !pulled.is_empty() {
+    ///     source.commit(pulled.len() as u64 - 1)?; // XACK them all
+    /// }
+    /// assert_eq!(source.held(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn held(&self) -> usize {
         self.held.len()
     }

@@ -1,15 +1,19 @@
 //! Test helper: a throwaway `redis-server` on a free loopback port, for the tests, the example
 //! and the bench (not part of the sync API).
 
+use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The command that installs the server on Debian and Ubuntu, for error messages.
+///
+/// ```
+/// assert!(mqsync::sync::redis_testing::INSTALL_HINT.contains("redis-server"));
+/// ```
 pub const INSTALL_HINT: &str = "apt-get install -y redis-server";
 
 /// A `redis-server` child process on `127.0.0.1:<free port>`, with its data in a temporary
@@ -32,6 +36,14 @@ pub struct RedisServer {
 
 impl RedisServer {
     /// Whether `redis-server` can be started (is on `PATH`).
+    ///
+    /// ```
+    /// use mqsync::sync::redis_testing::RedisServer;
+    ///
+    /// if !RedisServer::available() {
+    ///     eprintln!("no redis-server: the Redis tests will say so");
+    /// }
+    /// ```
     pub fn available() -> bool {
         Command::new("redis-server")
             .arg("--version")
@@ -50,15 +62,12 @@ impl RedisServer {
                 format!("redis-server is not on PATH: install it with `{INSTALL_HINT}`"),
             ));
         }
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "mqsync-redis-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        // Unique per server: the process, and a random number (std's hasher keys are random).
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let dir =
+            std::env::temp_dir().join(format!("mqsync-redis-{}-{random:016x}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let mut last_error = None;
         for _ in 0..5 {
