@@ -515,6 +515,53 @@ fn a_server_that_is_down_gives_source_errors_then_recovers() {
 }
 
 #[test]
+fn a_sink_whose_server_stays_down_fails_the_batch_and_the_engine_dead_letters() {
+    let Some(mut server) = server() else { return };
+    server.kill();
+    let config = RedisConfig::new(server.url(), "s")
+        .retry_for(Duration::from_millis(200))
+        .connect_timeout(Duration::from_millis(100));
+    let sink = RedisSink::new(&config).unwrap();
+    let started = Instant::now();
+    let err = sink.apply(&log(3, 3)).unwrap_err();
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "retried for retry_for"
+    );
+    assert!(
+        matches!(&err, SinkError::Batch(reason) if reason.contains("XADD")),
+        "{err:?}"
+    );
+    // Through an engine: retried, then dead-lettered with the reason; never dropped.
+    let changes = log(4, 4);
+    let engine = DataSync::builder()
+        .source(mqsync::sync::IterSource::new("seed", changes.clone()))
+        .sink(sink)
+        .retry(RetryPolicy {
+            attempts: 2,
+            initial_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        })
+        .start()
+        .unwrap();
+    assert!(engine.wait_idle(Duration::from_secs(60)));
+    let report = engine.shutdown();
+    assert_eq!(report.metrics.dead_lettered, 4);
+    assert!(report.metrics.retries > 0);
+    let mut dead: Vec<Change> = report
+        .dead_letters
+        .iter()
+        .map(|d| d.change.clone())
+        .collect();
+    dead.sort_by_key(|c| c.version);
+    assert_eq!(dead, changes);
+    for letter in &report.dead_letters {
+        assert_eq!(letter.sink, "redis:s");
+        assert!(letter.reason.contains("redis XADD"), "{}", letter.reason);
+    }
+}
+
+#[test]
 fn a_server_restarted_mid_burst_loses_nothing() {
     let Some(mut server) = server() else { return };
     let url = server.url();
