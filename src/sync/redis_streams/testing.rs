@@ -176,7 +176,8 @@ impl Drop for RedisServer {
 
 /// How far a consumer group is behind on a stream: entries not yet delivered to it (`lag`)
 /// and entries delivered but not acknowledged (`pending`), from `XINFO GROUPS`. Both 0: the
-/// group has consumed everything.
+/// group has consumed everything. `lag` is `u64::MAX` when Redis cannot tell (after entries were
+/// deleted or trimmed past the group).
 ///
 /// ```no_run
 /// let (lag, pending) = mqsync::sync::redis_testing::group_backlog("redis://127.0.0.1:6379", "orders", "mqsync")?;
