@@ -312,6 +312,37 @@ fn idle_entries_of_a_dead_consumer_are_reclaimed() {
 }
 
 #[test]
+fn pending_entries_trimmed_away_are_recorded_as_dead_letters() {
+    let Some(server) = server() else { return };
+    let mut c = conn(&server);
+    produce(&server.url(), "s", &log(10, 10), 10);
+    let base = RedisConfig::new(server.url(), "s")
+        .group("g")
+        .claim_idle(Duration::from_millis(50));
+    let mut dead = RedisSource::new(&base.clone().consumer("dead")).unwrap();
+    assert_eq!(dead.pull(100).unwrap().len(), 10);
+    drop(dead);
+    let _: u64 = redis::cmd("XTRIM")
+        .arg("s")
+        .arg("MAXLEN")
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    let mut alive = RedisSource::new(&base.consumer("alive")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive.stats().snapshot().dead_lettered < 10 && Instant::now() < deadline {
+        assert!(alive.pull(100).unwrap().is_empty());
+    }
+    let letters = dead_letters(&mut c, "s:dead");
+    assert_eq!(letters.len(), 10, "each lost entry is recorded by ID");
+    for letter in &letters {
+        assert!(letter["reason"].contains("trimmed"), "{letter:?}");
+        assert!(letter["entry_id"].contains('-'), "{letter:?}");
+    }
+    assert_eq!(pending(&mut c, "s", "g"), 0);
+}
+
+#[test]
 fn over_delivered_entries_go_to_the_dead_letter_stream() {
     let Some(server) = server() else { return };
     let mut c = conn(&server);

@@ -98,16 +98,21 @@ pub(super) fn parse_entries(reply: Value) -> Result<Vec<Entry>, String> {
         .collect()
 }
 
-/// The reply of `XAUTOCLAIM`: the next cursor and the claimed entries (the third element, the
-/// IDs of deleted entries that Redis dropped from the pending list, needs nothing from us).
-pub(super) fn parse_autoclaim(reply: Value) -> Result<(String, Vec<Entry>), String> {
+/// The reply of `XAUTOCLAIM`: the next cursor, the claimed entries, and the IDs of pending
+/// entries that no longer exist in the stream (trimmed or deleted; Redis 7 drops them from the
+/// pending list and names them here).
+pub(super) fn parse_autoclaim(reply: Value) -> Result<(String, Vec<Entry>, Vec<String>), String> {
     let Value::Array(parts) = reply else {
         return Err(format!("XAUTOCLAIM: unexpected reply {reply:?}"));
     };
     let mut parts = parts.into_iter();
     let cursor = text(parts.next().unwrap_or(Value::Nil))?;
     let entries = parse_entries(parts.next().unwrap_or(Value::Array(Vec::new())))?;
-    Ok((cursor, entries))
+    let deleted = match parts.next() {
+        Some(Value::Array(ids)) => ids.into_iter().map(text).collect::<Result<_, _>>()?,
+        _ => Vec::new(), // Redis 6.2 has no third element
+    };
+    Ok((cursor, entries, deleted))
 }
 
 /// The reply of the extended `XPENDING key group start end count [consumer]`: each entry's ID
@@ -198,8 +203,12 @@ mod tests {
         assert_eq!(parsed[0].fields, [(b"change".to_vec(), b"x".to_vec())]);
         assert!(parsed[1].fields.is_empty());
         assert!(parse_read(Value::Nil).unwrap().is_empty());
-        let claimed = Value::Array(vec![bulk("0-0"), entries, Value::Array(vec![])]);
-        assert_eq!(parse_autoclaim(claimed).unwrap().1.len(), 2);
+        let claimed = Value::Array(vec![bulk("0-0"), entries, Value::Array(vec![bulk("4-0")])]);
+        let (cursor, claimed, deleted) = parse_autoclaim(claimed).unwrap();
+        assert_eq!(
+            (cursor.as_str(), claimed.len(), deleted),
+            ("0-0", 2, vec!["4-0".to_owned()])
+        );
         let pending = Value::Array(vec![Value::Array(vec![
             bulk("5-1"),
             bulk("c1"),

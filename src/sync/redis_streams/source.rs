@@ -103,7 +103,9 @@ impl RedisSourceStats {
 ///   (`XAUTOCLAIM`), reads their delivery counts (`XPENDING`), and hands them out again; an
 ///   entry delivered more than `delivery_limit` times goes to the dead-letter stream instead.
 /// * A malformed entry (no `change` field, or not a change) goes to the dead-letter stream with
-///   the reason and is acknowledged: never dropped, never a panic.
+///   the reason and is acknowledged: never dropped, never a panic. A pending entry that was
+///   trimmed away before anyone acknowledged it (`MAXLEN` below the backlog) is recorded there
+///   too, by ID, with the reason.
 /// * A server that is down fails the pull with a [`SourceError`] (the engine emits
 ///   `SyncEvent::SourceError` and pulls again); reconnects wait a backoff of 10 ms doubling up
 ///   to 500 ms.
@@ -265,7 +267,27 @@ impl RedisSource {
             .arg("COUNT")
             .arg(max);
         let reply = self.query("XAUTOCLAIM", &cmd)?;
-        let (cursor, entries) = parse_autoclaim(reply).map_err(|e| self.error("XAUTOCLAIM", e))?;
+        let (cursor, entries, deleted) =
+            parse_autoclaim(reply).map_err(|e| self.error("XAUTOCLAIM", e))?;
+        // Pending entries that were trimmed away before anyone acknowledged them: their
+        // content is gone, but their loss is recorded, not silent.
+        let gone: Vec<(Entry, u64, String)> = deleted
+            .into_iter()
+            .map(|id| {
+                let reason = "entry trimmed or deleted from the stream while pending, before it \
+                              was acknowledged (MAXLEN below the backlog?)"
+                    .to_owned();
+                (
+                    Entry {
+                        id,
+                        fields: Vec::new(),
+                    },
+                    0,
+                    reason,
+                )
+            })
+            .collect();
+        self.dead_letter(&gone)?;
         let done = cursor == "0-0";
         self.claim_cursor = cursor;
         self.next_claim = if done {
