@@ -149,8 +149,9 @@ ORDERS_JSON = json.dumps({
     }
 })
 
-# rules: byte 0 even = TOML, odd = JSON; then the rules text, a NUL, the JSON payload.
-TOML_SEL, JSON_SEL = 0, 1
+# rules: byte 0 bit 0 = rules in TOML (0) or JSON (1), bit 1 = payload in JSON (0) or
+# MessagePack (1); then the rules text, a NUL, the payload.
+TOML_SEL, JSON_SEL, TOML_MSGPACK_SEL, JSON_MSGPACK_SEL = 0, 1, 2, 3
 RULES = {
     "toml_orders": (TOML_SEL, ORDERS_TOML, json.dumps(ORDER)),
     "toml_orders_rejected": (TOML_SEL, ORDERS_TOML, '{"order_id":"o-9","amount":"-3"}'),
@@ -173,6 +174,12 @@ RULES = {
     "json_unknown_field": (JSON_SEL, '{"defualt": {}}', "{}"),
     "json_truncated": (JSON_SEL, '{"sources": {"a": {"convert": [{"field": ', "{}"),
     "json_limits_zero": (JSON_SEL, '{"default": {"max_depth": 0, "max_size": 0}}', '{"a":1}'),
+    "toml_orders_msgpack": (TOML_MSGPACK_SEL, ORDERS_TOML, msgpack(
+        {"order_id": "o-3", "cust_id": 7, "amount": "1.5", "rev": "2",
+         "placed_at": "2024-05-01T10:00:00Z"})),
+    "json_depth_msgpack": (JSON_MSGPACK_SEL,
+                           '{"default": {"max_depth": 16, "place": {"array": "items"}}}',
+                           b"\x91" * 20 + b"\x01"),
 }
 
 # envelopes: byte 0 selects the type and encoding (selector % 5), the rest is the encoding.
@@ -216,5 +223,6 @@ def write(target, cases, encode):
 
 write("decoders", DECODERS, lambda selector, payload: bytes([selector]) + payload)
 write("rules", RULES,
-      lambda selector, rules, payload: bytes([selector]) + rules.encode() + b"\0" + payload.encode())
+      lambda selector, rules, payload: bytes([selector]) + rules.encode() + b"\0"
+      + (payload if isinstance(payload, bytes) else payload.encode()))
 write("envelopes", ENVELOPES, lambda selector, payload: bytes([selector]) + payload)

@@ -54,3 +54,66 @@ fn envelope_seeds_hold() {
 fn envelope_findings_stay_fixed() {
     assert!(replay("tests/data/fuzz/envelopes", envelopes::run) >= 1);
 }
+
+/// Found by the `rules` target once it fed MessagePack payloads on a 2 MiB thread: a rule set
+/// may set `max_depth` as high as it likes, and with `max_depth = 100000` a 3 KB MessagePack
+/// payload nested 3,000 levels deep overflowed the stack of the thread decoding it (an abort,
+/// not a panic). Fixed in `src/integrate/pipeline.rs`: rules with a `max_depth` above
+/// `MAX_DEPTH_CEILING` (100) do not build.
+#[test]
+fn rule_findings_stay_fixed() {
+    assert!(replay("tests/data/fuzz/rules", rules::run) >= 1);
+}
+
+/// The ceiling itself is safe on the smallest stack a worker gets: at `max_depth =
+/// MAX_DEPTH_CEILING`, MessagePack nested exactly that deep integrates, and the message and a
+/// `Change` holding its body read back from JSON (a ceiling of 128 failed here: serde_json
+/// stops at 128 levels, and the envelopes add one or two); nested far deeper is rejected.
+#[test]
+fn max_depth_ceiling_fits_a_worker_stack() {
+    use mqsync::integrate::{Integrator, Raw, Reason, SourceRules, MAX_DEPTH_CEILING};
+    let integrator = Integrator::builder()
+        .default_rules(SourceRules::new().max_depth(MAX_DEPTH_CEILING).place(
+            mqsync::integrate::Placement {
+                array: Some("items".into()),
+                ..Default::default()
+            },
+        ))
+        .build()
+        .expect("the ceiling is allowed");
+    let nested = |levels: usize| {
+        // `levels` one-element arrays around 1; placed under "items", the body adds one level.
+        let mut bytes = vec![0x91; levels];
+        bytes.push(1);
+        Raw::MsgPack(bytes)
+    };
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let message = integrator
+                .integrate(nested(MAX_DEPTH_CEILING - 1))
+                .expect("nesting at the ceiling integrates");
+            let json = message.to_json().expect("encodes");
+            assert_eq!(
+                mqsync::integrate::Message::from_json(&json).expect("decodes"),
+                message
+            );
+            let change =
+                mqsync::sync::Change::upsert("k", 1, serde_json::Value::Object(message.body));
+            let stored = serde_json::to_vec(&change).expect("a change encodes");
+            let back: mqsync::sync::Change = serde_json::from_slice(&stored).expect("and decodes");
+            assert_eq!(back, change);
+            let rejection = integrator
+                .integrate(nested(50 * MAX_DEPTH_CEILING))
+                .expect_err("deeper nesting is rejected");
+            assert_eq!(
+                rejection.reason,
+                Reason::TooDeep {
+                    limit: MAX_DEPTH_CEILING
+                }
+            );
+        })
+        .expect("a thread")
+        .join()
+        .expect("no panic");
+}
