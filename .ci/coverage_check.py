@@ -4,10 +4,10 @@ of src/, and fails if any `unsafe { .. }` block in src/ was never executed.
 
     python3 .ci/coverage_check.py target/llvm-cov/coverage.json
 
-The execution count of an unsafe block is read at the exact line and column of its `unsafe`
-keyword, from the export's segments (the count of the innermost code region covering that
-position, summed over every instantiation of generic code), not from a whole line: on a line
-such as `.with(|p| unsafe { .. })`, the line can run while the closure does not.
+The execution count of an unsafe block comes from the export's segments (counts summed over
+every instantiation of generic code): the highest count of a code region that begins between
+the `unsafe` keyword and the block's closing brace, else that of the region covering the keyword. Not a whole line's
+count: on a line such as `.with(|p| unsafe { .. })`, the line can run while the closure does not.
 
 `unsafe fn` lines are listed with their count for information; an unsafe fn that never runs
 leaves its body's unsafe blocks at zero, which fails the check anyway. `unsafe impl` lines carry
@@ -54,19 +54,26 @@ def block_end(lines, number, col):
 
 def block_count(segments, keys, start, end):
     """How often the code from `start` to `end` ran: the highest count of a code region that
-    begins inside, or covers `start` from before; None where no counted region touches it.
-    rustc maps only spans of code to regions, so the `unsafe` keyword itself often lies in a
-    stretch without a count, and the block's contents carry it."""
-    counts = []
-    i = bisect_right(keys, start) - 1
-    if i >= 0 and segments[i][3]:
-        counts.append(segments[i][2])
-    j = bisect_right(keys, start)
+    begins inside; if none does, the count of the region covering `start`; None where no
+    counted region touches it. rustc maps only spans of code to regions, so the `unsafe`
+    keyword itself often lies in a stretch without a count, and the block's contents carry it.
+    The covering region is only a fallback: it may be an enclosing expression that ran while a
+    closure or branch holding the block did not."""
+    inside = []
+    j = bisect_right(keys, start) - 1
+    if j >= 0 and keys[j] == start and segments[j][3]:
+        inside.append(segments[j][2])  # a region that begins exactly at the keyword
+    j += 1
     while j < len(segments) and keys[j] <= end:
         if segments[j][3]:
-            counts.append(segments[j][2])
+            inside.append(segments[j][2])
         j += 1
-    return max(counts) if counts else None
+    if inside:
+        return max(inside)
+    i = bisect_right(keys, start) - 1
+    if i >= 0 and segments[i][3]:
+        return segments[i][2]
+    return None
 
 
 def module_of(path):
