@@ -24,9 +24,9 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 ///
 /// Decoding, encoding and dropping a value recurse once per level, so an unbounded limit would
 /// let one hostile MessagePack payload of a few kilobytes overflow the 2 MiB stack of a rayon
-/// or std thread (found by the `rules` fuzz target). serde_json reads at most 128 levels, and a
-/// body stored in a [`Message`](super::Message) (one level more) or a sync `Change` (two more)
-/// must still read back, so the ceiling leaves room below 128.
+/// or std thread (`tests/fuzz_regressions.rs` keeps such an input). serde_json reads at most
+/// 128 levels, and a body stored in a [`Message`](super::Message) (one level more) or a sync
+/// `Change` (two more) must still read back, so the ceiling leaves room below 128.
 ///
 /// ```
 /// use mqsync::integrate::{Integrator, SourceRules, MAX_DEPTH_CEILING};
