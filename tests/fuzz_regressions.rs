@@ -59,8 +59,8 @@ fn envelope_findings_stay_fixed() {
 /// it liked, and with `max_depth = 100000` a 3 KB MessagePack payload nested 3,000 levels deep
 /// overflowed the 2 MiB stack of the thread decoding it (an abort, not a panic). The `rules`
 /// target now feeds MessagePack payloads on a 2 MiB thread, and this input (written by hand)
-/// aborts it on the old code; 10 minutes of fuzzing did not reach it, as libFuzzer kept inputs
-/// under 900 bytes. Fixed in `src/integrate/pipeline.rs`: rules with a `max_depth` above
+/// aborts it on the old code; 18 minutes of fuzzing the old code did not reach it (it needs a
+/// high `max_depth` and a long run of nesting bytes at once). Fixed in `src/integrate/pipeline.rs`: rules with a `max_depth` above
 /// `MAX_DEPTH_CEILING` (100) do not build.
 #[test]
 fn rule_findings_stay_fixed() {
