@@ -3,7 +3,7 @@
 
 use mqsync::integrate::{
     Conversion, CsvHeader, FieldCheck, Input, Integrator, JsonType, Message, Placement, Raw,
-    Reason, RuleError, RuleSet, SourceRules,
+    Reason, RuleError, RuleSet, SourceRules, MAX_DEPTH_CEILING,
 };
 use mqsync::MsQueue;
 use proptest::prelude::*;
@@ -754,7 +754,7 @@ proptest! {
     fn arbitrary_objects_pass_and_round_trip(value in arb_json()) {
         let wrapped = json!({ "v": value });
         let message = Integrator::builder()
-            .default_rules(SourceRules::new().max_depth(usize::MAX))
+            .default_rules(SourceRules::new().max_depth(MAX_DEPTH_CEILING))
             .build()
             .unwrap()
             .integrate(Raw::Json(serde_json::to_vec(&wrapped).unwrap()))

@@ -60,5 +60,5 @@ pub use raw::{CsvHeader, Input, Raw, DEFAULT_SOURCE};
 pub use rejection::{BatchOutcome, Reason, Rejection};
 pub use rules::{
     Conversion, Convert, FieldCheck, JsonType, Placement, Rename, RuleError, RuleSet, SourceRules,
-    DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE,
+    DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE, MAX_DEPTH_CEILING,
 };

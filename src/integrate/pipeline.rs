@@ -10,7 +10,7 @@ use super::decode::Decoder;
 use super::message::new_id;
 use super::path::{kind_of, FieldPath};
 use super::rejection::Reason;
-use super::rules::{Conversion, RuleError, SourceRules};
+use super::rules::{Conversion, RuleError, SourceRules, MAX_DEPTH_CEILING};
 use super::schema::CompiledSchema;
 use super::{Input, Message};
 use chrono::{DateTime, Utc};
@@ -82,6 +82,16 @@ impl Pipeline {
         }
         if rules.max_depth == 0 {
             return Err(invalid("max_depth".into(), "must be at least 1".into()));
+        }
+        if rules.max_depth > MAX_DEPTH_CEILING {
+            return Err(invalid(
+                "max_depth".into(),
+                format!(
+                    "{} is above the ceiling {MAX_DEPTH_CEILING}: deeper input could overflow \
+                     a thread's stack",
+                    rules.max_depth
+                ),
+            ));
         }
         Ok(Pipeline {
             decoder: Decoder {

@@ -41,7 +41,20 @@ pub enum Raw {
     /// An integer.
     Int(i64),
     /// A float; NaN and infinities are rejected, JSON cannot carry them.
-    Float(f64),
+    ///
+    /// Serialized as a number, except NaN and the infinities, which serialize as the strings
+    /// `"NaN"`, `"inf"` and `"-inf"`: JSON has no numbers for them (serde_json would write
+    /// `null` and then fail to read it back), and their rejections must store and replay as
+    /// dead letters like any other.
+    ///
+    /// ```
+    /// use mqsync::integrate::Raw;
+    /// let stored = serde_json::to_string(&Raw::Float(f64::NEG_INFINITY)).unwrap();
+    /// assert_eq!(stored, r#"{"Float":"-inf"}"#);
+    /// let back: Raw = serde_json::from_str(&stored).unwrap();
+    /// assert_eq!(back, Raw::Float(f64::NEG_INFINITY));
+    /// ```
+    Float(#[serde(with = "float_serde")] f64),
     /// A boolean.
     Bool(bool),
     /// Opaque bytes: taken as JSON when they hold a JSON object, else placed by rule or rejected.
@@ -108,6 +121,63 @@ impl Raw {
             Raw::Json(b) | Raw::Bytes(b) | Raw::MsgPack(b) => Some(b.len()),
             Raw::Text(s) | Raw::Logfmt(s) | Raw::Csv { row: s, .. } => Some(s.len()),
             Raw::Int(_) | Raw::Float(_) | Raw::Bool(_) | Raw::Value(_) => None,
+        }
+    }
+}
+
+/// Serde for [`Raw::Float`]: finite values as numbers, NaN and the infinities as strings.
+/// Reading takes any number, or one of the three strings.
+mod float_serde {
+    use serde::de::{self, Deserializer, Unexpected, Visitor};
+    use serde::Serializer;
+    use std::fmt;
+
+    pub(super) fn serialize<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+        if value.is_nan() {
+            serializer.serialize_str("NaN")
+        } else if *value == f64::INFINITY {
+            serializer.serialize_str("inf")
+        } else if *value == f64::NEG_INFINITY {
+            serializer.serialize_str("-inf")
+        } else {
+            serializer.serialize_f64(*value)
+        }
+    }
+
+    /// `deserialize_any`, as `Raw::Value` already needs: `Raw` reads only from self-describing
+    /// formats (JSON, MessagePack).
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+        deserializer.deserialize_any(FloatVisitor)
+    }
+
+    struct FloatVisitor;
+
+    impl Visitor<'_> for FloatVisitor {
+        type Value = f64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(r#"a number, "NaN", "inf" or "-inf""#)
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<f64, E> {
+            Ok(value)
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<f64, E> {
+            Ok(value as f64)
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<f64, E> {
+            Ok(value as f64)
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<f64, E> {
+            match value {
+                "NaN" => Ok(f64::NAN),
+                "inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                _ => Err(E::invalid_value(Unexpected::Str(value), &self)),
+            }
         }
     }
 }

@@ -20,6 +20,20 @@ use std::path::{Path, PathBuf};
 /// assert_eq!(mqsync::integrate::SourceRules::new().max_depth, mqsync::integrate::DEFAULT_MAX_DEPTH);
 /// ```
 pub const DEFAULT_MAX_DEPTH: usize = 64;
+/// The highest `max_depth` a rule set may set; a higher one fails to build.
+///
+/// Decoding, encoding and dropping a value recurse once per level, so an unbounded limit would
+/// let one hostile MessagePack payload of a few kilobytes overflow the 2 MiB stack of a rayon
+/// or std thread (`tests/fuzz_regressions.rs` keeps such an input). serde_json reads at most
+/// 128 levels, and a body stored in a [`Message`](super::Message) (one level more) or a sync
+/// `Change` (two more) must still read back, so the ceiling leaves room below 128.
+///
+/// ```
+/// use mqsync::integrate::{Integrator, SourceRules, MAX_DEPTH_CEILING};
+/// let rules = SourceRules::new().max_depth(MAX_DEPTH_CEILING + 1);
+/// assert!(Integrator::builder().default_rules(rules).build().is_err());
+/// ```
+pub const MAX_DEPTH_CEILING: usize = 100;
 /// Default `max_size` in bytes of one payload (1 MiB).
 ///
 /// ```
@@ -178,7 +192,8 @@ pub struct SourceRules {
     /// A JSON Schema the final body must satisfy, checked after `validate`. Needs the `schema`
     /// cargo feature; without it, a rule set that uses it does not build.
     pub schema: Option<Value>,
-    /// Deepest nesting allowed in the body ([`DEFAULT_MAX_DEPTH`]).
+    /// Deepest nesting allowed in the body ([`DEFAULT_MAX_DEPTH`]); from 1 to
+    /// [`MAX_DEPTH_CEILING`].
     pub max_depth: usize,
     /// Largest payload allowed, in bytes ([`DEFAULT_MAX_SIZE`]).
     pub max_size: usize,
@@ -337,7 +352,7 @@ impl SourceRules {
         self
     }
 
-    /// Sets the deepest nesting allowed.
+    /// Sets the deepest nesting allowed, from 1 to [`MAX_DEPTH_CEILING`].
     ///
     /// ```
     /// assert_eq!(mqsync::integrate::SourceRules::new().max_depth(8).max_depth, 8);
