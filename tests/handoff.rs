@@ -10,8 +10,12 @@ use std::time::{Duration, Instant};
 
 mod stress;
 
-/// Items of the SPSC stress tests: 1M in release, 100,000 in debug, shrunk by the sanitizer jobs.
+/// Items of the SPSC stress tests: 1M in release, 100,000 in debug, shrunk by the sanitizer jobs
+/// and under miri.
 fn million() -> usize {
+    if cfg!(miri) {
+        return 300;
+    }
     stress::scaled(
         if cfg!(debug_assertions) {
             100_000
@@ -92,7 +96,11 @@ fn spsc_million_items_in_batches() {
 #[test]
 fn spsc_drop_counting_under_concurrency() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let made = stress::scaled(100_000, 1_000);
+    let made = if cfg!(miri) {
+        300
+    } else {
+        stress::scaled(100_000, 1_000)
+    };
     let (mut tx, mut rx) = spsc(64);
     let d = Arc::clone(&drops);
     let producer = thread::spawn(move || {
@@ -155,14 +163,18 @@ fn spsc_async_consumer_wakes_on_push_and_close() {
 
 #[test]
 fn spsc_ping_pong_never_loses_a_wake_up() {
-    let rounds = stress::scaled(
-        if cfg!(debug_assertions) {
-            2_000
-        } else {
-            20_000
-        },
-        100,
-    );
+    let rounds = if cfg!(miri) {
+        50
+    } else {
+        stress::scaled(
+            if cfg!(debug_assertions) {
+                2_000
+            } else {
+                20_000
+            },
+            100,
+        )
+    };
     let (mut ping_tx, mut ping_rx) = spsc(1);
     let (mut pong_tx, mut pong_rx) = spsc(1);
     let echo = thread::spawn(move || {
@@ -182,14 +194,18 @@ fn spsc_ping_pong_never_loses_a_wake_up() {
 /// returned Ok is popped exactly once, in push order per producer; each refused value came back.
 fn close_without_loss<Q: Fifo<(usize, usize)> + Send + Sync + 'static>(queue: Q) {
     const PRODUCERS: usize = 4;
-    let per_producer = stress::scaled(
-        if cfg!(debug_assertions) {
-            20_000
-        } else {
-            100_000
-        },
-        200,
-    );
+    let per_producer = if cfg!(miri) {
+        60
+    } else {
+        stress::scaled(
+            if cfg!(debug_assertions) {
+                20_000
+            } else {
+                100_000
+            },
+            200,
+        )
+    };
     let (tx, rx) = channel(queue);
     let start = Arc::new(Barrier::new(PRODUCERS + 4));
     let producers: Vec<_> = (0..PRODUCERS)
