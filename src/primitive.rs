@@ -105,8 +105,12 @@ pub(crate) mod hint {
 /// [`barrier::asymmetric`]); the caller stores that answer next to the data both sides share, so
 /// both sides always agree. Otherwise, and always under loom and miri, both sides are
 /// `fence(SeqCst)`, the symmetric protocol that the loom models check.
+///
+/// Both halves name the atomic they order around (`anchor`: the counter that the light side
+/// loads right after the barrier and the heavy side wrote right before it). Only the
+/// ThreadSanitizer build uses it, see [`barrier::light`].
 pub(crate) mod barrier {
-    use super::sync::atomic::{fence, Ordering};
+    use super::sync::atomic::{fence, AtomicUsize, Ordering};
 
     /// True when the asymmetric pair is available (asks the kernel once per process).
     pub(crate) fn asymmetric() -> bool {
@@ -114,25 +118,54 @@ pub(crate) mod barrier {
     }
 
     /// The hot side: a compiler fence when `asymmetric`, else `fence(SeqCst)`.
+    ///
+    /// Under `cfg(mqsync_sanitize_thread)` (`.ci/tsan`) both sides are instead a SeqCst
+    /// read-modify-write of `anchor` that changes nothing (`fetch_add(0)`). ThreadSanitizer does
+    /// not model fences (it treats `fence` as a no-op) and cannot see `membarrier` at all, so
+    /// with either pair it would check a program with no barrier in it. The RMW pair is the
+    /// symmetric form in terms TSan understands, and it keeps the guarantee the callers need
+    /// (for `Signal`: a waiter never sleeps through a publication). All RMWs of `anchor` are
+    /// in its one modification order, and each reads the value just before it there. If the
+    /// light RMW L comes before the heavy RMW H, then H reads from the release sequence headed
+    /// by L (an RMW continues any release sequence), so L synchronizes with H and everything
+    /// before the light side happens-before everything after the heavy side. If H comes first,
+    /// L (and the load after it) reads H's value or a later one, which includes the write the
+    /// heavy side made to `anchor` before H. These are the two cases of the fence argument,
+    /// made of happens-before edges that TSan tracks. `asymmetric()` is always false there.
     #[inline(always)]
-    pub(crate) fn light(asymmetric: bool) {
-        if asymmetric {
+    pub(crate) fn light(asymmetric: bool, anchor: &AtomicUsize) {
+        if cfg!(mqsync_sanitize_thread) {
+            // SeqCst RMW: pairs with the one in `heavy` (see above).
+            anchor.fetch_add(0, Ordering::SeqCst);
+        } else if asymmetric {
             imp::compiler_only();
         } else {
+            // SeqCst fence: pairs with the one in `heavy`.
             fence(Ordering::SeqCst);
         }
     }
 
-    /// The rare side: `membarrier` when `asymmetric`, else `fence(SeqCst)`.
-    pub(crate) fn heavy(asymmetric: bool) {
-        if asymmetric {
+    /// The rare side: `membarrier` when `asymmetric`, else `fence(SeqCst)` (a SeqCst RMW of
+    /// `anchor` under ThreadSanitizer, see [`light`]).
+    pub(crate) fn heavy(asymmetric: bool, anchor: &AtomicUsize) {
+        if cfg!(mqsync_sanitize_thread) {
+            // SeqCst RMW: pairs with the one in `light`.
+            anchor.fetch_add(0, Ordering::SeqCst);
+        } else if asymmetric {
             imp::membarrier();
         } else {
+            // SeqCst fence: pairs with the one in `light`.
             fence(Ordering::SeqCst);
         }
     }
 
-    #[cfg(all(target_os = "linux", not(mqsync_loom), not(miri)))]
+    // ThreadSanitizer builds never use membarrier: TSan cannot see what it orders (see `light`).
+    #[cfg(all(
+        target_os = "linux",
+        not(mqsync_loom),
+        not(miri),
+        not(mqsync_sanitize_thread)
+    ))]
     mod imp {
         use std::sync::atomic::{compiler_fence, AtomicU8, Ordering};
 
@@ -198,7 +231,12 @@ pub(crate) mod barrier {
         }
     }
 
-    #[cfg(not(all(target_os = "linux", not(mqsync_loom), not(miri))))]
+    #[cfg(not(all(
+        target_os = "linux",
+        not(mqsync_loom),
+        not(miri),
+        not(mqsync_sanitize_thread)
+    )))]
     mod imp {
         pub(super) fn asymmetric() -> bool {
             false

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod stress;
+
 #[test]
 fn strict_priority_delivers_highest_first_and_fifo_within_a_level() {
     let q = DeliveryQueue::builder().priorities(4).build();
@@ -320,8 +322,12 @@ impl Rng {
 fn chaos_four_by_four_every_message_acked_once_or_dead_lettered() {
     const PUBLISHERS: usize = 4;
     const CONSUMERS: usize = 4;
-    const PER_PUBLISHER: usize = if cfg!(miri) { 50 } else { 20_000 };
-    const TOTAL: usize = PUBLISHERS * PER_PUBLISHER;
+    let per_publisher = if cfg!(miri) {
+        50
+    } else {
+        stress::scaled(20_000, 200)
+    };
+    let total = PUBLISHERS * per_publisher;
     let q = DeliveryQueue::builder()
         .priorities(4)
         .delivery_limit(4)
@@ -333,8 +339,8 @@ fn chaos_four_by_four_every_message_acked_once_or_dead_lettered() {
         .map(|p| {
             let q = q.clone();
             thread::spawn(move || {
-                for i in 0..PER_PUBLISHER {
-                    let id = p * PER_PUBLISHER + i;
+                for i in 0..per_publisher {
+                    let id = p * per_publisher + i;
                     q.publish_with(id, (id % 4) as u8, None).unwrap();
                 }
             })
@@ -386,7 +392,7 @@ fn chaos_four_by_four_every_message_acked_once_or_dead_lettered() {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let s = q.stats();
-        if s.acked + s.dead_lettered == TOTAL as u64 {
+        if s.acked + s.dead_lettered == total as u64 {
             break;
         }
         assert!(Instant::now() < deadline, "not all messages settled: {s:?}");
@@ -396,7 +402,7 @@ fn chaos_four_by_four_every_message_acked_once_or_dead_lettered() {
     for c in consumers {
         c.join().unwrap();
     }
-    settled_for_good.store(TOTAL, Ordering::Relaxed);
+    settled_for_good.store(total, Ordering::Relaxed);
 
     let acked = acked.lock().unwrap();
     let mut dead = HashMap::<usize, DeadReason>::new();
@@ -410,7 +416,7 @@ fn chaos_four_by_four_every_message_acked_once_or_dead_lettered() {
             assert_eq!((n, d.deliveries), (4, 4));
         }
     }
-    for id in 0..TOTAL {
+    for id in 0..total {
         match (acked.get(&id), dead.get(&id)) {
             (Some(1), None) | (None, Some(_)) => {}
             other => panic!("message {id}: acked/dead = {other:?}"),

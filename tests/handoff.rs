@@ -8,11 +8,23 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const MILLION: usize = if cfg!(debug_assertions) {
-    100_000
-} else {
-    1_000_000
-};
+mod stress;
+
+/// Items of the SPSC stress tests: 1M in release, 100,000 in debug, shrunk by the sanitizer jobs
+/// and under miri.
+fn million() -> usize {
+    if cfg!(miri) {
+        return 300;
+    }
+    stress::scaled(
+        if cfg!(debug_assertions) {
+            100_000
+        } else {
+            1_000_000
+        },
+        1_000,
+    )
+}
 
 /// Counts its drops in a shared counter.
 struct Counted(Arc<AtomicUsize>);
@@ -25,10 +37,11 @@ impl Drop for Counted {
 
 #[test]
 fn spsc_million_items_in_order_no_loss() {
+    let million = million();
     for strategy in [WaitStrategy::SpinThenPark, WaitStrategy::SpinThenYield] {
         let (mut tx, mut rx) = spsc_with(1024, strategy);
         let producer = thread::spawn(move || {
-            for i in 0..MILLION {
+            for i in 0..million {
                 tx.push_blocking(i).unwrap();
             }
         });
@@ -37,18 +50,19 @@ fn spsc_million_items_in_order_no_loss() {
             assert_eq!(v, expected);
             expected += 1;
         }
-        assert_eq!(expected, MILLION);
+        assert_eq!(expected, million);
         producer.join().unwrap();
     }
 }
 
 #[test]
 fn spsc_million_items_in_batches() {
+    let million = million();
     let (mut tx, mut rx) = spsc(1024);
     let producer = thread::spawn(move || {
         let mut sent = 0;
-        while sent < MILLION {
-            let n = (MILLION - sent).min(64);
+        while sent < million {
+            let n = (million - sent).min(64);
             let batch: Vec<usize> = (sent..sent + n).collect();
             let mut done = 0;
             while done < n {
@@ -75,14 +89,18 @@ fn spsc_million_items_in_batches() {
             expected += 1;
         }
     }
-    assert_eq!(expected, MILLION);
+    assert_eq!(expected, million);
     producer.join().unwrap();
 }
 
 #[test]
 fn spsc_drop_counting_under_concurrency() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let made = 100_000;
+    let made = if cfg!(miri) {
+        300
+    } else {
+        stress::scaled(100_000, 1_000)
+    };
     let (mut tx, mut rx) = spsc(64);
     let d = Arc::clone(&drops);
     let producer = thread::spawn(move || {
@@ -145,10 +163,17 @@ fn spsc_async_consumer_wakes_on_push_and_close() {
 
 #[test]
 fn spsc_ping_pong_never_loses_a_wake_up() {
-    let rounds = if cfg!(debug_assertions) {
-        2_000
+    let rounds = if cfg!(miri) {
+        50
     } else {
-        20_000
+        stress::scaled(
+            if cfg!(debug_assertions) {
+                2_000
+            } else {
+                20_000
+            },
+            100,
+        )
     };
     let (mut ping_tx, mut ping_rx) = spsc(1);
     let (mut pong_tx, mut pong_rx) = spsc(1);
@@ -169,10 +194,17 @@ fn spsc_ping_pong_never_loses_a_wake_up() {
 /// returned Ok is popped exactly once, in push order per producer; each refused value came back.
 fn close_without_loss<Q: Fifo<(usize, usize)> + Send + Sync + 'static>(queue: Q) {
     const PRODUCERS: usize = 4;
-    let per_producer = if cfg!(debug_assertions) {
-        20_000
+    let per_producer = if cfg!(miri) {
+        60
     } else {
-        100_000
+        stress::scaled(
+            if cfg!(debug_assertions) {
+                20_000
+            } else {
+                100_000
+            },
+            200,
+        )
     };
     let (tx, rx) = channel(queue);
     let start = Arc::new(Barrier::new(PRODUCERS + 4));

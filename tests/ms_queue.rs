@@ -6,10 +6,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
+mod stress;
+
 const PRODUCERS: usize = 4;
 const CONSUMERS: usize = 4;
-const TOTAL: usize = if cfg!(miri) { 400 } else { 1_000_000 };
-const PER_PRODUCER: usize = TOTAL / PRODUCERS;
+
+/// Values each producer pushes: 250,000 (1M in all), shrunk under miri and the sanitizers.
+fn per_producer() -> usize {
+    if cfg!(miri) {
+        100
+    } else {
+        stress::scaled(250_000, 100)
+    }
+}
 
 /// Counts live instances, so that every drop is accounted for.
 struct Tracked {
@@ -37,6 +46,7 @@ impl Drop for Tracked {
 
 #[test]
 fn four_by_four_million_no_loss_no_duplicate_in_order() {
+    let (per_producer, total) = (per_producer(), PRODUCERS * per_producer());
     let q = Arc::new(MsQueue::new());
     let live = Arc::new(AtomicUsize::new(0));
     let consumed = Arc::new(AtomicUsize::new(0));
@@ -47,10 +57,10 @@ fn four_by_four_million_no_loss_no_duplicate_in_order() {
             thread::spawn(move || {
                 start.wait();
                 let mut seq = 0;
-                while seq < PER_PRODUCER {
+                while seq < per_producer {
                     // Mix single pushes and batches.
                     if seq % 100 < 64 {
-                        let end = (seq + 64).min(PER_PRODUCER);
+                        let end = (seq + 64).min(per_producer);
                         q.push_batch((seq..end).map(|s| Tracked::new(p, s, &live)));
                         seq = end;
                     } else {
@@ -69,7 +79,7 @@ fn four_by_four_million_no_loss_no_duplicate_in_order() {
                 let mut seen = vec![Vec::new(); PRODUCERS];
                 let mut last = [None::<usize>; PRODUCERS];
                 let mut batch = Vec::new();
-                while consumed.load(Ordering::Relaxed) < TOTAL {
+                while consumed.load(Ordering::Relaxed) < total {
                     let got = if c % 2 == 0 {
                         q.pop().map(|t| batch.push(t)).map_or(0, |_| 1)
                     } else {
@@ -99,17 +109,17 @@ fn four_by_four_million_no_loss_no_duplicate_in_order() {
     for p in producers {
         p.join().unwrap();
     }
-    let mut per_producer = vec![Vec::new(); PRODUCERS];
+    let mut received = vec![Vec::new(); PRODUCERS];
     for c in consumers {
         for (p, seqs) in c.join().unwrap().into_iter().enumerate() {
-            per_producer[p].extend(seqs);
+            received[p].extend(seqs);
         }
     }
-    for (p, mut seqs) in per_producer.into_iter().enumerate() {
+    for (p, mut seqs) in received.into_iter().enumerate() {
         seqs.sort_unstable();
-        assert_eq!(seqs.len(), PER_PRODUCER, "producer {p}: lost or duplicated");
+        assert_eq!(seqs.len(), per_producer, "producer {p}: lost or duplicated");
         assert!(
-            seqs.iter().copied().eq(0..PER_PRODUCER),
+            seqs.iter().copied().eq(0..per_producer),
             "producer {p}: wrong values"
         );
     }
@@ -123,26 +133,31 @@ fn four_by_four_million_no_loss_no_duplicate_in_order() {
 
 #[test]
 fn dropping_a_full_queue_drops_everything_once() {
+    let total = PRODUCERS * per_producer();
     let live = Arc::new(AtomicUsize::new(0));
     let q = MsQueue::new();
-    q.push_batch((0..TOTAL / 10).map(|i| Tracked::new(0, i, &live)));
-    for _ in 0..TOTAL / 40 {
+    q.push_batch((0..total / 10).map(|i| Tracked::new(0, i, &live)));
+    for _ in 0..total / 40 {
         drop(q.pop());
     }
-    assert_eq!(live.load(Ordering::Relaxed), TOTAL / 10 - TOTAL / 40);
+    assert_eq!(live.load(Ordering::Relaxed), total / 10 - total / 40);
     drop(q);
     assert_eq!(live.load(Ordering::Relaxed), 0);
 }
 
 #[test]
 fn peek_and_snapshot_race_pops_of_strings() {
-    const N: usize = if cfg!(miri) { 100 } else { 200_000 };
+    let n = if cfg!(miri) {
+        100
+    } else {
+        stress::scaled(200_000, 100)
+    };
     let q = Arc::new(MsQueue::new());
     let done = Arc::new(AtomicUsize::new(0));
     let producer = {
         let q = q.clone();
         thread::spawn(move || {
-            for i in 0..N {
+            for i in 0..n {
                 q.push(format!("msg-{i:08}"));
             }
         })
@@ -152,7 +167,7 @@ fn peek_and_snapshot_race_pops_of_strings() {
             let (q, done) = (q.clone(), done.clone());
             thread::spawn(move || {
                 let mut count = 0;
-                while done.load(Ordering::Relaxed) < N {
+                while done.load(Ordering::Relaxed) < n {
                     if let Some(s) = q.pop() {
                         assert_eq!(s.len(), 12);
                         count += 1;
@@ -168,11 +183,11 @@ fn peek_and_snapshot_race_pops_of_strings() {
             let (q, done) = (q.clone(), done.clone());
             thread::spawn(move || {
                 let mut checks = 0usize;
-                while done.load(Ordering::Relaxed) < N {
+                while done.load(Ordering::Relaxed) < n {
                     if w == 0 {
                         if let Some(s) = q.peek() {
                             let i: usize = s["msg-".len()..].parse().expect("well-formed");
-                            assert!(i < N);
+                            assert!(i < n);
                             checks += 1;
                         }
                     } else {
@@ -194,6 +209,6 @@ fn peek_and_snapshot_race_pops_of_strings() {
     for w in watchers {
         w.join().unwrap();
     }
-    assert_eq!(popped, N);
+    assert_eq!(popped, n);
     assert_eq!(q.pop(), None);
 }

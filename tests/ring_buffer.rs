@@ -9,10 +9,20 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-const N: usize = if cfg!(miri) { 200 } else { 1_000_000 };
+mod stress;
+
 const PRODUCERS: usize = 4;
 const CONSUMERS: usize = 4;
-const PER_PRODUCER: usize = N / PRODUCERS;
+
+/// Messages in the main stress test: 1M, shrunk under miri and the sanitizers. The other tests
+/// take a fraction of it.
+fn n() -> usize {
+    if cfg!(miri) {
+        200
+    } else {
+        stress::scaled(1_000_000, 400)
+    }
+}
 
 /// Producer id in the high half, sequence number in the low half.
 fn tag(producer: usize, seq: usize) -> u64 {
@@ -49,6 +59,8 @@ fn check_exactly_once_in_order(received: &[Vec<u64>], per_producer: usize) {
 /// 4 producers × 4 consumers, 1M messages; half the threads use the batch operations.
 #[test]
 fn mpmc_no_loss_no_dup_per_producer_order() {
+    let per_producer = n() / PRODUCERS;
+    let total = PRODUCERS * per_producer;
     // Small, so that producers and consumers keep meeting at the full and empty boundaries.
     let q = Arc::new(RingBuffer::with_capacity(13));
     let popped = Arc::new(AtomicUsize::new(0));
@@ -60,7 +72,7 @@ fn mpmc_no_loss_no_dup_per_producer_order() {
             thread::spawn(move || {
                 start.wait();
                 if p % 2 == 0 {
-                    for s in 0..PER_PRODUCER {
+                    for s in 0..per_producer {
                         let mut v = tag(p, s);
                         while let Err(full) = q.push(v) {
                             v = full.into_inner();
@@ -69,8 +81,8 @@ fn mpmc_no_loss_no_dup_per_producer_order() {
                     }
                 } else {
                     let mut s = 0;
-                    while s < PER_PRODUCER {
-                        let end = (s + 16).min(PER_PRODUCER);
+                    while s < per_producer {
+                        let end = (s + 16).min(per_producer);
                         let mut batch: Vec<u64> = (s..end).map(|i| tag(p, i)).collect();
                         while let Err(full) = q.push_batch(batch) {
                             batch = full.into_inner();
@@ -89,8 +101,8 @@ fn mpmc_no_loss_no_dup_per_producer_order() {
             let start = Arc::clone(&start);
             thread::spawn(move || {
                 start.wait();
-                let mut got = Vec::with_capacity(N);
-                while popped.load(Ordering::Relaxed) < N {
+                let mut got = Vec::with_capacity(total);
+                while popped.load(Ordering::Relaxed) < total {
                     let n = if c % 2 == 0 {
                         match q.pop() {
                             Some(v) => {
@@ -116,10 +128,10 @@ fn mpmc_no_loss_no_dup_per_producer_order() {
         p.join().unwrap();
     }
     let received: Vec<Vec<u64>> = consumers.into_iter().map(|c| c.join().unwrap()).collect();
-    assert_eq!(received.iter().map(Vec::len).sum::<usize>(), N);
+    assert_eq!(received.iter().map(Vec::len).sum::<usize>(), total);
     assert!(q.is_empty());
     assert_eq!(q.len(), 0);
-    check_exactly_once_in_order(&received, PER_PRODUCER);
+    check_exactly_once_in_order(&received, per_producer);
 }
 
 static LIVE_DROPS: AtomicUsize = AtomicUsize::new(0);
@@ -136,7 +148,7 @@ impl Drop for Counted {
 /// Concurrent push/pop/force_push of a dropping type; the ring is dropped while non-empty.
 #[test]
 fn drop_counts_are_exact() {
-    const PER: usize = N / 20;
+    let per = n() / 20;
     const LEFT: usize = 37;
     let q = Arc::new(RingBuffer::with_capacity(64));
     let popped = Arc::new(AtomicUsize::new(0));
@@ -149,7 +161,7 @@ fn drop_counts_are_exact() {
             thread::spawn(move || {
                 barrier.wait();
                 if t < 2 {
-                    for i in 0..PER {
+                    for i in 0..per {
                         let mut v = Counted(i as u64);
                         while let Err(full) = q.push(v) {
                             v = full.into_inner();
@@ -157,16 +169,16 @@ fn drop_counts_are_exact() {
                         }
                     }
                 } else {
-                    // Pop (and drop) exactly PER elements each.
+                    // Pop (and drop) exactly `per` elements each.
                     let mut n = 0;
                     let mut buf = Vec::new();
-                    while n < PER {
+                    while n < per {
                         if t == 2 {
                             if q.pop().is_some() {
                                 n += 1;
                             }
                         } else {
-                            n += q.pop_many(&mut buf, (PER - n).min(8));
+                            n += q.pop_many(&mut buf, (per - n).min(8));
                             buf.clear();
                         }
                     }
@@ -178,8 +190,8 @@ fn drop_counts_are_exact() {
     for h in handles {
         h.join().unwrap();
     }
-    assert_eq!(popped.load(Ordering::Relaxed), 2 * PER);
-    assert_eq!(LIVE_DROPS.load(Ordering::Relaxed), 2 * PER);
+    assert_eq!(popped.load(Ordering::Relaxed), 2 * per);
+    assert_eq!(LIVE_DROPS.load(Ordering::Relaxed), 2 * per);
     for i in 0..LEFT {
         q.push(Counted(i as u64)).unwrap();
     }
@@ -187,10 +199,10 @@ fn drop_counts_are_exact() {
         // 27 fill it up, then 37 evictions, each dropped by us.
         drop(q.force_push(Counted(i)));
     }
-    assert_eq!(LIVE_DROPS.load(Ordering::Relaxed), 2 * PER + LEFT);
+    assert_eq!(LIVE_DROPS.load(Ordering::Relaxed), 2 * per + LEFT);
     assert_eq!(q.len(), 64);
     drop(q);
-    assert_eq!(LIVE_DROPS.load(Ordering::Relaxed), 2 * PER + LEFT + 64);
+    assert_eq!(LIVE_DROPS.load(Ordering::Relaxed), 2 * per + LEFT + 64);
 }
 
 fn well_formed(s: &str, per_producer: usize) -> (usize, usize) {
@@ -209,7 +221,7 @@ fn well_formed(s: &str, per_producer: usize) -> (usize, usize) {
 /// Peeks and snapshots of `String`s run while producers push and consumers pop.
 #[test]
 fn peek_and_snapshot_against_pops() {
-    const PER: usize = N / 25;
+    let per = n() / 25;
     let q = Arc::new(RingBuffer::with_capacity(61));
     let done = Arc::new(AtomicBool::new(false));
     let popped = Arc::new(AtomicUsize::new(0));
@@ -217,7 +229,7 @@ fn peek_and_snapshot_against_pops() {
     for p in 0..PRODUCERS {
         let q = Arc::clone(&q);
         threads.push(thread::spawn(move || {
-            for s in 0..PER {
+            for s in 0..per {
                 let mut v = format!("msg-{p}-{s:07}");
                 while let Err(full) = q.push(v) {
                     v = full.into_inner();
@@ -231,10 +243,10 @@ fn peek_and_snapshot_against_pops() {
         let popped = Arc::clone(&popped);
         threads.push(thread::spawn(move || {
             let mut last = [None::<usize>; PRODUCERS];
-            while popped.load(Ordering::Relaxed) < PRODUCERS * PER {
+            while popped.load(Ordering::Relaxed) < PRODUCERS * per {
                 match q.pop() {
                     Some(s) => {
-                        let (p, seq) = well_formed(&s, PER);
+                        let (p, seq) = well_formed(&s, per);
                         assert!(last[p] < Some(seq), "pop order");
                         last[p] = Some(seq);
                         popped.fetch_add(1, Ordering::Relaxed);
@@ -251,7 +263,7 @@ fn peek_and_snapshot_against_pops() {
             let mut peeked = 0usize;
             while !done.load(Ordering::Relaxed) {
                 if let Some(s) = q.peek() {
-                    well_formed(&s, PER);
+                    well_formed(&s, per);
                     peeked += 1;
                 }
             }
@@ -268,7 +280,7 @@ fn peek_and_snapshot_against_pops() {
                 assert!(snap.len() <= q.capacity());
                 let mut last = [None::<usize>; PRODUCERS];
                 for s in &snap {
-                    let (p, seq) = well_formed(s, PER);
+                    let (p, seq) = well_formed(s, per);
                     assert!(last[p] < Some(seq), "snapshot out of per-producer order");
                     last[p] = Some(seq);
                 }
@@ -294,7 +306,7 @@ fn peek_and_snapshot_against_pops() {
 /// force_push under contention: every value is popped, evicted, or left inside exactly once.
 #[test]
 fn force_push_accounting() {
-    const PER: usize = N / 8;
+    let per = n() / 8;
     let q = Arc::new(RingBuffer::with_capacity(7));
     let done = Arc::new(AtomicBool::new(false));
     let start = Arc::new(Barrier::new(PRODUCERS + 2));
@@ -305,7 +317,7 @@ fn force_push_accounting() {
             thread::spawn(move || {
                 start.wait();
                 let mut evicted = Vec::new();
-                for s in 0..PER {
+                for s in 0..per {
                     if let Some(old) = q.force_push(tag(p, s)) {
                         evicted.push(old);
                     }
@@ -346,13 +358,13 @@ fn force_push_accounting() {
     out.extend(popped);
     out.push(left);
     let mut all: Vec<u64> = out.into_iter().flatten().collect();
-    assert_eq!(all.len(), PRODUCERS * PER, "lost or duplicated values");
+    assert_eq!(all.len(), PRODUCERS * per, "lost or duplicated values");
     all.sort_unstable();
     all.dedup();
-    assert_eq!(all.len(), PRODUCERS * PER, "duplicated values");
+    assert_eq!(all.len(), PRODUCERS * per, "duplicated values");
     assert!(all
         .iter()
-        .all(|&v| untag(v).1 < PER && untag(v).0 < PRODUCERS));
+        .all(|&v| untag(v).1 < per && untag(v).0 < PRODUCERS));
 }
 
 fn check_each_in_order(received: &[Vec<u64>]) {

@@ -184,8 +184,10 @@ const CHILD_ENV: &str = "MQSYNC_SQLITE_CRASH_CHILD";
 const CRASH_AFTER_BATCHES: usize = 12;
 const LOG_LEN: u64 = 20_000;
 
-/// Lets the inner sink commit, then aborts the whole process after the `crash_after`-th batch:
-/// the transaction is on disk, the engine never hears of it, no destructor runs.
+/// Lets the inner sink commit, then aborts the whole process after the `crash_after`-th batch
+/// or the first one after it that leaves a checkpoint above 0 (workers finish batches out of
+/// order, so early batches may all sit above a gap): the transaction is on disk, the engine
+/// never hears of it, no destructor runs.
 struct AbortAfter {
     inner: SqliteSink,
     batches: AtomicUsize,
@@ -198,7 +200,8 @@ impl Sink for AbortAfter {
     }
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
         self.inner.apply(batch)?;
-        if self.batches.fetch_add(1, Ordering::SeqCst) + 1 == self.crash_after {
+        let applied = self.batches.fetch_add(1, Ordering::SeqCst) + 1;
+        if applied >= self.crash_after && self.inner.checkpoint() > 0 {
             std::process::abort();
         }
         Ok(())

@@ -282,6 +282,10 @@ impl<T> Shared<T> {
         // SeqCst fence: orders the counter read after our failed pops, against settlers that
         // requeue (push, then decrement `unacked`): we see the decrement only if the requeued
         // message is visible to our `len` below.
+        // ThreadSanitizer ignores fences, and this one needs no stand-in under
+        // `cfg(mqsync_sanitize_thread)`: it orders atomic reads only (the happens-before edge to a
+        // settler is the Acquire load below pairing with its Release decrement), and nothing
+        // non-atomic read after it depends on it: the answer is a bool.
         fence(Ordering::SeqCst);
         self.counters.unacked.load(Ordering::Acquire) == 0
             && self.lanes.iter().all(|lane| lane.len() == 0)

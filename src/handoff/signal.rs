@@ -56,6 +56,11 @@
 //     sees W2 (case [2]). So the essay holds with the fence pair replaced by this pair, and the
 //     publisher's fast path costs one plain load. Waiters pay a system call before they sleep,
 //     which is small beside the sleep itself. Under loom and miri the symmetric fences are used.
+// [T] Under ThreadSanitizer (`cfg(mqsync_sanitize_thread)`, `.ci/tsan`) P2 and W3 are both a
+//     SeqCst `waiters.fetch_add(0)`: TSan ignores fences and membarrier, but it follows the
+//     release sequence of RMWs on `waiters`. If P2 is first in `waiters`' modification order,
+//     W3 reads from it, so P1 happens-before W4 ([1]); if W3 is first, P2 and P3 read W2's
+//     increment or later ([2]). See `primitive::barrier::light`.
 
 use crate::primitive::barrier;
 use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
@@ -147,7 +152,7 @@ impl Signal {
     fn has_waiters(&self) -> bool {
         // P2. The light half of a SeqCst fence pair: pairs with the waiter's W3 in `register`
         // (essay [1], [2], and [A] for the asymmetric pair).
-        barrier::light(self.asymmetric);
+        barrier::light(self.asymmetric, &self.waiters);
         // P3. Acquire: pairs with the Release increment W2, so the listener registered at W1 is
         // visible to the wake below (essay [2]).
         self.waiters.load(Ordering::Acquire) != 0
@@ -186,7 +191,7 @@ impl Signal {
         // W2. Release: pairs with the Acquire load P3 (W1 happens-before the wake).
         self.waiters.fetch_add(1, Ordering::Release);
         // W3. The heavy half: pairs with the publisher's P2 (essay [1], [2], [A]).
-        barrier::heavy(self.asymmetric);
+        barrier::heavy(self.asymmetric, &self.waiters);
         registration
     }
 

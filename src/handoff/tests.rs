@@ -327,8 +327,20 @@ fn asymmetric_barrier_is_stable_and_callable() {
         available,
         "asked once, answered the same forever"
     );
-    barrier::heavy(available);
-    barrier::light(available);
+    if cfg!(mqsync_sanitize_thread) {
+        assert!(
+            !available,
+            "no membarrier under ThreadSanitizer: TSan cannot see it"
+        );
+    }
+    let anchor = AtomicUsize::new(3);
+    barrier::heavy(available, &anchor);
+    barrier::light(available, &anchor);
+    assert_eq!(
+        anchor.load(Ordering::Relaxed),
+        3,
+        "the barriers change nothing"
+    );
     if cfg!(all(target_os = "linux", not(miri))) {
         eprintln!("asymmetric barrier available: {available}");
     }

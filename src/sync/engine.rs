@@ -378,8 +378,14 @@ impl DataSync {
     /// producers are done to wait for the engine to catch up.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
+        // AcqRel RMW that adds nothing, not a load: it joins `passes`' release sequence, so the
+        // reader's next (AcqRel) increment synchronizes with it, and everything this thread did
+        // before the call (pushes into a source, `reconcile_now`'s repairs) happens-before the
+        // passes counted below. With a plain load nothing orders those writes for the reader,
+        // which may then keep reading a stale, empty queue and report idle (miri's weak-memory
+        // emulation did: reconciliation repairs left unrouted, .ci/miri's sync engine run).
         // Acquire: pairs with the reader's Release increment.
-        let start = self.shared.passes.load(Ordering::Acquire);
+        let start = self.shared.passes.fetch_add(0, Ordering::AcqRel);
         loop {
             // Acquire: pairs with the reader's Release stores (its counters are then settled).
             let passes = self.shared.passes.load(Ordering::Acquire);
@@ -505,8 +511,9 @@ impl Reader {
             let idle = routed == 0 && self.marks.iter().all(|m| m.in_flight() == 0);
             // Release: the counters read after `wait_idle` sees this are settled.
             self.shared.idle.store(idle, Ordering::Release);
-            // Release: pairs with the Acquire loads in `wait_idle`.
-            self.shared.passes.fetch_add(1, Ordering::Release);
+            // Release: pairs with the Acquire loads in `wait_idle`. Acquire: pairs with the RMW
+            // that starts `wait_idle`, so the waiter's earlier writes are visible to the next pass.
+            self.shared.passes.fetch_add(1, Ordering::AcqRel);
             if routed == 0 {
                 thread::sleep(self.idle_wait);
             }
