@@ -267,7 +267,17 @@ fn run(args: &Args) -> Result<(), String> {
         let reason = fields
             .iter()
             .find(|(k, _)| k == "reason")
-            .map_or("?".into(), |(_, v)| v.chars().take(60).collect());
+            .map_or("?".into(), |(_, v)| {
+                // Group by the reason, without the position details that differ per entry.
+                let short: String = v
+                    .split(" at line")
+                    .next()
+                    .unwrap_or(v)
+                    .chars()
+                    .take(90)
+                    .collect();
+                short
+            });
         *reasons.entry(reason).or_default() += 1;
     }
     for (reason, n) in &reasons {
