@@ -246,6 +246,22 @@ impl RedisSource {
 
     /// Runs a read-like command; a missing group (a server that lost its data) is created
     /// again on the next pull.
+    /// `XREADGROUP GROUP g c COUNT max [BLOCK ms] STREAMS s after`: `after` is `">"` for new
+    /// entries, or an ID to re-read this consumer's own pending entries after it.
+    fn read_cmd(&self, max: usize, block: Option<Duration>, after: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(max);
+        if let Some(block) = block {
+            cmd.arg("BLOCK").arg(block.as_millis().max(1) as u64);
+        }
+        cmd.arg("STREAMS").arg(&self.stream).arg(after);
+        cmd
+    }
+
     fn query(&mut self, what: &str, cmd: &redis::Cmd) -> Result<redis::Value, SourceError> {
         let reply = self.link.call(|conn| cmd.query::<redis::Value>(conn));
         reply.map_err(|e| {
@@ -420,15 +436,7 @@ impl Source for RedisSource {
         }
         if let Some(after) = self.history.clone() {
             // This consumer's own pending entries, left by an earlier run under its name.
-            let mut cmd = redis::cmd("XREADGROUP");
-            cmd.arg("GROUP")
-                .arg(&self.group)
-                .arg(&self.consumer)
-                .arg("COUNT")
-                .arg(max)
-                .arg("STREAMS")
-                .arg(&self.stream)
-                .arg(&after);
+            let cmd = self.read_cmd(max, None, &after);
             let reply = self.query("XREADGROUP", &cmd)?;
             let entries: Vec<Entry> = parse_read(reply)
                 .map_err(|e| self.error("XREADGROUP", e))?
@@ -453,17 +461,7 @@ impl Source for RedisSource {
         } else {
             self.block.min(HELD_BLOCK)
         };
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(&self.group)
-            .arg(&self.consumer)
-            .arg("COUNT")
-            .arg(max)
-            .arg("BLOCK")
-            .arg(block.as_millis().max(1) as u64)
-            .arg("STREAMS")
-            .arg(&self.stream)
-            .arg(">");
+        let cmd = self.read_cmd(max, Some(block), ">");
         let reply = self.query("XREADGROUP", &cmd)?;
         let entries = parse_read(reply).map_err(|e| self.error("XREADGROUP", e))?;
         let out = self.accept(entries, None)?;
