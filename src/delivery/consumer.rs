@@ -6,8 +6,9 @@ use super::queue::Shared;
 use super::settle::Delivery;
 use super::stats::Counters;
 use crate::primitive::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use event_listener::{Event, Listener};
+use event_listener::{Event, EventListener, Listener};
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -165,20 +166,10 @@ impl<T> Consumer<T> {
 
     fn receive_until(&self, deadline: Option<Instant>) -> Result<Delivery<T>, ReceiveError> {
         loop {
-            let waiting_for = match self.try_receive() {
-                Ok(delivery) => return Ok(delivery),
-                Err(TryReceiveError::Closed) => return Err(ReceiveError::Closed),
-                Err(kind) => kind,
+            let listener = match self.receive_or_listen() {
+                ControlFlow::Break(received) => return received,
+                ControlFlow::Continue(listener) => listener,
             };
-            // Register first, then re-check: a publish or settlement after the re-check finds
-            // our listener (event-listener fences on both sides), so no wake-up is lost.
-            let listener = self.event_for(waiting_for).listen();
-            match self.try_receive() {
-                Ok(delivery) => return Ok(delivery),
-                Err(TryReceiveError::Closed) => return Err(ReceiveError::Closed),
-                Err(kind) if kind != waiting_for => continue, // wait on the other event
-                Err(_) => {}
-            }
             // With a visibility timeout, also wake at the next deadline to requeue overdue work.
             let sweep_at = self
                 .state
@@ -215,19 +206,35 @@ impl<T> Consumer<T> {
     /// ```
     pub async fn receive_async(&self) -> Result<Delivery<T>, ReceiveError> {
         loop {
+            match self.receive_or_listen() {
+                ControlFlow::Break(received) => return received,
+                ControlFlow::Continue(listener) => listener.await,
+            }
+        }
+    }
+
+    /// A delivery or `Closed` (`Break`), or a listener registered on the event that ends the
+    /// current wait (`Continue`), for the blocking and async receives.
+    fn receive_or_listen(&self) -> ControlFlow<Result<Delivery<T>, ReceiveError>, EventListener> {
+        loop {
             let waiting_for = match self.try_receive() {
-                Ok(delivery) => return Ok(delivery),
-                Err(TryReceiveError::Closed) => return Err(ReceiveError::Closed),
+                Ok(delivery) => return ControlFlow::Break(Ok(delivery)),
+                Err(TryReceiveError::Closed) => {
+                    return ControlFlow::Break(Err(ReceiveError::Closed))
+                }
                 Err(kind) => kind,
             };
+            // Register first, then re-check: a publish or settlement after the re-check finds
+            // our listener (event-listener fences on both sides), so no wake-up is lost.
             let listener = self.event_for(waiting_for).listen();
             match self.try_receive() {
-                Ok(delivery) => return Ok(delivery),
-                Err(TryReceiveError::Closed) => return Err(ReceiveError::Closed),
-                Err(kind) if kind != waiting_for => continue,
-                Err(_) => {}
+                Ok(delivery) => return ControlFlow::Break(Ok(delivery)),
+                Err(TryReceiveError::Closed) => {
+                    return ControlFlow::Break(Err(ReceiveError::Closed))
+                }
+                Err(kind) if kind != waiting_for => continue, // wait on the other event
+                Err(_) => return ControlFlow::Continue(listener),
             }
-            listener.await;
         }
     }
 
