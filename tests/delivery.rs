@@ -13,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod stress;
+use stress::Rng;
 
 #[test]
 fn strict_priority_delivers_highest_first_and_fifo_within_a_level() {
@@ -304,18 +305,6 @@ fn async_receive_works_on_a_plain_executor() {
         assert_eq!(c.receive_async().await.unwrap_err(), ReceiveError::Closed);
     });
     publisher.join().unwrap();
-}
-
-/// A tiny xorshift generator: deterministic per seed, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 #[test]

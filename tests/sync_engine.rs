@@ -16,15 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+mod stress;
+use stress::Rng;
 
 /// A sink in front of a replica that fails at random, always fails some keys, sometimes
 /// panics, and sometimes is slow.

@@ -8,15 +8,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+mod stress;
+use stress::Rng;
 
 #[test]
 fn replica_converges_whatever_the_order_and_replays() {

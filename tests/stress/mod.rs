@@ -1,4 +1,5 @@
-//! Sizes of the stress tests, scaled by the `MQSYNC_STRESS_SCALE` environment variable.
+//! Sizes of the stress tests, scaled by the `MQSYNC_STRESS_SCALE` environment variable, and
+//! the deterministic generator the chaos tests draw their choices from.
 //!
 //! Shared by the integration tests (`mod stress;`) and the unit tests in `src/` (`#[path]`).
 //! Unset, the scale is 1 and every test runs at the size it states. The sanitizer jobs
@@ -33,4 +34,17 @@ pub fn scale() -> f64 {
 pub fn scaled(n: usize, floor: usize) -> usize {
     let scaled = (n as f64 * scale()).round() as usize;
     scaled.max(floor).max(1)
+}
+
+/// A tiny xorshift generator: deterministic per seed, no dependency (seed it non-zero).
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next pseudo-random number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
 }
