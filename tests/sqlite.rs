@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod stress;
+use stress::Rng;
+
 fn memory_sink() -> SqliteSink {
     SqliteSink::open_in_memory(SqliteSchema::new("entities").unwrap(), "log").unwrap()
 }
@@ -21,13 +24,8 @@ fn memory_sink() -> SqliteSink {
 /// A deterministic log: upserts and deletes over `keys` keys with rising versions, some
 /// same-version ties, and some stale versions.
 fn log(len: u64, keys: u64) -> Vec<Change> {
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut next = || rng.next();
     (0..len)
         .map(|i| {
             let key = format!("k{}", next() % keys);
