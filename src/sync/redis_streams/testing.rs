@@ -32,6 +32,8 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    /// Extra `redis-server` arguments, kept for [`restart`](Self::restart).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -56,6 +58,22 @@ impl RedisServer {
     /// Starts a server on a free loopback port and waits until it answers. Fails with a message
     /// naming the install command when `redis-server` is not on `PATH`.
     pub fn start() -> io::Result<RedisServer> {
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with extra `redis-server` arguments, also used on every
+    /// [`restart`](Self::restart). For a test that kills the server and counts on every
+    /// acknowledged write surviving, pass `["--appendfsync", "always"]`: under the default
+    /// `everysec`, Redis may postpone its append-only write (up to 2 s, while a background fsync
+    /// is slow) and still reply, so a SIGKILL can lose acknowledged entries.
+    ///
+    /// ```no_run
+    /// use mqsync::sync::redis_testing::RedisServer;
+    ///
+    /// let server = RedisServer::start_with(&["--appendfsync", "always"])?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_with(extra: &[&str]) -> io::Result<RedisServer> {
         if !Self::available() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -78,6 +96,7 @@ impl RedisServer {
                 child: None,
                 port,
                 dir: dir.clone(),
+                extra: extra.iter().map(|a| a.to_string()).collect(),
             };
             match server.restart() {
                 Ok(()) => return Ok(server),
@@ -102,9 +121,9 @@ impl RedisServer {
         &self.dir
     }
 
-    /// Kills the server at once (SIGKILL: no shutdown, as in a crash). What it acknowledged is
-    /// in its append-only file (written before each reply), so [`restart`](Self::restart)
-    /// finds it again.
+    /// Kills the server at once (SIGKILL: no shutdown, as in a crash). With
+    /// `--appendfsync always` (see [`start_with`](Self::start_with)) everything it acknowledged
+    /// is in its append-only file, so [`restart`](Self::restart) finds it again.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -124,6 +143,7 @@ impl RedisServer {
             .args(["--save", ""])
             .args(["--daemonize", "no"])
             .args(["--loglevel", "warning"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
