@@ -19,6 +19,8 @@
 //   stay pending on this consumer, idle, and come back through XAUTOCLAIM — nothing is lost,
 //   and the change numbers stay aligned.
 // * An XACK that fails leaves `held` as it was; the engine retries the commit later.
+// * A lost connection may swallow the reply of an XREADGROUP that Redis served: after a
+//   reconnect the source re-reads its own pending history as after a restart (below).
 // * A crash anywhere leaves un-acked entries pending: a restart with the same consumer name
 //   first re-reads its own pending history (`XREADGROUP ... 0`), and any living consumer
 //   reclaims them once idle. The sinks' version check makes the redelivery harmless.
@@ -267,6 +269,13 @@ impl RedisSource {
         reply.map_err(|e| {
             if e.code() == Some("NOGROUP") || !self.link.is_connected() {
                 self.group_ready = false;
+            }
+            if !self.link.is_connected() {
+                // A reply lost with the connection may have been an XREADGROUP that Redis
+                // served: those entries sit on this consumer's pending list and we never saw
+                // them. Re-read our own pending history after reconnecting rather than leave
+                // them until `claim_idle` passes (entries we hold are skipped there).
+                self.history = Some("0".into());
             }
             self.error(what, e)
         })
