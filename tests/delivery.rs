@@ -452,3 +452,202 @@ fn visibility_timeout_requeues_a_hung_delivery_and_ignores_the_late_ack() {
     );
     assert_eq!(s.delivered, 2);
 }
+
+/// Receives with a generous liveness deadline: a hang (a drained check that never comes true)
+/// fails the test instead of stalling CI.
+fn receive_or_hang(c: &mqsync::delivery::Consumer<u64>) -> Option<mqsync::delivery::Delivery<u64>> {
+    match c.receive_timeout(Duration::from_secs(60)) {
+        Ok(d) => Some(d),
+        Err(ReceiveError::Closed) => None,
+        Err(e) => panic!("receive gave {e:?}: the queue never drained"),
+    }
+}
+
+/// Issue 13, first race: a publish racing `close` is either refused or received — never
+/// acknowledged with a `Receipt` and then stranded behind a `Closed` that consumers believed.
+/// Rounds of two publishers, one closer and two consumers; a bounded variant also races the
+/// full-lane refusal. Every round checks accepted = received and that a consumer created after
+/// everyone saw `Closed` finds nothing.
+#[test]
+fn publish_racing_close_is_received_or_refused_never_stranded() {
+    let rounds = stress::scaled(if cfg!(miri) { 4 } else { 1500 }, 20);
+    let mut rng = Rng(0x5eed_0013);
+    for round in 0..rounds {
+        let bounded = round % 3 == 2;
+        let builder = DeliveryQueue::builder().priorities(2);
+        let q = if bounded { builder.bounded(4) } else { builder }.build();
+        let close_after = (rng.next() % 64) as usize;
+        let started = Arc::new(AtomicUsize::new(0));
+        let publishers: Vec<_> = (0..2u64)
+            .map(|p| {
+                let (q, started) = (q.clone(), Arc::clone(&started));
+                thread::spawn(move || {
+                    let mut accepted = 0u64;
+                    for i in 0u64.. {
+                        started.fetch_add(1, Ordering::Relaxed);
+                        match q.publish_with(p << 32 | i, (i % 2) as u8, None) {
+                            Ok(_) => accepted += 1,
+                            Err(PublishError::Full(_)) => thread::yield_now(),
+                            Err(PublishError::Closed(_)) => return accepted,
+                        }
+                    }
+                    unreachable!()
+                })
+            })
+            .collect();
+        let closer = {
+            let (q, started) = (q.clone(), Arc::clone(&started));
+            thread::spawn(move || {
+                while started.load(Ordering::Relaxed) < close_after {
+                    std::hint::spin_loop();
+                }
+                q.close();
+            })
+        };
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let c = q.consumer();
+                thread::spawn(move || {
+                    let mut got = Vec::new();
+                    while let Some(d) = receive_or_hang(&c) {
+                        got.push(*d.message());
+                        d.ack();
+                    }
+                    got
+                })
+            })
+            .collect();
+        let accepted: u64 = publishers.into_iter().map(|h| h.join().unwrap()).sum();
+        closer.join().unwrap();
+        let mut received: Vec<u64> = consumers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        let len = received.len();
+        received.sort_unstable();
+        received.dedup();
+        assert_eq!(
+            received.len(),
+            len,
+            "round {round}: a message received twice"
+        );
+        assert_eq!(
+            len as u64, accepted,
+            "round {round} (bounded: {bounded}): {accepted} publishes accepted, {len} received \
+             before Closed"
+        );
+        assert_eq!(
+            q.consumer().try_receive().unwrap_err(),
+            TryReceiveError::Closed,
+            "round {round}: a message remained after Closed"
+        );
+        let s = q.stats();
+        assert_eq!((s.published, s.acked, s.ready), (accepted, accepted, 0));
+    }
+}
+
+/// Issue 13, second race: one `Consumer` shared by threads never holds more unsettled
+/// deliveries than its prefetch, even while a receive dead-letters expired messages and runs the
+/// user's observer between the limit check and the delivery. The threads count what they hold
+/// in an atomic and keep its high-water mark.
+#[test]
+fn a_handle_shared_by_threads_never_exceeds_its_prefetch() {
+    const PREFETCH: usize = 4;
+    let messages = stress::scaled(if cfg!(miri) { 40 } else { 20_000 }, 200) as u64;
+    let q = DeliveryQueue::builder()
+        .prefetch(PREFETCH)
+        .on_dead_letter(|_| thread::yield_now()) // widen the window the old check left open
+        .build();
+    for i in 0..messages {
+        // Every third message has already expired when it is received.
+        let ttl = (i % 3 == 0).then_some(Duration::ZERO);
+        q.publish_with(i, 0, ttl).unwrap();
+    }
+    q.close();
+    let consumer = Arc::new(q.consumer());
+    let held = Arc::new(AtomicUsize::new(0));
+    let high_water = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (c, held, high_water) = (
+                Arc::clone(&consumer),
+                Arc::clone(&held),
+                Arc::clone(&high_water),
+            );
+            thread::spawn(move || {
+                // Each thread would hold up to 2, so the 4 of them press on the limit all the
+                // time; the handle must keep them to 4 between them.
+                let mut mine = std::collections::VecDeque::new();
+                let mut acked = 0u64;
+                loop {
+                    match c.try_receive() {
+                        Ok(d) => {
+                            let now = held.fetch_add(1, Ordering::SeqCst) + 1;
+                            high_water.fetch_max(now, Ordering::SeqCst);
+                            assert!(c.unacked().unwrap() <= PREFETCH);
+                            mine.push_back(d);
+                            if mine.len() < 2 {
+                                continue;
+                            }
+                        }
+                        Err(TryReceiveError::Closed) if mine.is_empty() => return acked,
+                        Err(_) => thread::yield_now(),
+                    }
+                    if let Some(d) = mine.pop_front() {
+                        held.fetch_sub(1, Ordering::SeqCst);
+                        d.ack();
+                        acked += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    let acked: u64 = threads.into_iter().map(|h| h.join().unwrap()).sum();
+    let expired = messages.div_ceil(3);
+    assert_eq!(acked, messages - expired, "every fresh message acked once");
+    assert_eq!(q.stats().dead_lettered, expired);
+    let high_water = high_water.load(Ordering::SeqCst);
+    assert!(
+        high_water <= PREFETCH,
+        "the shared handle held {high_water} deliveries at once, prefetch is {PREFETCH}"
+    );
+    assert_eq!(consumer.unacked(), Some(0));
+}
+
+/// The deterministic form of the second race: with `prefetch(1)`, a thread whose receive is
+/// dead-lettering an expired message (inside the observer) holds the handle's only slot, so a
+/// second thread receiving on the same handle is told `PrefetchLimit`, not handed a message.
+#[test]
+fn a_receive_dead_lettering_an_expired_message_holds_the_prefetch_slot() {
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (resume_tx, resume_rx) = std::sync::mpsc::channel::<()>();
+    let gate = Mutex::new(Some((entered_tx, resume_rx)));
+    let q = DeliveryQueue::builder()
+        .prefetch(1)
+        .on_dead_letter(move |_| {
+            // The first dead letter only: tell the test, then wait for its go-ahead.
+            if let Some((entered, resume)) = gate.lock().unwrap().take() {
+                entered.send(()).unwrap();
+                resume.recv().unwrap();
+            }
+        })
+        .build();
+    q.publish_with("expired", 0, Some(Duration::ZERO)).unwrap();
+    q.publish("fresh 1").unwrap();
+    q.publish("fresh 2").unwrap();
+    let consumer = Arc::new(q.consumer());
+    let first = {
+        let c = Arc::clone(&consumer);
+        thread::spawn(move || c.try_receive().map(|d| *d.message()))
+    };
+    entered_rx.recv().unwrap(); // the first receive is inside the observer
+    let second = consumer.try_receive();
+    assert_eq!(
+        *second.as_ref().map(|d| *d.message()).unwrap_err(),
+        TryReceiveError::PrefetchLimit,
+        "the slot is taken by the receive that is dead-lettering"
+    );
+    resume_tx.send(()).unwrap();
+    assert_eq!(first.join().unwrap(), Ok("fresh 1"));
+    assert_eq!(q.stats().dead_lettered, 1);
+}

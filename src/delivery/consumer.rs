@@ -54,23 +54,70 @@ pub struct Consumer<T> {
 }
 
 impl<T> ConsumerState<T> {
-    /// One of this consumer's deliveries is settled (or timed out): releases its prefetch slot
-    /// and the global unacked count, waking whoever waits on either.
-    pub(crate) fn release(&self, shared: &Shared<T>) {
-        // Release: pairs with the Acquire load in `Shared::is_drained` (the message is already
-        // requeued or dead-lettered).
-        shared.counters.unacked.fetch_sub(1, Ordering::Release);
-        if shared.prefetch != usize::MAX {
-            // AcqRel: the old value tells whether the consumer was at its limit.
-            let before = self.unacked.fetch_sub(1, Ordering::AcqRel);
-            if before >= shared.prefetch {
-                self.settled.notify(1);
+    /// Takes one of this consumer's prefetch slots, before anything is popped; false when all
+    /// `limit` are taken. A compare-and-swap, so threads sharing the handle never take more than
+    /// `limit` between them (a check followed by a later increment let a second thread in while
+    /// the first was dead-lettering an expired message: issue 13).
+    fn reserve_slot(&self, limit: usize) -> bool {
+        // Relaxed: the count lives in this one word and the CAS makes each reservation atomic;
+        // the message itself travels through the lane queue, which orders its own accesses.
+        let mut held = self.unacked.load(Ordering::Relaxed);
+        loop {
+            if held >= limit {
+                return false;
+            }
+            match self.unacked.compare_exchange_weak(
+                held,
+                held + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => held = now,
             }
         }
-        // After close, the last settlement may be what lets waiting consumers see `Closed`.
-        if shared.is_drained() {
-            shared.ready.notify(usize::MAX);
+    }
+
+    /// Gives back a prefetch slot (a settlement, or a reservation that found nothing to take),
+    /// waking a thread of this handle that waits for one.
+    fn give_back_slot(&self, limit: usize) {
+        // Relaxed: a counter (see `reserve_slot`); the old value tells whether the handle was at
+        // its limit, and so whether anyone may be waiting (event-listener orders the wake-up
+        // against the waiter's register-then-recheck).
+        let before = self.unacked.fetch_sub(1, Ordering::Relaxed);
+        if before >= limit {
+            self.settled.notify(1);
         }
+    }
+
+    /// One of this consumer's deliveries is settled (or timed out): releases its prefetch slot
+    /// and the global unacked count, waking whoever waits for a slot.
+    pub(crate) fn release(&self, shared: &Shared<T>) {
+        // Relaxed: a count for `Stats`; the drained check reads the settlement counters instead.
+        shared.counters.unacked.fetch_sub(1, Ordering::Relaxed);
+        if shared.prefetch != usize::MAX {
+            self.give_back_slot(shared.prefetch);
+        }
+    }
+}
+
+/// A prefetch slot taken by a receive; given back on drop unless a delivery keeps it, so a
+/// receive that finds nothing (or a panicking dead-letter target) does not leak it.
+struct Reservation<'a, T> {
+    state: &'a ConsumerState<T>,
+    limit: usize,
+}
+
+impl<T> Reservation<'_, T> {
+    /// The slot now belongs to a delivery; `release` gives it back at settlement.
+    fn keep(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl<T> Drop for Reservation<'_, T> {
+    fn drop(&mut self) {
+        self.state.give_back_slot(self.limit);
     }
 }
 
@@ -101,17 +148,24 @@ impl<T> Consumer<T> {
     /// ```
     pub fn try_receive(&self) -> Result<Delivery<T>, TryReceiveError> {
         let shared = &*self.state.shared;
-        let limited = shared.prefetch != usize::MAX;
-        // Relaxed: only this consumer's own settlements lower it; a stale high value just
-        // reports the limit a moment longer.
-        if limited && self.state.unacked.load(Ordering::Relaxed) >= shared.prefetch {
-            return Err(TryReceiveError::PrefetchLimit);
-        }
+        // First, so that a consumer at its limit because its own deliveries are overdue gets
+        // its slots back.
         shared.expire_overdue();
+        let reservation = if shared.prefetch == usize::MAX {
+            None
+        } else if self.state.reserve_slot(shared.prefetch) {
+            Some(Reservation {
+                state: &self.state,
+                limit: shared.prefetch,
+            })
+        } else {
+            return Err(TryReceiveError::PrefetchLimit);
+        };
         // Relaxed: the tick only spreads weighted choices; a plain load is enough.
         let tick = self.sequence.load(Ordering::Relaxed);
         loop {
             let Some(mut envelope) = shared.pop_next(tick) else {
+                drop(reservation);
                 return Err(if shared.is_drained() {
                     TryReceiveError::Closed
                 } else {
@@ -119,15 +173,17 @@ impl<T> Consumer<T> {
                 });
             };
             if envelope.expires_at.is_some_and(|at| at <= Instant::now()) {
+                // The reservation stays held: the observer runs user code, and another thread
+                // of this handle must not take the slot meanwhile.
                 shared.dead_letter(envelope, DeadReason::Expired);
                 Counters::bump(&shared.counters.expired);
                 continue;
             }
             envelope.deliveries = envelope.deliveries.saturating_add(1);
-            // Relaxed: counters (see `Counters`); settlement decrements with Release.
-            if limited {
-                self.state.unacked.fetch_add(1, Ordering::Relaxed);
+            if let Some(reservation) = reservation {
+                reservation.keep();
             }
+            // Relaxed: a count for `Stats`; settlement decrements it.
             shared.counters.unacked.fetch_add(1, Ordering::Relaxed);
             // Relaxed: a per-handle sequence; the RMW makes tags unique even when the handle is
             // shared between threads.
@@ -238,8 +294,9 @@ impl<T> Consumer<T> {
         }
     }
 
-    /// Unsettled deliveries of this consumer right now. Counted only when the queue has a
-    /// prefetch limit; `None` otherwise.
+    /// Unsettled deliveries of this consumer right now (including a slot a concurrent receive
+    /// on this handle has reserved and not yet filled); never more than the prefetch limit.
+    /// Counted only when the queue has a prefetch limit; `None` otherwise.
     pub fn unacked(&self) -> Option<usize> {
         (self.state.shared.prefetch != usize::MAX)
             .then(|| self.state.unacked.load(Ordering::Relaxed))

@@ -47,6 +47,7 @@
 //! [`RingBuffer`]: crate::queue::RingBuffer
 
 mod builder;
+mod closing;
 mod consumer;
 mod dead_letter;
 mod error;

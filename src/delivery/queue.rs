@@ -1,13 +1,14 @@
 //! [`DeliveryQueue`]: the shared state, publishing, requeueing and dead-lettering.
 
 use super::builder::{DeadLetterFn, DeadLetterTarget, DeliveryBuilder, PriorityMode};
+use super::closing::Closing;
 use super::consumer::Consumer;
 use super::dead_letter::{DeadLetter, DeadReason};
 use super::error::PublishError;
 use super::lane::{Envelope, Lane};
 use super::stats::{Counters, Stats};
 use super::visibility::Visibility;
-use crate::primitive::sync::atomic::{fence, AtomicBool, Ordering};
+use crate::primitive::sync::atomic::Ordering;
 use crate::queue::MsQueue;
 use event_listener::{Event, IntoNotification};
 use std::fmt;
@@ -44,7 +45,9 @@ impl<T> Clone for DeliveryQueue<T> {
     }
 }
 
-/// What a publish returns: the message is in the queue.
+/// What a publish returns: the message is in the queue, and stays receivable until it is
+/// acknowledged or dead-lettered — a [`close`](DeliveryQueue::close) racing the publish either
+/// refuses it (`PublishError::Closed`) or lets consumers drain it before they see `Closed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
     /// The priority level the message went to (clamped to the top level).
@@ -65,7 +68,8 @@ pub(crate) struct Shared<T> {
     dead_target: Option<DeadLetterTarget<T>>,
     /// The queue's own dead letters (also the fallback when the target refuses one).
     dead_letters: MsQueue<DeadLetter<T>>,
-    closed: AtomicBool,
+    /// The closed flag folded into the publish claim, and the drained check (see `closing.rs`).
+    closing: Closing,
     /// Set when the builder configured a visibility timeout.
     pub(crate) visibility: Option<Visibility<T>>,
     /// Notified on every publish, requeue and close: consumers waiting for a message.
@@ -101,7 +105,7 @@ impl<T> DeliveryQueue<T> {
                 dead_observer: b.dead_letter,
                 dead_target: b.dead_target,
                 dead_letters: MsQueue::new(),
-                closed: AtomicBool::new(false),
+                closing: Closing::default(),
                 visibility: b
                     .visibility
                     .map(|(timeout, clone)| Visibility::new(timeout, clone)),
@@ -140,12 +144,13 @@ impl<T> DeliveryQueue<T> {
         ttl: Option<Duration>,
     ) -> Result<Receipt, PublishError<T>> {
         let shared = &*self.shared;
-        // Acquire: pairs with the Release store in `close`.
-        if shared.closed.load(Ordering::Acquire) {
-            return Err(PublishError::Closed(message));
-        }
         let priority = priority.min(shared.lanes.len() as u8 - 1);
         let expires_at = ttl.or(shared.default_ttl).map(|ttl| Instant::now() + ttl);
+        // The claim: accepted here means counted by a racing `close`, so consumers drain this
+        // message before they are told `Closed` (see `closing.rs`).
+        if !shared.closing.claim_publish() {
+            return Err(PublishError::Closed(message));
+        }
         let envelope = Envelope {
             message,
             priority,
@@ -153,9 +158,11 @@ impl<T> DeliveryQueue<T> {
             expires_at,
         };
         if let Err(back) = shared.lanes[usize::from(priority)].push(envelope) {
+            shared.closing.refused_full();
+            // A close may be waiting for exactly this claim to end.
+            shared.wake_if_drained();
             return Err(PublishError::Full(back.message));
         }
-        Counters::bump(&shared.counters.published);
         // One more waiter, if any, may now find a message (event-listener fences first, so a
         // consumer that registered before re-checking sees the message or gets this wake-up).
         shared.ready.notify(1.additional());
@@ -187,8 +194,10 @@ impl<T> DeliveryQueue<T> {
     }
 
     /// Closes the queue: publishes are refused from now on (the message is handed back), and
-    /// consumers drain what is ready, and what unsettled deliveries requeue, before they see
-    /// `Closed`. Wakes every waiting consumer. Idempotent.
+    /// consumers drain what is ready, what publishes accepted before the close bring, and what
+    /// unsettled deliveries requeue, before they see `Closed`. A publish racing the close is
+    /// either refused or drained, never accepted and stranded. Wakes every waiting consumer.
+    /// Idempotent.
     ///
     /// ```
     /// use mqsync::delivery::{DeliveryQueue, TryReceiveError};
@@ -202,14 +211,13 @@ impl<T> DeliveryQueue<T> {
     /// assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::Closed);
     /// ```
     pub fn close(&self) {
-        // Release: pairs with the Acquire loads in `publish_with` and `is_drained`.
-        self.shared.closed.store(true, Ordering::Release);
+        self.shared.closing.close();
         self.shared.ready.notify(usize::MAX);
     }
 
     /// True once [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire)
+        self.shared.closing.is_closed()
     }
 
     /// Requeues the deliveries that outlived the visibility timeout, and returns how many.
@@ -233,7 +241,7 @@ impl<T> DeliveryQueue<T> {
             ready: per_priority.iter().sum(),
             unacked: c.unacked.load(Ordering::Relaxed),
             per_priority,
-            published: c.published.load(Ordering::Relaxed),
+            published: shared.closing.published(),
             delivered: 0,
             acked: c.acked.load(Ordering::Relaxed),
             redelivered: c.redelivered.load(Ordering::Relaxed),
@@ -273,22 +281,25 @@ impl<T> Shared<T> {
         count
     }
 
-    /// True when the queue is closed and nothing can be delivered any more.
+    /// True when the queue is closed and nothing can be delivered any more: every message
+    /// accepted before the close was acknowledged or dead-lettered (see `closing.rs`).
     pub(crate) fn is_drained(&self) -> bool {
-        // Acquire: pairs with the Release store in `close`.
-        if !self.closed.load(Ordering::Acquire) {
+        if !self.closing.is_closed() {
             return false;
         }
-        // SeqCst fence: orders the counter read after our failed pops, against settlers that
-        // requeue (push, then decrement `unacked`): we see the decrement only if the requeued
-        // message is visible to our `len` below.
-        // ThreadSanitizer ignores fences, and this one needs no stand-in under
-        // `cfg(mqsync_sanitize_thread)`: it orders atomic reads only (the happens-before edge to a
-        // settler is the Acquire load below pairing with its Release decrement), and nothing
-        // non-atomic read after it depends on it: the answer is a bool.
-        fence(Ordering::SeqCst);
-        self.counters.unacked.load(Ordering::Acquire) == 0
-            && self.lanes.iter().all(|lane| lane.len() == 0)
+        let c = &self.counters;
+        // Acquire: pairs with the Release increments in `Delivery::ack` and `dead_letter`, so a
+        // consumer told `Closed` sees everything the settlers did before settling.
+        let settled = c.acked.load(Ordering::Acquire) + c.dead_lettered.load(Ordering::Acquire);
+        self.closing.settled_all(settled)
+    }
+
+    /// Wakes every waiting consumer if the queue is now closed and drained; called by whatever
+    /// brings a message to its end (ack, dead letter, full refusal).
+    pub(crate) fn wake_if_drained(&self) {
+        if self.is_drained() {
+            self.ready.notify(usize::MAX);
+        }
     }
 
     /// Puts a delivered message back at the front of its lane, or dead-letters it when it has
@@ -314,7 +325,6 @@ impl<T> Shared<T> {
             deliveries: envelope.deliveries,
             priority: envelope.priority,
         };
-        Counters::bump(&self.counters.dead_lettered);
         if let Some(observer) = &self.dead_observer {
             // A panicking observer must not lose the letter or unwind through a settlement.
             let _ = catch_unwind(AssertUnwindSafe(|| observer(&dead)));
@@ -329,6 +339,10 @@ impl<T> Shared<T> {
         if let Some(dead) = refused {
             self.dead_letters.push(dead);
         }
+        // Counted once the letter is where its reader finds it. Release: pairs with the Acquire
+        // load in `is_drained` (a consumer told `Closed` finds every dead letter in place).
+        self.counters.dead_lettered.fetch_add(1, Ordering::Release);
+        self.wake_if_drained();
     }
 }
 

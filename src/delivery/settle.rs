@@ -5,6 +5,7 @@ use super::dead_letter::DeadReason;
 use super::lane::Envelope;
 use super::queue::Shared;
 use super::stats::Counters;
+use crate::primitive::sync::atomic::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
@@ -94,9 +95,14 @@ impl<T> Delivery<T> {
     /// Acknowledges the message: it is done and leaves the queue.
     pub fn ack(mut self) {
         if let Some(envelope) = self.take_for_settlement() {
-            Counters::bump(&self.shared().counters.acked);
-            drop(envelope);
+            // Release: pairs with the Acquire load in `Shared::is_drained`.
+            self.shared().counters.acked.fetch_add(1, Ordering::Release);
             self.consumer.release(self.shared());
+            // After a close, the last ack may be what lets waiting consumers see `Closed`.
+            self.shared().wake_if_drained();
+            // Last: the message's destructor is user code; if it panics, the settlement is
+            // already counted and the prefetch slot already released.
+            drop(envelope);
         }
     }
 

@@ -63,11 +63,14 @@ impl Stats {
 /// different ones.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) published: CachePadded<AtomicU64>,
+    /// Acknowledged messages. Incremented with Release (`Delivery::ack`): part of the drained
+    /// check (`Shared::is_drained`), which loads it with Acquire.
     pub(crate) acked: CachePadded<AtomicU64>,
     /// Dead letters whose reason is `Expired` (they were never delivered).
     pub(crate) expired: CachePadded<AtomicU64>,
     pub(crate) redelivered: CachePadded<AtomicU64>,
+    /// Dead-lettered messages. Incremented with Release (`Shared::dead_letter`): part of the
+    /// drained check, as `acked`.
     pub(crate) dead_lettered: CachePadded<AtomicU64>,
     pub(crate) timed_out: CachePadded<AtomicU64>,
     pub(crate) late_settlements: CachePadded<AtomicU64>,
@@ -76,8 +79,8 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    /// Adds one to a counter. Relaxed everywhere: the counters order nothing; they are read
-    /// for reporting, and the close-and-drained check re-reads them after a SeqCst fence.
+    /// Adds one to a counter that orders nothing (Relaxed): it is read for reporting only.
+    /// `acked` and `dead_lettered` are bumped with Release instead, where they are settled.
     #[inline]
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
