@@ -361,3 +361,48 @@ fn bad_configuration_is_refused_before_anything_starts() {
         .start();
     assert_eq!(zero.unwrap_err(), ConfigError::Zero("workers"));
 }
+
+/// A sink that refuses every batch and whose `name` panics (after saying so): the worker that
+/// dead-letters a change calls `name` outside `deliver`'s panic guard, and dies.
+struct NamePanics(Arc<std::sync::atomic::AtomicBool>);
+
+impl Sink for NamePanics {
+    fn name(&self) -> &str {
+        self.0.store(true, Ordering::SeqCst);
+        panic!("name panics")
+    }
+    fn apply(&self, _: &[Change]) -> Result<(), SinkError> {
+        Err(SinkError::Batch("refused".into()))
+    }
+}
+
+#[test]
+fn shutdown_returns_when_a_worker_died_outside_the_sinks() {
+    quiet_panics();
+    let died = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let engine = DataSync::builder()
+        .source(IterSource::new("one", [Change::upsert("k", 1, json!(1))]))
+        .sink(NamePanics(died.clone()))
+        .workers(1)
+        .retry(RetryPolicy {
+            attempts: 1,
+            initial_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        })
+        .start()
+        .unwrap();
+    while !died.load(Ordering::SeqCst) {
+        thread::sleep(Duration::from_millis(1));
+    }
+    // The change is pulled and will never be confirmed. Shutdown must still return once no
+    // worker is left to confirm anything, not wait for the dead one forever.
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || tx.send(engine.shutdown()).unwrap());
+    let report = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("shutdown hung: the dead worker was still counted as live");
+    assert_eq!(report.metrics.pulled, 1);
+    assert_eq!(report.metrics.applied + report.metrics.dead_lettered, 0);
+    // Nothing past the lost change is committed: the source will deliver it again.
+    assert_eq!(report.committed, [("one".to_owned(), None)]);
+}

@@ -81,6 +81,8 @@ struct Shared {
     idle: AtomicBool,
     /// Reader passes completed (so `wait_idle` can insist on a pass that began after it).
     passes: AtomicU64,
+    /// Workers whose thread has not ended; each counts itself out on exit, panics included
+    /// (`LiveWorker`). Read by the reader at shutdown.
     live_workers: AtomicUsize,
     subscriptions: Vec<Subscription>,
     reconciler: Option<Reconciler>,
@@ -400,7 +402,9 @@ impl DataSync {
     }
 
     /// Stops intake, drains everything in flight through the sinks, commits the sources, joins
-    /// the threads and reports. Nothing pulled is lost.
+    /// the threads and reports. Nothing pulled is lost. (If a worker thread died, from a panic
+    /// outside the sinks' guard, the changes it never confirmed are not committed: a durable
+    /// source delivers them again.)
     pub fn shutdown(mut self) -> SyncReport {
         self.stop()
     }
@@ -611,6 +615,18 @@ fn partition_hash(key: &str) -> u64 {
     })
 }
 
+/// Counts a worker out of `Shared::live_workers` when dropped: at the end of `Worker::run`, or
+/// while its thread unwinds.
+struct LiveWorker(Arc<Shared>);
+
+impl Drop for LiveWorker {
+    fn drop(&mut self) {
+        // Release: pairs with the reader's Acquire load at shutdown (every confirmation this
+        // worker pushed is visible once the count reads 0).
+        self.0.live_workers.fetch_sub(1, Ordering::Release);
+    }
+}
+
 /// A worker thread's state.
 struct Worker {
     consumer: Consumer<Item>,
@@ -623,6 +639,10 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
+        // Counted out however the thread ends, unwinding included: at shutdown the reader stops
+        // waiting for confirmations once no worker is live, and a worker that died without
+        // counting itself out (a panic outside the sinks' guard) would keep it waiting forever.
+        let _live = LiveWorker(Arc::clone(&self.shared));
         let mut items = Vec::with_capacity(self.batch_size);
         while let Ok(first) = self.consumer.pop_blocking() {
             items.push(first);
@@ -639,8 +659,6 @@ impl Worker {
             }
             self.apply(&mut items);
         }
-        // Release: pairs with the reader's Acquire load at shutdown.
-        self.shared.live_workers.fetch_sub(1, Ordering::Release);
     }
 
     /// Applies one batch to every sink, then confirms each change (applied or dead-lettered).
