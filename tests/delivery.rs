@@ -470,7 +470,7 @@ fn receive_or_hang(c: &mqsync::delivery::Consumer<u64>) -> Option<mqsync::delive
 /// everyone saw `Closed` finds nothing.
 #[test]
 fn publish_racing_close_is_received_or_refused_never_stranded() {
-    let rounds = stress::scaled(if cfg!(miri) { 4 } else { 1500 }, 20);
+    let rounds = stress::scaled(if cfg!(miri) { 4 } else { 1500 }, 4);
     let mut rng = Rng(0x5eed_0013);
     for round in 0..rounds {
         let bounded = round % 3 == 2;
@@ -553,7 +553,7 @@ fn publish_racing_close_is_received_or_refused_never_stranded() {
 #[test]
 fn a_handle_shared_by_threads_never_exceeds_its_prefetch() {
     const PREFETCH: usize = 4;
-    let messages = stress::scaled(if cfg!(miri) { 40 } else { 20_000 }, 200) as u64;
+    let messages = stress::scaled(if cfg!(miri) { 40 } else { 20_000 }, 40) as u64;
     let q = DeliveryQueue::builder()
         .prefetch(PREFETCH)
         .on_dead_letter(|_| thread::yield_now()) // widen the window the old check left open
@@ -650,4 +650,73 @@ fn a_receive_dead_lettering_an_expired_message_holds_the_prefetch_slot() {
     resume_tx.send(()).unwrap();
     assert_eq!(first.join().unwrap(), Ok("fresh 1"));
     assert_eq!(q.stats().dead_lettered, 1);
+}
+
+/// A message whose `Clone` panics while the visibility timeout records its delivery: the panic
+/// reaches the caller, and nothing is lost or leaked — the message is still receivable, the
+/// prefetch slot is free, and the queue still drains after a close.
+#[test]
+fn a_panicking_clone_in_the_visibility_record_loses_nothing() {
+    #[derive(Debug)]
+    struct CloneOnce(u32, Arc<AtomicBool>);
+    impl Clone for CloneOnce {
+        fn clone(&self) -> Self {
+            if !self.1.swap(true, Ordering::SeqCst) {
+                panic!("the first clone panics");
+            }
+            CloneOnce(self.0, Arc::clone(&self.1))
+        }
+    }
+    let q = DeliveryQueue::builder()
+        .prefetch(1)
+        .visibility_timeout(Duration::from_secs(60))
+        .build();
+    let fired = Arc::new(AtomicBool::new(false));
+    q.publish(CloneOnce(1, Arc::clone(&fired))).unwrap();
+    let c = q.consumer();
+    let panicked = catch_unwind(AssertUnwindSafe(|| c.try_receive().map(|d| d.message().0)));
+    assert!(panicked.is_err(), "the clone's panic reaches the caller");
+    assert_eq!(c.unacked(), Some(0), "the prefetch slot is given back");
+    assert_eq!(q.stats().ready, 1, "the message is back in its lane");
+    q.close();
+    let d = c.try_receive().expect("still delivered after the panic");
+    assert_eq!((d.message().0, d.delivery_count()), (1, 1));
+    d.ack();
+    assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::Closed);
+}
+
+/// Two threads of one handle wait at its prefetch limit; two settlements in a row wake both
+/// (each give-back wakes one more waiter), so neither sleeps through a free slot.
+#[test]
+fn two_waiters_at_the_prefetch_limit_both_wake_on_two_settlements() {
+    for round in 0..stress::scaled(if cfg!(miri) { 2 } else { 20 }, 2) {
+        let q = DeliveryQueue::builder().prefetch(2).build();
+        for i in 0..10 {
+            q.publish(i).unwrap();
+        }
+        let c = Arc::new(q.consumer());
+        let (a, b) = (c.try_receive().unwrap(), c.try_receive().unwrap());
+        let start = Arc::new(std::sync::Barrier::new(3));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (c, start) = (Arc::clone(&c), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    c.receive_timeout(Duration::from_secs(10))
+                        .map(|d| *d.message())
+                })
+            })
+            .collect();
+        start.wait();
+        thread::sleep(Duration::from_millis(20)); // let both reach the limit and listen
+        a.ack();
+        b.ack();
+        for w in waiters {
+            let got = w.join().unwrap();
+            assert!(
+                got.is_ok(),
+                "round {round}: a waiter slept through a free slot: {got:?}"
+            );
+        }
+    }
 }

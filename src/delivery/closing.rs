@@ -29,6 +29,10 @@
 // being requeued is not at its end, so the sum is short of `accepted_at_close` and consumers are
 // told `Empty`, never `Closed`, while it exists.
 //
+// The hot paths (every receive that finds nothing, every ack) ask "drained?" first through
+// `accepted_at_close`, a word written once, not through the claim word that every publish
+// writes: reading that one would move its cache line to the consumer on every empty poll.
+//
 // Who wakes the waiters: `close` (after storing `accepted_at_close`), and whoever moves the
 // sum — an ack, a dead letter, a full refusal — checks `is_drained` afterwards and wakes every
 // waiting consumer when it holds, so the last settlement after a close releases them all.
@@ -53,8 +57,10 @@ pub(super) struct Closing {
     /// publish (`fetch_add`) and by `close` (`fetch_or`); only ever grows.
     publishes: CachePadded<AtomicU64>,
     /// The number of publishes accepted before the close; `OPEN` until the first `close` has
-    /// stored it (a reader that sees `OPEN` treats the queue as not yet drained).
-    accepted_at_close: AtomicU64,
+    /// stored it (a reader that sees `OPEN` treats the queue as not yet drained). Written once,
+    /// so the drained check that every empty receive and every ack makes reads a line nobody
+    /// writes; `CachePadded` keeps it off the claim word's line and the counters'.
+    accepted_at_close: CachePadded<AtomicU64>,
     /// Accepted publishes whose bounded lane was full: they never entered the queue.
     refused_full: CachePadded<AtomicU64>,
 }
@@ -63,7 +69,7 @@ impl Default for Closing {
     fn default() -> Self {
         Closing {
             publishes: CachePadded::new(AtomicU64::new(0)),
-            accepted_at_close: AtomicU64::new(OPEN),
+            accepted_at_close: CachePadded::new(AtomicU64::new(OPEN)),
             refused_full: CachePadded::new(AtomicU64::new(0)),
         }
     }
@@ -106,14 +112,22 @@ impl Closing {
         self.publishes.load(Ordering::Acquire) & CLOSED != 0
     }
 
-    /// True when the queue is closed and `settled` (acks plus dead letters, read with Acquire by
-    /// the caller) accounts for every accepted publish.
-    pub(super) fn settled_all(&self, settled: u64) -> bool {
+    /// The number of publishes accepted before the close, once `close` has stored it; `None`
+    /// while the queue is open (and for a moment after the flag is set). This is the fast
+    /// check of the hot paths: the word is written once, so reading it costs no cache-line
+    /// transfer, unlike the claim word every publish writes.
+    #[inline]
+    pub(super) fn accepted_at_close(&self) -> Option<u64> {
         // Acquire: pairs with the Release store in `close`.
-        let accepted = self.accepted_at_close.load(Ordering::Acquire);
-        if accepted == OPEN {
-            return false;
+        match self.accepted_at_close.load(Ordering::Acquire) {
+            OPEN => None,
+            accepted => Some(accepted),
         }
+    }
+
+    /// True when `settled` (acks plus dead letters, read with Acquire by the caller) and the
+    /// full refusals account for every one of the `accepted` publishes.
+    pub(super) fn settled_all(&self, accepted: u64, settled: u64) -> bool {
         // Acquire: pairs with the Release increment in `refused_full`.
         settled + self.refused_full.load(Ordering::Acquire) == accepted
     }
@@ -142,13 +156,18 @@ mod tests {
         assert!(c.claim_publish() && c.claim_publish() && c.claim_publish());
         c.refused_full();
         assert_eq!(c.published(), 2);
-        assert!(!c.settled_all(2), "open: never drained");
+        assert_eq!(c.accepted_at_close(), None, "open: never drained");
         assert!(c.close());
         assert!(!c.close(), "the second close changes nothing");
         assert!(c.is_closed());
         assert!(!c.claim_publish(), "refused after the close");
         assert_eq!(c.published(), 2, "refused claims are not published");
-        assert!(!c.settled_all(1));
-        assert!(c.settled_all(2));
+        assert_eq!(
+            c.accepted_at_close(),
+            Some(3),
+            "three claims came before the close"
+        );
+        assert!(!c.settled_all(3, 1));
+        assert!(c.settled_all(3, 2), "two settled and one refused as full");
     }
 }

@@ -6,9 +6,10 @@ use super::queue::Shared;
 use super::settle::Delivery;
 use super::stats::Counters;
 use crate::primitive::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use event_listener::{Event, EventListener, Listener};
+use event_listener::{Event, EventListener, IntoNotification, Listener};
 use std::fmt;
 use std::ops::ControlFlow;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -80,14 +81,15 @@ impl<T> ConsumerState<T> {
 
     /// Gives back a prefetch slot (a settlement, or a reservation that found nothing to take),
     /// waking a thread of this handle that waits for one.
-    fn give_back_slot(&self, limit: usize) {
-        // Relaxed: a counter (see `reserve_slot`); the old value tells whether the handle was at
-        // its limit, and so whether anyone may be waiting (event-listener orders the wake-up
-        // against the waiter's register-then-recheck).
-        let before = self.unacked.fetch_sub(1, Ordering::Relaxed);
-        if before >= limit {
-            self.settled.notify(1);
-        }
+    fn give_back_slot(&self) {
+        // Relaxed: a counter (see `reserve_slot`); event-listener orders the wake-up below
+        // against the waiter's register-then-recheck.
+        self.unacked.fetch_sub(1, Ordering::Relaxed);
+        // One more thread of this handle may now take a slot. Additional, and on every give-back:
+        // with two threads waiting at the limit, two settlements in a row must wake both (a
+        // plain `notify(1)` counts a woken-but-not-yet-running thread, and a give-back from
+        // below the limit used to wake nobody).
+        self.settled.notify(1.additional());
     }
 
     /// One of this consumer's deliveries is settled (or timed out): releases its prefetch slot
@@ -96,7 +98,7 @@ impl<T> ConsumerState<T> {
         // Relaxed: a count for `Stats`; the drained check reads the settlement counters instead.
         shared.counters.unacked.fetch_sub(1, Ordering::Relaxed);
         if shared.prefetch != usize::MAX {
-            self.give_back_slot(shared.prefetch);
+            self.give_back_slot();
         }
     }
 }
@@ -105,7 +107,6 @@ impl<T> ConsumerState<T> {
 /// receive that finds nothing (or a panicking dead-letter target) does not leak it.
 struct Reservation<'a, T> {
     state: &'a ConsumerState<T>,
-    limit: usize,
 }
 
 impl<T> Reservation<'_, T> {
@@ -117,7 +118,7 @@ impl<T> Reservation<'_, T> {
 
 impl<T> Drop for Reservation<'_, T> {
     fn drop(&mut self) {
-        self.state.give_back_slot(self.limit);
+        self.state.give_back_slot();
     }
 }
 
@@ -154,10 +155,7 @@ impl<T> Consumer<T> {
         let reservation = if shared.prefetch == usize::MAX {
             None
         } else if self.state.reserve_slot(shared.prefetch) {
-            Some(Reservation {
-                state: &self.state,
-                limit: shared.prefetch,
-            })
+            Some(Reservation { state: &self.state })
         } else {
             return Err(TryReceiveError::PrefetchLimit);
         };
@@ -180,18 +178,30 @@ impl<T> Consumer<T> {
                 continue;
             }
             envelope.deliveries = envelope.deliveries.saturating_add(1);
-            if let Some(reservation) = reservation {
-                reservation.keep();
-            }
-            // Relaxed: a count for `Stats`; settlement decrements it.
-            shared.counters.unacked.fetch_add(1, Ordering::Relaxed);
             // Relaxed: a per-handle sequence; the RMW makes tags unique even when the handle is
             // shared between threads.
             let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
             let tag = self.id << 40 | (sequence & ((1 << 40) - 1));
             if let Some(visibility) = &shared.visibility {
-                visibility.track(tag, &envelope, &self.state);
+                // `track` clones the message: user code. If it panics, the message goes back
+                // to the front of its lane as it was, the reservation is given back as this
+                // frame unwinds, and the panic goes on to the caller: nothing is lost or leaked.
+                let tracked = catch_unwind(AssertUnwindSafe(|| {
+                    visibility.track(tag, &envelope, &self.state)
+                }));
+                if let Err(panic) = tracked {
+                    envelope.deliveries -= 1;
+                    shared.lanes[usize::from(envelope.priority)].requeue(envelope);
+                    shared.ready.notify(1.additional());
+                    drop(reservation);
+                    resume_unwind(panic);
+                }
             }
+            if let Some(reservation) = reservation {
+                reservation.keep();
+            }
+            // Relaxed: a count for `Stats`; settlement decrements it.
+            shared.counters.unacked.fetch_add(1, Ordering::Relaxed);
             return Ok(Delivery::new(envelope, tag, Arc::clone(&self.state)));
         }
     }

@@ -284,14 +284,14 @@ impl<T> Shared<T> {
     /// True when the queue is closed and nothing can be delivered any more: every message
     /// accepted before the close was acknowledged or dead-lettered (see `closing.rs`).
     pub(crate) fn is_drained(&self) -> bool {
-        if !self.closing.is_closed() {
-            return false;
-        }
+        let Some(accepted) = self.closing.accepted_at_close() else {
+            return false; // open
+        };
         let c = &self.counters;
         // Acquire: pairs with the Release increments in `Delivery::ack` and `dead_letter`, so a
         // consumer told `Closed` sees everything the settlers did before settling.
         let settled = c.acked.load(Ordering::Acquire) + c.dead_lettered.load(Ordering::Acquire);
-        self.closing.settled_all(settled)
+        self.closing.settled_all(accepted, settled)
     }
 
     /// Wakes every waiting consumer if the queue is now closed and drained; called by whatever
