@@ -360,6 +360,16 @@ fn bad_configuration_is_refused_before_anything_starts() {
         .workers(0)
         .start();
     assert_eq!(zero.unwrap_err(), ConfigError::Zero("workers"));
+    let forever = DataSync::builder()
+        .source(IterSource::new("s", std::iter::empty()))
+        .sink(Replica::new())
+        .linger(Duration::MAX)
+        .start();
+    assert_eq!(
+        forever.unwrap_err(),
+        ConfigError::TooLong("linger", Duration::MAX),
+        "refused, not a panic in the worker"
+    );
 }
 
 /// A sink that refuses every batch and whose `name` panics (after saying so): the worker that

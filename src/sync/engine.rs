@@ -57,6 +57,10 @@ pub enum ConfigError {
     /// A size that must be positive is 0.
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    /// A duration too long to be added to the current time (such as `Duration::MAX`), which
+    /// a worker would panic on when it sets its deadline.
+    #[error("{0} is too long: {1:?}")]
+    TooLong(&'static str, Duration),
     /// The operating system refused to start a thread.
     #[error("could not start a thread: {0}")]
     Spawn(String),
@@ -244,6 +248,14 @@ impl DataSyncBuilder {
             if value == 0 {
                 return Err(ConfigError::Zero(name));
             }
+        }
+        // With a margin of a day: a worker adds the linger to a later `now` than this one.
+        let day = Duration::from_secs(86_400);
+        if Instant::now()
+            .checked_add(self.linger.saturating_add(day))
+            .is_none()
+        {
+            return Err(ConfigError::TooLong("linger", self.linger));
         }
         let shared = Arc::new(Shared {
             counters: Counters::new(),
