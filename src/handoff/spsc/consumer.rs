@@ -1,10 +1,10 @@
 //! The receiving half of the SPSC ring: [`Consumer`]. The ring itself, its algorithm and its
-//! progress argument are in `spsc.rs`.
+//! progress argument are in `mod.rs`.
 
-use super::error::PopError;
-use super::signal::Registration;
-use super::spsc::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
-use super::wait::{self, WaitStrategy};
+use super::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
+use crate::handoff::error::PopError;
+use crate::handoff::signal::Registration;
+use crate::handoff::wait::{self, WaitStrategy};
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::cell::Cell;

@@ -5,11 +5,10 @@
 //! `signal.rs`: the consumer sleeps on `not_empty`, which every push and every close publishes
 //! to; the producer sleeps on `not_full`, which every pop and every close publishes to.
 
-use super::error::{PopError, PushError};
-use super::signal::Signal;
-use super::spsc_consumer::Consumer;
-use super::spsc_producer::Producer;
-use super::wait;
+use super::{Consumer, Producer};
+use crate::handoff::error::{PopError, PushError};
+use crate::handoff::signal::Signal;
+use crate::handoff::wait;
 use std::time::{Duration, Instant};
 
 fn not_empty<T>(consumer: &Consumer<T>) -> &Signal {

@@ -34,11 +34,18 @@
 //! one exception is waking a *sleeping* peer: that takes event-listener's internal lock and
 //! unparks a thread, which only happens when the peer chose to block.
 //!
-//! The blocking, timed and async operations (in `spsc_wait.rs`) wait by design.
+//! The blocking, timed and async operations (in `wait.rs`) wait by design.
+
+mod consumer;
+mod producer;
+mod wait;
+
+pub use consumer::Consumer;
+pub use producer::Producer;
+#[cfg(not(mqsync_loom))]
+pub use wait::ConsumerPop;
 
 use super::signal::Signal;
-use super::spsc_consumer::Consumer;
-use super::spsc_producer::Producer;
 use super::wait::WaitStrategy;
 use crate::primitive::cell::UnsafeCell;
 use crate::primitive::sync::atomic::{AtomicUsize, Ordering};

@@ -1,9 +1,9 @@
 //! The sending half of the SPSC ring: [`Producer`]. The ring itself, its algorithm and its
-//! progress argument are in `spsc.rs`.
+//! progress argument are in `mod.rs`.
 
-use super::error::PushError;
-use super::spsc::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
-use super::wait::WaitStrategy;
+use super::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
+use crate::handoff::error::PushError;
+use crate::handoff::wait::WaitStrategy;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::fmt;
