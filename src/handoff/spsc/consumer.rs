@@ -1,27 +1,30 @@
 //! The receiving half of the SPSC ring: [`Consumer`]. The ring itself, its algorithm and its
-//! progress argument are in `mod.rs`.
+//! progress argument are in `spsc.rs`.
 
 use super::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
 use crate::handoff::error::PopError;
-use crate::handoff::signal::Registration;
-use crate::handoff::wait::{self, WaitStrategy};
+use crate::handoff::signal::{Registration, Signal};
+use crate::handoff::wait::WaitStrategy;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::cell::Cell;
 use std::fmt;
 
-/// The receiving half of an [`spsc`](super::spsc) ring. `Send`, not `Sync`, not `Clone`: there is one
-/// consumer.
+/// The receiving half of an [`spsc`](super::spsc) ring. `Send`, not `Sync`, not `Clone`: there
+/// is one consumer.
 ///
 /// Every non-blocking method is wait-free. A `false` from [`is_empty`](Self::is_empty) stays
 /// true until this consumer pops (the producer can only add); [`len`](Self::len) is a lower
 /// bound (the producer may push meanwhile).
 pub struct Consumer<T> {
-    pub(super) shared: Arc<Shared<T>>,
-    /// Our position: exact, since we are the only writer of `shared.head`.
+    shared: Arc<Shared<T>>,
+    /// Our position (pops so far, wrapping): exact, since we are the only writer of
+    /// `shared.head`.
     head: usize,
+    /// The slot of position `head`, in `[0, capacity)`.
+    head_slot: usize,
     /// A copy of `shared.tail`, possibly stale (understates the data, never overstates it);
-    /// refreshed only when it says empty. A `Cell` so that `peek(&self)` can refresh it.
+    /// reloaded only when it says empty. A `Cell` so that `peek(&self)` can reload it.
     cached_tail: Cell<usize>,
     pub(super) strategy: WaitStrategy,
     /// The async wait in progress (`pop_async`, `Stream`), if any.
@@ -29,57 +32,74 @@ pub struct Consumer<T> {
 }
 
 impl<T> Consumer<T> {
-    pub(super) fn new(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Self {
+    /// The consumer of a new ring whose positions start at `start` (0 outside tests).
+    pub(super) fn new(shared: Arc<Shared<T>>, strategy: WaitStrategy, start: usize) -> Self {
         Consumer {
             shared,
-            head: 0,
-            cached_tail: Cell::new(0),
+            head: start,
+            head_slot: 0,
+            cached_tail: Cell::new(start),
             strategy,
             registration: None,
         }
     }
-}
 
-impl<T> Consumer<T> {
-    /// Data available according to our copy of `tail`, refreshing it when it shows fewer than
-    /// `wanted`. A lower bound.
+    /// The signal this consumer sleeps on (for the blocking and async operations in `wait.rs`).
+    pub(super) fn not_empty(&self) -> &Signal {
+        &self.shared.not_empty
+    }
+
+    /// Reloads `tail` and returns the data available (a lower bound).
     #[inline]
-    fn available(&self, wanted: usize) -> usize {
-        let available = self.shared.distance(self.head, self.cached_tail.get());
-        if available >= wanted {
-            return available;
-        }
+    fn refresh(&self) -> usize {
         // Acquire: pairs with the Release store of `tail` in `Producer::publish`: the slot
-        // writes before it are visible to our reads.
+        // writes before it are visible to our reads (essay [2]).
         let tail = self.shared.tail.load(Ordering::Acquire);
         self.cached_tail.set(tail);
-        self.shared.distance(self.head, tail)
+        tail.wrapping_sub(self.head)
     }
 
-    /// For a ring that looked empty: `Ok` when a value arrived after all (pushed just before a
-    /// close), else `Empty` or `Closed`.
+    /// Data available, reloading `tail` when the copy shows fewer than `wanted`. A lower bound.
+    #[inline]
+    fn available(&self, wanted: usize) -> usize {
+        let available = self.cached_tail.get().wrapping_sub(self.head);
+        if available >= wanted {
+            available
+        } else {
+            self.refresh()
+        }
+    }
+
+    /// For a ring that looked empty after a reload: `Ok(tail)` when a value arrived after all
+    /// (pushed just before a close), else `Empty` or `Closed`. Takes the shared part rather than
+    /// `&self`, so that the consumer's own fields can stay in registers around the call.
     #[cold]
-    fn empty_or_closed(&self) -> Result<(), PopError> {
+    #[inline(never)]
+    fn empty_or_closed(shared: &Shared<T>, head: usize) -> Result<usize, PopError> {
         // Acquire: pairs with the Release half of the `fetch_or` in `Shared::close`: every push
-        // that came before the close is visible to the reload of `tail` below.
-        if self.shared.state.load(Ordering::Acquire) & CLOSED == 0 {
+        // that came before the close is visible to the reload of `tail` below (essay [4]).
+        if shared.state.load(Ordering::Acquire) & CLOSED == 0 {
             return Err(PopError::Empty);
         }
-        if self.available(1) == 0 {
+        // Acquire: as in `refresh`.
+        let tail = shared.tail.load(Ordering::Acquire);
+        if tail == head {
             Err(PopError::Closed)
         } else {
-            Ok(())
+            Ok(tail)
         }
     }
 
-    /// Publishes our position and wakes a sleeping producer.
-    #[inline]
+    /// Publishes our new position and wakes a sleeping producer.
+    #[inline(always)]
     fn publish(&mut self, head: usize) {
         self.head = head;
-        // Release: pairs with the Acquire load of `head` in `Producer::room`/`len`: our reads of
-        // the slots happen before the producer overwrites them.
+        // Release: pairs with the Acquire load of `head` in `Producer::refresh`/`len`: our reads
+        // of the slots happen before the producer overwrites them (essay [1]).
         self.shared.head.store(head, Ordering::Release);
         if self.shared.parks {
+            // The wake check (signal.rs, P2-P4): one load of the waiter count while nobody
+            // sleeps.
             self.shared.not_full.notify_one();
         }
     }
@@ -99,14 +119,15 @@ impl<T> Consumer<T> {
     /// ```
     #[inline]
     pub fn pop(&mut self) -> Result<T, PopError> {
-        if self.available(1) == 0 {
-            self.empty_or_closed()?;
+        if self.head == self.cached_tail.get() && self.refresh() == 0 {
+            let tail = Self::empty_or_closed(&self.shared, self.head)?;
+            self.cached_tail.set(tail);
         }
-        // SAFETY: available >= 1, so `head` lies in `[head, tail)` for a `tail` read with
-        // Acquire; we are the consumer and advance `head` right after.
-        let value = unsafe { self.shared.read(self.head) };
-        let head = self.shared.advance(self.head, 1);
-        self.publish(head);
+        // SAFETY: `head != tail` for a `tail` read with Acquire (essay [2]); we are the consumer
+        // and advance `head` right after.
+        let value = unsafe { self.shared.read(self.head_slot) };
+        self.head_slot = self.shared.step1(self.head_slot);
+        self.publish(self.head.wrapping_add(1));
         Ok(value)
     }
 
@@ -132,20 +153,19 @@ impl<T> Consumer<T> {
         if n == 0 {
             return 0;
         }
-        let (first, second) = self.shared.runs(self.head, n);
-        // One reservation, then `extend` of exact-size iterators: nothing can panic or
-        // reallocate half-way, so no value is moved out twice or lost.
+        let (first, second) = self.shared.runs(self.head_slot, n);
+        // One reservation up front: nothing can panic or reallocate half-way, so no value is
+        // moved out twice or lost.
         out.reserve(n);
-        for run in [first, second] {
-            // SAFETY: n <= available, so every slot read belongs to a position in `[head, tail)`
-            // for a `tail` read with Acquire; each is read once, and `head` is advanced past all
-            // of them right below.
-            out.extend(
-                run.iter()
-                    .map(|slot| slot.with(|slot| unsafe { (*slot).assume_init_read() })),
-            );
+        // SAFETY: n <= available, so every slot read belongs to a position in `[head, tail)` for
+        // a `tail` read with Acquire (essay [2]); each is read once, and `head` is advanced past
+        // all of them right below. `out` has room for all `n`.
+        unsafe {
+            Shared::read_run(first, out);
+            Shared::read_run(second, out);
         }
-        self.publish(self.shared.advance(self.head, n));
+        self.head_slot = self.shared.step(self.head_slot, n);
+        self.publish(self.head.wrapping_add(n));
         n
     }
 
@@ -165,9 +185,9 @@ impl<T> Consumer<T> {
         if self.available(1) == 0 {
             return None;
         }
-        // SAFETY: available >= 1 (tail read with Acquire); the value stays in place until
-        // `pop`, which needs `&mut self` and so ends this borrow first.
-        Some(unsafe { self.shared.get(self.head) })
+        // SAFETY: available >= 1 (tail read with Acquire, essay [2]); the value stays in place
+        // until `pop`, which needs `&mut self` and so ends this borrow first.
+        Some(unsafe { self.shared.get(self.head_slot) })
     }
 
     /// Closes the ring: the producer's later pushes fail with [`PushError::Closed`](super::PushError::Closed); this
@@ -269,9 +289,16 @@ impl<T> Consumer<T> {
 }
 
 impl<T> Drop for Consumer<T> {
+    // Inline, and touching fields only (not `self` as a whole): see `Producer::drop`.
+    #[inline]
     fn drop(&mut self) {
-        let mut registration = self.registration.take();
-        wait::cancel(&*self, &mut registration, |c| &c.shared.not_empty);
+        if let Some(registration) = self.registration.take() {
+            self.shared.not_empty.unregister(registration);
+        }
+        // Relaxed: read by `Shared::drop`, which the `Arc` drop orders after this (essay, Drop).
+        self.shared
+            .head_slot
+            .store(self.head_slot, Ordering::Relaxed);
         self.shared.close(CONSUMER_GONE);
     }
 }

@@ -5,27 +5,38 @@
 //!
 //! Lamport's ring (L. Lamport, "Specifying concurrent program modules", TOPLAS 1983): the
 //! producer alone writes `tail`, the consumer alone writes `head`; a slot is written only while
-//! it lies in `[tail, head + capacity)` and read only while it lies in `[head, tail)`, so the two
-//! sides never touch the same slot at the same time and need no read-modify-write at all.
+//! its position lies in `[tail, head + capacity)` and read only while it lies in `[head, tail)`,
+//! so the two sides never touch the same slot at the same time and need no read-modify-write at
+//! all.
 //!
-//! Departures from the textbook ring, all borrowed as ideas from rtrb and from
-//! E. Rigtorp's `SPSCQueue`:
+//! Departures from the textbook ring, as in rtrb, E. Rigtorp's `SPSCQueue` and the "cached
+//! control variables" of MCRingBuffer (Lee, Bu, Chandranmenon, INFOCOM 2010):
 //!
-//! * **Cached indices.** Each side keeps a private copy of the other's index (the producer caches
-//!   `head`, the consumer caches `tail`) and reloads it only when the copy says full / empty. The
-//!   other side's index only moves forward, so a stale copy understates the room or the data,
-//!   never overstates it. In steady state a push or pop touches no cache line the other side
-//!   writes.
-//! * **Positions in `[0, 2 * capacity)`.** Indices wrap at twice the capacity, so `head == tail`
-//!   means empty and `tail - head == capacity` means full, for any capacity (not only powers of
-//!   two) and without a spare slot.
-//! * `head`, `tail` and the read-mostly state each sit on their own cache line
-//!   ([`CachePadded`]).
-//! * **Batches** ([`Producer::push_slice`], [`Consumer::pop_many`]) publish their index once.
+//! * **Cached indices.** Each side keeps, in its own half (on its own thread's cache lines), a
+//!   copy of the other's index: the producer keeps `limit = head + capacity`, the consumer keeps
+//!   `tail`. It reloads the shared index only when the copy says full / empty. The other side's
+//!   index only moves forward, so a stale copy understates the room or the data, never
+//!   overstates it. In steady state a push or pop writes one line the other side reads (its own
+//!   index) and reads no line the other side writes, apart from the slot itself.
+//! * **Free-running positions.** `head` and `tail` count pops and pushes, wrapping at
+//!   `usize::MAX + 1`; `tail - head` (wrapping) is the length, for any capacity (not only powers
+//!   of two) and without a spare slot. Each half also keeps the *slot index* of its position in
+//!   `[0, capacity)` and steps it with one compare, so no operation divides. (Until this version
+//!   positions wrapped at `2 * capacity`, which cost a compare on every step of every position
+//!   and a two-branch distance.)
+//! * **One compare on the fast path.** The producer's room check is `tail == limit`, the
+//!   consumer's data check `head == cached_tail`.
+//! * `head`, `tail` and each wake-up signal's waiter count sit on their own cache lines
+//!   ([`CachePadded`]); `state` (closed / abandoned), the capacity and the slot pointer share one
+//!   read-mostly line.
+//! * **Batches** ([`Producer::push_slice`], [`Consumer::pop_many`]) copy at most two contiguous
+//!   runs and publish their index once.
 //! * **Close and abandonment** ride on a third word, `state`, written only on close / drop.
 //! * **Waking.** With a parking [`WaitStrategy`] (the default), every publication ends with the
-//!   wake check of `signal.rs` (one `SeqCst` fence and one load while nobody sleeps). Rings built
-//!   with a non-parking strategy skip it.
+//!   wake check of `signal.rs`: while nobody sleeps, one load of the waiter count (a line written
+//!   only when a waiter registers), after a compiler fence on Linux with `membarrier` or after a
+//!   `SeqCst` fence elsewhere (and under loom and miri). Rings built with a non-parking strategy
+//!   skip it.
 //!
 //! # Progress
 //!
@@ -35,6 +46,42 @@
 //! unparks a thread, which only happens when the peer chose to block.
 //!
 //! The blocking, timed and async operations (in `wait.rs`) wait by design.
+
+// Protocol essay: why the slot accesses never race
+// ================================================
+//
+// Words: `tail` (pushes so far, written by the producer only), `head` (pops so far, written by
+// the consumer only), both wrapping. Position p lives in slot p mod capacity; each half tracks
+// the slot of its own position incrementally (`tail_slot`, `head_slot`) instead of dividing.
+//
+// Invariant I: 0 <= tail - head <= capacity (wrapping subtraction), whatever either half has
+// cached. The producer pushes only while tail - cached_head < capacity with cached_head <= head,
+// the consumer pops only while head < cached_tail <= tail.
+//
+// [1] The producer writes slot(t) for t = tail only when t - h < capacity for some h it read
+//     from `head` with Acquire (or h = 0 at the start). That load read the Release store of
+//     `head = h` in the consumer's publish, which comes after the consumer's read of slot(h - 1)
+//     and of every earlier slot. slot(t) = slot(t - capacity) and t - capacity < h, so the
+//     consumer's read of that slot happens-before this write.
+// [2] The consumer reads slot(p) for p = head only when p < t' for some t' it read from `tail`
+//     with Acquire. That load read the Release store of `tail = t'` in the producer's publish,
+//     which comes after the write of slot(t' - 1) and of every earlier slot: the write of
+//     slot(p) happens-before this read, and no later write of that slot can start before the
+//     consumer publishes head > p ([1]).
+// [3] So every slot access is ordered with the other side's accesses of the same slot: no data
+//     race, and each value is read exactly once (head passes each position once). ∎
+//
+// Close: `state` bits are set by RMW (`fetch_or`, AcqRel) and never cleared. A consumer that
+// found the ring empty loads `state` with Acquire; if it sees CLOSED, every push that came before
+// the close in the closer's order is visible ([4]) and it reloads `tail` before reporting Closed.
+// [4] If the producer closed, its pushes are sequenced before its `fetch_or`; if the consumer
+//     closed, a push that raced with the close may still land, and it stays in the ring for the
+//     consumer to drain (or is dropped with the ring). A push never succeeds after the producer
+//     has seen CLOSED.
+//
+// Drop: `Shared` drops when both halves are gone (the `Arc` count synchronizes with both). The
+// consumer's `Drop` hands its `head_slot` over in `Shared::head_slot` (Relaxed: the `Arc` drop
+// orders it), and `Shared::drop` drops the `tail - head` values from there.
 
 mod consumer;
 mod producer;
@@ -54,39 +101,45 @@ use crossbeam_utils::CachePadded;
 use std::mem::MaybeUninit;
 
 /// `state` bit: no more pushes are accepted.
-pub(super) const CLOSED: usize = 1;
+const CLOSED: usize = 1;
 /// `state` bit: the producer was dropped.
-pub(super) const PRODUCER_GONE: usize = 2;
+const PRODUCER_GONE: usize = 2;
 /// `state` bit: the consumer was dropped.
-pub(super) const CONSUMER_GONE: usize = 4;
+const CONSUMER_GONE: usize = 4;
 
-/// The memory both halves share.
-pub(super) struct Shared<T> {
-    /// Next position the producer writes, in `[0, 2 * capacity)`. Written only by the producer
-    /// (Release, after the slot is written); read by the consumer (Acquire).
-    pub(super) tail: CachePadded<AtomicUsize>,
-    /// Next position the consumer reads, in `[0, 2 * capacity)`. Written only by the consumer
-    /// (Release, after the slot is read out); read by the producer (Acquire).
-    pub(super) head: CachePadded<AtomicUsize>,
-    /// `CLOSED | PRODUCER_GONE | CONSUMER_GONE`; bits are only ever set, never cleared.
-    pub(super) state: CachePadded<AtomicUsize>,
+/// The memory both halves share. `repr(C)` keeps the field order: the two hot indices and the
+/// two signals' counters each on their own line, then one read-mostly line for the rest.
+#[repr(C)]
+struct Shared<T> {
+    /// Pushes so far, wrapping. Written only by the producer (Release, after the slot is
+    /// written); read by the consumer (Acquire) when its cached copy says empty.
+    tail: CachePadded<AtomicUsize>,
+    /// Pops so far, wrapping. Written only by the consumer (Release, after the slot is read
+    /// out); read by the producer (Acquire) when its cached limit says full.
+    head: CachePadded<AtomicUsize>,
     /// The consumer sleeps here; every push (and close) publishes to it.
-    pub(super) not_empty: Signal,
+    not_empty: Signal,
     /// The producer sleeps here; every pop (and close) publishes to it.
-    pub(super) not_full: Signal,
+    not_full: Signal,
+    /// `CLOSED | PRODUCER_GONE | CONSUMER_GONE`; bits are only ever set, never cleared. Read
+    /// (Relaxed) by every push; written only on close and drop, so its line stays shared.
+    state: AtomicUsize,
+    /// The number of slots, `1..=usize::MAX / 4`.
+    capacity: usize,
     /// Whether publishers must check for sleepers (the strategy parks).
-    pub(super) parks: bool,
-    pub(super) capacity: usize,
+    parks: bool,
+    /// The consumer's slot index, stored by `Consumer::drop` for `Shared::drop`.
+    head_slot: AtomicUsize,
     /// `capacity` slots; slot `i` holds a value exactly when some position in `[head, tail)`
-    /// maps to `i`.
+    /// lives in it.
     slots: Box<[Slot<T>]>,
 }
 
 /// One slot of the ring: a value exactly when its position lies in `[head, tail)`.
-pub(super) type Slot<T> = UnsafeCell<MaybeUninit<T>>;
+type Slot<T> = UnsafeCell<MaybeUninit<T>>;
 
 // SAFETY: values of `T` move from the producer thread to the consumer thread (hence `T: Send`);
-// the slot discipline (module docs) keeps the two halves off each other's slots, and the
+// the slot discipline (essay [1]–[3]) keeps the two halves off each other's slots, and the
 // `Release`/`Acquire` pairs on `head`/`tail` order every slot access with the other side's.
 // Only the consumer hands out `&T` (peek), and `Consumer` is not `Sync`, so `T: Sync` is not
 // needed.
@@ -95,93 +148,148 @@ unsafe impl<T: Send> Send for Shared<T> {}
 unsafe impl<T: Send> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
-    /// Number of positions from `from` forward to `to`, both in `[0, 2 * capacity)`.
-    #[inline]
-    pub(super) fn distance(&self, from: usize, to: usize) -> usize {
-        if to >= from {
-            to - from
-        } else {
-            to + 2 * self.capacity - from
-        }
-    }
-
-    /// `pos + n` modulo `2 * capacity`, for `n <= capacity`.
-    #[inline]
-    pub(super) fn advance(&self, pos: usize, n: usize) -> usize {
-        debug_assert!(n <= self.capacity && pos < 2 * self.capacity);
-        let next = pos + n;
-        if next >= 2 * self.capacity {
-            next - 2 * self.capacity
+    /// The slot index `n <= capacity` steps after `index < capacity`.
+    #[inline(always)]
+    fn step(&self, index: usize, n: usize) -> usize {
+        debug_assert!(index < self.capacity && n <= self.capacity);
+        let next = index + n;
+        if next >= self.capacity {
+            next - self.capacity
         } else {
             next
         }
     }
 
-    #[inline]
-    fn cell(&self, pos: usize) -> &Slot<T> {
-        let index = if pos >= self.capacity {
-            pos - self.capacity
+    /// The slot index after `index < capacity`: one compare, no division.
+    #[inline(always)]
+    fn step1(&self, index: usize) -> usize {
+        debug_assert!(index < self.capacity);
+        let next = index + 1;
+        if next == self.capacity {
+            0
         } else {
-            pos
-        };
+            next
+        }
+    }
+
+    #[inline(always)]
+    fn slot(&self, index: usize) -> &Slot<T> {
         debug_assert!(index < self.slots.len());
-        // SAFETY: `pos < 2 * capacity` (every position is produced by `advance`), so
-        // `index < capacity == slots.len()`.
+        // SAFETY: every slot index is made by `step` from 0, so `index < capacity ==
+        // slots.len()`.
         unsafe { self.slots.get_unchecked(index) }
     }
 
-    /// The slots of the `n <= capacity` positions starting at `pos`, as at most two contiguous
-    /// runs (the second one starts at slot 0 when the positions wrap).
+    /// The `n <= capacity` slots from slot `index` on, as at most two contiguous runs (the
+    /// second starts at slot 0 when they wrap).
     #[inline]
-    pub(super) fn runs(&self, pos: usize, n: usize) -> (&[Slot<T>], &[Slot<T>]) {
-        debug_assert!(n <= self.capacity && pos < 2 * self.capacity);
-        let start = if pos >= self.capacity {
-            pos - self.capacity
-        } else {
-            pos
-        };
-        let first = n.min(self.capacity - start);
-        (&self.slots[start..start + first], &self.slots[..n - first])
+    fn runs(&self, index: usize, n: usize) -> (&[Slot<T>], &[Slot<T>]) {
+        debug_assert!(index < self.capacity && n <= self.capacity);
+        let first = n.min(self.capacity - index);
+        (&self.slots[index..index + first], &self.slots[..n - first])
     }
 
     /// # Safety
     ///
-    /// Producer only, for `pos` in `[tail, head + capacity)` where `head` was read with
-    /// Acquire: the consumer has finished with the slot and will not read it before `tail`
-    /// passes `pos`.
-    #[inline]
-    pub(super) unsafe fn write(&self, pos: usize, value: T) {
+    /// Producer only, for the slot of its position `tail` while `tail - head < capacity` for a
+    /// `head` read with Acquire (essay [1]): the consumer has finished with the slot and will
+    /// not read it before `tail` is published past it.
+    #[inline(always)]
+    unsafe fn write(&self, index: usize, value: T) {
         // SAFETY: the caller guarantees exclusive access to this slot.
-        self.cell(pos)
+        self.slot(index)
             .with_mut(|slot| unsafe { (*slot).write(value) });
     }
 
     /// # Safety
     ///
-    /// Consumer only, for `pos` in `[head, tail)` where `tail` was read with Acquire: the slot
-    /// holds an initialized value, and the caller then advances `head` past `pos` (the value
-    /// is moved out exactly once).
-    #[inline]
-    pub(super) unsafe fn read(&self, pos: usize) -> T {
+    /// Consumer only, for the slot of its position `head` while `head < tail` for a `tail` read
+    /// with Acquire (essay [2]): the slot holds an initialized value, and the caller then
+    /// advances `head` past it (the value is moved out exactly once).
+    #[inline(always)]
+    unsafe fn read(&self, index: usize) -> T {
         // SAFETY: the slot is initialized and the caller owns it (see # Safety).
-        self.cell(pos)
+        self.slot(index)
             .with(|slot| unsafe { (*slot).assume_init_read() })
+    }
+
+    /// Copies `items` into `run` (of the same length).
+    ///
+    /// # Safety
+    ///
+    /// Producer only, for slots whose positions lie in `[tail, head + capacity)` for a `head`
+    /// read with Acquire (essay [1]).
+    #[inline]
+    unsafe fn write_run(run: &[Slot<T>], items: &[T])
+    where
+        T: Copy,
+    {
+        debug_assert_eq!(run.len(), items.len());
+        // One `memcpy` where loom does not need to see each slot access.
+        #[cfg(not(mqsync_loom))]
+        // SAFETY: `Slot<T>` has the layout of `T` (the facade `UnsafeCell`, std's `UnsafeCell`
+        // and `MaybeUninit` are all `repr(transparent)`); the pointer comes from the whole
+        // `run` slice, so it may address every slot in it, and writing through a shared
+        // reference is what `UnsafeCell` permits (std's `UnsafeCell::get` makes its pointer the
+        // same way). The caller owns these slots (# Safety), and `items` cannot overlap them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(items.as_ptr(), run.as_ptr() as *mut T, items.len())
+        };
+        #[cfg(mqsync_loom)]
+        for (slot, &item) in run.iter().zip(items) {
+            // SAFETY: the caller owns the slot (# Safety).
+            slot.with_mut(|slot| unsafe { (*slot).write(item) });
+        }
+    }
+
+    /// Moves the values of `run` to the end of `out`, whose spare capacity is at least
+    /// `run.len()`.
+    ///
+    /// # Safety
+    ///
+    /// Consumer only, for slots whose positions lie in `[head, tail)` for a `tail` read with
+    /// Acquire (essay [2]); the caller then advances `head` past them (each value is moved out
+    /// once).
+    #[inline]
+    unsafe fn read_run(run: &[Slot<T>], out: &mut Vec<T>) {
+        debug_assert!(out.capacity() - out.len() >= run.len());
+        #[cfg(not(mqsync_loom))]
+        // SAFETY: layout and provenance as in `write_run`; the values are initialized and ours
+        // (# Safety); the spare capacity checked above takes `run.len()` values, which are then
+        // initialized, so `set_len` exposes no uninitialized element.
+        unsafe {
+            let len = out.len();
+            std::ptr::copy_nonoverlapping(
+                run.as_ptr().cast::<T>(),
+                out.as_mut_ptr().add(len),
+                run.len(),
+            );
+            out.set_len(len + run.len());
+        }
+        #[cfg(mqsync_loom)]
+        out.extend(
+            run.iter()
+                // SAFETY: the slot holds a value that is ours to move out (# Safety).
+                .map(|slot| slot.with(|slot| unsafe { (*slot).assume_init_read() })),
+        );
     }
 
     /// # Safety
     ///
     /// As for [`Shared::read`], but the value stays in place; the reference is valid until the
-    /// consumer advances `head` past `pos`.
+    /// consumer advances `head` past it.
     #[inline]
-    pub(super) unsafe fn get(&self, pos: usize) -> &T {
-        // SAFETY: the slot is initialized and the producer does not write it while it is in
-        // `[head, tail)` (see # Safety).
-        self.cell(pos).with(|slot| unsafe { &*(*slot).as_ptr() })
+    unsafe fn get(&self, index: usize) -> &T {
+        // SAFETY: the slot is initialized and the producer does not write it while its position
+        // is in `[head, tail)` (see # Safety).
+        self.slot(index).with(|slot| unsafe { &*(*slot).as_ptr() })
     }
 
-    pub(super) fn close(&self, bits: usize) {
-        // AcqRel: the Release half pairs with the Acquire load of `state` in `Consumer::pop`,
-        // so every push before the close is visible once the consumer sees CLOSED.
+    fn close(&self, bits: usize) {
+        // AcqRel: the Release half pairs with the Acquire load of `state` in the consumer's
+        // `empty_or_closed`, so every push before the close is visible once the consumer sees
+        // CLOSED (essay [4]); the Acquire half is not needed by the ring (bits are only set) but
+        // keeps `is_abandoned` answers ordered after the close for free.
         self.state.fetch_or(CLOSED | bits, Ordering::AcqRel);
         if self.parks {
             self.not_empty.notify_all();
@@ -192,14 +300,16 @@ impl<T> Shared<T> {
 
 impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
-        // Relaxed: `&mut self` — both halves are gone and the `Arc` drop synchronized with them.
-        let mut pos = self.head.load(Ordering::Relaxed);
+        // Relaxed: `&mut self` — both halves are gone and the `Arc` drop synchronized with them
+        // (the consumer stored `head_slot` before its own `Arc` drop).
+        let head = self.head.load(Ordering::Relaxed);
         let tail = self.tail.load(Ordering::Relaxed);
-        while pos != tail {
-            // SAFETY: `[head, tail)` holds initialized values nobody else can reach any more;
-            // each is dropped once as `pos` walks forward.
-            drop(unsafe { self.read(pos) });
-            pos = self.advance(pos, 1);
+        let mut index = self.head_slot.load(Ordering::Relaxed);
+        for _ in 0..tail.wrapping_sub(head) {
+            // SAFETY: the `tail - head` positions from `head` on hold initialized values that
+            // nobody else can reach any more; each is dropped once as `index` walks forward.
+            drop(unsafe { self.read(index) });
+            index = self.step1(index);
         }
     }
 }
@@ -251,23 +361,39 @@ pub fn spsc<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 /// assert_eq!(rx.pop_blocking(), Ok(1));
 /// ```
 pub fn spsc_with<T>(capacity: usize, strategy: WaitStrategy) -> (Producer<T>, Consumer<T>) {
+    spsc_from(capacity, strategy, 0)
+}
+
+/// A ring whose free-running positions start at `start` rather than 0, so that tests can cross
+/// the `usize` wrap of `head` and `tail` without 2^64 operations.
+#[cfg(test)]
+pub(super) fn spsc_starting_at<T>(capacity: usize, start: usize) -> (Producer<T>, Consumer<T>) {
+    spsc_from(capacity, WaitStrategy::default(), start)
+}
+
+fn spsc_from<T>(
+    capacity: usize,
+    strategy: WaitStrategy,
+    start: usize,
+) -> (Producer<T>, Consumer<T>) {
     assert!(capacity > 0, "spsc capacity must be at least 1");
     assert!(capacity <= usize::MAX / 4, "spsc capacity too large");
     let slots = (0..capacity)
         .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
         .collect();
     let shared = Arc::new(Shared {
-        tail: CachePadded::new(AtomicUsize::new(0)),
-        head: CachePadded::new(AtomicUsize::new(0)),
-        state: CachePadded::new(AtomicUsize::new(0)),
+        tail: CachePadded::new(AtomicUsize::new(start)),
+        head: CachePadded::new(AtomicUsize::new(start)),
         not_empty: Signal::new(),
         not_full: Signal::new(),
-        parks: strategy.parks(),
+        state: AtomicUsize::new(0),
         capacity,
+        parks: strategy.parks(),
+        head_slot: AtomicUsize::new(0),
         slots,
     });
     (
-        Producer::new(Arc::clone(&shared), strategy),
-        Consumer::new(shared, strategy),
+        Producer::new(Arc::clone(&shared), strategy, start),
+        Consumer::new(shared, strategy, start),
     )
 }

@@ -12,11 +12,11 @@ use crate::handoff::wait;
 use std::time::{Duration, Instant};
 
 fn not_empty<T>(consumer: &Consumer<T>) -> &Signal {
-    &consumer.shared.not_empty
+    consumer.not_empty()
 }
 
 fn not_full<T>(producer: &Producer<T>) -> &Signal {
-    &producer.shared.not_full
+    producer.not_full()
 }
 
 /// `None` while the pop should keep waiting.
