@@ -60,6 +60,56 @@ fn time_pair(
     elapsed
 }
 
+/// 1P1C, `n` single pushes and pops through our ring.
+fn ours_single(n: u64, strategy: WaitStrategy) -> Duration {
+    let (mut tx, mut rx) = spsc_with::<u64>(CAPACITY, strategy);
+    time_pair(
+        move || {
+            for i in 0..n {
+                while tx.push(i).is_err() {
+                    relax();
+                }
+            }
+        },
+        move || {
+            for _ in 0..n {
+                loop {
+                    if let Ok(v) = rx.pop() {
+                        black_box(v);
+                        break;
+                    }
+                    relax();
+                }
+            }
+        },
+    )
+}
+
+/// 1P1C, `n` single pushes and pops through rtrb.
+fn rtrb_single(n: u64) -> Duration {
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+    time_pair(
+        move || {
+            for i in 0..n {
+                while tx.push(i).is_err() {
+                    relax();
+                }
+            }
+        },
+        move || {
+            for _ in 0..n {
+                loop {
+                    if let Ok(v) = rx.pop() {
+                        black_box(v);
+                        break;
+                    }
+                    relax();
+                }
+            }
+        },
+    )
+}
+
 fn spsc_single(c: &mut Criterion) {
     let mut g = c.benchmark_group("spsc_1p1c_single");
     g.throughput(Throughput::Elements(1));
@@ -67,57 +117,9 @@ fn spsc_single(c: &mut Criterion) {
         ("mqsync_park", WaitStrategy::SpinThenPark),
         ("mqsync_spin", WaitStrategy::BusySpin),
     ] {
-        g.bench_function(name, |b| {
-            b.iter_custom(|n| {
-                let (mut tx, mut rx) = spsc_with::<u64>(CAPACITY, strategy);
-                time_pair(
-                    move || {
-                        for i in 0..n {
-                            while tx.push(i).is_err() {
-                                relax();
-                            }
-                        }
-                    },
-                    move || {
-                        for _ in 0..n {
-                            loop {
-                                if let Ok(v) = rx.pop() {
-                                    black_box(v);
-                                    break;
-                                }
-                                relax();
-                            }
-                        }
-                    },
-                )
-            })
-        });
+        g.bench_function(name, |b| b.iter_custom(|n| ours_single(n, strategy)));
     }
-    g.bench_function("rtrb", |b| {
-        b.iter_custom(|n| {
-            let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
-            time_pair(
-                move || {
-                    for i in 0..n {
-                        while tx.push(i).is_err() {
-                            relax();
-                        }
-                    }
-                },
-                move || {
-                    for _ in 0..n {
-                        loop {
-                            if let Ok(v) = rx.pop() {
-                                black_box(v);
-                                break;
-                            }
-                            relax();
-                        }
-                    }
-                },
-            )
-        })
-    });
+    g.bench_function("rtrb", |b| b.iter_custom(rtrb_single));
     g.bench_function("crossbeam_array_queue", |b| {
         b.iter_custom(|n| {
             let q = Arc::new(crossbeam_queue::ArrayQueue::<u64>::new(CAPACITY));
@@ -210,6 +212,8 @@ fn spsc_same_thread_batch(c: &mut Criterion) {
 }
 
 fn spsc_batch(c: &mut Criterion) {
+    // Per item. The single-item rows of our ring and rtrb are repeated here so that one group
+    // gives both ratios (batch ÷ single, ours ÷ rtrb) from rows measured back to back.
     let mut g = c.benchmark_group("spsc_1p1c_batch64");
     g.throughput(Throughput::Elements(1));
     for (name, strategy) in [
@@ -282,6 +286,10 @@ fn spsc_batch(c: &mut Criterion) {
             )
         })
     });
+    g.bench_function("mqsync_park_single_items", |b| {
+        b.iter_custom(|n| ours_single(n, WaitStrategy::SpinThenPark))
+    });
+    g.bench_function("rtrb_single_items", |b| b.iter_custom(rtrb_single));
     g.finish();
 }
 
