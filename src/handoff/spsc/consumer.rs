@@ -1,5 +1,5 @@
 //! The receiving half of the SPSC ring: [`Consumer`]. The ring itself, its algorithm and its
-//! progress argument are in `spsc.rs`.
+//! progress argument are in `mod.rs`.
 
 use super::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
 use crate::handoff::error::PopError;
@@ -9,6 +9,7 @@ use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::cell::Cell;
 use std::fmt;
+use std::mem::ManuallyDrop;
 
 /// The receiving half of an [`spsc`](super::spsc) ring. `Send`, not `Sync`, not `Clone`: there
 /// is one consumer.
@@ -27,8 +28,11 @@ pub struct Consumer<T> {
     /// reloaded only when it says empty. A `Cell` so that `peek(&self)` can reload it.
     cached_tail: Cell<usize>,
     pub(super) strategy: WaitStrategy,
-    /// The async wait in progress (`pop_async`, `Stream`), if any.
-    pub(super) registration: Option<Registration>,
+    /// The async wait in progress (`pop_async`, `Stream`), if any. `ManuallyDrop` so that the
+    /// consumer's drop glue stays small enough to inline (`Consumer::drop` hands it to the
+    /// out-of-line `release`): an out-of-line drop would take the whole consumer by address
+    /// and keep `head` and `cached_tail` in memory in every loop that pops (measured).
+    pub(super) registration: ManuallyDrop<Option<Registration>>,
 }
 
 impl<T> Consumer<T> {
@@ -40,7 +44,7 @@ impl<T> Consumer<T> {
             head_slot: 0,
             cached_tail: Cell::new(start),
             strategy,
-            registration: None,
+            registration: ManuallyDrop::new(None),
         }
     }
 
@@ -288,18 +292,27 @@ impl<T> Consumer<T> {
     }
 }
 
-impl<T> Drop for Consumer<T> {
-    // Inline, and touching fields only (not `self` as a whole): see `Producer::drop`.
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(registration) = self.registration.take() {
-            self.shared.not_empty.unregister(registration);
+impl<T> Consumer<T> {
+    /// The work of `drop`, out of line: cancel an async wait, hand the slot index to
+    /// `Shared::drop`, close.
+    #[cold]
+    #[inline(never)]
+    fn release(shared: &Shared<T>, head_slot: usize, registration: Option<Registration>) {
+        if let Some(registration) = registration {
+            shared.not_empty.unregister(registration);
         }
         // Relaxed: read by `Shared::drop`, which the `Arc` drop orders after this (essay, Drop).
-        self.shared
-            .head_slot
-            .store(self.head_slot, Ordering::Relaxed);
-        self.shared.close(CONSUMER_GONE);
+        shared.head_slot.store(head_slot, Ordering::Relaxed);
+        shared.close(CONSUMER_GONE);
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `registration` is not touched again: this is the consumer's drop.
+        let registration = unsafe { ManuallyDrop::take(&mut self.registration) };
+        Self::release(&self.shared, self.head_slot, registration);
     }
 }
 

@@ -219,54 +219,32 @@ impl<T> Shared<T> {
     ///
     /// Producer only, for slots whose positions lie in `[tail, head + capacity)` for a `head`
     /// read with Acquire (essay [1]).
-    #[inline]
+    #[inline(always)]
     unsafe fn write_run(run: &[Slot<T>], items: &[T])
     where
         T: Copy,
     {
         debug_assert_eq!(run.len(), items.len());
-        // One `memcpy` where loom does not need to see each slot access.
-        #[cfg(not(mqsync_loom))]
-        // SAFETY: `Slot<T>` has the layout of `T` (the facade `UnsafeCell`, std's `UnsafeCell`
-        // and `MaybeUninit` are all `repr(transparent)`); the pointer comes from the whole
-        // `run` slice, so it may address every slot in it, and writing through a shared
-        // reference is what `UnsafeCell` permits (std's `UnsafeCell::get` makes its pointer the
-        // same way). The caller owns these slots (# Safety), and `items` cannot overlap them.
-        unsafe {
-            std::ptr::copy_nonoverlapping(items.as_ptr(), run.as_ptr() as *mut T, items.len())
-        };
-        #[cfg(mqsync_loom)]
+        // A loop of slot writes, which the compiler turns into a `memcpy` or a vector loop. An
+        // explicit `copy_nonoverlapping` over the run measured no faster (64 `u64` pushed and
+        // popped on one thread: 35 against 37 ns, within noise) and needed a second body for
+        // loom, which must see each slot access.
         for (slot, &item) in run.iter().zip(items) {
             // SAFETY: the caller owns the slot (# Safety).
             slot.with_mut(|slot| unsafe { (*slot).write(item) });
         }
     }
 
-    /// Moves the values of `run` to the end of `out`, whose spare capacity is at least
-    /// `run.len()`.
+    /// Moves the values of `run` to the end of `out`.
     ///
     /// # Safety
     ///
     /// Consumer only, for slots whose positions lie in `[head, tail)` for a `tail` read with
     /// Acquire (essay [2]); the caller then advances `head` past them (each value is moved out
     /// once).
-    #[inline]
+    #[inline(always)]
     unsafe fn read_run(run: &[Slot<T>], out: &mut Vec<T>) {
-        debug_assert!(out.capacity() - out.len() >= run.len());
-        #[cfg(not(mqsync_loom))]
-        // SAFETY: layout and provenance as in `write_run`; the values are initialized and ours
-        // (# Safety); the spare capacity checked above takes `run.len()` values, which are then
-        // initialized, so `set_len` exposes no uninitialized element.
-        unsafe {
-            let len = out.len();
-            std::ptr::copy_nonoverlapping(
-                run.as_ptr().cast::<T>(),
-                out.as_mut_ptr().add(len),
-                run.len(),
-            );
-            out.set_len(len + run.len());
-        }
-        #[cfg(mqsync_loom)]
+        // `extend` from an exact-size iterator: one capacity check, then plain writes.
         out.extend(
             run.iter()
                 // SAFETY: the slot holds a value that is ours to move out (# Safety).
@@ -371,29 +349,42 @@ pub(super) fn spsc_starting_at<T>(capacity: usize, start: usize) -> (Producer<T>
     spsc_from(capacity, WaitStrategy::default(), start)
 }
 
+/// Builds the halves inline around an out-of-line [`Shared::new`], so that the caller's
+/// compiler sees the halves' fields being made and can keep them in registers (measured: with
+/// the whole construction out of line, `head`, `tail` and the cached copies lived on the stack
+/// in the bench loops).
+#[inline]
 fn spsc_from<T>(
     capacity: usize,
     strategy: WaitStrategy,
     start: usize,
 ) -> (Producer<T>, Consumer<T>) {
-    assert!(capacity > 0, "spsc capacity must be at least 1");
-    assert!(capacity <= usize::MAX / 4, "spsc capacity too large");
-    let slots = (0..capacity)
-        .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-        .collect();
-    let shared = Arc::new(Shared {
-        tail: CachePadded::new(AtomicUsize::new(start)),
-        head: CachePadded::new(AtomicUsize::new(start)),
-        not_empty: Signal::new(),
-        not_full: Signal::new(),
-        state: AtomicUsize::new(0),
-        capacity,
-        parks: strategy.parks(),
-        head_slot: AtomicUsize::new(0),
-        slots,
-    });
+    let shared = Shared::new(capacity, strategy, start);
     (
         Producer::new(Arc::clone(&shared), strategy, start),
         Consumer::new(shared, strategy, start),
     )
+}
+
+impl<T> Shared<T> {
+    /// The shared part of a new ring whose positions start at `start`.
+    #[inline(never)]
+    fn new(capacity: usize, strategy: WaitStrategy, start: usize) -> Arc<Self> {
+        assert!(capacity > 0, "spsc capacity must be at least 1");
+        assert!(capacity <= usize::MAX / 4, "spsc capacity too large");
+        let slots = (0..capacity)
+            .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+            .collect();
+        Arc::new(Shared {
+            tail: CachePadded::new(AtomicUsize::new(start)),
+            head: CachePadded::new(AtomicUsize::new(start)),
+            not_empty: Signal::new(),
+            not_full: Signal::new(),
+            state: AtomicUsize::new(0),
+            capacity,
+            parks: strategy.parks(),
+            head_slot: AtomicUsize::new(0),
+            slots,
+        })
+    }
 }

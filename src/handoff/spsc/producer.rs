@@ -1,5 +1,5 @@
 //! The sending half of the SPSC ring: [`Producer`]. The ring itself, its algorithm and its
-//! progress argument are in `spsc.rs`.
+//! progress argument are in `mod.rs`.
 
 use super::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
 use crate::handoff::error::PushError;
@@ -254,9 +254,8 @@ impl<T> Producer<T> {
 }
 
 impl<T> Drop for Producer<T> {
-    // Inline, and touching only `shared`: a drop that took the whole `Producer` by address out
-    // of line would make the compiler keep `tail` and `limit` in memory in every loop that
-    // pushes and later drops the producer (measured: stack reloads on the push path).
+    // Inline, and touching only `shared`: a drop that took the whole producer by address out
+    // of line would keep `tail` and `limit` in memory in every loop that pushes (measured).
     #[inline]
     fn drop(&mut self) {
         self.shared.close(PRODUCER_GONE);

@@ -206,7 +206,7 @@ mod not_loom {
             let poll = wait::poll(self, &mut registration, cx, not_empty, parks, |c| {
                 ready(c.pop())
             });
-            self.registration = registration;
+            *self.registration = registration;
             poll
         }
     }
