@@ -74,17 +74,19 @@ impl<T> Consumer<T> {
         }
     }
 
-    /// For a ring that looked empty after a reload: `Ok(tail)` when a value arrived after all
-    /// (pushed just before a close), else `Empty` or `Closed`. Takes the shared part rather than
-    /// `&self`, so that the consumer's own fields can stay in registers around the call.
+    /// For a ring that looked empty after a reload and whose `state` showed CLOSED: `Ok(tail)`
+    /// when a value arrived after all (pushed just before the close), else `Closed`. Takes the
+    /// shared part rather than `&self`, so that the consumer's own fields can stay in registers
+    /// around the call.
     #[cold]
     #[inline(never)]
-    fn empty_or_closed(shared: &Shared<T>, head: usize) -> Result<usize, PopError> {
-        // Acquire: pairs with the Release half of the `fetch_or` in `Shared::close`: every push
-        // that came before the close is visible to the reload of `tail` below (essay [4]).
-        if shared.state.load(Ordering::Acquire) & CLOSED == 0 {
-            return Err(PopError::Empty);
-        }
+    fn closed_or_late_value(shared: &Shared<T>, head: usize) -> Result<usize, PopError> {
+        // Acquire: pairs with the Release half of the `fetch_or` in `Shared::close`. It reads
+        // CLOSED again (bits are never cleared, and a later load of the same word cannot read
+        // an older value), so every push that came before the close is visible to the reload
+        // of `tail` below (essay [4]).
+        let state = shared.state.load(Ordering::Acquire);
+        debug_assert!(state & CLOSED != 0);
         // Acquire: as in `refresh`.
         let tail = shared.tail.load(Ordering::Acquire);
         if tail == head {
@@ -124,7 +126,13 @@ impl<T> Consumer<T> {
     #[inline]
     pub fn pop(&mut self) -> Result<T, PopError> {
         if self.head == self.cached_tail.get() && self.refresh() == 0 {
-            let tail = Self::empty_or_closed(&self.shared, self.head)?;
+            // Relaxed: an empty, open ring answers `Empty` on this load alone (inline, as cheap
+            // as the empty check itself); only a CLOSED seen here leads to the Acquire reload
+            // in `closed_or_late_value`, which orders the pushes before the close.
+            if self.shared.state.load(Ordering::Relaxed) & CLOSED == 0 {
+                return Err(PopError::Empty);
+            }
+            let tail = Self::closed_or_late_value(&self.shared, self.head)?;
             self.cached_tail.set(tail);
         }
         // SAFETY: `head != tail` for a `tail` read with Acquire (essay [2]); we are the consumer

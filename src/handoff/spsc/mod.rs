@@ -265,7 +265,7 @@ impl<T> Shared<T> {
 
     fn close(&self, bits: usize) {
         // AcqRel: the Release half pairs with the Acquire load of `state` in the consumer's
-        // `empty_or_closed`, so every push before the close is visible once the consumer sees
+        // `closed_or_late_value`, so every push before the close is visible once the consumer sees
         // CLOSED (essay [4]); the Acquire half is not needed by the ring (bits are only set) but
         // keeps `is_abandoned` answers ordered after the close for free.
         self.state.fetch_or(CLOSED | bits, Ordering::AcqRel);
