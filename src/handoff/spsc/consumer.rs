@@ -18,7 +18,8 @@ use std::mem::ManuallyDrop;
 /// true until this consumer pops (the producer can only add); [`len`](Self::len) is a lower
 /// bound (the producer may push meanwhile).
 pub struct Consumer<T> {
-    shared: Arc<Shared<T>>,
+    /// `ManuallyDrop`, like `registration`, so that the consumer's whole drop is one call.
+    shared: ManuallyDrop<Arc<Shared<T>>>,
     /// Our position (pops so far, wrapping): exact, since we are the only writer of
     /// `shared.head`.
     head: usize,
@@ -29,9 +30,9 @@ pub struct Consumer<T> {
     cached_tail: Cell<usize>,
     pub(super) strategy: WaitStrategy,
     /// The async wait in progress (`pop_async`, `Stream`), if any. `ManuallyDrop` so that the
-    /// consumer's drop glue stays small enough to inline (`Consumer::drop` hands it to the
-    /// out-of-line `release`): an out-of-line drop would take the whole consumer by address
-    /// and keep `head` and `cached_tail` in memory in every loop that pops (measured).
+    /// consumer's whole drop is one call (`release`) and inlines wherever a consumer is
+    /// dropped: a drop glue left out of line would take the whole consumer by address and keep
+    /// `head` and `cached_tail` in memory in every loop that pops (measured).
     pub(super) registration: ManuallyDrop<Option<Registration>>,
 }
 
@@ -39,7 +40,7 @@ impl<T> Consumer<T> {
     /// The consumer of a new ring whose positions start at `start` (0 outside tests).
     pub(super) fn new(shared: Arc<Shared<T>>, strategy: WaitStrategy, start: usize) -> Self {
         Consumer {
-            shared,
+            shared: ManuallyDrop::new(shared),
             head: start,
             head_slot: 0,
             cached_tail: Cell::new(start),
@@ -302,10 +303,10 @@ impl<T> Consumer<T> {
 
 impl<T> Consumer<T> {
     /// The work of `drop`, out of line: cancel an async wait, hand the slot index to
-    /// `Shared::drop`, close.
+    /// `Shared::drop`, close, then let go of the shared part.
     #[cold]
     #[inline(never)]
-    fn release(shared: &Shared<T>, head_slot: usize, registration: Option<Registration>) {
+    fn release(shared: Arc<Shared<T>>, head_slot: usize, registration: Option<Registration>) {
         if let Some(registration) = registration {
             shared.not_empty.unregister(registration);
         }
@@ -316,11 +317,16 @@ impl<T> Consumer<T> {
 }
 
 impl<T> Drop for Consumer<T> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        // SAFETY: `registration` is not touched again: this is the consumer's drop.
-        let registration = unsafe { ManuallyDrop::take(&mut self.registration) };
-        Self::release(&self.shared, self.head_slot, registration);
+        // SAFETY: neither field is used again: this is the consumer's drop.
+        let (shared, registration) = unsafe {
+            (
+                ManuallyDrop::take(&mut self.shared),
+                ManuallyDrop::take(&mut self.registration),
+            )
+        };
+        Self::release(shared, self.head_slot, registration);
     }
 }
 
