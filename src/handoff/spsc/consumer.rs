@@ -28,6 +28,8 @@ pub struct Consumer<T> {
     /// A copy of `shared.tail`, possibly stale (understates the data, never overstates it);
     /// reloaded only when it says empty. A `Cell` so that `peek(&self)` can reload it.
     cached_tail: Cell<usize>,
+    /// Copy of `shared.parks`, so that the wake check reads no shared line to decide.
+    parks: bool,
     pub(super) strategy: WaitStrategy,
     /// The async wait in progress (`pop_async`, `Stream`), if any. `ManuallyDrop` so that the
     /// consumer's whole drop is one call (`release`) and inlines wherever a consumer is
@@ -44,6 +46,7 @@ impl<T> Consumer<T> {
             head: start,
             head_slot: 0,
             cached_tail: Cell::new(start),
+            parks: strategy.parks(),
             strategy,
             registration: ManuallyDrop::new(None),
         }
@@ -104,7 +107,7 @@ impl<T> Consumer<T> {
         // Release: pairs with the Acquire load of `head` in `Producer::refresh`/`len`: our reads
         // of the slots happen before the producer overwrites them (essay [1]).
         self.shared.head.store(head, Ordering::Release);
-        if self.shared.parks {
+        if self.parks {
             // The wake check (signal.rs, P2-P4): one load of the waiter count while nobody
             // sleeps.
             self.shared.not_full.notify_one();

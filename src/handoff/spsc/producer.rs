@@ -29,6 +29,8 @@ pub struct Producer<T> {
     /// stale. The consumer only moves `head` forward, so `limit - tail` understates the free
     /// room, never overstates it; reloaded only when `tail` reaches it.
     limit: usize,
+    /// Copy of `shared.parks`, so that the wake check reads no shared line to decide.
+    parks: bool,
     pub(super) strategy: WaitStrategy,
 }
 
@@ -40,6 +42,7 @@ impl<T> Producer<T> {
             shared: ManuallyDrop::new(shared),
             tail: start,
             tail_slot: 0,
+            parks: strategy.parks(),
             strategy,
         }
     }
@@ -66,7 +69,7 @@ impl<T> Producer<T> {
         // Release: pairs with the Acquire load of `tail` in `Consumer::refresh`: the slot
         // writes happen before the consumer reads them (essay [2]).
         self.shared.tail.store(tail, Ordering::Release);
-        if self.shared.parks {
+        if self.parks {
             // The wake check (signal.rs, P2-P4): one load of the waiter count while nobody
             // sleeps.
             self.shared.not_empty.notify_one();
