@@ -1,12 +1,14 @@
 //! The sending half of the SPSC ring: [`Producer`]. The ring itself, its algorithm and its
-//! progress argument are in `spsc.rs`.
+//! progress argument are in `mod.rs`.
 
-use super::error::PushError;
-use super::spsc::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
-use super::wait::WaitStrategy;
+use super::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
+use crate::handoff::error::PushError;
+use crate::handoff::signal::Signal;
+use crate::handoff::wait::WaitStrategy;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::fmt;
+use std::mem::ManuallyDrop;
 
 /// The sending half of an [`spsc`](super::spsc) ring. `Send`, not `Clone`: there is one producer.
 ///
@@ -15,54 +17,61 @@ use std::fmt;
 /// stays true until this producer pushes (the consumer can only make room); [`len`](Self::len)
 /// is an upper bound (the consumer may pop meanwhile).
 pub struct Producer<T> {
-    pub(super) shared: Arc<Shared<T>>,
-    /// Our position: exact, since we are the only writer of `shared.tail`.
+    /// `ManuallyDrop` so that the producer's whole drop is one call (`release`) and inlines
+    /// wherever a producer is dropped; see `Producer::drop`.
+    shared: ManuallyDrop<Arc<Shared<T>>>,
+    /// Our position (pushes so far, wrapping): exact, since we are the only writer of
+    /// `shared.tail`.
     tail: usize,
-    /// A copy of `shared.head`, possibly stale. The consumer only moves `head` forward, so the
-    /// copy understates the free room, never overstates it; refreshed only when it says full.
-    cached_head: usize,
+    /// The slot of position `tail`, in `[0, capacity)`.
+    tail_slot: usize,
+    /// `cached_head + capacity` (wrapping) for a copy `cached_head` of `shared.head`, possibly
+    /// stale. The consumer only moves `head` forward, so `limit - tail` understates the free
+    /// room, never overstates it; reloaded only when `tail` reaches it.
+    limit: usize,
+    /// Copy of `shared.parks`, so that the wake check reads no shared line to decide.
+    parks: bool,
     pub(super) strategy: WaitStrategy,
 }
 
 impl<T> Producer<T> {
-    pub(super) fn new(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Self {
+    /// The producer of a new ring whose positions start at `start` (0 outside tests).
+    pub(super) fn new(shared: Arc<Shared<T>>, strategy: WaitStrategy, start: usize) -> Self {
         Producer {
-            shared,
-            tail: 0,
-            cached_head: 0,
+            limit: start.wrapping_add(shared.capacity),
+            shared: ManuallyDrop::new(shared),
+            tail: start,
+            tail_slot: 0,
+            parks: strategy.parks(),
             strategy,
         }
     }
-}
 
-impl<T> Producer<T> {
-    /// Free slots according to our possibly stale copy of `head` (a lower bound).
-    #[inline]
-    fn cached_room(&self) -> usize {
-        self.shared.capacity - self.shared.distance(self.cached_head, self.tail)
+    /// The signal this producer sleeps on (for the blocking operations in `wait.rs`).
+    pub(super) fn not_full(&self) -> &Signal {
+        &self.shared.not_full
     }
 
-    /// Free slots, refreshing the copy of `head` when it shows fewer than `wanted`.
+    /// Reloads `head` and returns the free room (a lower bound).
     #[inline]
-    fn room(&mut self, wanted: usize) -> usize {
-        let room = self.cached_room();
-        if room >= wanted {
-            return room;
-        }
-        // Acquire: pairs with the Release store of `head` in `Consumer::pop`/`pop_many`: the
-        // consumer's reads of the slots we may now overwrite happened before.
-        self.cached_head = self.shared.head.load(Ordering::Acquire);
-        self.cached_room()
+    fn refresh(&mut self) -> usize {
+        // Acquire: pairs with the Release store of `head` in `Consumer::publish`: the
+        // consumer's reads of the slots we may now overwrite happened before (essay [1]).
+        let head = self.shared.head.load(Ordering::Acquire);
+        self.limit = head.wrapping_add(self.shared.capacity);
+        self.limit.wrapping_sub(self.tail)
     }
 
-    /// Publishes our position and wakes a sleeping consumer.
-    #[inline]
+    /// Publishes our new position and wakes a sleeping consumer.
+    #[inline(always)]
     fn publish(&mut self, tail: usize) {
         self.tail = tail;
-        // Release: pairs with the Acquire load of `tail` in `Consumer::pop`/`peek`/`pop_many`:
-        // the slot writes happen before the consumer reads them.
+        // Release: pairs with the Acquire load of `tail` in `Consumer::refresh`: the slot
+        // writes happen before the consumer reads them (essay [2]).
         self.shared.tail.store(tail, Ordering::Release);
-        if self.shared.parks {
+        if self.parks {
+            // The wake check (signal.rs, P2-P4): one load of the waiter count while nobody
+            // sleeps.
             self.shared.not_empty.notify_one();
         }
     }
@@ -85,14 +94,14 @@ impl<T> Producer<T> {
         if self.shared.state.load(Ordering::Relaxed) & CLOSED != 0 {
             return Err(PushError::Closed(value));
         }
-        if self.room(1) == 0 {
+        if self.tail == self.limit && self.refresh() == 0 {
             return Err(PushError::Full(value));
         }
-        // SAFETY: room >= 1, so `tail` lies in `[tail, head + capacity)` for the `head` we read
-        // with Acquire (or an older, smaller one); we are the producer.
-        unsafe { self.shared.write(self.tail, value) };
-        let tail = self.shared.advance(self.tail, 1);
-        self.publish(tail);
+        // SAFETY: `tail != limit`, so `tail - head < capacity` for a `head` read with Acquire
+        // (or the initial 0): essay [1]. We are the producer.
+        unsafe { self.shared.write(self.tail_slot, value) };
+        self.tail_slot = self.shared.step1(self.tail_slot);
+        self.publish(self.tail.wrapping_add(1));
         Ok(())
     }
 
@@ -120,20 +129,25 @@ impl<T> Producer<T> {
         if items.is_empty() || self.shared.state.load(Ordering::Relaxed) & CLOSED != 0 {
             return 0;
         }
-        let n = self.room(items.len()).min(items.len());
+        let mut room = self.limit.wrapping_sub(self.tail);
+        if room < items.len() {
+            room = self.refresh();
+        }
+        let n = room.min(items.len());
         if n == 0 {
             return 0;
         }
-        let (first, second) = self.shared.runs(self.tail, n);
+        let (first, second) = self.shared.runs(self.tail_slot, n);
         let (items_first, items_second) = items[..n].split_at(first.len());
-        for (run, run_items) in [(first, items_first), (second, items_second)] {
-            for (slot, &item) in run.iter().zip(run_items) {
-                // SAFETY: n <= room, so every slot written belongs to a position in
-                // `[tail, head + capacity)` for a `head` read with Acquire; we are the producer.
-                slot.with_mut(|slot| unsafe { (*slot).write(item) });
-            }
+        // SAFETY: n <= room, so every slot written belongs to a position in
+        // `[tail, head + capacity)` for a `head` read with Acquire (essay [1]); we are the
+        // producer.
+        unsafe {
+            Shared::write_run(first, items_first);
+            Shared::write_run(second, items_second);
         }
-        self.publish(self.shared.advance(self.tail, n));
+        self.tail_slot = self.shared.step(self.tail_slot, n);
+        self.publish(self.tail.wrapping_add(n));
         n
     }
 
@@ -188,7 +202,8 @@ impl<T> Producer<T> {
         self.shared.state.load(Ordering::Relaxed) & CONSUMER_GONE != 0
     }
 
-    /// Values in the ring: an upper bound, since the consumer may pop meanwhile.
+    /// Values in the ring: an upper bound, since the consumer may pop meanwhile. Loads
+    /// `head` (a line the consumer writes on every pop).
     ///
     /// # Examples
     ///
@@ -198,9 +213,9 @@ impl<T> Producer<T> {
     /// assert_eq!(tx.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        // Acquire: pairs with the consumer's Release store of `head` (as in `room`).
-        self.shared
-            .distance(self.shared.head.load(Ordering::Acquire), self.tail)
+        // Acquire: pairs with the consumer's Release store of `head` (as in `refresh`).
+        self.tail
+            .wrapping_sub(self.shared.head.load(Ordering::Acquire))
     }
 
     /// True when the ring is empty. A `true` stays true until this producer pushes; a `false`
@@ -244,9 +259,25 @@ impl<T> Producer<T> {
     }
 }
 
+impl<T> Producer<T> {
+    /// The work of `drop`, out of line: close, then let go of the shared part.
+    #[cold]
+    #[inline(never)]
+    fn release(shared: Arc<Shared<T>>) {
+        shared.close(PRODUCER_GONE);
+    }
+}
+
 impl<T> Drop for Producer<T> {
+    // The whole drop is one call with the `Arc` by value. A drop glue that stayed out of line
+    // would take the producer by address, and the compiler would then keep `tail` and `limit`
+    // in memory in every loop that pushes and later drops the producer (measured in the
+    // benches' loops: a load and a store of each per push).
+    #[inline(always)]
     fn drop(&mut self) {
-        self.shared.close(PRODUCER_GONE);
+        // SAFETY: `shared` is not used again: this is the producer's drop.
+        let shared = unsafe { ManuallyDrop::take(&mut self.shared) };
+        Self::release(shared);
     }
 }
 
