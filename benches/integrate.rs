@@ -10,6 +10,8 @@
 //!   loop that keeps its results as a batch does (target: 2 threads ≥ 1.7× 1 thread).
 //! - `nested_batch_100k`: 100k nested events, bare serde_json in a loop that keeps its values,
 //!   and `integrate_batch` on 1 and 2 threads.
+//! - With `--features simd`, `integrate` parses with sonic-rs, and bare
+//!   `sonic_rs::from_slice::<serde_json::Value>` joins the per-message groups.
 //! - `tiny_batch_10`: `integrate_batch` of 10 inputs vs a plain loop of `integrate` collecting
 //!   its results.
 //!
@@ -61,6 +63,14 @@ fn per_message(c: &mut Criterion, name: &str, docs: &[Vec<u8>]) {
         b.iter(|| {
             for doc in docs {
                 black_box(serde_json::from_slice::<serde_json::Value>(doc).expect("valid JSON"));
+            }
+        })
+    });
+    #[cfg(feature = "simd")]
+    group.bench_function("sonic_rs_from_slice", |b| {
+        b.iter(|| {
+            for doc in docs {
+                black_box(sonic_rs::from_slice::<serde_json::Value>(doc).expect("valid JSON"));
             }
         })
     });
