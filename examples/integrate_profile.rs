@@ -12,10 +12,14 @@
 //! each round, as a consumer would). It prints the wall and CPU time (all threads) of the timed
 //! part per round, so the 1- and 2-thread runs compare in CPU as well as in wall time: on a
 //! loaded machine the wall time of the 2-thread run says little, the CPU it took says what it
-//! would take on free cores.
+//! would take on free cores. `--features bench-mimalloc` runs it on mimalloc.
 
 #[path = "../benches/support/integrate_feed.rs"]
 mod feed;
+
+#[cfg(feature = "bench-mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use mqsync::integrate::{Input, Integrator, Raw};
 use std::hint::black_box;
