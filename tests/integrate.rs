@@ -518,8 +518,7 @@ fn batches_keep_order_and_account_for_everything() {
         .is_empty());
 }
 
-/// A parallel batch lends each input to a worker and keeps the payload for the calling thread
-/// to free: its messages and rejections are those that one call at a time gives.
+/// A parallel batch gives the messages and rejections that one call at a time gives.
 #[test]
 fn parallel_batches_give_what_single_calls_give() {
     let inputs = mixed(3000);

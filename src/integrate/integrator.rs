@@ -88,33 +88,16 @@ impl Integrator {
     }
 
     fn integrate_at(&self, index: usize, input: Input) -> Result<Message, Rejection> {
-        self.pipeline(&input.source)
-            .run(input)
-            .map_err(|(input, reason)| Rejection {
-                index,
-                input,
-                reason,
-            })
-    }
-
-    /// [`integrate_at`](Self::integrate_at) on a batch worker: see [`Pipeline::run_in_place`].
-    fn integrate_in_place(&self, index: usize, input: &mut Input) -> Result<Message, Rejection> {
-        self.pipeline(&input.source)
-            .run_in_place(input)
-            .map_err(|(input, reason)| Rejection {
-                index,
-                input,
-                reason,
-            })
-    }
-
-    /// The rules for `source`.
-    fn pipeline(&self, source: &str) -> &Pipeline {
-        if self.sources.is_empty() {
+        let pipeline = if self.sources.is_empty() {
             &self.default
         } else {
-            self.sources.get(source).unwrap_or(&self.default)
-        }
+            self.sources.get(&input.source).unwrap_or(&self.default)
+        };
+        pipeline.run(input).map_err(|(input, reason)| Rejection {
+            index,
+            input,
+            reason,
+        })
     }
 
     /// Integrates a batch, in parallel when it holds at least two chunks and the pool has more
@@ -155,24 +138,18 @@ impl Integrator {
                     .map(|(i, input)| self.integrate_at(offset + i, input.into()))
                     .collect()
             } else {
-                // The workers take what the messages keep (source, headers) and leave each
-                // accepted input's payload here, to be freed by this thread, which allocated
-                // it: see `Pipeline::run_in_place`.
-                let mut inputs: Vec<Input> = inputs.into_iter().map(Into::into).collect();
-                let mut parallel = || {
+                let parallel = || {
                     inputs
-                        .par_iter_mut()
+                        .into_par_iter()
                         .enumerate()
                         .with_min_len(self.chunk_size)
-                        .map(|(i, input)| self.integrate_in_place(offset + i, input))
+                        .map(|(i, input)| self.integrate_at(offset + i, input.into()))
                         .collect()
                 };
-                let results = match &self.pool {
+                match &self.pool {
                     Some(pool) => pool.install(parallel),
                     None => parallel(),
-                };
-                drop(inputs);
-                results
+                }
             };
         let mut outcome = BatchOutcome {
             messages: Vec::with_capacity(count),

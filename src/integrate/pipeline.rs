@@ -129,30 +129,6 @@ impl Pipeline {
         }
     }
 
-    /// [`run`](Self::run) for a batch worker: the message takes the input's source and headers,
-    /// and a rejection takes the whole input, but an accepted input's payload stays in `input`,
-    /// for the thread that allocated it to free. (With glibc malloc a buffer freed by another
-    /// thread goes back to its owner's arena under that arena's lock, and the owner's next
-    /// allocations pay to sort it back in.)
-    pub(crate) fn run_in_place(&self, input: &mut Input) -> Result<Message, (Box<Input>, Reason)> {
-        match self.shape(input) {
-            Ok(derived) => Ok(Message {
-                id: derived.id,
-                source: std::mem::take(&mut input.source),
-                key: derived.key,
-                version: derived.version,
-                timestamp: derived.timestamp,
-                headers: std::mem::take(&mut input.headers),
-                body: derived.body,
-            }),
-            Err(reason) => {
-                // The placeholder allocates nothing.
-                let placeholder = Input::new(String::new(), super::Raw::Bool(false));
-                Err((Box::new(std::mem::replace(input, placeholder)), reason))
-            }
-        }
-    }
-
     fn shape(&self, input: &Input) -> Result<Derived, Reason> {
         let mut body = self.decoder.decode(&input.raw)?;
         for (from, to) in &self.renames {
