@@ -518,6 +518,54 @@ fn batches_keep_order_and_account_for_everything() {
         .is_empty());
 }
 
+/// A parallel batch gives the messages and rejections that one call at a time gives.
+#[test]
+fn parallel_batches_give_what_single_calls_give() {
+    let inputs = mixed(3000);
+    let parallel = Integrator::builder()
+        .pool(Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap(),
+        ))
+        .chunk_size(16)
+        .build()
+        .unwrap();
+    let out = parallel.integrate_batch(inputs.clone());
+    let one_by_one: Vec<_> = inputs
+        .iter()
+        .cloned()
+        .map(|input| Integrator::default().integrate(input))
+        .collect();
+    let (mut messages, mut rejected) = (out.messages.iter(), out.rejected.iter());
+    for (index, single) in one_by_one.into_iter().enumerate() {
+        match single {
+            Ok(expected) => {
+                let got = messages.next().expect("as many messages");
+                assert_eq!(
+                    (&got.source, &got.key, got.version, &got.headers, &got.body),
+                    (
+                        &expected.source,
+                        &expected.key,
+                        expected.version,
+                        &expected.headers,
+                        &expected.body
+                    )
+                );
+            }
+            Err(expected) => {
+                let got = rejected.next().expect("as many rejections");
+                assert_eq!(
+                    (got.index, &got.input, &got.reason),
+                    (index, &expected.input, &expected.reason)
+                );
+            }
+        }
+    }
+    assert!(messages.next().is_none() && rejected.next().is_none());
+}
+
 #[test]
 fn rejected_inputs_replay_once_fixed() {
     let strict = Integrator::default();

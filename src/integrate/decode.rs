@@ -6,6 +6,7 @@
 //!
 //! [`logfmt`]: super::logfmt
 
+use super::json;
 use super::logfmt;
 use super::rejection::Reason;
 use super::rules::Placement;
@@ -33,7 +34,7 @@ impl Decoder {
             }
         }
         let body = match raw {
-            Raw::Json(bytes) => self.place(parse_json(bytes)?)?,
+            Raw::Json(bytes) => return self.decode_json(bytes),
             Raw::Text(text) => self.put(&self.place.text, "text", Value::String(text.clone()))?,
             Raw::Int(i) => self.put(&self.place.number, "number", Value::from(*i))?,
             Raw::Float(f) => {
@@ -44,7 +45,10 @@ impl Decoder {
                 self.put(&self.place.number, "number", Value::Number(number))?
             }
             Raw::Bool(b) => self.put(&self.place.bool, "bool", Value::Bool(*b))?,
-            Raw::Bytes(bytes) => self.decode_bytes(bytes)?,
+            Raw::Bytes(bytes) if bytes.trim_ascii_start().first() == Some(&b'{') => {
+                return self.decode_json(bytes)
+            }
+            Raw::Bytes(bytes) => self.hex_bytes(bytes)?,
             Raw::Csv { header, row } => csv_row(header.columns(), row)?,
             Raw::Logfmt(line) => logfmt::parse(line).map_err(|detail| Reason::Malformed {
                 format: "logfmt",
@@ -61,12 +65,33 @@ impl Decoder {
                 self.place(value.clone())?
             }
         };
+        self.within_depth(body)
+    }
+
+    /// `body`, unless it nests deeper than `max_depth`.
+    fn within_depth(&self, body: Map<String, Value>) -> Result<Map<String, Value>, Reason> {
         if exceeds_depth(&body, self.max_depth) {
             return Err(Reason::TooDeep {
                 limit: self.max_depth,
             });
         }
         Ok(body)
+    }
+
+    /// JSON text (a `Raw::Json`, or `Raw::Bytes` holding an object) into a body.
+    ///
+    /// The common path is one parse that checks the depth as it builds the tree, then
+    /// placement ([`json`]). Where that would reject the input, the reference path (parse,
+    /// place, depth walk) runs instead, so the reason is the one it always gave.
+    ///
+    /// [`json`]: super::json
+    fn decode_json(&self, bytes: &[u8]) -> Result<Map<String, Value>, Reason> {
+        if let Some(body) =
+            json::parse_within(bytes, self.max_depth).and_then(|value| self.place(value).ok())
+        {
+            return Ok(body);
+        }
+        self.within_depth(self.place(parse_json(bytes)?)?)
     }
 
     /// Puts a decoded value into a body by the placement rules.
@@ -93,11 +118,8 @@ impl Decoder {
         Ok(map)
     }
 
-    /// Bytes holding a JSON object are JSON; other bytes go to `place.bytes` as hex, if set.
-    fn decode_bytes(&self, bytes: &[u8]) -> Result<Map<String, Value>, Reason> {
-        if bytes.trim_ascii_start().first() == Some(&b'{') {
-            return self.place(parse_json(bytes)?);
-        }
+    /// Bytes that do not hold a JSON object go to `place.bytes` as hex, if set.
+    fn hex_bytes(&self, bytes: &[u8]) -> Result<Map<String, Value>, Reason> {
         let field = self
             .place
             .bytes

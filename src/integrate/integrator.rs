@@ -10,8 +10,9 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Default number of inputs one rayon task handles; batches up to this size run on the calling
-/// thread, because splitting them costs more than it saves.
+/// Default number of inputs one rayon task handles at least; batches of fewer than two chunks
+/// run on the calling thread, because splitting them costs more than it saves (and a batch that
+/// cannot be split would only move to another thread).
 ///
 /// ```
 /// assert_eq!(mqsync::integrate::DEFAULT_CHUNK_SIZE, 256);
@@ -99,8 +100,9 @@ impl Integrator {
         })
     }
 
-    /// Integrates a batch, in parallel when it is larger than the chunk size and the pool has
-    /// more than one thread; otherwise on the calling thread.
+    /// Integrates a batch, in parallel when it holds at least two chunks and the pool has more
+    /// than one thread; otherwise on the calling thread, as a loop of
+    /// [`integrate`](Self::integrate) would.
     ///
     /// Messages keep input order; each rejection carries its input's index. Every input is
     /// accounted for: `messages.len() + rejected.len() == inputs.len()`.
@@ -125,9 +127,11 @@ impl Integrator {
     ) -> BatchOutcome {
         let count = inputs.len();
         // A blocking call gains nothing from handing all its work to one other thread, and
-        // with glibc malloc it loses: inputs and messages would cross malloc arenas.
+        // with glibc malloc it loses: inputs and messages would cross malloc arenas. Under two
+        // chunks `with_min_len` could not split the batch, so it too would be one task on
+        // another thread.
         let results: Vec<Result<Message, Rejection>> =
-            if count <= self.chunk_size || self.threads() < 2 {
+            if count < self.chunk_size.saturating_mul(2) || self.threads() < 2 {
                 inputs
                     .into_iter()
                     .enumerate()

@@ -44,6 +44,7 @@ mod convert;
 mod decode;
 mod encode;
 mod integrator;
+mod json;
 mod logfmt;
 mod message;
 mod path;
