@@ -184,6 +184,7 @@ impl<T> Slot<T> {
     /// Q3 of peek.rs: claims the value against peekers (sets TAKEN), then waits for the pins
     /// already there to leave. The wait lasts as long as those peekers' clones (user code), and
     /// without bound if a pinned peeker is suspended.
+    #[cold]
     fn take(&self) {
         // AcqRel: Acquire pairs with the peekers' Release `unpin` when the count is already 0;
         // Release is not needed (nothing of ours precedes) but keeps the RMW symmetric.
@@ -356,6 +357,7 @@ impl<T> RingBuffer<T> {
     /// assert!(q.push('a').is_ok());
     /// assert_eq!(q.push('b').unwrap_err().into_inner(), 'b');
     /// ```
+    #[inline]
     pub fn push(&self, value: T) -> Result<(), Full<T>> {
         match self.push_inner(value, false) {
             Pushed::Done => Ok(()),
@@ -394,6 +396,7 @@ impl<T> RingBuffer<T> {
         }
     }
 
+    #[inline]
     fn push_inner(&self, value: T, evict: bool) -> Pushed<T> {
         let mut backoff = Backoff::new();
         // Acquire: essay [6] (the stamp we compare below is no older than FREE(tail - one_lap)).
@@ -477,6 +480,7 @@ impl<T> RingBuffer<T> {
     /// assert_eq!(q.pop(), Some(2));
     /// assert_eq!(q.pop(), None);
     /// ```
+    #[inline]
     pub fn pop(&self) -> Option<T> {
         let mut backoff = Backoff::new();
         // Acquire: essay [6] (the stamp we compare below is no older than WRITTEN(head -
@@ -960,6 +964,7 @@ impl<T> RingBuffer<T> {
     ///
     /// The caller owns the value: its SeqCst CAS moved `head` off `pos` while the slot was
     /// WRITTEN(pos), and it called `gate.is_open()` right after that CAS.
+    #[inline]
     unsafe fn vacate(&self, slot: &Slot<T>, pos: u64, latched: bool) -> T {
         if latched {
             // Q3 of peek.rs: TAKEN, then wait for the peekers cloning this value.
