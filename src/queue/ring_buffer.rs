@@ -88,7 +88,8 @@
 //     can (`head` is no longer t - one_lap).
 // [6] The 48-bit sequence. Stamps are compared modulo 2^48 while positions are 64-bit. Every
 //     load of `head`/`tail` that a stamp comparison relies on is Acquire (a plain `mov` on
-//     x86), and every claim is an RMW, so the stamp store of the position one lap before
+//     x86), and every claim is an RMW (or, for `force_push`'s `tail`, a Release store after an
+//     Acquire load), so the stamp store of the position one lap before
 //     (WRITTEN(x - one_lap) for a popper at x, FREE(x - one_lap) for a pusher) happens before
 //     the comparison: the stamp read is one of that position's states or later. The states of
 //     one slot from x - one_lap to x + one_lap are distinct modulo 2^48 (one_lap ≤ 2^47), and
