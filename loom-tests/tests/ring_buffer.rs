@@ -17,13 +17,17 @@
 //! such loops at once, loom explores unfair schedules in which the two yielding threads run in
 //! turn forever and the thread they wait for never does ("Model exceeded maximum number of
 //! branches"). So each model lets at most one thread wait at a time: peeks race one other
-//! thread; with three threads the observer is a `snapshot`, which never waits. Even so, in the
-//! two three-thread models a popper can wait in its latch for the snapshot while a pusher waits
-//! for that popper; with two preemptions loom again finds the unfair schedule, so those two
-//! models run with a preemption bound of 1 (`model_3`). This leaves one interleaving unchecked
-//! by loom: essay [4]'s lap-0 pop preempted between its stamp store and its `release` while
-//! lap 1 is pushed, popped and peeked (it needs two preemptions). The DRAINING step exists for
-//! that case; it is argued in the essay and exercised by the stress test, not model-checked.
+//! thread; with three threads the observers are `snapshot`s, which never wait. Even so, in the
+//! three-thread models a popper can wait in its latch for a snapshot while a pusher waits
+//! for that popper; with two preemptions loom again finds the unfair schedule, so those
+//! models run with a preemption bound of 1 (`model_3`).
+//!
+//! The latch lives in the stamp word (ring_buffer.rs, essay [3], [4]): a pin is one CAS that
+//! checks the slot's position and TAKEN, and the store that frees a slot clears TAKEN. The
+//! interleaving the old two-word latch needed a DRAINING state for (a lap-0 pop preempted
+//! between freeing its slot and clearing TAKEN while lap 1 is pushed, popped and peeked) has
+//! no gap to fall into any more; `snapshot_against_pop_and_reuse` and
+//! `peek_against_pop_and_reuse` run the reuse, `two_snapshots_against_pop` two pins at once.
 
 /// Named so that `.ci/loom ring_buffer` selects these models.
 mod ring_buffer {
@@ -147,7 +151,7 @@ mod ring_buffer {
         });
     }
 
-    /// The slot-reuse race (essay [4] in ring_buffer.rs): a latched pop of lap 0 by one thread,
+    /// The slot-reuse race (essay [3], [4] in ring_buffer.rs): a latched pop of lap 0 by one thread,
     /// the slot pushed and popped again for lap 1 by another, and a snapshot cloning in place
     /// throughout.
     #[test]
@@ -355,6 +359,25 @@ mod ring_buffer {
             assert!(peeked == "old" || peeked == "new", "peeked {peeked:?}");
             assert_eq!(evictor.join().unwrap().as_deref(), Some("old"));
             assert_eq!(q.pop().as_deref(), Some("new"));
+        });
+    }
+
+    /// Two snapshots pin the same element while a pop takes it: the pin count goes to two and
+    /// back, and the pop's move out waits for both clones (loom fails on a racing access).
+    #[test]
+    fn two_snapshots_against_pop() {
+        model_3(|| {
+            let q = Arc::new(RingBuffer::with_capacity(1));
+            q.push(String::from("only")).unwrap();
+            let a = on(&q, |q| q.snapshot());
+            let b = on(&q, |q| q.snapshot());
+            let popper = on(&q, |q| q.pop());
+            assert_eq!(popper.join().unwrap().as_deref(), Some("only"));
+            for snap in [a.join().unwrap(), b.join().unwrap()] {
+                assert!(snap.is_empty() || snap == ["only"], "snapshot {snap:?}");
+            }
+            assert!(q.is_empty());
+            assert_eq!(q.snapshot(), Vec::<String>::new());
         });
     }
 }

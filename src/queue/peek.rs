@@ -18,8 +18,13 @@
 // P3 pick a written slot k ≥ head            Q3 if open: latch.take(): fetch_or(TAKEN), then
 // P4 latch.try_pin(): fetch_add(ONE);           wait until the peek count is 0
 //    give up on k if TAKEN was set           Q4 move the value out
-// P5 validate (slot still holds k), clone,   Q5 (ring only) publish the slot as free, then
-//    latch.unpin()                              latch.release(): clear TAKEN
+// P5 validate (slot still holds k), clone,
+//    latch.unpin()
+//
+// `SlotLatch` is MsQueue's latch (its slots are never reused). `RingBuffer` keeps the same
+// TAKEN bit and pin count in its slots' stamp words instead, where one CAS validates the slot's
+// position and pins it, and the store that frees the slot clears TAKEN (ring_buffer.rs, essay
+// [3], [4]); the gate below serves both.
 //
 // Why a popper that sees a closed gate at Q2 may skip Q3 (the store-buffering pair): P1 and P2,
 // Q1 and Q2 are SeqCst, so they sit in one total order S. If Q2 reads 0, then P1 is after Q2 in
@@ -110,7 +115,7 @@ const TAKEN: usize = 1;
 pub(crate) const OWNER_BITS: usize = 0b110;
 const ONE_PEEKER: usize = 8;
 
-// `new` serves the loom build of MsQueue (zeroed allocation elsewhere) and the ring buffer.
+// `new` serves the loom build of MsQueue (zeroed allocation elsewhere).
 #[allow(dead_code)]
 impl SlotLatch {
     pub(crate) fn new() -> Self {
@@ -146,8 +151,8 @@ impl SlotLatch {
     /// P4: registers a peeker; false (and nothing registered) when a popper owns the slot.
     #[inline]
     pub(crate) fn try_pin(&self) -> bool {
-        // Acquire: a peeker that comes after a popper's `release` sees the slot's new state
-        // (pairs with the Release fetch_and in `release`).
+        // Acquire: not needed by MsQueue (its caller's Acquire load of the latch word already
+        // pairs with the publish); kept so that a pin orders like a lock acquisition.
         let prev = self.state.fetch_add(ONE_PEEKER, Ordering::Acquire);
         if prev & TAKEN != 0 {
             // Relaxed: nothing was read under this pin.
@@ -180,15 +185,5 @@ impl SlotLatch {
                 backoff.snooze();
             }
         }
-    }
-
-    /// Q5 (slots that are reused): clears TAKEN once the slot no longer holds the taken value.
-    ///
-    /// Must come after the store that publishes the slot's new state, so that a peeker whose
-    /// `try_pin` succeeds afterwards also sees that state and rejects the slot at its validation.
-    #[inline]
-    pub(crate) fn release(&self) {
-        // Release: pairs with the Acquire fetch_add in `try_pin`.
-        self.state.fetch_and(!TAKEN, Ordering::Release);
     }
 }

@@ -3,14 +3,19 @@
 //! The algorithm is Dmitry Vyukov's bounded MPMC queue ("Bounded MPMC queue", 1024cores.net,
 //! 2010): an array of slots, each with a *stamp* that says which position the slot serves next
 //! and whether it holds a value, and two counters, `head` and `tail`, that pushers and poppers
-//! advance with compare-and-swap. This implementation departs from it in four ways:
+//! advance with compare-and-swap. This implementation departs from it in five ways:
 //!
 //! * **Any capacity.** A position is `lap + index` with `index < capacity` and `lap` a multiple
 //!   of `one_lap = (capacity + 1).next_power_of_two()` (the encoding of crossbeam's
 //!   `ArrayQueue`), so the capacity need not be a power of two.
-//! * **Peek and snapshot.** A popper that may race a peeker latches its slot before moving the
-//!   value out (the protocol of `peek.rs`), so [`RingBuffer::peek`] and
-//!   [`RingBuffer::snapshot`] clone elements in place, sound against concurrent pops.
+//! * **64-bit positions** on every target, so `head` and `tail` never wrap in practice (2^64
+//!   operations) and their compare-and-swaps cannot succeed on a recycled value.
+//! * **Peek and snapshot.** The stamp word also holds the slot's *latch*: a TAKEN bit and the
+//!   number of peekers cloning the value. A peeker pins a WRITTEN slot with one compare-and-swap
+//!   that checks the position and pins at once; a popper that may race a peeker sets TAKEN and
+//!   waits for the pins to leave before moving the value out (the gate protocol of `peek.rs`),
+//!   so [`RingBuffer::peek`] and [`RingBuffer::snapshot`] clone elements in place, sound against
+//!   concurrent pops. A slot is one word plus the element (16 bytes for a `u64`).
 //! * **Batches.** [`RingBuffer::push_batch`] and [`RingBuffer::pop_many`] claim a run of
 //!   consecutive slots with one compare-and-swap of `tail` or `head`.
 //! * **Eviction.** [`RingBuffer::force_push`] claims the oldest element with the same
@@ -21,82 +26,179 @@
 // Protocol essay
 // ==============
 //
-// Positions. `head` is the next position to pop, `tail` the next to push; both only move
-// forward (`next(pos)`: `pos + 1`, or the next lap after index `capacity - 1`), and
+// Positions. `head` is the next position to pop, `tail` the next to push, both `u64`; both only
+// move forward (`next(pos)`: `pos + 1`, or the next lap after index `capacity - 1`), and
 // `head ≤ tail ≤ head + capacity` in position order. Slot `index(pos)` serves positions
 // `pos`, `pos + one_lap`, `pos + 2·one_lap`, ...
 //
-// States of a slot's stamp, for the position `p` it serves now:
+// The stamp word of a slot: bits 16..64 a *sequence* (a position, or a position + 1, modulo
+// 2^48), bits 1..16 the number of pinned peekers, bit 0 TAKEN. For the position `p` the slot
+// serves now, its states are:
 //
-//   FREE(p)      stamp == p             nobody has written p yet; a pusher at tail == p may claim
-//   WRITTEN(p)   stamp == p + 1         the value for p is in the slot; a popper at head == p may
-//                                       claim it (p + 1 is never a position: index(p) < capacity
-//                                       < one_lap, so `lap + capacity` is unused)
-//   DRAINING(p)  stamp == p again       (only after a latched pop) the value of p is gone, the
-//                                       latch is being released; nobody may act on the slot yet
-//   FREE(p')     stamp == p + one_lap   the pop of p is complete; the slot serves p' = p + one_lap
+//   FREE(p)      seq == p,      latch bits 0   nobody has written p; a pusher at tail == p may
+//                                              claim it
+//   WRITTEN(p)   seq == p + 1,  any pins       the value for p is in the slot; a popper at
+//                                              head == p may claim it, peekers may pin it
+//                (p + 1 is never a position of this slot: index(p) < capacity < one_lap)
+//   TAKEN(p)     seq == p + 1,  TAKEN set      (only after a latched pop's claim) a popper owns
+//                                              the value and waits for the pins to reach 0;
+//                                              no new pin succeeds
+//   FREE(p')     seq == p + one_lap, bits 0    the pop of p is complete; serves p' = p + one_lap
 //
-// Transitions, each done by the one thread that owns the slot by its CAS on `tail` or `head`:
+// Transitions, each done by the one thread that owns the slot by its CAS on `tail` or `head`,
+// except pins and unpins:
 //
-//   FREE(p) --push: CAS tail p→next(p), write, Release store p+1--> WRITTEN(p)
-//   WRITTEN(p) --pop: SeqCst CAS head p→next(p), [latch.take], move out-->
-//        (latched) Release store p: DRAINING(p), latch.release, Release store p+one_lap: FREE(p')
-//        (not latched) Release store p+one_lap: FREE(p')
+//   FREE(p) --push: CAS tail p→next(p), write, Release store WRITTEN(p)--> WRITTEN(p)
+//   WRITTEN(p) --pin: CAS stamp s→s+ONE_PEEKER if seq == p+1 and TAKEN clear (peekers)-->
+//   WRITTEN(p) --unpin: Release fetch_sub ONE_PEEKER (peekers)-->
+//   WRITTEN(p) --pop: SeqCst CAS head p→next(p); if the gate is open: fetch_or TAKEN, wait
+//        for 0 pins; move out; Release store FREE(p + one_lap) (which also clears TAKEN)-->
 //   WRITTEN(p) --force_push when full: SeqCst CAS head p→next(p) (tail is p+one_lap), store
-//        tail, move out, write new, [DRAINING(p), release], Release store p'+1--> WRITTEN(p')
+//        tail, [TAKEN, wait], move out, write new, Release store WRITTEN(p')--> WRITTEN(p')
 //
 // Ownership: a CAS that moves `tail` from p gives its winner the right to write slot p, and only
-// while the stamp says FREE(p) (checked before the CAS; no other thread changes a FREE stamp).
-// A CAS that moves `head` from p gives the right to move out of WRITTEN(p). The stamp's Release
-// stores and Acquire loads carry the value from the writer to the reader and the reader's move
-// out to the next lap's writer.
+// while the stamp says FREE(p) (checked before the CAS; no other thread changes a FREE stamp:
+// pins need WRITTEN). A CAS that moves `head` from p gives the right to move out of WRITTEN(p).
+// The stamp's Release stores and Acquire loads carry the value from the writer to the reader and
+// the reader's move out to the next lap's writer.
 //
 // The races, and why they are harmless:
 //
 // [1] A stale `tail` or `head`: the thread reads a stamp for a position that has moved on; its
-//     CAS fails (positions do not repeat, barring a wrap of all of usize), so it reloads.
+//     CAS fails (64-bit positions do not repeat), so it reloads.
 // [2] Pusher at `tail == t` finds WRITTEN(t - one_lap): the ring is full if `head` is still
 //     t - one_lap (the element is there); otherwise a popper has claimed it and not finished
 //     moving out: the pusher waits. Popper at `head == h` finds FREE(h): empty if `tail == h`;
 //     otherwise a pusher has claimed h and not finished writing: the popper waits. These two
 //     waits are why the ring is not strictly lock-free (crossbeam issue 675).
-// [3] A peeker clones in place while a popper moves out: peek.rs's latch. A popper whose claim
-//     was followed by a closed gate never has a peeker on its slot (store buffering, peek.rs);
-//     otherwise it takes the latch and waits for the pinned peekers. A peeker re-validates
-//     WRITTEN(p) after pinning, because the slot may have been popped and reused for a later
-//     lap between its first stamp load and its pin.
-// [4] The DRAINING step. peek.rs's Q5 asks for "publish the slot's new state, then release".
-//     If the new state were FREE(p'), the next lap could run in the gap: a pusher writes p', a
-//     popper claims p' and sets TAKEN (already set: a no-op), our `release` clears it, and a
-//     peeker pins, validates WRITTEN(p') and clones while that popper moves the value out. So a
-//     latched pop publishes DRAINING(p) first, which every peeker rejects and no pusher acts on,
-//     releases, and only then publishes FREE(p'). TAKEN is thus always clear when a slot becomes
-//     FREE, and a TAKEN bit seen by a peeker always belongs to the pop of the element it sees.
+// [3] A peeker clones in place while a popper moves out: peek.rs's gate, with the latch in the
+//     stamp. A popper whose claim was followed by a closed gate never has a peeker on its slot
+//     (store buffering, peek.rs); otherwise it sets TAKEN and waits for the pins. The pin is
+//     one CAS that requires WRITTEN(p) for the peeker's own `p` and TAKEN clear, and the TAKEN
+//     fetch_or is an RMW on the same word: whichever is first in the word's modification order
+//     wins (pin first: the popper sees the count and waits for the Release unpin; TAKEN first:
+//     the pin fails). A slot reused for a later lap fails the pin's sequence check.
+// [4] No DRAINING step. With a separate latch word, a latched pop had to publish an
+//     intermediate state, release the latch, then free the slot, or the next lap could run in
+//     the gap and a stale TAKEN clear would admit a peeker during a move out. Here the store of
+//     FREE(p + one_lap) clears TAKEN in the same write: no gap.
 // [5] `force_push` on a full ring: its CAS on `head` from t - one_lap competes with pops exactly
 //     as a pop's would, so the oldest element goes to exactly one of them. Its plain store of
 //     `tail` is safe: no pusher can claim t (the stamp never says FREE(t)) and no other evictor
 //     can (`head` is no longer t - one_lap).
+// [6] The 48-bit sequence. Stamps are compared modulo 2^48 while positions are 64-bit. Every
+//     load of `head`/`tail` that a stamp comparison relies on is Acquire (a plain `mov` on
+//     x86), and every claim is an RMW (or, for `force_push`'s `tail`, a Release store after an
+//     Acquire load), so the stamp store of the position one lap before
+//     (WRITTEN(x - one_lap) for a popper at x, FREE(x - one_lap) for a pusher) happens before
+//     the comparison: the stamp read is one of that position's states or later. The states of
+//     one slot from x - one_lap to x + one_lap are distinct modulo 2^48 (one_lap ≤ 2^47), and
+//     a stamp for a position past x means the claim CAS on the full 64-bit `head`/`tail` fails.
+//     Only a peeker suspended across 2^48 positions could pin a later element (one that is in
+//     the ring when pinned: still sound, only not the one it aimed at).
+// [7] The pin count has 15 bits. A peeker that finds 32,767 pins on its slot waits for one to
+//     leave rather than overflow into the sequence.
 
-use super::peek::{PeekGate, SlotLatch};
+use super::peek::PeekGate;
 use super::{Fifo, Full};
 use crate::primitive::cell::UnsafeCell;
-use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
+use crate::primitive::sync::atomic::{AtomicU64, Ordering};
 use crate::primitive::Backoff;
 use crossbeam_utils::CachePadded;
 use std::fmt;
 use std::mem::MaybeUninit;
 
+/// Bit 0 of a stamp: a popper owns the value (essay [3]).
+const TAKEN: u64 = 1;
+/// One pinned peeker, in bits 1..16 of a stamp.
+const ONE_PEEKER: u64 = 2;
+/// The pin count's bits.
+const PEEKERS: u64 = 0xfffe;
+/// The sequence starts at this bit.
+const SEQ_SHIFT: u32 = 16;
+/// The latch bits (TAKEN and the pin count) below the sequence.
+const LATCH: u64 = (1 << SEQ_SHIFT) - 1;
+
+/// The stamp of FREE(pos): the sequence `pos`, latch bits clear.
+#[inline]
+fn free(pos: u64) -> u64 {
+    pos << SEQ_SHIFT
+}
+
+/// The stamp of WRITTEN(pos) with no pins and TAKEN clear: the sequence `pos + 1`.
+#[inline]
+fn written(pos: u64) -> u64 {
+    pos.wrapping_add(1) << SEQ_SHIFT
+}
+
 /// One slot of the ring.
 struct Slot<T> {
-    /// The slot's state (see the essay): FREE(p) = p, WRITTEN(p) = p + 1, DRAINING(p) = p.
-    /// Written only by the thread that owns the slot by its claim on `tail` or `head`; read by
-    /// everyone.
-    stamp: AtomicUsize,
-    /// Initialized exactly while the stamp says WRITTEN (or, for its owner, between a write and
-    /// the stamp store, or a claim and the move out).
+    /// The slot's state and latch (see the essay): FREE(p) = `free(p)`, WRITTEN(p) =
+    /// `written(p)` plus pins, TAKEN(p) = `written(p) | TAKEN`. The sequence is written only by
+    /// the thread that owns the slot by its claim on `tail` or `head`; pins and unpins change
+    /// the count bits of a WRITTEN stamp; the owning popper sets TAKEN. Read by everyone.
+    stamp: AtomicU64,
+    /// Initialized exactly while the stamp says WRITTEN or TAKEN (or, for its owner, between a
+    /// write and the stamp store, or a claim and the move out).
     value: UnsafeCell<MaybeUninit<T>>,
-    /// Between peekers cloning `value` and the popper moving it out (peek.rs).
-    latch: SlotLatch,
+}
+
+impl<T> Slot<T> {
+    /// Pins the slot for a peeker if it says WRITTEN(`pos`) and TAKEN is clear; false when it
+    /// does not (popped, being popped, or reused for a later lap).
+    fn try_pin(&self, pos: u64) -> bool {
+        let mut backoff = Backoff::new();
+        // Relaxed: only a guess; the CAS validates it and its Acquire is the one that counts.
+        let mut stamp = self.stamp.load(Ordering::Relaxed);
+        loop {
+            if stamp & !PEEKERS != written(pos) {
+                return false;
+            }
+            if stamp & PEEKERS == PEEKERS {
+                // 32,767 pins already (essay [7]).
+                backoff.snooze();
+                stamp = self.stamp.load(Ordering::Relaxed);
+                continue;
+            }
+            // Acquire: reads a value in the release sequence of the Release store of
+            // WRITTEN(pos) in `write`/`evict` (other pins and unpins are RMWs), so the value's
+            // write happens before our clone.
+            match self.stamp.compare_exchange_weak(
+                stamp,
+                stamp + ONE_PEEKER,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(s) => stamp = s,
+            }
+        }
+    }
+
+    /// Removes a peeker's pin.
+    fn unpin(&self) {
+        // Release: the clone's reads happen before the popper's move out (pairs with the
+        // Acquire loads in `take` and the Acquire half of its fetch_or).
+        self.stamp.fetch_sub(ONE_PEEKER, Ordering::Release);
+    }
+
+    /// Q3 of peek.rs: claims the value against peekers (sets TAKEN), then waits for the pins
+    /// already there to leave. The wait lasts as long as those peekers' clones (user code), and
+    /// without bound if a pinned peeker is suspended.
+    #[cold]
+    fn take(&self) {
+        // AcqRel: Acquire pairs with the peekers' Release `unpin` when the count is already 0;
+        // Release is not needed (nothing of ours precedes) but keeps the RMW symmetric.
+        let prev = self.stamp.fetch_or(TAKEN, Ordering::AcqRel);
+        debug_assert!(prev & TAKEN == 0, "a second popper on one slot");
+        if prev & PEEKERS != 0 {
+            let mut backoff = Backoff::new();
+            // Acquire: pairs with the Release fetch_sub in `unpin`.
+            while self.stamp.load(Ordering::Acquire) & PEEKERS != 0 {
+                backoff.snooze();
+            }
+        }
+    }
 }
 
 /// A bounded multi-producer multi-consumer FIFO queue of any capacity ≥ 1.
@@ -114,9 +216,13 @@ struct Slot<T> {
 /// needs that slot wait for it: pops wait for an unwritten head element even when later
 /// elements are ready (crossbeam issue 675), pushes wait for a slot still being vacated. Such a
 /// wait ends as soon as the awaited thread runs a few more of its own steps (no user code runs
-/// in them); if that thread stays suspended, the waiter spins and yields until it runs again.
-/// A pop also waits while a [`peek`](Self::peek) or [`snapshot`](Self::snapshot) clones the
-/// very element it is popping (user code: `T::clone`).
+/// in them); if that thread stays suspended, the waiter spins briefly, then yields, until it
+/// runs again.
+///
+/// **While a [`peek`](Self::peek) or [`snapshot`](Self::snapshot) runs, `pop` is blocking, not
+/// lock-free:** a pop of the very element being cloned waits until the clone (user code:
+/// `T::clone`) is done, and without bound if the peeking thread is suspended in it. Pops of
+/// other elements, and all pops while no peek runs, are unaffected.
 ///
 /// # Examples
 ///
@@ -148,18 +254,19 @@ struct Slot<T> {
 pub struct RingBuffer<T> {
     /// The next position to pop. Moved forward by SeqCst CAS only (pops, `pop_many`, the eviction
     /// of `force_push`). Padded: poppers and pushers should not share its cache line.
-    head: CachePadded<AtomicUsize>,
+    head: CachePadded<AtomicU64>,
     /// The next position to push. Moved forward by CAS (pushes), or stored by the one evicting
     /// `force_push` that owns it (essay [5]).
-    tail: CachePadded<AtomicUsize>,
+    tail: CachePadded<AtomicU64>,
     /// Peeks and snapshots in flight (peek.rs).
     gate: PeekGate,
     /// `capacity` slots; slot `i` starts as FREE(i).
     slots: Box<[Slot<T>]>,
     /// The number of slots, ≥ 1.
     cap: usize,
-    /// `(cap + 1).next_power_of_two()`: the distance between two positions of one slot.
-    one_lap: usize,
+    /// `(cap + 1).next_power_of_two()`, at most 2^47: the distance between two positions of
+    /// one slot.
+    one_lap: u64,
 }
 
 // SAFETY: the ring owns its `T`s and moves each to exactly one popper; values cross threads, so
@@ -182,12 +289,13 @@ enum Pushed<T> {
 impl<T> RingBuffer<T> {
     /// Creates an empty ring that holds at most `capacity` elements.
     ///
-    /// Allocates the `capacity` slots up front (the element size plus two words each); the ring
-    /// never grows or reallocates them. (`push_batch` allocates a temporary `Vec` of its input.)
+    /// Allocates the `capacity` slots up front (the element size plus one 64-bit word each,
+    /// rounded up to the element's alignment); the ring never grows or reallocates them.
+    /// (`push_batch` allocates a temporary `Vec` of its input.)
     ///
     /// # Panics
     ///
-    /// If `capacity` is 0, or so large that the position encoding overflows.
+    /// If `capacity` is 0, or 2^47 or more (the position encoding's limit).
     ///
     /// # Examples
     ///
@@ -200,20 +308,20 @@ impl<T> RingBuffer<T> {
     /// ```
     pub fn with_capacity(capacity: usize) -> Self {
         assert!(capacity > 0, "RingBuffer capacity must be at least 1");
-        let one_lap = capacity
+        let one_lap = (capacity as u64)
             .checked_add(1)
-            .and_then(usize::checked_next_power_of_two)
+            .and_then(u64::checked_next_power_of_two)
+            .filter(|&lap| lap <= 1 << 47)
             .expect("RingBuffer capacity overflows the position encoding");
-        let slots = (0..capacity)
+        let slots = (0..capacity as u64)
             .map(|i| Slot {
-                stamp: AtomicUsize::new(i),
+                stamp: AtomicU64::new(free(i)),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
-                latch: SlotLatch::new(),
             })
             .collect();
         RingBuffer {
-            head: CachePadded::new(AtomicUsize::new(0)),
-            tail: CachePadded::new(AtomicUsize::new(0)),
+            head: CachePadded::new(AtomicU64::new(0)),
+            tail: CachePadded::new(AtomicU64::new(0)),
             gate: PeekGate::new(),
             slots,
             cap: capacity,
@@ -250,6 +358,7 @@ impl<T> RingBuffer<T> {
     /// assert!(q.push('a').is_ok());
     /// assert_eq!(q.push('b').unwrap_err().into_inner(), 'b');
     /// ```
+    #[inline]
     pub fn push(&self, value: T) -> Result<(), Full<T>> {
         match self.push_inner(value, false) {
             Pushed::Done => Ok(()),
@@ -288,25 +397,27 @@ impl<T> RingBuffer<T> {
         }
     }
 
+    #[inline]
     fn push_inner(&self, value: T, evict: bool) -> Pushed<T> {
         let mut backoff = Backoff::new();
-        // Relaxed: only a guess; the CAS below validates it.
-        let mut tail = self.tail.load(Ordering::Relaxed);
+        // Acquire: essay [6] (the stamp we compare below is no older than FREE(tail - one_lap)).
+        let mut tail = self.tail.load(Ordering::Acquire);
         loop {
             let slot = self.slot(tail);
             // Acquire: pairs with the Release store of FREE in `vacate`, so the previous lap's
             // move out happens before our write.
             let stamp = slot.stamp.load(Ordering::Acquire);
-            if stamp == tail {
+            if stamp == free(tail) {
                 // FREE(tail): claim it.
                 let new_tail = self.next(tail);
                 // SeqCst: one total order with the head CAS and the loads in `len`/`is_empty`
-                // (Relaxed would do for the data, which the stamp carries).
+                // (Relaxed would do for the data, which the stamp carries; its Acquire half is
+                // essay [6]'s chain).
                 match self.tail.compare_exchange_weak(
                     tail,
                     new_tail,
                     Ordering::SeqCst,
-                    Ordering::Relaxed,
+                    Ordering::Acquire,
                 ) {
                     Ok(_) => {
                         // SAFETY: our CAS moved `tail` off a FREE slot: we own it until the
@@ -315,11 +426,13 @@ impl<T> RingBuffer<T> {
                         return Pushed::Done;
                     }
                     Err(t) => {
+                        // Another pusher claimed `tail` (progress): retry at once, briefly
+                        // spinning when it keeps happening.
                         tail = t;
-                        backoff.snooze();
+                        backoff.spin();
                     }
                 }
-            } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
+            } else if stamp & !LATCH == written(tail.wrapping_sub(self.one_lap)) {
                 // WRITTEN(tail - one_lap): full, or that element's pop is under way (essay [2]).
                 let oldest = tail.wrapping_sub(self.one_lap);
                 if evict {
@@ -338,12 +451,13 @@ impl<T> RingBuffer<T> {
                     // SeqCst: a pop that completed before this call has moved `head` on.
                     return Pushed::Full(value);
                 }
+                // A pop of `oldest` is moving its value out: wait for it (spin, then yield).
                 backoff.snooze();
-                tail = self.tail.load(Ordering::Relaxed);
+                tail = self.tail.load(Ordering::Acquire);
             } else {
-                // A stale tail, or the slot is DRAINING (essay [1], [4]).
+                // A stale tail (essay [1]).
                 backoff.snooze();
-                tail = self.tail.load(Ordering::Relaxed);
+                tail = self.tail.load(Ordering::Acquire);
             }
         }
     }
@@ -367,22 +481,24 @@ impl<T> RingBuffer<T> {
     /// assert_eq!(q.pop(), Some(2));
     /// assert_eq!(q.pop(), None);
     /// ```
+    #[inline]
     pub fn pop(&self) -> Option<T> {
         let mut backoff = Backoff::new();
-        // Relaxed: only a guess; the CAS below validates it.
-        let mut head = self.head.load(Ordering::Relaxed);
+        // Acquire: essay [6] (the stamp we compare below is no older than WRITTEN(head -
+        // one_lap)).
+        let mut head = self.head.load(Ordering::Acquire);
         loop {
             let slot = self.slot(head);
             // Acquire: pairs with the Release store of WRITTEN in `write`/`evict`.
             let stamp = slot.stamp.load(Ordering::Acquire);
-            if stamp == head + 1 {
+            if stamp & !LATCH == written(head) {
                 let new_head = self.next(head);
                 // SeqCst: Q1 of peek.rs (store buffering against the peekers' gate).
                 match self.head.compare_exchange_weak(
                     head,
                     new_head,
                     Ordering::SeqCst,
-                    Ordering::Relaxed,
+                    Ordering::Acquire,
                 ) {
                     Ok(_) => {
                         let latched = self.gate.is_open();
@@ -390,19 +506,20 @@ impl<T> RingBuffer<T> {
                         return Some(unsafe { self.vacate(slot, head, latched) });
                     }
                     Err(h) => {
+                        // Another popper took `head` (progress): retry at once.
                         head = h;
-                        backoff.snooze();
+                        backoff.spin();
                     }
                 }
             } else {
-                if stamp == head && self.tail.load(Ordering::SeqCst) == head {
-                    // FREE(head) and nobody has claimed it. SeqCst: a push that completed
-                    // before this call has moved `tail` on.
+                // SeqCst: a push that completed before this call has moved `tail` on.
+                if stamp == free(head) && self.tail.load(Ordering::SeqCst) == head {
+                    // FREE(head) and nobody has claimed it.
                     return None;
                 }
-                // A push of `head` under way, a stale head, or a slot still being vacated.
+                // A push of `head` under way (wait for it: spin, then yield), or a stale head.
                 backoff.snooze();
-                head = self.head.load(Ordering::Relaxed);
+                head = self.head.load(Ordering::Acquire);
             }
         }
     }
@@ -458,9 +575,10 @@ impl<T> RingBuffer<T> {
 
     /// Claims up to `max` (≥ 1) consecutive FREE slots from the tail with one CAS: returns the
     /// first position and the count, or `None` when the ring is full.
-    fn claim_free_run(&self, max: usize) -> Option<(usize, usize)> {
+    fn claim_free_run(&self, max: usize) -> Option<(u64, usize)> {
         let mut backoff = Backoff::new();
-        let mut tail = self.tail.load(Ordering::Relaxed);
+        // Acquire: as in `push_inner`.
+        let mut tail = self.tail.load(Ordering::Acquire);
         loop {
             let mut end = tail;
             let mut run = 0;
@@ -468,7 +586,7 @@ impl<T> RingBuffer<T> {
             while run < max {
                 // Acquire: as in `push_inner`.
                 stamp = self.slot(end).stamp.load(Ordering::Acquire);
-                if stamp != end {
+                if stamp != free(end) {
                     break;
                 }
                 run += 1;
@@ -480,18 +598,18 @@ impl<T> RingBuffer<T> {
                     tail,
                     end,
                     Ordering::SeqCst,
-                    Ordering::Relaxed,
+                    Ordering::Acquire,
                 ) {
                     Ok(_) => return Some((tail, run)),
                     Err(t) => tail = t,
                 }
-            } else if stamp.wrapping_add(self.one_lap) == tail + 1
+            } else if stamp & !LATCH == written(tail.wrapping_sub(self.one_lap))
                 // SeqCst: as in `push_inner`.
                 && self.head.load(Ordering::SeqCst) == tail.wrapping_sub(self.one_lap)
             {
                 return None;
             } else {
-                tail = self.tail.load(Ordering::Relaxed);
+                tail = self.tail.load(Ordering::Acquire);
             }
             backoff.snooze();
         }
@@ -535,7 +653,8 @@ impl<T> RingBuffer<T> {
     /// moves their values to `out`; returns the count, 0 when the ring is empty.
     fn pop_run(&self, out: &mut Vec<T>, max: usize) -> usize {
         let mut backoff = Backoff::new();
-        let mut head = self.head.load(Ordering::Relaxed);
+        // Acquire: as in `pop`.
+        let mut head = self.head.load(Ordering::Acquire);
         loop {
             let mut end = head;
             let mut run = 0;
@@ -543,7 +662,7 @@ impl<T> RingBuffer<T> {
             while run < max {
                 // Acquire: as in `pop`.
                 stamp = self.slot(end).stamp.load(Ordering::Acquire);
-                if stamp != end + 1 {
+                if stamp & !LATCH != written(end) {
                     break;
                 }
                 run += 1;
@@ -557,7 +676,7 @@ impl<T> RingBuffer<T> {
                     head,
                     end,
                     Ordering::SeqCst,
-                    Ordering::Relaxed,
+                    Ordering::Acquire,
                 ) {
                     Ok(_) => {
                         let latched = self.gate.is_open();
@@ -573,11 +692,11 @@ impl<T> RingBuffer<T> {
                     }
                     Err(h) => head = h,
                 }
-            } else if stamp == head && self.tail.load(Ordering::SeqCst) == head {
+            } else if stamp == free(head) && self.tail.load(Ordering::SeqCst) == head {
                 // SeqCst: as in `pop`.
                 return 0;
             } else {
-                head = self.head.load(Ordering::Relaxed);
+                head = self.head.load(Ordering::Acquire);
             }
             backoff.snooze();
         }
@@ -587,13 +706,13 @@ impl<T> RingBuffer<T> {
     /// empty.
     ///
     /// Sound against concurrent pops for any `T: Clone + Sync`: the clone is taken in place
-    /// while the slot is latched, and a pop of that element waits until the clone is done
+    /// while the slot is pinned, and a pop of that element waits until the clone is done
     /// (`Sync` because several peekers may clone one element at once). The clone is of an
     /// element that was the head at one moment of the call; with concurrent pops it may be gone
     /// by the time `peek` returns.
     ///
-    /// Progress: as [`pop`](Self::pop) (it waits for an unwritten head element); the clone is
-    /// the only time it makes others wait.
+    /// Progress: as [`pop`](Self::pop) (it waits for an unwritten head element). While it
+    /// clones, a pop of the same element waits for it (see [`RingBuffer`]'s progress section).
     ///
     /// # Examples
     ///
@@ -620,12 +739,12 @@ impl<T> RingBuffer<T> {
             let slot = self.slot(head);
             // Acquire: pairs with the Release store of WRITTEN in `write`/`evict`.
             let stamp = slot.stamp.load(Ordering::Acquire);
-            if stamp == head + 1 {
+            if stamp & !LATCH == written(head) {
                 if let Some(value) = self.clone_if_written(slot, head) {
                     return Some(value);
                 }
                 // Popped meanwhile: the head has moved on; reload it.
-            } else if stamp == head && self.tail.load(Ordering::SeqCst) == head {
+            } else if stamp == free(head) && self.tail.load(Ordering::SeqCst) == head {
                 // SeqCst: as in `pop`.
                 return None;
             } else {
@@ -649,8 +768,9 @@ impl<T> RingBuffer<T> {
     /// and elements pushed during the call are left out. Pops of an element wait while it is
     /// cloned; pushes never wait for a snapshot.
     ///
-    /// Progress: never waits for other threads (elements whose push is under way are skipped),
-    /// and visits each of at most `capacity` slots once.
+    /// Progress: never waits for other threads (elements whose push is under way are skipped;
+    /// the only exception is a slot that 32,767 other peekers are cloning at once), and visits
+    /// each of at most `capacity` slots once.
     ///
     /// # Examples
     ///
@@ -677,46 +797,37 @@ impl<T> RingBuffer<T> {
         let mut pos = head;
         for _ in 0..count {
             let slot = self.slot(pos);
-            // Acquire: pairs with the Release store of WRITTEN in `write`/`evict`.
-            if slot.stamp.load(Ordering::Acquire) == pos + 1 {
-                if let Some(value) = self.clone_if_written(slot, pos) {
-                    out.push(value);
-                }
+            if let Some(value) = self.clone_if_written(slot, pos) {
+                out.push(value);
             }
             pos = self.next(pos);
         }
         out
     }
 
-    /// P4–P5 of peek.rs: pins `slot`, re-validates that it holds position `pos`, clones.
-    /// Must run inside the gate, with `pos` at or after a head loaded inside it.
-    fn clone_if_written(&self, slot: &Slot<T>, pos: usize) -> Option<T>
+    /// P4–P5 of peek.rs: pins `slot` if it holds position `pos` (one CAS validates and pins),
+    /// clones, unpins. Must run inside the gate, with `pos` at or after a head loaded inside it.
+    fn clone_if_written(&self, slot: &Slot<T>, pos: u64) -> Option<T>
     where
         T: Clone + Sync,
     {
-        if !slot.latch.try_pin() {
-            // TAKEN: the pop of `pos` is moving the value out (essay [4]).
+        if !slot.try_pin(pos) {
+            // Not WRITTEN(pos), or TAKEN: popped, being popped, or not yet written.
             return None;
         }
-        let pin = PinGuard(&slot.latch);
-        // Acquire: pairs with the Release stamp stores; a pin after a pop's `release` sees at
-        // least DRAINING (essay [3], [4]).
-        let value = if slot.stamp.load(Ordering::Acquire) == pos + 1 {
-            // SAFETY: WRITTEN(pos) after our pin: the value is initialized, and no pop moves it
-            // out until we unpin (its `take` waits for us, or its claim came after our gate
-            // entry was seen). A plain push never writes a WRITTEN slot; `force_push` does
-            // (through `evict`), but only after claiming the slot's value with the same
-            // Q1/Q2/latch steps as a pop, so it also waits for us. `T: Sync` allows the shared
-            // access from several peekers.
-            Some(
-                slot.value
-                    .with(|p| unsafe { (*p).assume_init_ref() }.clone()),
-            )
-        } else {
-            None
-        };
+        let pin = PinGuard(slot);
+        // SAFETY: our pin succeeded on WRITTEN(pos) with TAKEN clear: the value is initialized
+        // (the pin's Acquire CAS reads from the release sequence of the WRITTEN store), and no
+        // pop moves it out until we unpin (its `take` waits for the count, or its claim came
+        // before a closed gate, which excludes us: peek.rs). A plain push never writes a
+        // WRITTEN slot; `force_push` does (through `evict`), but only after claiming the value
+        // with the same Q1/Q2/take steps as a pop, so it also waits for us. `T: Sync` allows the
+        // shared access from several peekers.
+        let value = slot
+            .value
+            .with(|p| unsafe { (*p).assume_init_ref() }.clone());
         drop(pin);
-        value
+        Some(value)
     }
 
     /// The number of elements.
@@ -804,8 +915,9 @@ impl<T> RingBuffer<T> {
 
     /// The slot that serves position `pos`.
     #[inline]
-    fn slot(&self, pos: usize) -> &Slot<T> {
-        let index = pos & (self.one_lap - 1);
+    fn slot(&self, pos: u64) -> &Slot<T> {
+        // Lossless: the index is below `cap`, a `usize`.
+        let index = (pos & (self.one_lap - 1)) as usize;
         debug_assert!(index < self.cap, "position {pos:#x} has index ≥ capacity");
         // SAFETY: every position is `lap + index` with `index < cap` (built by `next` from 0).
         unsafe { self.slots.get_unchecked(index) }
@@ -813,8 +925,8 @@ impl<T> RingBuffer<T> {
 
     /// The position after `pos`.
     #[inline]
-    fn next(&self, pos: usize) -> usize {
-        if (pos & (self.one_lap - 1)) + 1 < self.cap {
+    fn next(&self, pos: u64) -> u64 {
+        if (pos & (self.one_lap - 1)) + 1 < self.cap as u64 {
             pos + 1
         } else {
             (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap)
@@ -823,15 +935,14 @@ impl<T> RingBuffer<T> {
 
     /// The number of positions from `head` to `tail`, clamped to `0..=cap` (stale pairs may
     /// be out of order).
-    fn distance(&self, head: usize, tail: usize) -> usize {
+    fn distance(&self, head: u64, tail: u64) -> usize {
         let mask = self.one_lap - 1;
-        // A multiple of one_lap; as isize it is negative when `tail` is a lap behind `head`.
-        let laps = ((tail & !mask).wrapping_sub(head & !mask) as isize) / self.one_lap as isize;
-        let within = (tail & mask) as isize - (head & mask) as isize;
-        let count = laps
-            .saturating_mul(self.cap as isize)
-            .saturating_add(within);
-        count.clamp(0, self.cap as isize) as usize
+        // A multiple of one_lap; as i64 it is negative when `tail` is a lap behind `head`.
+        let laps = ((tail & !mask).wrapping_sub(head & !mask) as i64) / self.one_lap as i64;
+        let within = (tail & mask) as i64 - (head & mask) as i64;
+        let count = laps.saturating_mul(self.cap as i64).saturating_add(within);
+        // Lossless: clamped to `0..=cap`, and `cap` is a `usize`.
+        count.clamp(0, self.cap as i64) as usize
     }
 
     /// Writes `value` into `slot` and publishes WRITTEN(pos).
@@ -839,11 +950,12 @@ impl<T> RingBuffer<T> {
     /// # Safety
     ///
     /// The caller owns the slot: its CAS moved `tail` off `pos` while the slot was FREE(pos).
-    unsafe fn write(&self, slot: &Slot<T>, pos: usize, value: T) {
+    unsafe fn write(&self, slot: &Slot<T>, pos: u64, value: T) {
         // SAFETY: the caller owns the slot, which holds no value (FREE).
         slot.value.with_mut(|p| unsafe { (*p).write(value) });
-        // Release: pairs with the Acquire stamp loads in `pop`, `pop_run`, `peek`, `snapshot`.
-        slot.stamp.store(pos + 1, Ordering::Release);
+        // Release: pairs with the Acquire stamp loads in `pop`, `pop_run`, `peek` and the
+        // Acquire CAS in `try_pin`. A plain store: FREE has no pins (they need WRITTEN).
+        slot.stamp.store(written(pos), Ordering::Release);
     }
 
     /// Moves the value of position `pos` out of `slot` and frees the slot for the next lap.
@@ -853,24 +965,21 @@ impl<T> RingBuffer<T> {
     ///
     /// The caller owns the value: its SeqCst CAS moved `head` off `pos` while the slot was
     /// WRITTEN(pos), and it called `gate.is_open()` right after that CAS.
-    unsafe fn vacate(&self, slot: &Slot<T>, pos: usize, latched: bool) -> T {
+    #[inline]
+    unsafe fn vacate(&self, slot: &Slot<T>, pos: u64, latched: bool) -> T {
         if latched {
-            // Q3 of peek.rs: wait for the peekers cloning this value.
-            slot.latch.take();
+            // Q3 of peek.rs: TAKEN, then wait for the peekers cloning this value.
+            slot.take();
         }
-        // SAFETY: WRITTEN(pos) and ours; no peeker reads it (Q3, or a closed gate at Q2).
-        // `with_mut`: moving out invalidates the value, so loom must see it as a write.
+        // SAFETY: WRITTEN(pos) and ours; no peeker reads it (Q3: TAKEN and no pins, or a closed
+        // gate at Q2). `with_mut`: moving out invalidates the value, so loom must see it as a
+        // write.
         let value = slot.value.with_mut(|p| unsafe { (*p).assume_init_read() });
-        if latched {
-            // DRAINING, then release (essay [4]). Release: a peeker that pins after `release`
-            // sees this store (via the latch's Release/Acquire) and rejects the slot.
-            slot.stamp.store(pos, Ordering::Release);
-            slot.latch.release();
-        }
         // Release: pairs with the Acquire stamp loads of pushers: our move out happens before
-        // the next lap's write.
+        // the next lap's write. A plain store, which also clears TAKEN (essay [4]): no pin can
+        // be added meanwhile (TAKEN set, or no peeker aims at `pos` when the gate was closed).
         slot.stamp
-            .store(pos.wrapping_add(self.one_lap), Ordering::Release);
+            .store(free(pos.wrapping_add(self.one_lap)), Ordering::Release);
         value
     }
 
@@ -881,14 +990,15 @@ impl<T> RingBuffer<T> {
     ///
     /// The caller's SeqCst CAS moved `head` off `oldest` while `tail == oldest + one_lap` and the
     /// slot was WRITTEN(oldest).
-    unsafe fn evict(&self, slot: &Slot<T>, oldest: usize, value: T) -> T {
+    unsafe fn evict(&self, slot: &Slot<T>, oldest: u64, value: T) -> T {
         let latched = self.gate.is_open();
         let pos = oldest.wrapping_add(self.one_lap);
-        // SeqCst: in the total order read by `len`/`is_empty`. A plain store is enough: no one
-        // else can move `tail` off `pos` (essay [5]).
+        // SeqCst: in the total order read by `len`/`is_empty`; its Release half carries essay
+        // [6]'s chain to the next pusher. A plain store is enough: no one else can move `tail`
+        // off `pos` (essay [5]).
         self.tail.store(self.next(pos), Ordering::SeqCst);
         if latched {
-            slot.latch.take();
+            slot.take();
         }
         // SAFETY: the value of `oldest` is ours (our head CAS) and no peeker reads it (Q3, or a
         // closed gate); the slot is ours to refill since `tail` moved off `pos` by our store.
@@ -897,21 +1007,34 @@ impl<T> RingBuffer<T> {
             (*p).write(value);
             old
         });
-        if latched {
-            // DRAINING(oldest), then release (essay [4]).
-            slot.stamp.store(oldest, Ordering::Release);
-            slot.latch.release();
-        }
-        // Release: pairs with the Acquire stamp loads in `pop`, `pop_run`, `peek`, `snapshot`.
-        slot.stamp.store(pos + 1, Ordering::Release);
+        // Release: pairs with the Acquire stamp loads in `pop`, `pop_run`, `peek` and the
+        // Acquire CAS in `try_pin`. Also clears TAKEN (essay [4]).
+        slot.stamp.store(written(pos), Ordering::Release);
         old
     }
 }
 
-/// Unpins a latch when dropped, also when a peeker's `clone` panics.
-struct PinGuard<'a>(&'a SlotLatch);
+#[cfg(test)]
+impl<T> RingBuffer<T> {
+    /// An empty ring whose positions start at lap `lap` (`lap · one_lap`) instead of 0, to test
+    /// the 48-bit sequence and the 64-bit positions at their wrap.
+    fn starting_at_lap(capacity: usize, lap: u64) -> Self {
+        let q = RingBuffer::with_capacity(capacity);
+        let start = lap.wrapping_mul(q.one_lap);
+        for (i, slot) in (0..).zip(q.slots.iter()) {
+            slot.stamp
+                .store(free(start.wrapping_add(i)), Ordering::Relaxed);
+        }
+        q.head.store(start, Ordering::Relaxed);
+        q.tail.store(start, Ordering::Relaxed);
+        q
+    }
+}
 
-impl Drop for PinGuard<'_> {
+/// Unpins a slot when dropped, also when a peeker's `clone` panics.
+struct PinGuard<'a, T>(&'a Slot<T>);
+
+impl<T> Drop for PinGuard<'_, T> {
     fn drop(&mut self) {
         self.0.unpin();
     }
@@ -926,7 +1049,7 @@ impl<T> Drop for RingBuffer<T> {
         let mut pos = head;
         for _ in 0..self.distance(head, tail) {
             let slot = self.slot(pos);
-            debug_assert_eq!(slot.stamp.load(Ordering::Relaxed), pos + 1);
+            debug_assert_eq!(slot.stamp.load(Ordering::Relaxed), written(pos));
             // SAFETY: with no operation in flight, every position in head..tail is WRITTEN,
             // and each is dropped once.
             slot.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
@@ -1121,6 +1244,42 @@ mod tests {
         }
         // The three left inside were dropped once each.
         assert_eq!(drops.load(Ordering::Relaxed), 13);
+    }
+
+    /// Through the wrap of the stamp's 48-bit sequence and of the 64-bit positions.
+    #[test]
+    fn positions_wrap_sequence_and_u64() {
+        for cap in [1, 3, 4] {
+            let one_lap = (cap as u64 + 1).next_power_of_two();
+            for wrap in [1u64 << 48, 0] {
+                // A few laps before `wrap` (0: the wrap of u64 itself).
+                let lap = wrap.wrapping_sub(3 * one_lap) / one_lap;
+                let q = RingBuffer::starting_at_lap(cap, lap);
+                let mut next_in = 0u32;
+                let mut next_out = 0u32;
+                for _ in 0..8 * cap {
+                    q.push(next_in).unwrap();
+                    next_in += 1;
+                    assert_eq!(q.peek(), Some(next_out));
+                    if q.len() == cap {
+                        assert!(q.is_full());
+                        assert_eq!(q.push(99).unwrap_err().into_inner(), 99);
+                        assert_eq!(q.snapshot().len(), cap);
+                        assert_eq!(q.force_push(next_in), Some(next_out));
+                        next_in += 1;
+                        next_out += 1;
+                        assert_eq!(q.pop(), Some(next_out));
+                        next_out += 1;
+                    }
+                }
+                let mut out = Vec::new();
+                q.pop_many(&mut out, usize::MAX);
+                assert_eq!(out, (next_out..next_in).collect::<Vec<_>>());
+                assert!(q.is_empty());
+                q.push_batch(0..cap as u32).unwrap();
+                assert_eq!(q.len(), cap);
+            }
+        }
     }
 
     #[test]

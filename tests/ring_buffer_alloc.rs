@@ -1,0 +1,74 @@
+//! `RingBuffer` allocates its slots in `with_capacity` and nothing afterwards: steady-state
+//! `push`, `pop`, `force_push`, `peek` and `pop_many` into a reserved `Vec` allocate nothing
+//! (issue 14). A counting global allocator counts the allocations of the test's own thread.
+
+use mqsync::RingBuffer;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    /// Allocations made by this thread (const-initialized: reading it never allocates).
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // `try_with`: a thread being torn down has no counter left; its allocations don't count.
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn steady_state_allocates_nothing() {
+    let q = RingBuffer::with_capacity(1024);
+    let mut out = Vec::with_capacity(64);
+    let before = allocations();
+    for round in 0..10_000u64 {
+        q.push(round).unwrap();
+        assert_eq!(q.peek(), Some(round));
+        assert_eq!(q.pop(), Some(round));
+        for i in 0..64 {
+            q.push(i).unwrap();
+        }
+        out.clear();
+        assert_eq!(q.pop_many(&mut out, 64), 64);
+    }
+    for i in 0..1024 {
+        q.push(i).unwrap();
+    }
+    for i in 0..10_000u64 {
+        assert!(q.force_push(i).is_some());
+        assert!(q.push(i).is_err());
+    }
+    assert_eq!(
+        allocations() - before,
+        0,
+        "steady-state operations allocated"
+    );
+}
