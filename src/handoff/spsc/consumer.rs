@@ -206,7 +206,7 @@ impl<T> Consumer<T> {
         Some(unsafe { self.shared.get(self.head_slot) })
     }
 
-    /// Closes the ring: the producer's later pushes fail with [`PushError::Closed`](crate::handoff::PushError::Closed); this
+    /// Closes the ring: the producer's later pushes fail with [`PushError::Closed`](super::PushError::Closed); this
     /// consumer can still pop what is inside. Wakes a blocked producer. Idempotent. Dropping the
     /// consumer closes too.
     ///

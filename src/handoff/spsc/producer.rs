@@ -152,7 +152,7 @@ impl<T> Producer<T> {
     }
 
     /// Closes the ring: every later push fails with [`PushError::Closed`]; the consumer still
-    /// drains what is inside, then sees [`PopError::Closed`](crate::handoff::PopError::Closed). Wakes a
+    /// drains what is inside, then sees [`PopError::Closed`](super::PopError::Closed). Wakes a
     /// blocked consumer. Idempotent. Dropping the producer closes too.
     ///
     /// # Examples
