@@ -60,56 +60,6 @@ fn time_pair(
     elapsed
 }
 
-/// 1P1C, `n` single pushes and pops through our ring.
-fn ours_single(n: u64, strategy: WaitStrategy) -> Duration {
-    let (mut tx, mut rx) = spsc_with::<u64>(CAPACITY, strategy);
-    time_pair(
-        move || {
-            for i in 0..n {
-                while tx.push(i).is_err() {
-                    relax();
-                }
-            }
-        },
-        move || {
-            for _ in 0..n {
-                loop {
-                    if let Ok(v) = rx.pop() {
-                        black_box(v);
-                        break;
-                    }
-                    relax();
-                }
-            }
-        },
-    )
-}
-
-/// 1P1C, `n` single pushes and pops through rtrb.
-fn rtrb_single(n: u64) -> Duration {
-    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
-    time_pair(
-        move || {
-            for i in 0..n {
-                while tx.push(i).is_err() {
-                    relax();
-                }
-            }
-        },
-        move || {
-            for _ in 0..n {
-                loop {
-                    if let Ok(v) = rx.pop() {
-                        black_box(v);
-                        break;
-                    }
-                    relax();
-                }
-            }
-        },
-    )
-}
-
 fn spsc_single(c: &mut Criterion) {
     let mut g = c.benchmark_group("spsc_1p1c_single");
     g.throughput(Throughput::Elements(1));
@@ -117,9 +67,57 @@ fn spsc_single(c: &mut Criterion) {
         ("mqsync_park", WaitStrategy::SpinThenPark),
         ("mqsync_spin", WaitStrategy::BusySpin),
     ] {
-        g.bench_function(name, |b| b.iter_custom(|n| ours_single(n, strategy)));
+        g.bench_function(name, |b| {
+            b.iter_custom(|n| {
+                let (mut tx, mut rx) = spsc_with::<u64>(CAPACITY, strategy);
+                time_pair(
+                    move || {
+                        for i in 0..n {
+                            while tx.push(i).is_err() {
+                                relax();
+                            }
+                        }
+                    },
+                    move || {
+                        for _ in 0..n {
+                            loop {
+                                if let Ok(v) = rx.pop() {
+                                    black_box(v);
+                                    break;
+                                }
+                                relax();
+                            }
+                        }
+                    },
+                )
+            })
+        });
     }
-    g.bench_function("rtrb", |b| b.iter_custom(rtrb_single));
+    g.bench_function("rtrb", |b| {
+        b.iter_custom(|n| {
+            let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+            time_pair(
+                move || {
+                    for i in 0..n {
+                        while tx.push(i).is_err() {
+                            relax();
+                        }
+                    }
+                },
+                move || {
+                    for _ in 0..n {
+                        loop {
+                            if let Ok(v) = rx.pop() {
+                                black_box(v);
+                                break;
+                            }
+                            relax();
+                        }
+                    }
+                },
+            )
+        })
+    });
     g.bench_function("crossbeam_array_queue", |b| {
         b.iter_custom(|n| {
             let q = Arc::new(crossbeam_queue::ArrayQueue::<u64>::new(CAPACITY));
@@ -183,50 +181,6 @@ fn spsc_same_thread(c: &mut Criterion) {
     g.finish();
 }
 
-fn spsc_same_thread_fill_drain(c: &mut Criterion) {
-    // Fill the ring, then drain it, on one thread: the per-operation cost when each side runs
-    // alone for a whole ring (what the cross-thread rows degrade to when the two threads take
-    // turns on a busy machine), with the halves owned by the measured loop.
-    let mut g = c.benchmark_group("spsc_same_thread_fill_drain_1024");
-    g.throughput(Throughput::Elements(CAPACITY as u64));
-    for (name, strategy) in [
-        ("mqsync_park", WaitStrategy::SpinThenPark),
-        ("mqsync_spin", WaitStrategy::BusySpin),
-    ] {
-        g.bench_function(name, |b| {
-            b.iter_custom(|n| {
-                let (mut tx, mut rx) = spsc_with::<u64>(CAPACITY, strategy);
-                let t0 = Instant::now();
-                for _ in 0..n {
-                    for i in 0..CAPACITY as u64 {
-                        tx.push(black_box(i)).unwrap();
-                    }
-                    for _ in 0..CAPACITY {
-                        black_box(rx.pop().unwrap());
-                    }
-                }
-                t0.elapsed()
-            })
-        });
-    }
-    g.bench_function("rtrb", |b| {
-        b.iter_custom(|n| {
-            let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
-            let t0 = Instant::now();
-            for _ in 0..n {
-                for i in 0..CAPACITY as u64 {
-                    tx.push(black_box(i)).unwrap();
-                }
-                for _ in 0..CAPACITY {
-                    black_box(rx.pop().unwrap());
-                }
-            }
-            t0.elapsed()
-        })
-    });
-    g.finish();
-}
-
 fn spsc_same_thread_batch(c: &mut Criterion) {
     // Batches of 64 on one thread: what the batch path itself costs per item, apart from the
     // cache-line transfers that bound the cross-thread rows on this machine.
@@ -256,8 +210,6 @@ fn spsc_same_thread_batch(c: &mut Criterion) {
 }
 
 fn spsc_batch(c: &mut Criterion) {
-    // Per item. The single-item rows of our ring and rtrb are repeated here so that one group
-    // gives both ratios (batch ÷ single, ours ÷ rtrb) from rows measured back to back.
     let mut g = c.benchmark_group("spsc_1p1c_batch64");
     g.throughput(Throughput::Elements(1));
     for (name, strategy) in [
@@ -330,10 +282,6 @@ fn spsc_batch(c: &mut Criterion) {
             )
         })
     });
-    g.bench_function("mqsync_park_single_items", |b| {
-        b.iter_custom(|n| ours_single(n, WaitStrategy::SpinThenPark))
-    });
-    g.bench_function("rtrb_single_items", |b| b.iter_custom(rtrb_single));
     g.finish();
 }
 
@@ -532,6 +480,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = spsc_same_thread, spsc_same_thread_fill_drain, spsc_same_thread_batch, spsc_single, spsc_batch, ping_pong, blocking
+    targets = spsc_same_thread, spsc_same_thread_batch, spsc_single, spsc_batch, ping_pong, blocking
 }
 criterion_main!(handoff);

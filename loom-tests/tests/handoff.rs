@@ -1,12 +1,6 @@
 #![cfg(mqsync_loom)]
-//! loom models of the handoff layer: the SPSC ring's index protocol (free-running `head`/`tail`
-//! with cached copies, slot indices stepped by each half, one publication per batch, the
-//! consumer's slot index handed to the shared part's drop), the register → re-check → sleep wake
-//! protocol, and close without loss. Run with `.ci/loom --test handoff`.
-//!
-//! The batch models go through the per-slot copy loop that loom builds use; the normal build
-//! copies a batch with one `memcpy` instead (checked by miri and the stress tests), behind the
-//! same index protocol.
+//! loom models of the handoff layer: the SPSC ring's index protocol, the register → re-check →
+//! sleep wake protocol, and close without loss. Run with `.ci/loom handoff`.
 //!
 //! Under loom the spin phase before parking is skipped (the model checks the park protocol
 //! itself), and timed waits return at once (time is not modelled), so only untimed waits appear.
@@ -18,12 +12,8 @@ use mqsync::handoff::{channel, spsc, PopError, PushError};
 use mqsync::{Fifo, Full};
 use std::collections::VecDeque;
 
-/// A `Fifo` for the channel models: a loom `Mutex<VecDeque>`, so that every push and pop is a
-/// step loom schedules. The channel models check the wrapper's own protocol (the in-flight
-/// `state` word, close, the wake gate), which does not depend on how the queue works inside;
-/// the lock-free `MsQueue` and `RingBuffer` have their own models (`ms_queue.rs`,
-/// `ring_buffer.rs`), and running them here would multiply the state space (epoch pins,
-/// segment links) without checking anything more about the channel.
+/// A `Fifo` whose every access loom sees (the bootstrap `MsQueue` stub locks a `std` mutex,
+/// which loom cannot observe, so loom would not explore the orders of its pushes and pops).
 struct LoomQueue<T>(loom::sync::Mutex<VecDeque<T>>);
 
 impl<T> LoomQueue<T> {
@@ -74,8 +64,7 @@ fn pop_spin<T>(rx: &mut mqsync::handoff::Consumer<T>) -> Result<T, PopError> {
 #[test]
 fn handoff_spsc_push_pop_wraps_around() {
     loom::model(|| {
-        // Capacity 1: the second value reuses the slot (the slot index steps back to 0) while
-        // the free-running positions go on to 2; the producer must reload `head` first.
+        // Capacity 1: the second value reuses the slot and the positions wrap (2 * capacity).
         let (mut tx, mut rx) = spsc::<usize>(1);
         let producer = thread::spawn(move || {
             push_spin(&mut tx, 1);
@@ -137,36 +126,6 @@ fn handoff_spsc_batch_commit() {
     });
 }
 
-#[test]
-fn handoff_spsc_batch_wraps_across_the_end() {
-    loom::model(|| {
-        // Capacity 2, one value through first, so that the batch [2, 3] starts at slot 1 and
-        // wraps to slot 0 (two runs), while the consumer drains concurrently.
-        let (mut tx, mut rx) = spsc::<u8>(2);
-        tx.push(1).unwrap();
-        assert_eq!(rx.pop(), Ok(1));
-        let producer = thread::spawn(move || {
-            let mut sent = 0;
-            let items = [2, 3, 4];
-            while sent < items.len() {
-                let n = tx.push_slice(&items[sent..]);
-                if n == 0 {
-                    thread::yield_now();
-                }
-                sent += n;
-            }
-        });
-        let mut out = Vec::new();
-        while out.len() < 3 {
-            if rx.pop_many(&mut out, 3) == 0 {
-                thread::yield_now();
-            }
-        }
-        producer.join().unwrap();
-        assert_eq!(out, [2, 3, 4]);
-    });
-}
-
 /// Counts drops through a loom atomic.
 struct Counted(Arc<AtomicUsize>);
 
@@ -193,31 +152,6 @@ fn handoff_spsc_abandonment_drops_everything_once() {
         assert_eq!(drops.load(Ordering::Relaxed), usize::from(popped));
         drop(rx);
         assert_eq!(drops.load(Ordering::Relaxed), 2);
-    });
-}
-
-#[test]
-fn handoff_spsc_consumer_drop_hands_over_its_slot() {
-    loom::model(|| {
-        // The consumer pops one value (its slot index is then 1) and is dropped while the
-        // producer still pushes: the shared part's drop must start at the consumer's slot and
-        // drop every value left, whichever pushes landed, exactly once.
-        let drops = Arc::new(AtomicUsize::new(0));
-        let (mut tx, mut rx) = spsc::<Counted>(2);
-        tx.push(Counted(Arc::clone(&drops))).unwrap();
-        let d = Arc::clone(&drops);
-        let producer = thread::spawn(move || {
-            let accepted = [
-                tx.push(Counted(Arc::clone(&d))).is_ok(),
-                tx.push(Counted(d)).is_ok(),
-            ];
-            accepted.iter().filter(|&&ok| ok).count()
-        });
-        drop(rx.pop().unwrap());
-        drop(rx);
-        let accepted = producer.join().unwrap();
-        // Refused values came back inside the error and were dropped by the producer.
-        assert_eq!(drops.load(Ordering::Relaxed), 3, "accepted {accepted}");
     });
 }
 

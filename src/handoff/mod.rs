@@ -62,17 +62,22 @@ mod channel_async;
 mod error;
 mod signal;
 mod spsc;
+mod spsc_consumer;
+mod spsc_producer;
+mod spsc_wait;
 mod wait;
 
 pub use channel::{channel, channel_with, Receiver, Sender};
 pub use error::{PopError, PushError};
-pub use spsc::{spsc, spsc_with, Consumer, Producer};
+pub use spsc::{spsc, spsc_with};
+pub use spsc_consumer::Consumer;
+pub use spsc_producer::Producer;
 pub use wait::WaitStrategy;
 
 #[cfg(not(mqsync_loom))]
 pub use channel_async::ReceiverPop;
 #[cfg(not(mqsync_loom))]
-pub use spsc::ConsumerPop;
+pub use spsc_wait::ConsumerPop;
 
 #[cfg(test)]
 mod tests;

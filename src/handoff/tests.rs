@@ -125,46 +125,6 @@ fn spsc_drops_every_value_exactly_once() {
 }
 
 #[test]
-fn spsc_positions_cross_the_usize_wrap() {
-    // `head` and `tail` run free and wrap at `usize::MAX + 1`; start just below it and push and
-    // pop (single and batched) well across, with a capacity that is not a power of two.
-    let drops = Arc::new(AtomicUsize::new(0));
-    let (mut tx, mut rx) = spsc::spsc_starting_at::<Counted>(3, usize::MAX - 4);
-    let mut out = Vec::new();
-    for round in 0..4 {
-        for _ in 0..3 {
-            tx.push(Counted(Arc::clone(&drops))).unwrap();
-        }
-        assert!(tx.is_full() && rx.is_full(), "round {round}");
-        assert_eq!((tx.len(), rx.len()), (3, 3));
-        assert!(tx.push(Counted(Arc::clone(&drops))).unwrap_err().is_full());
-        drop(rx.pop().unwrap());
-        assert_eq!(rx.pop_many(&mut out, 5), 2);
-        assert!(rx.is_empty() && tx.is_empty());
-    }
-    out.clear();
-    assert_eq!(drops.load(Ordering::Relaxed), 16);
-    // Leave two values inside, the consumer's slot index not 0, then drop both halves.
-    for _ in 0..2 {
-        tx.push(Counted(Arc::clone(&drops))).unwrap();
-    }
-    drop(rx.pop().unwrap());
-    tx.push(Counted(Arc::clone(&drops))).unwrap();
-    drop(rx);
-    drop(tx);
-    assert_eq!(drops.load(Ordering::Relaxed), 19);
-
-    let (mut tx, mut rx) = spsc::spsc_starting_at::<u32>(5, usize::MAX - 1);
-    assert_eq!(tx.push_slice(&[1, 2, 3, 4]), 4);
-    assert_eq!(rx.pop_many(&mut Vec::new(), 0), 0);
-    let mut got = Vec::new();
-    assert_eq!(rx.pop_many(&mut got, 3), 3);
-    assert_eq!(tx.push_slice(&[5, 6, 7, 8, 9]), 4);
-    assert_eq!(rx.pop_many(&mut got, 9), 5);
-    assert_eq!(got, [1, 2, 3, 4, 5, 6, 7, 8]);
-}
-
-#[test]
 fn spsc_threads_keep_order() {
     let (mut tx, mut rx) = spsc(16);
     let producer = thread::spawn(move || {

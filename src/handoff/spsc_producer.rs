@@ -1,14 +1,12 @@
 //! The sending half of the SPSC ring: [`Producer`]. The ring itself, its algorithm and its
-//! progress argument are in `mod.rs`.
+//! progress argument are in `spsc.rs`.
 
-use super::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
-use crate::handoff::error::PushError;
-use crate::handoff::signal::Signal;
-use crate::handoff::wait::WaitStrategy;
+use super::error::PushError;
+use super::spsc::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
+use super::wait::WaitStrategy;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::fmt;
-use std::mem::ManuallyDrop;
 
 /// The sending half of an [`spsc`](super::spsc) ring. `Send`, not `Clone`: there is one producer.
 ///
@@ -17,61 +15,54 @@ use std::mem::ManuallyDrop;
 /// stays true until this producer pushes (the consumer can only make room); [`len`](Self::len)
 /// is an upper bound (the consumer may pop meanwhile).
 pub struct Producer<T> {
-    /// `ManuallyDrop` so that the producer's whole drop is one call (`release`) and inlines
-    /// wherever a producer is dropped; see `Producer::drop`.
-    shared: ManuallyDrop<Arc<Shared<T>>>,
-    /// Our position (pushes so far, wrapping): exact, since we are the only writer of
-    /// `shared.tail`.
+    pub(super) shared: Arc<Shared<T>>,
+    /// Our position: exact, since we are the only writer of `shared.tail`.
     tail: usize,
-    /// The slot of position `tail`, in `[0, capacity)`.
-    tail_slot: usize,
-    /// `cached_head + capacity` (wrapping) for a copy `cached_head` of `shared.head`, possibly
-    /// stale. The consumer only moves `head` forward, so `limit - tail` understates the free
-    /// room, never overstates it; reloaded only when `tail` reaches it.
-    limit: usize,
-    /// Copy of `shared.parks`, so that the wake check reads no shared line to decide.
-    parks: bool,
+    /// A copy of `shared.head`, possibly stale. The consumer only moves `head` forward, so the
+    /// copy understates the free room, never overstates it; refreshed only when it says full.
+    cached_head: usize,
     pub(super) strategy: WaitStrategy,
 }
 
 impl<T> Producer<T> {
-    /// The producer of a new ring whose positions start at `start` (0 outside tests).
-    pub(super) fn new(shared: Arc<Shared<T>>, strategy: WaitStrategy, start: usize) -> Self {
+    pub(super) fn new(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Self {
         Producer {
-            limit: start.wrapping_add(shared.capacity),
-            shared: ManuallyDrop::new(shared),
-            tail: start,
-            tail_slot: 0,
-            parks: strategy.parks(),
+            shared,
+            tail: 0,
+            cached_head: 0,
             strategy,
         }
     }
+}
 
-    /// The signal this producer sleeps on (for the blocking operations in `wait.rs`).
-    pub(super) fn not_full(&self) -> &Signal {
-        &self.shared.not_full
-    }
-
-    /// Reloads `head` and returns the free room (a lower bound).
+impl<T> Producer<T> {
+    /// Free slots according to our possibly stale copy of `head` (a lower bound).
     #[inline]
-    fn refresh(&mut self) -> usize {
-        // Acquire: pairs with the Release store of `head` in `Consumer::publish`: the
-        // consumer's reads of the slots we may now overwrite happened before (essay [1]).
-        let head = self.shared.head.load(Ordering::Acquire);
-        self.limit = head.wrapping_add(self.shared.capacity);
-        self.limit.wrapping_sub(self.tail)
+    fn cached_room(&self) -> usize {
+        self.shared.capacity - self.shared.distance(self.cached_head, self.tail)
     }
 
-    /// Publishes our new position and wakes a sleeping consumer.
-    #[inline(always)]
+    /// Free slots, refreshing the copy of `head` when it shows fewer than `wanted`.
+    #[inline]
+    fn room(&mut self, wanted: usize) -> usize {
+        let room = self.cached_room();
+        if room >= wanted {
+            return room;
+        }
+        // Acquire: pairs with the Release store of `head` in `Consumer::pop`/`pop_many`: the
+        // consumer's reads of the slots we may now overwrite happened before.
+        self.cached_head = self.shared.head.load(Ordering::Acquire);
+        self.cached_room()
+    }
+
+    /// Publishes our position and wakes a sleeping consumer.
+    #[inline]
     fn publish(&mut self, tail: usize) {
         self.tail = tail;
-        // Release: pairs with the Acquire load of `tail` in `Consumer::refresh`: the slot
-        // writes happen before the consumer reads them (essay [2]).
+        // Release: pairs with the Acquire load of `tail` in `Consumer::pop`/`peek`/`pop_many`:
+        // the slot writes happen before the consumer reads them.
         self.shared.tail.store(tail, Ordering::Release);
-        if self.parks {
-            // The wake check (signal.rs, P2-P4): one load of the waiter count while nobody
-            // sleeps.
+        if self.shared.parks {
             self.shared.not_empty.notify_one();
         }
     }
@@ -94,14 +85,14 @@ impl<T> Producer<T> {
         if self.shared.state.load(Ordering::Relaxed) & CLOSED != 0 {
             return Err(PushError::Closed(value));
         }
-        if self.tail == self.limit && self.refresh() == 0 {
+        if self.room(1) == 0 {
             return Err(PushError::Full(value));
         }
-        // SAFETY: `tail != limit`, so `tail - head < capacity` for a `head` read with Acquire
-        // (or the initial 0): essay [1]. We are the producer.
-        unsafe { self.shared.write(self.tail_slot, value) };
-        self.tail_slot = self.shared.step1(self.tail_slot);
-        self.publish(self.tail.wrapping_add(1));
+        // SAFETY: room >= 1, so `tail` lies in `[tail, head + capacity)` for the `head` we read
+        // with Acquire (or an older, smaller one); we are the producer.
+        unsafe { self.shared.write(self.tail, value) };
+        let tail = self.shared.advance(self.tail, 1);
+        self.publish(tail);
         Ok(())
     }
 
@@ -129,25 +120,20 @@ impl<T> Producer<T> {
         if items.is_empty() || self.shared.state.load(Ordering::Relaxed) & CLOSED != 0 {
             return 0;
         }
-        let mut room = self.limit.wrapping_sub(self.tail);
-        if room < items.len() {
-            room = self.refresh();
-        }
-        let n = room.min(items.len());
+        let n = self.room(items.len()).min(items.len());
         if n == 0 {
             return 0;
         }
-        let (first, second) = self.shared.runs(self.tail_slot, n);
+        let (first, second) = self.shared.runs(self.tail, n);
         let (items_first, items_second) = items[..n].split_at(first.len());
-        // SAFETY: n <= room, so every slot written belongs to a position in
-        // `[tail, head + capacity)` for a `head` read with Acquire (essay [1]); we are the
-        // producer.
-        unsafe {
-            Shared::write_run(first, items_first);
-            Shared::write_run(second, items_second);
+        for (run, run_items) in [(first, items_first), (second, items_second)] {
+            for (slot, &item) in run.iter().zip(run_items) {
+                // SAFETY: n <= room, so every slot written belongs to a position in
+                // `[tail, head + capacity)` for a `head` read with Acquire; we are the producer.
+                slot.with_mut(|slot| unsafe { (*slot).write(item) });
+            }
         }
-        self.tail_slot = self.shared.step(self.tail_slot, n);
-        self.publish(self.tail.wrapping_add(n));
+        self.publish(self.shared.advance(self.tail, n));
         n
     }
 
@@ -202,8 +188,7 @@ impl<T> Producer<T> {
         self.shared.state.load(Ordering::Relaxed) & CONSUMER_GONE != 0
     }
 
-    /// Values in the ring: an upper bound, since the consumer may pop meanwhile. Loads
-    /// `head` (a line the consumer writes on every pop).
+    /// Values in the ring: an upper bound, since the consumer may pop meanwhile.
     ///
     /// # Examples
     ///
@@ -213,9 +198,9 @@ impl<T> Producer<T> {
     /// assert_eq!(tx.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        // Acquire: pairs with the consumer's Release store of `head` (as in `refresh`).
-        self.tail
-            .wrapping_sub(self.shared.head.load(Ordering::Acquire))
+        // Acquire: pairs with the consumer's Release store of `head` (as in `room`).
+        self.shared
+            .distance(self.shared.head.load(Ordering::Acquire), self.tail)
     }
 
     /// True when the ring is empty. A `true` stays true until this producer pushes; a `false`
@@ -259,25 +244,9 @@ impl<T> Producer<T> {
     }
 }
 
-impl<T> Producer<T> {
-    /// The work of `drop`, out of line: close, then let go of the shared part.
-    #[cold]
-    #[inline(never)]
-    fn release(shared: Arc<Shared<T>>) {
-        shared.close(PRODUCER_GONE);
-    }
-}
-
 impl<T> Drop for Producer<T> {
-    // The whole drop is one call with the `Arc` by value. A drop glue that stayed out of line
-    // would take the producer by address, and the compiler would then keep `tail` and `limit`
-    // in memory in every loop that pushes and later drops the producer (measured in the
-    // benches' loops: a load and a store of each per push).
-    #[inline(always)]
     fn drop(&mut self) {
-        // SAFETY: `shared` is not used again: this is the producer's drop.
-        let shared = unsafe { ManuallyDrop::take(&mut self.shared) };
-        Self::release(shared);
+        self.shared.close(PRODUCER_GONE);
     }
 }
 

@@ -5,18 +5,19 @@
 //! `signal.rs`: the consumer sleeps on `not_empty`, which every push and every close publishes
 //! to; the producer sleeps on `not_full`, which every pop and every close publishes to.
 
-use super::{Consumer, Producer};
-use crate::handoff::error::{PopError, PushError};
-use crate::handoff::signal::Signal;
-use crate::handoff::wait;
+use super::error::{PopError, PushError};
+use super::signal::Signal;
+use super::spsc_consumer::Consumer;
+use super::spsc_producer::Producer;
+use super::wait;
 use std::time::{Duration, Instant};
 
 fn not_empty<T>(consumer: &Consumer<T>) -> &Signal {
-    consumer.not_empty()
+    &consumer.shared.not_empty
 }
 
 fn not_full<T>(producer: &Producer<T>) -> &Signal {
-    producer.not_full()
+    &producer.shared.not_full
 }
 
 /// `None` while the pop should keep waiting.
@@ -206,7 +207,7 @@ mod not_loom {
             let poll = wait::poll(self, &mut registration, cx, not_empty, parks, |c| {
                 ready(c.pop())
             });
-            *self.registration = registration;
+            self.registration = registration;
             poll
         }
     }

@@ -1,0 +1,287 @@
+//! The receiving half of the SPSC ring: [`Consumer`]. The ring itself, its algorithm and its
+//! progress argument are in `spsc.rs`.
+
+use super::error::PopError;
+use super::signal::Registration;
+use super::spsc::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
+use super::wait::{self, WaitStrategy};
+use crate::primitive::sync::atomic::Ordering;
+use crate::primitive::sync::Arc;
+use std::cell::Cell;
+use std::fmt;
+
+/// The receiving half of an [`spsc`](super::spsc) ring. `Send`, not `Sync`, not `Clone`: there is one
+/// consumer.
+///
+/// Every non-blocking method is wait-free. A `false` from [`is_empty`](Self::is_empty) stays
+/// true until this consumer pops (the producer can only add); [`len`](Self::len) is a lower
+/// bound (the producer may push meanwhile).
+pub struct Consumer<T> {
+    pub(super) shared: Arc<Shared<T>>,
+    /// Our position: exact, since we are the only writer of `shared.head`.
+    head: usize,
+    /// A copy of `shared.tail`, possibly stale (understates the data, never overstates it);
+    /// refreshed only when it says empty. A `Cell` so that `peek(&self)` can refresh it.
+    cached_tail: Cell<usize>,
+    pub(super) strategy: WaitStrategy,
+    /// The async wait in progress (`pop_async`, `Stream`), if any.
+    pub(super) registration: Option<Registration>,
+}
+
+impl<T> Consumer<T> {
+    pub(super) fn new(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Self {
+        Consumer {
+            shared,
+            head: 0,
+            cached_tail: Cell::new(0),
+            strategy,
+            registration: None,
+        }
+    }
+}
+
+impl<T> Consumer<T> {
+    /// Data available according to our copy of `tail`, refreshing it when it shows fewer than
+    /// `wanted`. A lower bound.
+    #[inline]
+    fn available(&self, wanted: usize) -> usize {
+        let available = self.shared.distance(self.head, self.cached_tail.get());
+        if available >= wanted {
+            return available;
+        }
+        // Acquire: pairs with the Release store of `tail` in `Producer::publish`: the slot
+        // writes before it are visible to our reads.
+        let tail = self.shared.tail.load(Ordering::Acquire);
+        self.cached_tail.set(tail);
+        self.shared.distance(self.head, tail)
+    }
+
+    /// For a ring that looked empty: `Ok` when a value arrived after all (pushed just before a
+    /// close), else `Empty` or `Closed`.
+    #[cold]
+    fn empty_or_closed(&self) -> Result<(), PopError> {
+        // Acquire: pairs with the Release half of the `fetch_or` in `Shared::close`: every push
+        // that came before the close is visible to the reload of `tail` below.
+        if self.shared.state.load(Ordering::Acquire) & CLOSED == 0 {
+            return Err(PopError::Empty);
+        }
+        if self.available(1) == 0 {
+            Err(PopError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Publishes our position and wakes a sleeping producer.
+    #[inline]
+    fn publish(&mut self, head: usize) {
+        self.head = head;
+        // Release: pairs with the Acquire load of `head` in `Producer::room`/`len`: our reads of
+        // the slots happen before the producer overwrites them.
+        self.shared.head.store(head, Ordering::Release);
+        if self.shared.parks {
+            self.shared.not_full.notify_one();
+        }
+    }
+
+    /// Removes the oldest value. `Err(Empty)` when there is none yet, `Err(Closed)` when the
+    /// ring is closed and every value accepted before has been popped. Wait-free.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::handoff::{spsc, PopError};
+    ///
+    /// let (mut tx, mut rx) = spsc(2);
+    /// assert_eq!(rx.pop(), Err(PopError::Empty));
+    /// tx.push("x").unwrap();
+    /// assert_eq!(rx.pop(), Ok("x"));
+    /// ```
+    #[inline]
+    pub fn pop(&mut self) -> Result<T, PopError> {
+        if self.available(1) == 0 {
+            self.empty_or_closed()?;
+        }
+        // SAFETY: available >= 1, so `head` lies in `[head, tail)` for a `tail` read with
+        // Acquire; we are the consumer and advance `head` right after.
+        let value = unsafe { self.shared.read(self.head) };
+        let head = self.shared.advance(self.head, 1);
+        self.publish(head);
+        Ok(value)
+    }
+
+    /// Moves up to `limit` of the oldest values to the end of `out` and publishes the new
+    /// position with **one** index store (and one wake check). Returns how many were moved: 0
+    /// when the ring is empty or closed and drained (tell those apart with
+    /// [`is_closed`](Self::is_closed)). Wait-free: bounded by `limit`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = mqsync::handoff::spsc(8);
+    /// for i in 0..5 {
+    ///     tx.push(i).unwrap();
+    /// }
+    /// let mut out = vec![];
+    /// assert_eq!(rx.pop_many(&mut out, 3), 3);
+    /// assert_eq!(rx.pop_many(&mut out, 3), 2);
+    /// assert_eq!(out, [0, 1, 2, 3, 4]);
+    /// ```
+    pub fn pop_many(&mut self, out: &mut Vec<T>, limit: usize) -> usize {
+        let n = self.available(limit).min(limit);
+        if n == 0 {
+            return 0;
+        }
+        let (first, second) = self.shared.runs(self.head, n);
+        // One reservation, then `extend` of exact-size iterators: nothing can panic or
+        // reallocate half-way, so no value is moved out twice or lost.
+        out.reserve(n);
+        for run in [first, second] {
+            // SAFETY: n <= available, so every slot read belongs to a position in `[head, tail)`
+            // for a `tail` read with Acquire; each is read once, and `head` is advanced past all
+            // of them right below.
+            out.extend(
+                run.iter()
+                    .map(|slot| slot.with(|slot| unsafe { (*slot).assume_init_read() })),
+            );
+        }
+        self.publish(self.shared.advance(self.head, n));
+        n
+    }
+
+    /// A reference to the oldest value without removing it, or `None` when the ring is empty.
+    /// Wait-free.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = mqsync::handoff::spsc(2);
+    /// assert_eq!(rx.peek(), None);
+    /// tx.push(String::from("hi")).unwrap();
+    /// assert_eq!(rx.peek().map(String::as_str), Some("hi"));
+    /// assert_eq!(rx.pop().unwrap(), "hi");
+    /// ```
+    pub fn peek(&self) -> Option<&T> {
+        if self.available(1) == 0 {
+            return None;
+        }
+        // SAFETY: available >= 1 (tail read with Acquire); the value stays in place until
+        // `pop`, which needs `&mut self` and so ends this borrow first.
+        Some(unsafe { self.shared.get(self.head) })
+    }
+
+    /// Closes the ring: the producer's later pushes fail with [`PushError::Closed`](super::PushError::Closed); this
+    /// consumer can still pop what is inside. Wakes a blocked producer. Idempotent. Dropping the
+    /// consumer closes too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = mqsync::handoff::spsc(2);
+    /// tx.push(1).unwrap();
+    /// rx.close();
+    /// assert!(tx.push(2).is_err());
+    /// assert_eq!(rx.pop(), Ok(1));
+    /// ```
+    pub fn close(&self) {
+        self.shared.close(0);
+    }
+
+    /// True once either half closed the ring or was dropped. Values may still be inside.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = mqsync::handoff::spsc::<()>(1);
+    /// drop(tx);
+    /// assert!(rx.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        // Relaxed: a snapshot of a flag that is only ever set.
+        self.shared.state.load(Ordering::Relaxed) & CLOSED != 0
+    }
+
+    /// True once the producer has been dropped. Stays true.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = mqsync::handoff::spsc::<()>(1);
+    /// assert!(!rx.is_abandoned());
+    /// drop(tx);
+    /// assert!(rx.is_abandoned());
+    /// ```
+    pub fn is_abandoned(&self) -> bool {
+        // Relaxed: a snapshot of a flag that is only ever set.
+        self.shared.state.load(Ordering::Relaxed) & PRODUCER_GONE != 0
+    }
+
+    /// Values in the ring: a lower bound, since the producer may push meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, rx) = mqsync::handoff::spsc(4);
+    /// tx.push_slice(&[1, 2]);
+    /// assert_eq!(rx.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.available(usize::MAX)
+    }
+
+    /// True when no value is there. A `false` stays true until this consumer pops; a `true`
+    /// may turn false at any time as the producer pushes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, rx) = mqsync::handoff::spsc::<u8>(4);
+    /// assert!(rx.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.available(1) == 0
+    }
+
+    /// True when every slot is taken. A `true` stays true until this consumer pops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, rx) = mqsync::handoff::spsc(1);
+    /// tx.push(1).unwrap();
+    /// assert!(rx.is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.available(self.shared.capacity) == self.shared.capacity
+    }
+
+    /// The number of slots, as given to [`spsc`](super::spsc).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, rx) = mqsync::handoff::spsc::<u8>(5);
+    /// assert_eq!(rx.capacity(), 5);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        let mut registration = self.registration.take();
+        wait::cancel(&*self, &mut registration, |c| &c.shared.not_empty);
+        self.shared.close(CONSUMER_GONE);
+    }
+}
+
+impl<T> fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("capacity", &self.shared.capacity)
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
