@@ -33,6 +33,7 @@
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, rust_2018_idioms)]
 
+mod config;
 mod primitive;
 
 pub mod delivery;
@@ -41,6 +42,7 @@ pub mod integrate;
 pub mod queue;
 pub mod sync;
 
+pub use config::ConfigError;
 pub use queue::{Fifo, Full, MsQueue, RingBuffer};
 
 /// The README's examples, compiled and run as doc tests.
