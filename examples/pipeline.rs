@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "shared/flags.rs"]
+mod flags;
 #[path = "shared/inputs.rs"]
 mod inputs;
 use inputs::{priority, source_inputs, Rng, RULES};
@@ -52,42 +54,22 @@ fn parse_args() -> Result<Args, String> {
         workers: 2,
         failure_rate: 0.05,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match flag.as_str() {
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            "--messages" => args.messages = number(&value("--messages")?, "--messages")?,
-            "--queue-messages" => {
-                args.queue_messages = number(&value("--queue-messages")?, "--queue-messages")?
-            }
-            "--workers" => args.workers = number(&value("--workers")?, "--workers")?,
-            "--failure-rate" => {
-                let text = value("--failure-rate")?;
-                args.failure_rate = text
-                    .parse()
-                    .ok()
-                    .filter(|f: &f64| (0.0..1.0).contains(f))
-                    .ok_or(format!("--failure-rate: {text:?} is not a number in 0..1"))?;
-            }
+    flags::parse(std::env::args_os().skip(1), HELP, |flag, p| {
+        match flag {
+            "--messages" => args.messages = flags::whole(p, flag)?,
+            "--queue-messages" => args.queue_messages = flags::whole(p, flag)?,
+            "--workers" => args.workers = flags::whole(p, flag)?,
+            "--failure-rate" => args.failure_rate = flags::fraction(p, flag)?,
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
-    }
+        Ok(())
+    })?;
     if args.workers == 0 || args.messages == 0 || args.queue_messages < 4 {
         return Err(
             "--workers and --messages must be at least 1, --queue-messages at least 4".into(),
         );
     }
     Ok(args)
-}
-
-fn number(text: &str, name: &str) -> Result<usize, String> {
-    text.replace('_', "")
-        .parse()
-        .map_err(|_| format!("{name}: {text:?} is not a whole number"))
 }
 
 fn main() {
@@ -214,14 +196,14 @@ impl Sink for Flaky {
 
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-        if rng.below(1_000) < 5 {
+        if rng.u64(..1_000) < 5 {
             panic!("flaky target crashed");
         }
         let mut failed = Vec::new();
         for (i, change) in batch.iter().enumerate() {
             if change.key == self.poison_key {
                 failed.push((i, "constraint violation (poison record)".to_string()));
-            } else if rng.below(1_000_000) < self.failure_per_million {
+            } else if rng.u64(..1_000_000) < self.failure_per_million {
                 failed.push((i, "injected failure".to_string()));
             } else {
                 self.target.apply(change);
@@ -296,7 +278,7 @@ fn sync_stages(args: &Args) -> Result<(), String> {
     let replica = Arc::new(Replica::new());
     let flaky = Arc::new(Flaky {
         target: Replica::new(),
-        rng: Mutex::new(Rng(0xF1A_C0FFEE)),
+        rng: Mutex::new(Rng::with_seed(0xF1A_C0FFEE)),
         failure_per_million: (args.failure_rate * 1e6) as u64,
         poison_key: "o-13",
     });

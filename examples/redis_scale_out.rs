@@ -15,6 +15,9 @@
 //!
 //! `cargo run --release --example redis_scale_out --features redis -- --help`
 
+#[path = "shared/flags.rs"]
+mod flags;
+
 use mqsync::sync::redis_testing::{group_backlog, RedisServer};
 use mqsync::sync::{
     Change, DataSync, RedisConfig, RedisSink, RedisSource, Replica, Sink, SinkError,
@@ -52,31 +55,23 @@ struct Args {
     malformed: usize,
 }
 
-fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+fn parse_args(argv: impl Iterator<Item = std::ffi::OsString>) -> Result<Args, String> {
     let mut args = Args {
         messages: 200_000,
         producers: 2,
         consumers: 2,
         malformed: 5,
     };
-    while let Some(flag) = it.next() {
-        if flag == "-h" || flag == "--help" {
-            println!("{HELP}");
-            std::process::exit(0);
-        }
-        let text = it.next().ok_or(format!("{flag} needs a value"))?;
-        let n: usize = text
-            .replace('_', "")
-            .parse()
-            .map_err(|_| format!("{flag}: {text:?} is not a whole number"))?;
-        match flag.as_str() {
-            "--messages" => args.messages = n,
-            "--producers" => args.producers = n,
-            "--consumers" => args.consumers = n,
-            "--malformed" => args.malformed = n,
+    flags::parse(argv, HELP, |flag, p| {
+        match flag {
+            "--messages" => args.messages = flags::whole(p, flag)?,
+            "--producers" => args.producers = flags::whole(p, flag)?,
+            "--consumers" => args.consumers = flags::whole(p, flag)?,
+            "--malformed" => args.malformed = flags::whole(p, flag)?,
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
-    }
+        Ok(())
+    })?;
     if args.messages == 0 || args.producers == 0 || args.consumers == 0 {
         return Err("--messages, --producers and --consumers must be at least 1".into());
     }
@@ -97,7 +92,7 @@ fn main() {
             }
         }
     }
-    let args = match parse_args(std::env::args().skip(1)) {
+    let args = match parse_args(std::env::args_os().skip(1)) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("error: {e}");

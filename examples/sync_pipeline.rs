@@ -32,6 +32,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "shared/flags.rs"]
+mod flags;
 #[path = "shared/inputs.rs"]
 mod inputs;
 use inputs::{priority, source_inputs, Rng, RULES};
@@ -65,38 +67,20 @@ fn parse_args() -> Result<Args, String> {
         failure_rate: 0.05,
         out: None,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match flag.as_str() {
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            "--messages" => args.messages = number(&value("--messages")?, "--messages")?,
-            "--workers" => args.workers = number(&value("--workers")?, "--workers")?,
-            "--failure-rate" => {
-                let text = value("--failure-rate")?;
-                args.failure_rate = text
-                    .parse()
-                    .ok()
-                    .filter(|f: &f64| (0.0..1.0).contains(f))
-                    .ok_or(format!("--failure-rate: {text:?} is not a number in 0..1"))?;
-            }
-            "--out" => args.out = Some(PathBuf::from(value("--out")?)),
+    flags::parse(std::env::args_os().skip(1), HELP, |flag, p| {
+        match flag {
+            "--messages" => args.messages = flags::whole(p, flag)?,
+            "--workers" => args.workers = flags::whole(p, flag)?,
+            "--failure-rate" => args.failure_rate = flags::fraction(p, flag)?,
+            "--out" => args.out = Some(PathBuf::from(flags::text(p, flag)?)),
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
-    }
+        Ok(())
+    })?;
     if args.workers == 0 || args.messages < 10 {
         return Err("--workers must be at least 1 and --messages at least 10".into());
     }
     Ok(args)
-}
-
-fn number(text: &str, name: &str) -> Result<usize, String> {
-    text.replace('_', "")
-        .parse()
-        .map_err(|_| format!("{name}: {text:?} is not a whole number"))
 }
 
 fn main() {
@@ -142,7 +126,7 @@ impl Sink for SqliteTarget {
             .rng
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .below(1_000_000)
+            .u64(..1_000_000)
             < self.failure_per_million;
         if fail {
             return Err(SinkError::Batch("injected: database is locked".into()));
@@ -271,7 +255,7 @@ fn run(args: &Args) -> Result<(), String> {
     let batches_to_crash = (total / 2 / 256).max(1);
     let target = Arc::new(SqliteTarget {
         sqlite: Arc::clone(&sqlite),
-        rng: Mutex::new(Rng(0xF1A_C0FFEE)),
+        rng: Mutex::new(Rng::with_seed(0xF1A_C0FFEE)),
         failure_per_million,
         written: AtomicU64::new(0),
         crash_at: Some(batches_to_crash),
@@ -291,7 +275,7 @@ fn run(args: &Args) -> Result<(), String> {
     let resume = sqlite.checkpoint();
     let target = Arc::new(SqliteTarget {
         sqlite: Arc::clone(&sqlite),
-        rng: Mutex::new(Rng(0xBAD_5EED)),
+        rng: Mutex::new(Rng::with_seed(0xBAD_5EED)),
         failure_per_million,
         written: AtomicU64::new(0),
         crash_at: None,

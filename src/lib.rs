@@ -35,6 +35,11 @@
 
 mod config;
 mod primitive;
+/// The tests' shared scaffolding (drop counting, stress sizes, seeded randomness), also used by
+/// the integration tests as `mod stress`.
+#[cfg(test)]
+#[path = "../tests/stress/mod.rs"]
+mod test_support;
 
 pub mod delivery;
 pub mod handoff;

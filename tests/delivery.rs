@@ -341,7 +341,7 @@ fn chaos_four_by_four_every_message_acked_once_or_dead_lettered() {
             let (q, acked, stop) = (q.clone(), acked.clone(), stop.clone());
             thread::spawn(move || {
                 let consumer = q.consumer();
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
+                let mut rng = Rng::with_seed(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
                 let mut local_acks = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let d = match consumer.receive_timeout(Duration::from_millis(5)) {
@@ -349,7 +349,7 @@ fn chaos_four_by_four_every_message_acked_once_or_dead_lettered() {
                         Err(_) => continue,
                     };
                     let id = *d.message();
-                    match rng.next() % 10 {
+                    match rng.u64(..10) {
                         0..=5 => {
                             d.ack();
                             local_acks.push(id);
@@ -471,12 +471,12 @@ fn receive_or_hang(c: &mqsync::delivery::Consumer<u64>) -> Option<mqsync::delive
 #[test]
 fn publish_racing_close_is_received_or_refused_never_stranded() {
     let rounds = stress::scaled(if cfg!(miri) { 4 } else { 1500 }, 4);
-    let mut rng = Rng(0x5eed_0013);
+    let mut rng = Rng::with_seed(0x5eed_0013);
     for round in 0..rounds {
         let bounded = round % 3 == 2;
         let builder = DeliveryQueue::builder().priorities(2);
         let q = if bounded { builder.bounded(4) } else { builder }.build();
-        let close_after = (rng.next() % 64) as usize;
+        let close_after = rng.usize(..64);
         let started = Arc::new(AtomicUsize::new(0));
         let publishers: Vec<_> = (0..2u64)
             .map(|p| {

@@ -3,10 +3,10 @@
 
 use mqsync::handoff::{channel, spsc, spsc_with, PopError, PushError, WaitStrategy};
 use mqsync::{Fifo, MsQueue, RingBuffer};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
+use stress::DropCounter;
 
 mod stress;
 
@@ -24,15 +24,6 @@ fn million() -> usize {
         },
         1_000,
     )
-}
-
-/// Counts its drops in a shared counter.
-struct Counted(Arc<AtomicUsize>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 #[test]
@@ -95,18 +86,18 @@ fn spsc_million_items_in_batches() {
 
 #[test]
 fn spsc_drop_counting_under_concurrency() {
-    let drops = Arc::new(AtomicUsize::new(0));
+    let drops = DropCounter::new();
     let made = if cfg!(miri) {
         300
     } else {
         stress::scaled(100_000, 1_000)
     };
     let (mut tx, mut rx) = spsc(64);
-    let d = Arc::clone(&drops);
+    let d = drops.clone();
     let producer = thread::spawn(move || {
         for _ in 0..made {
             // Values refused as Full come back inside the error and drop here: still counted.
-            let _ = tx.push(Counted(Arc::clone(&d)));
+            let _ = tx.push(d.make(()));
         }
     });
     for _ in 0..made / 2 {
@@ -114,7 +105,8 @@ fn spsc_drop_counting_under_concurrency() {
     }
     producer.join().unwrap();
     drop(rx); // the values still inside drop with the last half
-    assert_eq!(drops.load(Ordering::Relaxed), made);
+    assert_eq!(drops.made(), made);
+    assert_eq!(drops.dropped(), made);
 }
 
 #[test]

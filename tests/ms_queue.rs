@@ -5,6 +5,7 @@ use mqsync::MsQueue;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
+use stress::DropCounter;
 
 mod stress;
 
@@ -20,35 +21,11 @@ fn per_producer() -> usize {
     }
 }
 
-/// Counts live instances, so that every drop is accounted for.
-struct Tracked {
-    producer: usize,
-    seq: usize,
-    live: Arc<AtomicUsize>,
-}
-
-impl Tracked {
-    fn new(producer: usize, seq: usize, live: &Arc<AtomicUsize>) -> Self {
-        live.fetch_add(1, Ordering::Relaxed);
-        Tracked {
-            producer,
-            seq,
-            live: Arc::clone(live),
-        }
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.live.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 #[test]
 fn four_by_four_million_no_loss_no_duplicate_in_order() {
     let (per_producer, total) = (per_producer(), PRODUCERS * per_producer());
     let q = Arc::new(MsQueue::new());
-    let live = Arc::new(AtomicUsize::new(0));
+    let live = DropCounter::new();
     let consumed = Arc::new(AtomicUsize::new(0));
     let start = Arc::new(Barrier::new(PRODUCERS + CONSUMERS));
     let producers: Vec<_> = (0..PRODUCERS)
@@ -61,10 +38,10 @@ fn four_by_four_million_no_loss_no_duplicate_in_order() {
                     // Mix single pushes and batches.
                     if seq % 100 < 64 {
                         let end = (seq + 64).min(per_producer);
-                        q.push_batch((seq..end).map(|s| Tracked::new(p, s, &live)));
+                        q.push_batch((seq..end).map(|s| live.make((p, s))));
                         seq = end;
                     } else {
-                        q.push(Tracked::new(p, seq, &live));
+                        q.push(live.make((p, seq)));
                         seq += 1;
                     }
                 }
@@ -91,15 +68,16 @@ fn four_by_four_million_no_loss_no_duplicate_in_order() {
                     }
                     consumed.fetch_add(got, Ordering::Relaxed);
                     for t in batch.drain(..) {
+                        let (producer, seq) = t.payload;
                         assert!(
-                            last[t.producer].is_none_or(|l| t.seq > l),
+                            last[producer].is_none_or(|l| seq > l),
                             "producer {} order broken: {} after {:?}",
-                            t.producer,
-                            t.seq,
-                            last[t.producer]
+                            producer,
+                            seq,
+                            last[producer]
                         );
-                        last[t.producer] = Some(t.seq);
-                        seen[t.producer].push(t.seq);
+                        last[producer] = Some(seq);
+                        seen[producer].push(seq);
                     }
                 }
                 seen
@@ -124,25 +102,21 @@ fn four_by_four_million_no_loss_no_duplicate_in_order() {
         );
     }
     assert!(q.is_empty());
-    assert_eq!(
-        live.load(Ordering::Relaxed),
-        0,
-        "every value dropped exactly once"
-    );
+    assert_eq!(live.live(), 0, "every value dropped exactly once");
 }
 
 #[test]
 fn dropping_a_full_queue_drops_everything_once() {
     let total = PRODUCERS * per_producer();
-    let live = Arc::new(AtomicUsize::new(0));
+    let live = DropCounter::new();
     let q = MsQueue::new();
-    q.push_batch((0..total / 10).map(|i| Tracked::new(0, i, &live)));
+    q.push_batch((0..total / 10).map(|i| live.make((0, i))));
     for _ in 0..total / 40 {
         drop(q.pop());
     }
-    assert_eq!(live.load(Ordering::Relaxed), total / 10 - total / 40);
+    assert_eq!(live.live(), total / 10 - total / 40);
     drop(q);
-    assert_eq!(live.load(Ordering::Relaxed), 0);
+    assert_eq!(live.live(), 0);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use mqsync::RingBuffer;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
+use stress::DropCounter;
 
 mod stress;
 
@@ -134,17 +135,6 @@ fn mpmc_no_loss_no_dup_per_producer_order() {
     check_exactly_once_in_order(&received, per_producer);
 }
 
-static LIVE_DROPS: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts its drops in `LIVE_DROPS` (used by one test only).
-struct Counted(#[allow(dead_code)] u64);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        LIVE_DROPS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// Concurrent push/pop/force_push of a dropping type; the ring is dropped while non-empty.
 #[test]
 fn drop_counts_are_exact() {
@@ -152,17 +142,19 @@ fn drop_counts_are_exact() {
     const LEFT: usize = 37;
     let q = Arc::new(RingBuffer::with_capacity(64));
     let popped = Arc::new(AtomicUsize::new(0));
+    let counter = DropCounter::new();
     let barrier = Arc::new(Barrier::new(4));
     let handles: Vec<_> = (0..4)
         .map(|t| {
             let q = Arc::clone(&q);
             let popped = Arc::clone(&popped);
+            let counter = counter.clone();
             let barrier = Arc::clone(&barrier);
             thread::spawn(move || {
                 barrier.wait();
                 if t < 2 {
                     for i in 0..per {
-                        let mut v = Counted(i as u64);
+                        let mut v = counter.make(i);
                         while let Err(full) = q.push(v) {
                             v = full.into_inner();
                             thread::yield_now();
@@ -191,18 +183,19 @@ fn drop_counts_are_exact() {
         h.join().unwrap();
     }
     assert_eq!(popped.load(Ordering::Relaxed), 2 * per);
-    assert_eq!(LIVE_DROPS.load(Ordering::Relaxed), 2 * per);
+    assert_eq!(counter.dropped(), 2 * per);
     for i in 0..LEFT {
-        q.push(Counted(i as u64)).unwrap();
+        q.push(counter.make(i)).unwrap();
     }
     for i in 0..64 {
         // 27 fill it up, then 37 evictions, each dropped by us.
-        drop(q.force_push(Counted(i)));
+        drop(q.force_push(counter.make(i)));
     }
-    assert_eq!(LIVE_DROPS.load(Ordering::Relaxed), 2 * per + LEFT);
+    assert_eq!(counter.dropped(), 2 * per + LEFT);
     assert_eq!(q.len(), 64);
     drop(q);
-    assert_eq!(LIVE_DROPS.load(Ordering::Relaxed), 2 * per + LEFT + 64);
+    assert_eq!(counter.dropped(), 2 * per + LEFT + 64);
+    assert_eq!(counter.live(), 0);
 }
 
 fn well_formed(s: &str, per_producer: usize) -> (usize, usize) {

@@ -24,8 +24,8 @@ fn memory_sink() -> SqliteSink {
 /// A deterministic log: upserts and deletes over `keys` keys with rising versions, some
 /// same-version ties, and some stale versions.
 fn log(len: u64, keys: u64) -> Vec<Change> {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let mut next = || rng.next();
+    let mut rng = Rng::with_seed(0x9E37_79B9_7F4A_7C15);
+    let mut next = || rng.u64(..);
     (0..len)
         .map(|i| {
             let key = format!("k{}", next() % keys);

@@ -32,7 +32,11 @@ impl Sink for Faulty {
         "faulty"
     }
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
-        let roll = self.rng.lock().unwrap_or_else(|p| p.into_inner()).next() % 100;
+        let roll = self
+            .rng
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .u64(..100);
         match roll {
             0..=2 => panic!("faulty sink panics"),
             3..=7 => return Err(SinkError::Batch("transient outage".into())),
@@ -41,7 +45,7 @@ impl Sink for Faulty {
         }
         let mut failed = Vec::new();
         for (i, change) in batch.iter().enumerate() {
-            let flaky = self.rng.lock().unwrap_or_else(|p| p.into_inner()).next() % 20 == 0;
+            let flaky = self.rng.lock().unwrap_or_else(|p| p.into_inner()).u64(..20) == 0;
             if self.poison.contains(&change.key) || flaky {
                 failed.push((i, format!("rejected {}", change.id)));
             } else {
@@ -71,7 +75,7 @@ fn faulty_sinks_and_out_of_order_producers_converge_and_account_for_everything()
     let poison: HashSet<String> = ["key-7", "key-101"].iter().map(|s| s.to_string()).collect();
     let faulty = Arc::new(Faulty {
         inner: Replica::new(),
-        rng: Mutex::new(Rng(42)),
+        rng: Mutex::new(Rng::with_seed(42)),
         poison: poison.clone(),
     });
     let mut builder = DataSync::builder()
@@ -94,7 +98,7 @@ fn faulty_sinks_and_out_of_order_producers_converge_and_account_for_everything()
         .map(|p| {
             let queue = queue.clone();
             thread::spawn(move || {
-                let mut rng = Rng(7 + p);
+                let mut rng = Rng::with_seed(7 + p);
                 let mut mine: Vec<(u64, u64)> = (0..KEYS)
                     .flat_map(|k| {
                         (1..=VERSIONS)
@@ -102,9 +106,7 @@ fn faulty_sinks_and_out_of_order_producers_converge_and_account_for_everything()
                             .map(move |v| (k, v))
                     })
                     .collect();
-                for i in (1..mine.len()).rev() {
-                    mine.swap(i, (rng.next() % (i as u64 + 1)) as usize);
-                }
+                rng.shuffle(&mut mine);
                 for (k, v) in mine {
                     queue.push(Change::upsert(
                         format!("key-{k}"),

@@ -34,11 +34,9 @@ fn replica_converges_whatever_the_order_and_replays() {
         .map(|t| {
             let (changes, replica) = (changes.clone(), replica.clone());
             thread::spawn(move || {
-                let mut rng = Rng(0xDEAD_BEEF ^ (t + 1));
+                let mut rng = Rng::with_seed(0xDEAD_BEEF ^ (t + 1));
                 let mut order: Vec<usize> = (0..changes.len()).collect();
-                for i in (1..order.len()).rev() {
-                    order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
-                }
+                rng.shuffle(&mut order);
                 for i in order {
                     replica.apply(&changes[i]);
                 }
@@ -92,20 +90,20 @@ impl Sink for Chaos {
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (rng, applied) = &mut *guard;
-        match rng.next() % 10 {
+        match rng.u64(..10) {
             0 => panic!("chaos sink panics"),
             1 => return Err(SinkError::Batch("connection reset".into())),
             _ => {}
         }
         if batch.len() > 1
             && batch.iter().any(|c| self.poison.contains(&c.key))
-            && rng.next() % 2 == 0
+            && rng.u64(..2) == 0
         {
             return Err(SinkError::Batch("poison in batch".into()));
         }
         let mut failed = Vec::new();
         for (i, c) in batch.iter().enumerate() {
-            if self.poison.contains(&c.key) || rng.next() % 7 == 0 {
+            if self.poison.contains(&c.key) || rng.u64(..7) == 0 {
                 failed.push((i, format!("cannot apply {}", c.key)));
             } else {
                 applied.push(c.id.clone());
@@ -134,7 +132,7 @@ fn every_change_is_applied_or_dead_lettered_exactly_once() {
             .collect();
         let poison: HashSet<String> = ["k3", "k40", "k41"].iter().map(|s| s.to_string()).collect();
         let sink = Chaos {
-            state: std::sync::Mutex::new((Rng(seed * 0x9E37_79B9), Vec::new())),
+            state: std::sync::Mutex::new((Rng::with_seed(seed * 0x9E37_79B9), Vec::new())),
             poison: poison.clone(),
         };
         let report = deliver(&sink, &batch, &policy);

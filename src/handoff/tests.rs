@@ -2,22 +2,12 @@
 
 use super::*;
 use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
-use crate::primitive::sync::Arc;
+use crate::test_support::DropCounter;
 use crate::{MsQueue, RingBuffer};
 use std::thread;
 use std::time::{Duration, Instant};
 
 const N: usize = if cfg!(miri) { 200 } else { 20_000 };
-
-/// Counts its drops in a shared counter.
-#[derive(Debug)]
-struct Counted(Arc<AtomicUsize>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
 #[test]
 fn spsc_push_pop_wraps_around() {
@@ -99,13 +89,13 @@ fn spsc_close_drains_then_reports_closed() {
 
 #[test]
 fn spsc_drops_every_value_exactly_once() {
-    let drops = Arc::new(AtomicUsize::new(0));
+    let drops = DropCounter::new();
     let (mut tx, mut rx) = spsc(8);
     for _ in 0..12 {
-        let _ = tx.push(Counted(Arc::clone(&drops)));
+        let _ = tx.push(drops.make(()));
     }
     assert_eq!(
-        drops.load(Ordering::Relaxed),
+        drops.dropped(),
         4,
         "the 4 refused values come back and drop"
     );
@@ -113,15 +103,11 @@ fn spsc_drops_every_value_exactly_once() {
     let mut out = Vec::new();
     rx.pop_many(&mut out, 2);
     drop(out);
-    assert_eq!(drops.load(Ordering::Relaxed), 7);
+    assert_eq!(drops.dropped(), 7);
     drop(tx);
-    assert_eq!(
-        drops.load(Ordering::Relaxed),
-        7,
-        "the consumer still holds 5"
-    );
+    assert_eq!(drops.dropped(), 7, "the consumer still holds 5");
     drop(rx);
-    assert_eq!(drops.load(Ordering::Relaxed), 12);
+    assert_eq!(drops.dropped(), 12);
 }
 
 #[test]
@@ -274,21 +260,18 @@ fn channel_over_ms_queue_and_ring_buffer() {
 
 #[test]
 fn channel_close_keeps_accepted_values() {
-    let drops = Arc::new(AtomicUsize::new(0));
+    let drops = DropCounter::new();
     let (tx, rx) = channel(RingBuffer::with_capacity(2));
-    tx.push(Counted(Arc::clone(&drops))).unwrap();
-    tx.push(Counted(Arc::clone(&drops))).unwrap();
-    assert!(tx.push(Counted(Arc::clone(&drops))).unwrap_err().is_full());
+    tx.push(drops.make(())).unwrap();
+    tx.push(drops.make(())).unwrap();
+    assert!(tx.push(drops.make(())).unwrap_err().is_full());
     rx.close();
-    assert!(tx
-        .push(Counted(Arc::clone(&drops)))
-        .unwrap_err()
-        .is_closed());
-    assert_eq!(drops.load(Ordering::Relaxed), 2);
+    assert!(tx.push(drops.make(())).unwrap_err().is_closed());
+    assert_eq!(drops.dropped(), 2);
     assert!(rx.pop().is_ok());
-    assert_eq!(drops.load(Ordering::Relaxed), 3);
+    assert_eq!(drops.dropped(), 3);
     drop((tx, rx));
-    assert_eq!(drops.load(Ordering::Relaxed), 4);
+    assert_eq!(drops.dropped(), 4);
 }
 
 #[test]

@@ -126,7 +126,7 @@ impl Decoder {
             .as_ref()
             .ok_or(Reason::UnsupportedType { kind: "binary" })?;
         let mut map = Map::new();
-        map.insert(field.clone(), Value::String(hex(bytes)));
+        map.insert(field.clone(), Value::String(hex::encode(bytes)));
         Ok(map)
     }
 
@@ -219,16 +219,6 @@ fn too_deep(value: &Value, limit: usize) -> bool {
         Value::Array(items) => limit == 0 || items.iter().any(|v| too_deep(v, limit - 1)),
         _ => false,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -66,52 +66,28 @@ impl Message {
 
 /// A new UUIDv7 (RFC 9562, section 5.7) in its hyphenated form, for a message made at `now`.
 ///
-/// Layout of the 74 bits after the 48-bit Unix millisecond: a 26-bit counter, then 48 random
-/// bits drawn once per thread. Within a thread ids strictly increase (RFC 9562 "method 1": the
-/// counter counts within a millisecond; when it wraps, or the clock steps back, the stored
-/// millisecond moves forward instead). Across threads ids are ordered by millisecond and kept
-/// apart by the random bits.
-///
-/// Departs from `uuid::Uuid::now_v7` on purpose: that draws fresh OS randomness for every id
-/// (a `getrandom` system call), which cost more than parsing a small JSON message.
+/// Made by the `uuid` crate: `Uuid::new_v7` over a per-thread [`uuid::ContextV7`], whose
+/// 42-bit counter is reseeded at random each millisecond and counts up within it (RFC 9562
+/// "method 1"; when it wraps, or the clock steps back, the context moves the millisecond
+/// forward instead), so ids strictly increase within a thread. The remaining random bits come
+/// from the `rand` thread-local generator (the crate's `fast-rng` feature), so no id costs a
+/// system call. The context is per thread rather than `Uuid::now_v7`'s process-wide one, which
+/// sits behind a mutex that rayon's workers would take turns on; across threads, ids are
+/// ordered by millisecond and kept apart by their random bits.
 pub(crate) fn new_id(now: DateTime<Utc>) -> String {
-    use std::cell::Cell;
-    use std::hash::{BuildHasher, Hasher};
-
-    const COUNTER_BITS: u32 = 26;
-    const NODE_BITS: u32 = 48;
     thread_local! {
-        /// (last millisecond used, counter within it); written only by this thread.
-        static LAST: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
-        /// Random bits for this thread, from std's per-process random hash keys.
-        static NODE: u64 = {
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u64(0x6d71_7379_6e63); // any constant: the keys carry the randomness
-            hasher.finish() & ((1 << NODE_BITS) - 1)
-        };
+        /// This thread's v7 clock sequence; a `Cell`-based context, used by this thread only.
+        static CONTEXT: uuid::ContextV7 = const { uuid::ContextV7::new() };
     }
     // Before 1970 counts as 1970: the field is unsigned.
-    let now = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-    let (millis, counter) = LAST.with(|last| {
-        let (last_millis, last_counter) = last.get();
-        let next = if now > last_millis {
-            (now, 0)
-        } else if last_counter + 1 < 1 << COUNTER_BITS {
-            (last_millis, last_counter + 1)
-        } else {
-            (last_millis + 1, 0)
-        };
-        last.set(next);
-        next
-    });
-    let payload = (u128::from(counter) << NODE_BITS) | u128::from(NODE.with(|n| *n));
-    // Builder overwrites the version and variant bits: spread the 74 payload bits around them.
-    let rand_a = (payload >> 62) & 0xfff;
-    let rand_b = payload & ((1 << 62) - 1);
-    let bytes = ((rand_a << 64) | rand_b).to_be_bytes();
-    let mut tail = [0u8; 10];
-    tail.copy_from_slice(&bytes[6..]);
-    let id = uuid::Builder::from_unix_timestamp_millis(millis, &tail).into_uuid();
+    let seconds = u64::try_from(now.timestamp()).unwrap_or(0);
+    let nanos = if now.timestamp() < 0 {
+        0
+    } else {
+        now.timestamp_subsec_nanos()
+    };
+    let id = CONTEXT
+        .with(|context| uuid::Uuid::new_v7(uuid::Timestamp::from_unix(context, seconds, nanos)));
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     id.hyphenated().encode_lower(&mut text).to_owned()
 }

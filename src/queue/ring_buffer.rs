@@ -1097,19 +1097,9 @@ impl<T> Fifo<T> for RingBuffer<T> {
 #[cfg(test)]
 mod tests {
     use super::RingBuffer;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use crate::test_support::DropCounter;
     use std::sync::Arc;
-
     const N: usize = if cfg!(miri) { 200 } else { 1_000_000 };
-
-    /// Counts its drops in a counter of its own test.
-    struct Counted<'a>(&'a AtomicUsize);
-
-    impl Drop for Counted<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
 
     #[test]
     #[should_panic(expected = "at least 1")]
@@ -1222,28 +1212,26 @@ mod tests {
 
     #[test]
     fn drop_counts() {
-        let drops = AtomicUsize::new(0);
+        let drops = DropCounter::new();
         {
             let q = RingBuffer::with_capacity(3);
             for _ in 0..7 {
                 // Wrap the ring a few times so head and tail are mid-lap.
-                q.push(Counted(&drops)).unwrap();
+                q.push(drops.make(())).unwrap();
                 q.pop().unwrap();
             }
-            assert_eq!(drops.load(Ordering::Relaxed), 7);
-            q.push(Counted(&drops)).unwrap();
-            q.push(Counted(&drops)).unwrap();
-            drop(q.force_push(Counted(&drops)));
-            drop(q.force_push(Counted(&drops))); // evicts one
-            assert_eq!(drops.load(Ordering::Relaxed), 8);
-            let rest = q
-                .push_batch([Counted(&drops), Counted(&drops)])
-                .unwrap_err();
+            assert_eq!(drops.dropped(), 7);
+            q.push(drops.make(())).unwrap();
+            q.push(drops.make(())).unwrap();
+            drop(q.force_push(drops.make(())));
+            drop(q.force_push(drops.make(()))); // evicts one
+            assert_eq!(drops.dropped(), 8);
+            let rest = q.push_batch([drops.make(()), drops.make(())]).unwrap_err();
             drop(rest);
-            assert_eq!(drops.load(Ordering::Relaxed), 10);
+            assert_eq!(drops.dropped(), 10);
         }
         // The three left inside were dropped once each.
-        assert_eq!(drops.load(Ordering::Relaxed), 13);
+        assert_eq!(drops.dropped(), 13);
     }
 
     /// Through the wrap of the stamp's 48-bit sequence and of the 64-bit positions.

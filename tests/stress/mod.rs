@@ -36,15 +36,70 @@ pub fn scaled(n: usize, floor: usize) -> usize {
     scaled.max(floor).max(1)
 }
 
-/// A tiny xorshift generator: deterministic per seed, no dependency (seed it non-zero).
-pub struct Rng(pub u64);
+/// The tests' seeded generator: `fastrand::Rng::with_seed(n)` is deterministic per seed.
+#[allow(unused_imports)] // each test binary includes this module; not all of them draw numbers
+pub use fastrand::Rng;
 
-impl Rng {
-    /// The next pseudo-random number.
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
+/// The tests' one drop-counting type: values made by a `DropCounter` ([`DropCounter::make`])
+/// count themselves made, and count their drop when dropped, so a test can check that every
+/// value was dropped exactly once (`made() == dropped()`) or how many are still alive.
+///
+/// The counts are `Relaxed`: tests read them after joining the threads that dropped values,
+/// and the join orders those drops before the read.
+#[derive(Clone, Debug, Default)]
+pub struct DropCounter(std::sync::Arc<Counts>);
+
+#[derive(Debug, Default)]
+pub struct Counts {
+    made: std::sync::atomic::AtomicUsize,
+    dropped: std::sync::atomic::AtomicUsize,
+}
+
+impl DropCounter {
+    /// A counter with nothing made yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A value that carries `payload` and counts its drop here.
+    pub fn make<T>(&self, payload: T) -> Counted<T> {
         self.0
+            .made
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Counted {
+            payload,
+            counts: std::sync::Arc::clone(&self.0),
+        }
+    }
+
+    /// Values made so far.
+    pub fn made(&self) -> usize {
+        self.0.made.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Values dropped so far.
+    pub fn dropped(&self) -> usize {
+        self.0.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Values made and not yet dropped.
+    pub fn live(&self) -> usize {
+        self.made() - self.dropped()
+    }
+}
+
+/// A value made by a [`DropCounter`]; its drop is counted there.
+#[derive(Debug)]
+pub struct Counted<T = ()> {
+    /// What the test carries in it (a producer and sequence number, say).
+    pub payload: T,
+    counts: std::sync::Arc<Counts>,
+}
+
+impl<T> Drop for Counted<T> {
+    fn drop(&mut self) {
+        self.counts
+            .dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

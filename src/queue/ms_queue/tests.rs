@@ -1,19 +1,10 @@
 //! Unit tests of `MsQueue`, small enough for miri (`SEG` is 4 there).
 
 use super::*;
+use crate::test_support::DropCounter;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::sync::Arc;
 use std::thread;
-
-/// A value that counts its drops in a shared counter.
-#[derive(Debug)]
-struct Counted(Arc<StdAtomicUsize>, #[allow(dead_code)] usize);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, StdOrdering::Relaxed);
-    }
-}
 
 const MANY: usize = if cfg!(miri) {
     3 * SEG + 1
@@ -107,34 +98,34 @@ fn popper_skips_a_stalled_pusher() {
 
 #[test]
 fn drop_counts_are_exact() {
-    let drops = Arc::new(StdAtomicUsize::new(0));
+    let drops = DropCounter::new();
     let q = MsQueue::new();
     for i in 0..MANY {
-        q.push(Counted(drops.clone(), i));
+        q.push(drops.make(i));
     }
     let popped = MANY / 2;
     for _ in 0..popped {
         drop(q.pop().unwrap());
     }
-    assert_eq!(drops.load(StdOrdering::Relaxed), popped);
+    assert_eq!(drops.dropped(), popped);
     drop(q);
-    assert_eq!(drops.load(StdOrdering::Relaxed), MANY);
+    assert_eq!(drops.dropped(), MANY);
 }
 
 #[test]
 fn peek_snapshot_do_not_consume_or_double_drop() {
-    let drops = Arc::new(StdAtomicUsize::new(0));
+    let drops = DropCounter::new();
     let q = MsQueue::new();
-    q.push(Arc::new(Counted(drops.clone(), 0)));
-    q.push(Arc::new(Counted(drops.clone(), 1)));
+    q.push(Arc::new(drops.make(0)));
+    q.push(Arc::new(drops.make(1)));
     let peeked = q.peek().unwrap();
     let all = q.snapshot();
     assert_eq!(all.len(), 2);
     assert!(Arc::ptr_eq(&peeked, &all[0]));
     drop((peeked, all));
-    assert_eq!(drops.load(StdOrdering::Relaxed), 0);
+    assert_eq!(drops.dropped(), 0);
     drop(q);
-    assert_eq!(drops.load(StdOrdering::Relaxed), 2);
+    assert_eq!(drops.dropped(), 2);
 }
 
 #[test]
