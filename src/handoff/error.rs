@@ -29,6 +29,7 @@ use std::fmt;
 /// assert!(matches!(err, PushError::Closed("third")));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PushError<T> {
     /// No free slot; the value is inside.
     Full(T),
@@ -96,6 +97,7 @@ impl<T> std::error::Error for PushError<T> {}
 /// assert_eq!(PopError::Closed.to_string(), "queue is closed and empty");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PopError {
     /// Nothing to pop now (or by the deadline).
     Empty,

@@ -69,7 +69,7 @@ mod wait;
 
 pub use channel::{channel, channel_with, Receiver, Sender};
 pub use error::{PopError, PushError};
-pub use spsc::{spsc, spsc_with};
+pub use spsc::{spsc, spsc_with, try_spsc, try_spsc_with};
 pub use spsc_consumer::Consumer;
 pub use spsc_producer::Producer;
 pub use wait::WaitStrategy;

@@ -244,8 +244,60 @@ pub fn spsc<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 /// assert_eq!(rx.pop_blocking(), Ok(1));
 /// ```
 pub fn spsc_with<T>(capacity: usize, strategy: WaitStrategy) -> (Producer<T>, Consumer<T>) {
-    assert!(capacity > 0, "spsc capacity must be at least 1");
-    assert!(capacity <= usize::MAX / 4, "spsc capacity too large");
+    match try_spsc_with(capacity, strategy) {
+        Ok(pair) => pair,
+        Err(err) => panic!("spsc: {err}"),
+    }
+}
+
+/// Like [`spsc`], but a capacity of 0 or above `usize::MAX / 4` comes back as a
+/// [`ConfigError`](crate::ConfigError) instead of a panic.
+///
+/// # Examples
+///
+/// ```
+/// use mqsync::handoff::try_spsc;
+/// use mqsync::ConfigError;
+///
+/// let (mut tx, mut rx) = try_spsc::<u8>(4).unwrap();
+/// tx.push(1).unwrap();
+/// assert_eq!(rx.pop(), Ok(1));
+/// assert!(matches!(try_spsc::<u8>(0), Err(ConfigError::TooSmall { field: "capacity", .. })));
+/// ```
+pub fn try_spsc<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), crate::ConfigError> {
+    try_spsc_with(capacity, WaitStrategy::default())
+}
+
+/// Like [`spsc_with`], but a capacity of 0 or above `usize::MAX / 4` comes back as a
+/// [`ConfigError`](crate::ConfigError) instead of a panic.
+///
+/// # Examples
+///
+/// ```
+/// use mqsync::handoff::{try_spsc_with, WaitStrategy};
+/// use mqsync::ConfigError;
+///
+/// let err = try_spsc_with::<u8>(usize::MAX, WaitStrategy::SpinThenYield).unwrap_err();
+/// assert!(matches!(err, ConfigError::TooLarge { field: "capacity", .. }));
+/// ```
+pub fn try_spsc_with<T>(
+    capacity: usize,
+    strategy: WaitStrategy,
+) -> Result<(Producer<T>, Consumer<T>), crate::ConfigError> {
+    if capacity == 0 {
+        return Err(crate::ConfigError::TooSmall {
+            field: "capacity",
+            value: 0,
+            min: 1,
+        });
+    }
+    if capacity > usize::MAX / 4 {
+        return Err(crate::ConfigError::TooLarge {
+            field: "capacity",
+            value: capacity as u64,
+            max: (usize::MAX / 4) as u64,
+        });
+    }
     let slots = (0..capacity)
         .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
         .collect();
@@ -259,8 +311,8 @@ pub fn spsc_with<T>(capacity: usize, strategy: WaitStrategy) -> (Producer<T>, Co
         capacity,
         slots,
     });
-    (
+    Ok((
         Producer::new(Arc::clone(&shared), strategy),
         Consumer::new(shared, strategy),
-    )
+    ))
 }

@@ -295,7 +295,9 @@ impl<T> RingBuffer<T> {
     ///
     /// # Panics
     ///
-    /// If `capacity` is 0, or 2^47 or more (the position encoding's limit).
+    /// If `capacity` is 0, or 2^47 or more (the position encoding's limit), as
+    /// crossbeam's `ArrayQueue::new(0)` does; [`try_with_capacity`](Self::try_with_capacity)
+    /// returns the error instead.
     ///
     /// # Examples
     ///
@@ -307,26 +309,59 @@ impl<T> RingBuffer<T> {
     /// assert!(q.is_empty());
     /// ```
     pub fn with_capacity(capacity: usize) -> Self {
-        assert!(capacity > 0, "RingBuffer capacity must be at least 1");
+        match Self::try_with_capacity(capacity) {
+            Ok(ring) => ring,
+            Err(err) => panic!("RingBuffer: {err}"),
+        }
+    }
+
+    /// Like [`with_capacity`](Self::with_capacity), but a capacity of 0 or of 2^47 or more
+    /// comes back as a [`ConfigError`](crate::ConfigError) instead of a panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::{ConfigError, RingBuffer};
+    ///
+    /// assert!(RingBuffer::<u8>::try_with_capacity(3).is_ok());
+    /// assert_eq!(
+    ///     RingBuffer::<u8>::try_with_capacity(0).unwrap_err(),
+    ///     ConfigError::TooSmall { field: "capacity", value: 0, min: 1 }
+    /// );
+    /// ```
+    pub fn try_with_capacity(capacity: usize) -> Result<Self, crate::ConfigError> {
+        const MAX: u64 = (1 << 47) - 1;
+        if capacity == 0 {
+            return Err(crate::ConfigError::TooSmall {
+                field: "capacity",
+                value: 0,
+                min: 1,
+            });
+        }
+        // One lap is the next power of two above the capacity; it must fit in 47 bits.
         let one_lap = (capacity as u64)
             .checked_add(1)
             .and_then(u64::checked_next_power_of_two)
             .filter(|&lap| lap <= 1 << 47)
-            .expect("RingBuffer capacity overflows the position encoding");
+            .ok_or(crate::ConfigError::TooLarge {
+                field: "capacity",
+                value: capacity as u64,
+                max: MAX,
+            })?;
         let slots = (0..capacity as u64)
             .map(|i| Slot {
                 stamp: AtomicU64::new(free(i)),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             })
             .collect();
-        RingBuffer {
+        Ok(RingBuffer {
             head: CachePadded::new(AtomicU64::new(0)),
             tail: CachePadded::new(AtomicU64::new(0)),
             gate: PeekGate::new(),
             slots,
             cap: capacity,
             one_lap,
-        }
+        })
     }
 
     /// The most elements the ring can hold.
