@@ -46,7 +46,7 @@ fn push_spin<T>(tx: &mut mqsync::handoff::Producer<T>, mut value: T) {
                 value = back;
                 thread::yield_now();
             }
-            Err(PushError::Closed(_)) => panic!("closed"),
+            Err(_) => panic!("closed"),
         }
     }
 }
