@@ -1,17 +1,20 @@
 //! The delivery queue against what users hand-build today: a crossbeam-channel plus a
 //! `Mutex<HashMap>` of unacknowledged messages. publish → receive → ack, 1P1C and 4P4C, and the
-//! cost of priorities (1 level against 8).
+//! cost of priorities (1 level against 8). Consumers back off on empty (crossbeam-utils'
+//! `Backoff::snooze`: a short spin, then `yield_now`), as real code does.
 //!
 //! `cargo bench --bench delivery`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use crossbeam_utils::Backoff;
 use mqsync::delivery::DeliveryQueue;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Barrier, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
+
+mod support;
 
 const MESSAGES: u64 = 100_000;
 
@@ -54,78 +57,64 @@ impl HandBuilt {
 fn run_mqsync(q: &DeliveryQueue<u64>, producers: usize, consumers: usize, levels: u8) -> Duration {
     let per = MESSAGES / producers as u64;
     let total = per * producers as u64;
-    let done = AtomicU64::new(0);
-    let start = Barrier::new(producers + consumers + 1);
-    thread::scope(|s| {
-        for p in 0..producers {
-            let (start, q) = (&start, q.clone());
-            s.spawn(move || {
-                start.wait();
-                for i in 0..per {
-                    q.publish_with(i, ((i + p as u64) % u64::from(levels)) as u8, None)
-                        .unwrap();
-                }
-            });
-        }
-        for _ in 0..consumers {
-            let (start, done, consumer) = (&start, &done, q.consumer());
-            s.spawn(move || {
-                start.wait();
-                while done.load(Ordering::Relaxed) < total {
-                    match consumer.try_receive() {
-                        Ok(d) => {
-                            black_box(d.message());
-                            d.ack();
-                            done.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(_) => std::hint::spin_loop(),
+    let done = &AtomicU64::new(0);
+    let mut workers: Vec<support::Work<'_>> = Vec::new();
+    for p in 0..producers {
+        let q = q.clone();
+        workers.push(Box::new(move || {
+            for i in 0..per {
+                q.publish_with(i, ((i + p as u64) % u64::from(levels)) as u8, None)
+                    .unwrap();
+            }
+        }));
+    }
+    for _ in 0..consumers {
+        let consumer = q.consumer();
+        workers.push(Box::new(move || {
+            let backoff = Backoff::new();
+            while done.load(Ordering::Relaxed) < total {
+                match consumer.try_receive() {
+                    Ok(d) => {
+                        black_box(d.message());
+                        d.ack();
+                        done.fetch_add(1, Ordering::Relaxed);
+                        backoff.reset();
                     }
+                    Err(_) => backoff.snooze(),
                 }
-            });
-        }
-        start.wait();
-        let t0 = Instant::now();
-        while done.load(Ordering::Relaxed) < total {
-            thread::yield_now();
-        }
-        t0.elapsed()
-    })
+            }
+        }));
+    }
+    support::run_timed(workers)
 }
 
 fn run_hand_built(producers: usize, consumers: usize) -> Duration {
-    let q = HandBuilt::new();
+    let q = &HandBuilt::new();
     let per = MESSAGES / producers as u64;
     let total = per * producers as u64;
-    let done = AtomicU64::new(0);
-    let start = Barrier::new(producers + consumers + 1);
-    thread::scope(|s| {
-        for _ in 0..producers {
-            s.spawn(|| {
-                start.wait();
-                for i in 0..per {
-                    q.publish(i);
+    let done = &AtomicU64::new(0);
+    let mut workers: Vec<support::Work<'_>> = Vec::new();
+    for _ in 0..producers {
+        workers.push(Box::new(move || {
+            for i in 0..per {
+                q.publish(i);
+            }
+        }));
+    }
+    for _ in 0..consumers {
+        workers.push(Box::new(move || {
+            let backoff = Backoff::new();
+            while done.load(Ordering::Relaxed) < total {
+                if q.receive_and_ack() {
+                    done.fetch_add(1, Ordering::Relaxed);
+                    backoff.reset();
+                } else {
+                    backoff.snooze();
                 }
-            });
-        }
-        for _ in 0..consumers {
-            s.spawn(|| {
-                start.wait();
-                while done.load(Ordering::Relaxed) < total {
-                    if q.receive_and_ack() {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        std::hint::spin_loop();
-                    }
-                }
-            });
-        }
-        start.wait();
-        let t0 = Instant::now();
-        while done.load(Ordering::Relaxed) < total {
-            thread::yield_now();
-        }
-        t0.elapsed()
-    })
+            }
+        }));
+    }
+    support::run_timed(workers)
 }
 
 fn publish_receive_ack(c: &mut Criterion) {
@@ -155,16 +144,9 @@ fn publish_receive_ack(c: &mut Criterion) {
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = support::config();
     targets = publish_receive_ack
 }
 criterion_main!(benches);

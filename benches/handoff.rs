@@ -1,8 +1,8 @@
 //! Handoff benchmarks: the SPSC ring against rtrb and crossbeam's `ArrayQueue`, ping-pong
 //! latency, and the waiting channel against crossbeam-channel and flume.
 //!
-//! Cross-thread timing uses `iter_custom` + `Barrier`: the clock starts when every thread is
-//! ready and stops when the consumers have received every item. One criterion "iteration" is
+//! Cross-thread timing uses `iter_custom` + `support::run_timed`: the clock starts when every
+//! thread is at the start barrier and stops when every thread is done. One criterion "iteration" is
 //! one item (one round trip for ping-pong). Run with `cargo bench --bench handoff`.
 
 use criterion::measurement::WallTime;
@@ -11,9 +11,11 @@ use mqsync::handoff::{channel, spsc, spsc_with, WaitStrategy};
 use mqsync::{Fifo, MsQueue, RingBuffer};
 use std::cell::Cell;
 use std::hint::{black_box, spin_loop};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod support;
 
 const CAPACITY: usize = 1024;
 const BATCH: usize = 64;
@@ -42,22 +44,7 @@ fn time_pair(
     producer: impl FnOnce() + Send + 'static,
     consumer: impl FnOnce() + Send + 'static,
 ) -> Duration {
-    let start = Arc::new(Barrier::new(3));
-    let (s1, s2) = (Arc::clone(&start), Arc::clone(&start));
-    let p = thread::spawn(move || {
-        s1.wait();
-        producer();
-    });
-    let c = thread::spawn(move || {
-        s2.wait();
-        consumer();
-    });
-    start.wait();
-    let t0 = Instant::now();
-    c.join().unwrap();
-    let elapsed = t0.elapsed();
-    p.join().unwrap();
-    elapsed
+    support::run_timed(vec![Box::new(producer), Box::new(consumer)])
 }
 
 fn spsc_single(c: &mut Criterion) {
@@ -374,36 +361,23 @@ where
     S: Clone + Send + 'static,
     R: Clone + Send + 'static,
 {
-    let start = Arc::new(Barrier::new((producers + consumers + 1) as usize));
     let per = (n / producers).max(1);
-    let ps: Vec<_> = (0..producers)
-        .map(|_| {
-            let (tx, start) = (tx.clone(), Arc::clone(&start));
-            thread::spawn(move || {
-                start.wait();
-                for i in 0..per {
-                    send(&tx, i);
-                }
-            })
-        })
-        .collect();
+    let mut workers: Vec<support::Work<'static>> = Vec::new();
+    for _ in 0..producers {
+        let tx = tx.clone();
+        workers.push(Box::new(move || {
+            for i in 0..per {
+                send(&tx, i);
+            }
+        }));
+    }
     drop(tx);
-    let cs: Vec<_> = (0..consumers)
-        .map(|_| {
-            let (rx, start) = (rx.clone(), Arc::clone(&start));
-            thread::spawn(move || {
-                start.wait();
-                while recv(&rx) {}
-            })
-        })
-        .collect();
+    for _ in 0..consumers {
+        let rx = rx.clone();
+        workers.push(Box::new(move || while recv(&rx) {}));
+    }
     drop(rx);
-    start.wait();
-    let t0 = Instant::now();
-    cs.into_iter().for_each(|c| c.join().unwrap());
-    let elapsed = t0.elapsed();
-    ps.into_iter().for_each(|p| p.join().unwrap());
-    elapsed
+    support::run_timed(workers)
 }
 
 fn blocking_group(g: &mut BenchmarkGroup<'_, WallTime>, p: u64, c: u64) {
@@ -476,10 +450,7 @@ fn blocking(c: &mut Criterion) {
 
 criterion_group! {
     name = handoff;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+    config = support::config();
     targets = spsc_same_thread, spsc_same_thread_batch, spsc_single, spsc_batch, ping_pong, blocking
 }
 criterion_main!(handoff);

@@ -80,5 +80,9 @@ fn queue_benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, queue_benches);
+criterion_group! {
+    name = benches;
+    config = support::config();
+    targets = queue_benches
+}
 criterion_main!(benches);

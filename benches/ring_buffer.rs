@@ -69,5 +69,9 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(ring, benches);
+criterion_group! {
+    name = ring;
+    config = support::config();
+    targets = benches
+}
 criterion_main!(ring);

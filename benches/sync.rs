@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+
 const CHANGES: u64 = 100_000;
 const KEYS: u64 = 1_000;
 
@@ -122,10 +124,7 @@ fn latency(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(3))
+    support::config().measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! {

@@ -1,6 +1,7 @@
-//! What the queue benches share (`benches/ms_queue.rs`, `benches/ring_buffer.rs`): the peer
-//! surface ([`Peer`]), the peers that are not ours, the barrier-timed cross-thread runner
-//! ([`transfer`]) and the criterion settings ([`group`]).
+//! What the benches share: the criterion settings ([`config`], [`group`]), the barrier-timed
+//! cross-thread runner ([`run_timed`]), and for the queue benches (`benches/ms_queue.rs`,
+//! `benches/ring_buffer.rs`) the peer surface ([`Peer`]), the peers that are not ours and the
+//! cross-thread scenario ([`transfer`]).
 //!
 //! The cross-thread scenario is the one of issue 14: `u64` messages, producers and consumers
 //! that back off on full/empty with crossbeam-utils' `Backoff::snooze` (a short exponential
@@ -199,18 +200,51 @@ impl<const BOUNDED: bool> Peer for Locked<BOUNDED> {
     }
 }
 
-/// A criterion group with the short settings every queue bench uses (10 samples, 0.5 s warm-up,
-/// 2 s measurement), counting `elements` per iteration.
+/// The criterion settings every bench starts from: 10 samples, 0.5 s warm-up, 2 s measurement
+/// (a bench that needs longer sets its own `measurement_time` on top).
+pub fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+/// A thread's work in [`run_timed`].
+pub type Work<'env> = Box<dyn FnOnce() + Send + 'env>;
+
+/// Runs each of `workers` on a thread of its own from a common start: every thread waits at a
+/// barrier, the clock starts when the last one (and this thread) arrives, and stops when every
+/// worker has returned. Workers may borrow from the caller.
+pub fn run_timed(workers: Vec<Work<'_>>) -> Duration {
+    let start = Barrier::new(workers.len() + 1);
+    thread::scope(|s| {
+        let threads: Vec<_> = workers
+            .into_iter()
+            .map(|work| {
+                let start = &start;
+                s.spawn(move || {
+                    start.wait();
+                    work()
+                })
+            })
+            .collect();
+        start.wait();
+        let clock = Instant::now();
+        for t in threads {
+            t.join().unwrap();
+        }
+        clock.elapsed()
+    })
+}
+
+/// A criterion group counting `elements` per iteration (the settings come from [`config`]).
 pub fn group<'a>(
     c: &'a mut Criterion,
     name: &str,
     elements: usize,
 ) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(name);
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .throughput(Throughput::Elements(elements as u64));
+    g.throughput(Throughput::Elements(elements as u64));
     g
 }
 
@@ -284,52 +318,43 @@ pub fn transfer<Q: Peer>(producers: usize, consumers: usize) -> Duration {
     let per_producer = MESSAGES / producers;
     let total = per_producer * producers;
     let popped = AtomicUsize::new(0);
-    let start = Barrier::new(producers + consumers + 1);
-    thread::scope(|s| {
-        let mut threads = Vec::with_capacity(producers + consumers);
-        for _ in 0..producers {
-            threads.push(s.spawn(|| {
-                start.wait();
-                for i in 0..per_producer as u64 {
-                    let backoff = Backoff::new();
-                    while !q.push(i) {
+    let (q, popped) = (&q, &popped);
+    let mut workers: Vec<Work<'_>> = Vec::with_capacity(producers + consumers);
+    for _ in 0..producers {
+        workers.push(Box::new(move || {
+            for i in 0..per_producer as u64 {
+                let backoff = Backoff::new();
+                while !q.push(i) {
+                    backoff.snooze();
+                }
+            }
+        }));
+    }
+    for _ in 0..consumers {
+        workers.push(Box::new(move || {
+            let mut mine = 0;
+            let backoff = Backoff::new();
+            while popped.load(Ordering::Relaxed) < total {
+                match q.pop() {
+                    Some(v) => {
+                        black_box(v);
+                        backoff.reset();
+                        mine += 1;
+                        if mine == 64 {
+                            popped.fetch_add(mine, Ordering::Relaxed);
+                            mine = 0;
+                        }
+                    }
+                    None => {
+                        if mine > 0 {
+                            popped.fetch_add(mine, Ordering::Relaxed);
+                            mine = 0;
+                        }
                         backoff.snooze();
                     }
                 }
-            }));
-        }
-        for _ in 0..consumers {
-            threads.push(s.spawn(|| {
-                start.wait();
-                let mut mine = 0;
-                let backoff = Backoff::new();
-                while popped.load(Ordering::Relaxed) < total {
-                    match q.pop() {
-                        Some(v) => {
-                            black_box(v);
-                            backoff.reset();
-                            mine += 1;
-                            if mine == 64 {
-                                popped.fetch_add(mine, Ordering::Relaxed);
-                                mine = 0;
-                            }
-                        }
-                        None => {
-                            if mine > 0 {
-                                popped.fetch_add(mine, Ordering::Relaxed);
-                                mine = 0;
-                            }
-                            backoff.snooze();
-                        }
-                    }
-                }
-            }));
-        }
-        start.wait();
-        let clock = Instant::now();
-        for t in threads {
-            t.join().unwrap();
-        }
-        clock.elapsed()
-    })
+            }
+        }));
+    }
+    run_timed(workers)
 }
