@@ -1,4 +1,5 @@
-//! A wake-up signal whose publish side costs one fence and one load while nobody sleeps.
+//! A wake-up signal whose publish side costs one load while nobody sleeps, behind a fence that
+//! is only a compiler fence where Linux `membarrier` is available (a `SeqCst` fence elsewhere).
 //!
 //! A [`Signal`] is a count of registered sleepers in front of a parking mechanism: an
 //! [`event_listener::Event`] in a normal build (it parks threads and stores async wakers), a

@@ -24,7 +24,9 @@
 //! * **Batches** ([`Producer::push_slice`], [`Consumer::pop_many`]) publish their index once.
 //! * **Close and abandonment** ride on a third word, `state`, written only on close / drop.
 //! * **Waking.** With a parking [`WaitStrategy`] (the default), every publication ends with the
-//!   wake check of `signal.rs` (one `SeqCst` fence and one load while nobody sleeps). Rings built
+//!   wake check of `signal.rs`: one load while nobody sleeps, behind a fence that is only a
+//!   compiler fence where Linux `membarrier` is available and a `SeqCst` fence elsewhere (and
+//!   under miri). Rings built
 //!   with a non-parking strategy skip it.
 //!
 //! # Progress

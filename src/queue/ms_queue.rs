@@ -36,9 +36,14 @@ const CAS_MARGIN: usize = if cfg!(any(mqsync_loom, miri)) { 1 } else { 8 };
 /// `push`, `pop` and their batch forms are **lock-free**: a pusher that is preempted or dies
 /// between claiming a slot and publishing it never keeps the others from completing theirs. The
 /// one wait is the peek latch: a pop waits for peeks that are cloning its own element at that
-/// moment (so `T::clone` must not pop from the same queue), and only while one runs. Pushes and pops claim slots with one fetch-and-add
-/// each, and memory is allocated one segment (128 slots) at a time and reclaimed with
-/// crossbeam-epoch.
+/// moment (so `T::clone` must not pop from the same queue), and only while one runs.
+///
+/// A push claims its slot with one fetch-and-add. A pop claims with fetch-and-add while more
+/// than 8 elements are unclaimed in the head segment, and with a compare-and-swap retry loop
+/// (no backoff) below that, which is the steady state of a balanced workload. Memory is one
+/// segment of 128 slots (128 × `size_of::<T>()` plus a state word each) per 128 elements, plus
+/// one more allocated and freed again by every pusher that loses the race to link the next
+/// segment; segments are reclaimed with crossbeam-epoch.
 ///
 /// `MsQueue<T>` is `Send` and `Sync` exactly when `T: Send`.
 ///
@@ -131,11 +136,12 @@ impl<T> MsQueue<T> {
     }
 
     /// Appends every item of `items` in order, claiming runs of slots with one fetch-and-add per
-    /// run (as many as the iterator's `size_hint` promises), which makes large batches several
+    /// run (as many items as are left, up to the end of a segment), which makes large batches several
     /// times cheaper per element than single pushes. Lock-free.
     ///
     /// Items of one batch stay in order relative to each other, but pushes from other threads
-    /// may land between them. If the iterator panics, the items already pushed stay pushed.
+    /// may land between them. The items are collected into a `Vec` first (one allocation), so
+    /// the iterator never runs while slots are claimed; if it panics, nothing is pushed.
     ///
     /// # Examples
     ///
@@ -146,6 +152,10 @@ impl<T> MsQueue<T> {
     /// assert_eq!(q.pop(), Some(0));
     /// ```
     pub fn push_batch(&self, items: impl IntoIterator<Item = T>) {
+        // Collect first: the caller's iterator never runs while this thread holds claimed,
+        // unwritten slots, so a slow (or panicking) iterator cannot make poppers wait on them
+        // and poison them. The Vec's exact size hint also makes every run claim exactly.
+        let items: Vec<T> = items.into_iter().collect();
         let guard = &epoch::pin();
         let mut items = items.into_iter();
         let Some(mut value) = items.next() else {
@@ -259,7 +269,7 @@ impl<T> MsQueue<T> {
     }
 
     /// Pops up to `limit` elements into `out` (appended in FIFO order), claiming runs of slots
-    /// with one fetch-and-add per run. Returns how many were popped; 0 means the queue was empty
+    /// with one compare-and-swap per run (retried when another popper claims first). Returns how many were popped; 0 means the queue was empty
     /// (or `limit` was 0). Lock-free.
     ///
     /// # Examples
