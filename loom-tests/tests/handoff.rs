@@ -1,6 +1,7 @@
 #![cfg(mqsync_loom)]
 //! loom models of the handoff layer: the SPSC ring's index protocol, the register → re-check →
-//! sleep wake protocol, and close without loss. Run with `.ci/loom handoff`.
+//! sleep wake protocol, and close without loss. The channel models run over the real
+//! `RingBuffer` (capacity 2), whose every atomic loom sees. Run with `.ci/loom --test handoff`.
 //!
 //! Under loom the spin phase before parking is skipped (the model checks the park protocol
 //! itself), and timed waits return at once (time is not modelled), so only untimed waits appear.
@@ -9,33 +10,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use mqsync::handoff::{channel, spsc, PopError, PushError};
-use mqsync::{Fifo, Full};
-use std::collections::VecDeque;
-
-/// A `Fifo` whose every access loom sees (the bootstrap `MsQueue` stub locks a `std` mutex,
-/// which loom cannot observe, so loom would not explore the orders of its pushes and pops).
-struct LoomQueue<T>(loom::sync::Mutex<VecDeque<T>>);
-
-impl<T> LoomQueue<T> {
-    fn new() -> Self {
-        LoomQueue(loom::sync::Mutex::new(VecDeque::new()))
-    }
-}
-
-impl<T> Fifo<T> for LoomQueue<T> {
-    fn push(&self, value: T) -> Result<(), Full<T>> {
-        self.0.lock().unwrap().push_back(value);
-        Ok(())
-    }
-
-    fn pop(&self) -> Option<T> {
-        self.0.lock().unwrap().pop_front()
-    }
-
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-}
+use mqsync::RingBuffer;
 
 /// Pushes, yielding to the model while the ring is full.
 fn push_spin<T>(tx: &mut mqsync::handoff::Producer<T>, mut value: T) {
@@ -213,7 +188,7 @@ fn handoff_spsc_push_then_close_is_never_lost() {
 fn handoff_channel_close_without_loss() {
     loom::model(|| {
         // One sender pushes while the other closes: the value is delivered iff it was accepted.
-        let (tx, rx) = channel::<usize, _>(LoomQueue::new());
+        let (tx, rx) = channel::<usize, _>(RingBuffer::with_capacity(2));
         let closer = tx.clone();
         let pusher = thread::spawn(move || tx.push(1).is_ok());
         let close = thread::spawn(move || closer.close());
@@ -230,7 +205,7 @@ fn handoff_channel_close_without_loss() {
 #[test]
 fn handoff_channel_wakes_blocked_receiver() {
     loom::model(|| {
-        let (tx, rx) = channel::<usize, _>(LoomQueue::new());
+        let (tx, rx) = channel::<usize, _>(RingBuffer::with_capacity(2));
         let receiver = thread::spawn(move || (rx.pop_blocking(), rx.pop_blocking()));
         tx.push(3).unwrap();
         drop(tx);
@@ -254,7 +229,7 @@ fn handoff_wake_both_sides_sleep_repeatedly() {
 fn handoff_channel_one_value_two_sleeping_receivers() {
     loom::model(|| {
         // One push wakes one additional receiver; the close wakes the other.
-        let (tx, rx) = channel::<usize, _>(LoomQueue::new());
+        let (tx, rx) = channel::<usize, _>(RingBuffer::with_capacity(2));
         let rx2 = rx.clone();
         let a = thread::spawn(move || rx.pop_blocking());
         let b = thread::spawn(move || rx2.pop_blocking());
