@@ -17,7 +17,7 @@ use stress::Rng;
 
 #[test]
 fn strict_priority_delivers_highest_first_and_fifo_within_a_level() {
-    let q = DeliveryQueue::builder().priorities(4).build();
+    let q = DeliveryQueue::builder().priorities(4).build().unwrap();
     for (i, p) in [0u8, 3, 1, 3, 2, 0, 1].into_iter().enumerate() {
         q.publish_with((p, i), p, None).unwrap();
     }
@@ -38,7 +38,7 @@ fn weighted_mode_does_not_starve_low_levels() {
     let q = DeliveryQueue::builder()
         .priorities(2)
         .mode(PriorityMode::Weighted(vec![1, 3]))
-        .build();
+        .build().unwrap();
     for i in 0..100 {
         q.publish_with(("high", i), 1, None).unwrap();
         q.publish_with(("low", i), 0, None).unwrap();
@@ -61,7 +61,7 @@ fn weighted_mode_does_not_starve_low_levels() {
 
 #[test]
 fn redelivery_goes_to_the_front_of_its_lane_and_counts() {
-    let q = DeliveryQueue::builder().build();
+    let q = DeliveryQueue::builder().build().unwrap();
     q.publish_batch_for_test([1, 2, 3]);
     let c = q.consumer();
     let first = c.try_receive().unwrap();
@@ -102,7 +102,7 @@ impl<T> PublishBatch<T> for DeliveryQueue<T> {
 
 #[test]
 fn reject_and_nack_without_requeue_dead_letter_as_rejected() {
-    let q = DeliveryQueue::builder().build();
+    let q = DeliveryQueue::builder().build().unwrap();
     q.publish_batch_for_test(["a", "b"]);
     let c = q.consumer();
     c.try_receive().unwrap().reject();
@@ -116,7 +116,7 @@ fn reject_and_nack_without_requeue_dead_letter_as_rejected() {
 
 #[test]
 fn delivery_limit_dead_letters_after_n_deliveries() {
-    let q = DeliveryQueue::builder().delivery_limit(3).build();
+    let q = DeliveryQueue::builder().delivery_limit(3).build().unwrap();
     q.publish("poison").unwrap();
     let c = q.consumer();
     for expected in 1..=3 {
@@ -136,7 +136,7 @@ fn delivery_limit_dead_letters_after_n_deliveries() {
 fn expired_messages_are_dead_lettered_not_delivered() {
     let q = DeliveryQueue::builder()
         .default_ttl(Duration::from_secs(3600))
-        .build();
+        .build().unwrap();
     q.publish_with("stale", 0, Some(Duration::from_millis(1)))
         .unwrap();
     q.publish("fresh").unwrap();
@@ -166,7 +166,7 @@ fn dead_letters_go_to_the_target_and_a_panicking_observer_loses_nothing() {
                 seen.lock().unwrap().push(dead.message);
             })
             .dead_letter_to(target.clone())
-            .build()
+            .build().unwrap()
     };
     q.publish_batch_for_test(["first", "explode", "third"]);
     let c = q.consumer();
@@ -187,7 +187,7 @@ fn dead_letters_go_to_the_target_and_a_panicking_observer_loses_nothing() {
 
 #[test]
 fn prefetch_limits_unsettled_deliveries_per_consumer() {
-    let q = DeliveryQueue::builder().prefetch(2).build();
+    let q = DeliveryQueue::builder().prefetch(2).build().unwrap();
     q.publish_batch_for_test(0..5);
     let c = q.consumer();
     let a = c.try_receive().unwrap();
@@ -206,7 +206,7 @@ fn prefetch_limits_unsettled_deliveries_per_consumer() {
 
 #[test]
 fn bounded_lanes_give_the_message_back() {
-    let q = DeliveryQueue::builder().bounded(2).build();
+    let q = DeliveryQueue::builder().bounded(2).build().unwrap();
     q.publish_batch_for_test([1, 2]);
     match q.publish(3) {
         Err(PublishError::Full(3)) => {}
@@ -222,7 +222,7 @@ fn bounded_lanes_give_the_message_back() {
 
 #[test]
 fn blocking_receive_wakes_on_publish_on_timeout_and_on_close() {
-    let q = DeliveryQueue::<u32>::builder().build();
+    let q = DeliveryQueue::<u32>::builder().build().unwrap();
     let c = q.consumer();
     let t0 = Instant::now();
     assert_eq!(
@@ -256,7 +256,7 @@ fn blocking_receive_wakes_on_publish_on_timeout_and_on_close() {
 
 #[test]
 fn close_waits_for_unsettled_deliveries_before_reporting_closed() {
-    let q = DeliveryQueue::builder().build();
+    let q = DeliveryQueue::builder().build().unwrap();
     q.publish("in flight").unwrap();
     let c = q.consumer();
     let d = c.try_receive().unwrap();
@@ -288,7 +288,7 @@ fn close_waits_for_unsettled_deliveries_before_reporting_closed() {
 
 #[test]
 fn async_receive_works_on_a_plain_executor() {
-    let q = DeliveryQueue::builder().build();
+    let q = DeliveryQueue::builder().build().unwrap();
     let c = q.consumer();
     let publisher = {
         let q = q.clone();
@@ -321,7 +321,7 @@ fn chaos_four_by_four_every_message_acked_once_or_dead_lettered() {
         .priorities(4)
         .delivery_limit(4)
         .prefetch(8)
-        .build();
+        .build().unwrap();
     let acked = Arc::new(Mutex::new(HashMap::<usize, usize>::new()));
     let settled_for_good = Arc::new(AtomicUsize::new(0));
     let publishers: Vec<_> = (0..PUBLISHERS)
@@ -426,7 +426,7 @@ fn visibility_timeout_requeues_a_hung_delivery_and_ignores_the_late_ack() {
     let q = DeliveryQueue::builder()
         .visibility_timeout(Duration::from_millis(30))
         .prefetch(1)
-        .build();
+        .build().unwrap();
     q.publish(String::from("job")).unwrap();
     let hung_consumer = q.consumer();
     let hung = hung_consumer.try_receive().unwrap();
@@ -475,7 +475,7 @@ fn publish_racing_close_is_received_or_refused_never_stranded() {
     for round in 0..rounds {
         let bounded = round % 3 == 2;
         let builder = DeliveryQueue::builder().priorities(2);
-        let q = if bounded { builder.bounded(4) } else { builder }.build();
+        let q = if bounded { builder.bounded(4) } else { builder }.build().unwrap();
         let close_after = (rng.next() % 64) as usize;
         let started = Arc::new(AtomicUsize::new(0));
         let publishers: Vec<_> = (0..2u64)
@@ -557,7 +557,7 @@ fn a_handle_shared_by_threads_never_exceeds_its_prefetch() {
     let q = DeliveryQueue::builder()
         .prefetch(PREFETCH)
         .on_dead_letter(|_| thread::yield_now()) // widen the window the old check left open
-        .build();
+        .build().unwrap();
     for i in 0..messages {
         // Every third message has already expired when it is received.
         let ttl = (i % 3 == 0).then_some(Duration::ZERO);
@@ -631,7 +631,7 @@ fn a_receive_dead_lettering_an_expired_message_holds_the_prefetch_slot() {
                 resume.recv().unwrap();
             }
         })
-        .build();
+        .build().unwrap();
     q.publish_with("expired", 0, Some(Duration::ZERO)).unwrap();
     q.publish("fresh 1").unwrap();
     q.publish("fresh 2").unwrap();
@@ -670,7 +670,7 @@ fn a_panicking_clone_in_the_visibility_record_loses_nothing() {
     let q = DeliveryQueue::builder()
         .prefetch(1)
         .visibility_timeout(Duration::from_secs(60))
-        .build();
+        .build().unwrap();
     let fired = Arc::new(AtomicBool::new(false));
     q.publish(CloneOnce(1, Arc::clone(&fired))).unwrap();
     let c = q.consumer();
@@ -690,7 +690,7 @@ fn a_panicking_clone_in_the_visibility_record_loses_nothing() {
 #[test]
 fn two_waiters_at_the_prefetch_limit_both_wake_on_two_settlements() {
     for round in 0..stress::scaled(if cfg!(miri) { 2 } else { 20 }, 2) {
-        let q = DeliveryQueue::builder().prefetch(2).build();
+        let q = DeliveryQueue::builder().prefetch(2).build().unwrap();
         for i in 0..10 {
             q.publish(i).unwrap();
         }

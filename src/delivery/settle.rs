@@ -1,13 +1,12 @@
 //! [`Delivery`]: one received message that must be settled exactly once.
 
-use super::consumer::ConsumerState;
 use super::dead_letter::DeadReason;
 use super::lane::Envelope;
-use super::queue::Shared;
+use super::shared::{ConsumerState, Shared};
 use super::stats::Counters;
 use crate::primitive::sync::atomic::Ordering;
+use crate::primitive::sync::Arc;
 use std::fmt;
-use std::sync::Arc;
 
 /// A received message, on loan until it is settled.
 ///
@@ -18,7 +17,7 @@ use std::sync::Arc;
 /// ```
 /// use mqsync::delivery::DeliveryQueue;
 ///
-/// let q = DeliveryQueue::builder().build();
+/// let q = DeliveryQueue::builder().build().unwrap();
 /// q.publish(String::from("job")).unwrap();
 /// let c = q.consumer();
 /// {
@@ -38,7 +37,7 @@ pub struct Delivery<T> {
 }
 
 impl<T> Delivery<T> {
-    pub(crate) fn new(envelope: Envelope<T>, tag: u64, consumer: Arc<ConsumerState<T>>) -> Self {
+    pub(super) fn new(envelope: Envelope<T>, tag: u64, consumer: Arc<ConsumerState<T>>) -> Self {
         Delivery {
             envelope: Some(envelope),
             tag,
