@@ -101,7 +101,7 @@ fn publish_racing_close_is_refused_or_drained_never_stranded() {
                     }
                     Err(TryReceiveError::Empty) => None,
                     Err(TryReceiveError::Closed) => Some(false),
-                    Err(TryReceiveError::PrefetchLimit) => unreachable!("no prefetch limit"),
+                    Err(e) => unreachable!("no prefetch limit: {e}"),
                 }
             })
         };
