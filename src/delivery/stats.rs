@@ -12,7 +12,7 @@ use crossbeam_utils::CachePadded;
 /// ```
 /// use mqsync::delivery::DeliveryQueue;
 ///
-/// let q = DeliveryQueue::builder().priorities(2).build();
+/// let q = DeliveryQueue::builder().priorities(2).build().unwrap();
 /// q.publish_with('a', 1, None).unwrap();
 /// q.publish('b').unwrap();
 /// let d = q.consumer().try_receive().unwrap();
