@@ -145,6 +145,13 @@ impl<T> Consumer<T> {
 
     /// Receives the next message, waiting as long as it takes. `Err(Closed)` once the queue is
     /// closed and drained.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::builder().build().unwrap();
+    /// let publisher = { let q = q.clone(); std::thread::spawn(move || q.publish(3).unwrap()) };
+    /// assert_eq!(*q.consumer().receive().unwrap().message(), 3);
+    /// publisher.join().unwrap();
+    /// ```
     pub fn receive(&self) -> Result<Delivery<T>, ReceiveError> {
         self.receive_until(None)
     }
@@ -164,6 +171,14 @@ impl<T> Consumer<T> {
     }
 
     /// Receives the next message, waiting until `deadline` at the latest.
+    ///
+    /// ```
+    /// use mqsync::delivery::{DeliveryQueue, ReceiveError};
+    /// use std::time::{Duration, Instant};
+    /// let q = DeliveryQueue::<u8>::builder().build().unwrap();
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// assert_eq!(q.consumer().receive_deadline(deadline).unwrap_err(), ReceiveError::Timeout);
+    /// ```
     pub fn receive_deadline(&self, deadline: Instant) -> Result<Delivery<T>, ReceiveError> {
         self.receive_until(Some(deadline))
     }
@@ -245,6 +260,16 @@ impl<T> Consumer<T> {
     /// Unsettled deliveries of this consumer right now (including a slot a concurrent receive
     /// on this handle has reserved and not yet filled); never more than the prefetch limit.
     /// Counted only when the queue has a prefetch limit; `None` otherwise.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::builder().prefetch(2).build().unwrap();
+    /// q.publish(1).unwrap();
+    /// let c = q.consumer();
+    /// let d = c.try_receive().unwrap();
+    /// assert_eq!(c.unacked(), Some(1));
+    /// d.ack();
+    /// assert_eq!(c.unacked(), Some(0));
+    /// ```
     pub fn unacked(&self) -> Option<usize> {
         (self.state.shared.prefetch != usize::MAX)
             .then(|| self.state.unacked.load(Ordering::Relaxed))

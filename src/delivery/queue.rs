@@ -45,7 +45,17 @@ impl<T> Clone for DeliveryQueue<T> {
 /// What a publish returns: the message is in the queue, and stays receivable until it is
 /// acknowledged or dead-lettered — a [`close`](DeliveryQueue::close) racing the publish either
 /// refuses it (`PublishError::Closed`) or lets consumers drain it before they see `Closed`.
+///
+/// Only the queue makes receipts; `#[non_exhaustive]` so that fields can be added in a minor
+/// release.
+///
+/// ```
+/// let q = mqsync::delivery::DeliveryQueue::builder().priorities(2).build().unwrap();
+/// let receipt = q.publish_with("m", 1, None).unwrap();
+/// assert_eq!((receipt.priority, receipt.expires_at), (1, None));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Receipt {
     /// The priority level the message went to (clamped to the top level).
     pub priority: u8,
@@ -133,6 +143,13 @@ impl<T> DeliveryQueue<T> {
 
     /// The queue's own dead-letter queue: every dead letter when no target is set, otherwise
     /// the letters the target refused.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::builder().build().unwrap();
+    /// q.publish('x').unwrap();
+    /// q.consumer().try_receive().unwrap().reject();
+    /// assert_eq!(q.dead_letters().pop().unwrap().message, 'x');
+    /// ```
     pub fn dead_letters(&self) -> &MsQueue<DeadLetter<T>> {
         &self.shared.dead_letters
     }
@@ -160,6 +177,12 @@ impl<T> DeliveryQueue<T> {
     }
 
     /// True once [`close`](Self::close) was called.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::<u8>::builder().build().unwrap();
+    /// q.close();
+    /// assert!(q.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.closing.is_closed()
     }
@@ -167,16 +190,41 @@ impl<T> DeliveryQueue<T> {
     /// Requeues the deliveries that outlived the visibility timeout, and returns how many.
     /// Receives do this themselves; call it from a timer when consumers are async and idle.
     /// Does nothing without a visibility timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q = mqsync::delivery::DeliveryQueue::builder()
+    ///     .visibility_timeout(Duration::from_millis(1))
+    ///     .build()
+    ///     .unwrap();
+    /// q.publish(7).unwrap();
+    /// let held = q.consumer().try_receive().unwrap();
+    /// std::thread::sleep(Duration::from_millis(5));
+    /// assert_eq!(q.expire_overdue(), 1); // requeued
+    /// held.ack(); // late: ignored
+    /// assert_eq!(q.stats().ready, 1);
+    /// ```
     pub fn expire_overdue(&self) -> usize {
         self.shared.expire_overdue()
     }
 
     /// The number of priority levels.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::<u8>::builder().priorities(5).build().unwrap();
+    /// assert_eq!(q.priorities(), 5);
+    /// ```
     pub fn priorities(&self) -> u8 {
         self.shared.lanes.len() as u8
     }
 
     /// A reading of the counters and depths (see [`Stats`] for what adds up).
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::builder().build().unwrap();
+    /// q.publish(1).unwrap();
+    /// assert_eq!((q.stats().published, q.stats().ready), (1, 1));
+    /// ```
     pub fn stats(&self) -> Stats {
         let shared = &*self.shared;
         let per_priority: Vec<usize> = shared.lanes.iter().map(Lane::len).collect();
