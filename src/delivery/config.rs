@@ -28,7 +28,11 @@ pub(super) const MAX_BOUND: usize = (1 << 47) - 1;
 /// assert_eq!(q.priorities(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum PriorityMode {
     /// Always the highest ready priority (the default). Low levels can starve while high ones
@@ -294,7 +298,7 @@ mod tests {
     #[test]
     fn a_config_loads_from_json_with_defaults_for_missing_fields() {
         let config: DeliveryConfig = serde_json::from_str(
-            r#"{"priorities":3,"mode":{"Weighted":[1,2,4]},"default_ttl":{"secs":30,"nanos":0}}"#,
+            r#"{"priorities":3,"mode":{"weighted":[1,2,4]},"default_ttl":{"secs":30,"nanos":0}}"#,
         )
         .unwrap();
         assert_eq!(config.priorities, 3);
@@ -307,5 +311,31 @@ mod tests {
             config
         );
         assert!(serde_json::from_str::<DeliveryConfig>(r#"{"priority":3}"#).is_err());
+    }
+
+    /// The example of docs/delivery.md.
+    #[cfg(feature = "serde")]
+    #[test]
+    fn a_config_loads_from_toml() {
+        let config: DeliveryConfig = toml::from_str(
+            r#"
+            priorities = 4
+            mode = { weighted = [1, 1, 2, 4] }
+            prefetch = 64
+            delivery_limit = 5
+            default_ttl = { secs = 30, nanos = 0 }
+            "#,
+        )
+        .unwrap();
+        let mut expected = DeliveryConfig {
+            priorities: 4,
+            mode: PriorityMode::Weighted(vec![1, 1, 2, 4]),
+            ..DeliveryConfig::default()
+        };
+        expected.prefetch = Some(64);
+        expected.delivery_limit = Some(5);
+        expected.default_ttl = Some(Duration::from_secs(30));
+        assert_eq!(config, expected);
+        assert_eq!(config.validate(), Ok(()));
     }
 }

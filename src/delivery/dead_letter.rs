@@ -15,7 +15,11 @@ use std::sync::Arc;
 /// assert_eq!(DeadReason::DeliveryLimit(3).to_string(), "delivered 3 times without an ack");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum DeadReason {
     /// A consumer rejected it (`reject()`, or `nack(requeue = false)`).
@@ -90,13 +94,16 @@ mod tests {
         let json = serde_json::to_string(&dead).unwrap();
         assert_eq!(
             json,
-            r#"{"message":"order 42","reason":{"DeliveryLimit":5},"deliveries":5,"priority":3}"#
+            r#"{"message":"order 42","reason":{"delivery_limit":5},"deliveries":5,"priority":3}"#
         );
         let back: DeadLetter<String> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, dead);
-        for reason in [DeadReason::Rejected, DeadReason::Expired] {
-            let json = serde_json::to_string(&reason).unwrap();
-            assert_eq!(serde_json::from_str::<DeadReason>(&json).unwrap(), reason);
+        for (reason, json) in [
+            (DeadReason::Rejected, r#""rejected""#),
+            (DeadReason::Expired, r#""expired""#),
+        ] {
+            assert_eq!(serde_json::to_string(&reason).unwrap(), json);
+            assert_eq!(serde_json::from_str::<DeadReason>(json).unwrap(), reason);
         }
     }
 }
