@@ -13,10 +13,11 @@ pub(crate) mod sync {
     // Condvar: the handoff `Signal`'s loom stand-in for event-listener (std builds use
     // event-listener itself, so the std side has none).
     pub(crate) use loom::sync::{Arc, Condvar};
-    // The delivery queue's visibility-timeout records (and the `Signal` stand-in above).
-    pub(crate) use loom::sync::{Mutex, MutexGuard};
-    // loom's locks report poisoning with std's types.
-    pub(crate) use std::sync::PoisonError;
+    // The `Signal` stand-in above, and the delivery queue's visibility-timeout records.
+    pub(crate) use loom::sync::Mutex;
+    // The delivery queue's only; loom's locks report poisoning with std's types.
+    #[cfg_attr(not(feature = "delivery"), allow(unused_imports))]
+    pub(crate) use {loom::sync::MutexGuard, std::sync::PoisonError};
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
         /// An atomic in a `static` (a process-wide id counter): std's even under loom, whose
