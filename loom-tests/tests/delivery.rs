@@ -141,7 +141,8 @@ fn two_receives_on_one_handle_at_the_prefetch_limit_take_one_slot() {
         let q = DeliveryQueue::builder()
             .prefetch(1)
             .on_dead_letter(|_| {})
-            .build().unwrap();
+            .build()
+            .unwrap();
         q.publish_with(0u32, 0, Some(std::time::Duration::ZERO))
             .unwrap();
         q.publish(1u32).unwrap();
