@@ -128,7 +128,8 @@ fn publish_receive_ack(c: &mut Criterion) {
                     b.iter_custom(|iters| {
                         (0..iters)
                             .map(|_| {
-                                let q = DeliveryQueue::builder().priorities(levels).build();
+                                let q =
+                                    DeliveryQueue::builder().priorities(levels).build().unwrap();
                                 run_mqsync(&q, p, cons, levels)
                             })
                             .sum()

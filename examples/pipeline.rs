@@ -271,7 +271,8 @@ fn sync_stages(args: &Args) -> Result<(), String> {
     let queue: DeliveryQueue<Change> = DeliveryQueue::builder()
         .priorities(4)
         .delivery_limit(5)
-        .build();
+        .build()
+        .expect("valid delivery settings");
     let total = changes.len() as u64;
 
     println!("\n== 4. sync: {} workers into a replica and a flaky target ({:.1}% failures, key o-13 always refused, 0.5% of batches panic)", args.workers, args.failure_rate * 100.0);

@@ -207,7 +207,8 @@ fn run(args: &Args) -> Result<(), String> {
     let queue: DeliveryQueue<Change> = DeliveryQueue::builder()
         .priorities(4)
         .delivery_limit(5)
-        .build();
+        .build()
+        .expect("valid delivery settings");
     let publisher = {
         let queue = queue.clone();
         thread::spawn(move || {

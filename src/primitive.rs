@@ -8,25 +8,39 @@
 //! crossbeam-epoch is switched separately: it sees loom only with its `loom` feature and
 //! `--cfg crossbeam_loom` (the `loom-tests` crate sets both).
 
-#![allow(unused_imports, dead_code)]
-
 #[cfg(mqsync_loom)]
 pub(crate) mod sync {
-    pub(crate) use loom::sync::{Arc, Condvar, Mutex};
+    // Condvar: the handoff `Signal`'s loom stand-in for event-listener (std builds use
+    // event-listener itself, so the std side has none).
+    pub(crate) use loom::sync::{Arc, Condvar};
+    // The `Signal` stand-in above, and the delivery queue's visibility-timeout records.
+    pub(crate) use loom::sync::Mutex;
+    // The delivery queue's only; loom's locks report poisoning with std's types.
+    #[cfg_attr(not(feature = "delivery"), allow(unused_imports))]
+    pub(crate) use {loom::sync::MutexGuard, std::sync::PoisonError};
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{
-            fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
-        };
+        pub(crate) use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+        /// An atomic in a `static` (a process-wide id counter): std's even under loom, whose
+        /// atomics cannot be built in a `const` context. Fit only for values that order nothing.
+        /// Used by the delivery queue's consumer ids only.
+        #[cfg_attr(not(feature = "delivery"), allow(unused_imports))]
+        pub(crate) use std::sync::atomic::AtomicU64 as StaticAtomicU64;
     }
 }
 
 #[cfg(not(mqsync_loom))]
 pub(crate) mod sync {
-    pub(crate) use std::sync::{Arc, Condvar, Mutex};
+    pub(crate) use std::sync::Arc;
+    // The delivery queue's visibility-timeout records: used by nothing else in a std build.
+    #[cfg_attr(not(feature = "delivery"), allow(unused_imports))]
+    pub(crate) use std::sync::{Mutex, MutexGuard, PoisonError};
     pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{
-            fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
-        };
+        /// An atomic in a `static` (a process-wide id counter): std's even under loom, whose
+        /// atomics cannot be built in a `const` context. Fit only for values that order nothing.
+        /// Used by the delivery queue's consumer ids only.
+        #[cfg_attr(not(feature = "delivery"), allow(unused_imports))]
+        pub(crate) use std::sync::atomic::AtomicU64 as StaticAtomicU64;
+        pub(crate) use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
     }
 }
 
@@ -47,11 +61,6 @@ pub(crate) mod cell {
         pub(crate) const fn new(value: T) -> Self {
             UnsafeCell(std::cell::UnsafeCell::new(value))
         }
-
-        #[inline(always)]
-        pub(crate) fn into_inner(self) -> T {
-            self.0.into_inner()
-        }
     }
 
     impl<T: ?Sized> UnsafeCell<T> {
@@ -71,12 +80,12 @@ pub(crate) mod cell {
 
 #[cfg(mqsync_loom)]
 pub(crate) mod thread {
-    pub(crate) use loom::thread::{current, park, yield_now, Thread};
+    pub(crate) use loom::thread::yield_now;
 }
 
 #[cfg(not(mqsync_loom))]
 pub(crate) mod thread {
-    pub(crate) use std::thread::{current, park, park_timeout, yield_now, Thread};
+    pub(crate) use std::thread::yield_now;
 }
 
 #[cfg(mqsync_loom)]
@@ -275,7 +284,7 @@ impl Backoff {
     pub(crate) fn spin(&mut self) {
         #[cfg(mqsync_loom)]
         {
-            loom::thread::yield_now();
+            thread::yield_now();
         }
         #[cfg(not(mqsync_loom))]
         {
@@ -293,7 +302,7 @@ impl Backoff {
     pub(crate) fn snooze(&mut self) {
         #[cfg(mqsync_loom)]
         {
-            loom::thread::yield_now();
+            thread::yield_now();
         }
         #[cfg(not(mqsync_loom))]
         {

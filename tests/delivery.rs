@@ -3,8 +3,10 @@
 //! panic at random.
 
 use mqsync::delivery::{
-    DeadReason, DeliveryQueue, PriorityMode, PublishError, ReceiveError, TryReceiveError,
+    DeadReason, DeliveryBuilder, DeliveryConfig, DeliveryQueue, PriorityMode, PublishError,
+    ReceiveError, TryReceiveError,
 };
+use mqsync::ConfigError;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,7 +19,7 @@ use stress::Rng;
 
 #[test]
 fn strict_priority_delivers_highest_first_and_fifo_within_a_level() {
-    let q = DeliveryQueue::builder().priorities(4).build();
+    let q = DeliveryQueue::builder().priorities(4).build().unwrap();
     for (i, p) in [0u8, 3, 1, 3, 2, 0, 1].into_iter().enumerate() {
         q.publish_with((p, i), p, None).unwrap();
     }
@@ -38,7 +40,8 @@ fn weighted_mode_does_not_starve_low_levels() {
     let q = DeliveryQueue::builder()
         .priorities(2)
         .mode(PriorityMode::Weighted(vec![1, 3]))
-        .build();
+        .build()
+        .unwrap();
     for i in 0..100 {
         q.publish_with(("high", i), 1, None).unwrap();
         q.publish_with(("low", i), 0, None).unwrap();
@@ -61,7 +64,7 @@ fn weighted_mode_does_not_starve_low_levels() {
 
 #[test]
 fn redelivery_goes_to_the_front_of_its_lane_and_counts() {
-    let q = DeliveryQueue::builder().build();
+    let q = DeliveryQueue::builder().build().unwrap();
     q.publish_batch_for_test([1, 2, 3]);
     let c = q.consumer();
     let first = c.try_receive().unwrap();
@@ -102,7 +105,7 @@ impl<T> PublishBatch<T> for DeliveryQueue<T> {
 
 #[test]
 fn reject_and_nack_without_requeue_dead_letter_as_rejected() {
-    let q = DeliveryQueue::builder().build();
+    let q = DeliveryQueue::builder().build().unwrap();
     q.publish_batch_for_test(["a", "b"]);
     let c = q.consumer();
     c.try_receive().unwrap().reject();
@@ -116,7 +119,7 @@ fn reject_and_nack_without_requeue_dead_letter_as_rejected() {
 
 #[test]
 fn delivery_limit_dead_letters_after_n_deliveries() {
-    let q = DeliveryQueue::builder().delivery_limit(3).build();
+    let q = DeliveryQueue::builder().delivery_limit(3).build().unwrap();
     q.publish("poison").unwrap();
     let c = q.consumer();
     for expected in 1..=3 {
@@ -136,7 +139,8 @@ fn delivery_limit_dead_letters_after_n_deliveries() {
 fn expired_messages_are_dead_lettered_not_delivered() {
     let q = DeliveryQueue::builder()
         .default_ttl(Duration::from_secs(3600))
-        .build();
+        .build()
+        .unwrap();
     q.publish_with("stale", 0, Some(Duration::from_millis(1)))
         .unwrap();
     q.publish("fresh").unwrap();
@@ -167,6 +171,7 @@ fn dead_letters_go_to_the_target_and_a_panicking_observer_loses_nothing() {
             })
             .dead_letter_to(target.clone())
             .build()
+            .unwrap()
     };
     q.publish_batch_for_test(["first", "explode", "third"]);
     let c = q.consumer();
@@ -187,7 +192,7 @@ fn dead_letters_go_to_the_target_and_a_panicking_observer_loses_nothing() {
 
 #[test]
 fn prefetch_limits_unsettled_deliveries_per_consumer() {
-    let q = DeliveryQueue::builder().prefetch(2).build();
+    let q = DeliveryQueue::builder().prefetch(2).build().unwrap();
     q.publish_batch_for_test(0..5);
     let c = q.consumer();
     let a = c.try_receive().unwrap();
@@ -206,7 +211,7 @@ fn prefetch_limits_unsettled_deliveries_per_consumer() {
 
 #[test]
 fn bounded_lanes_give_the_message_back() {
-    let q = DeliveryQueue::builder().bounded(2).build();
+    let q = DeliveryQueue::builder().bounded(2).build().unwrap();
     q.publish_batch_for_test([1, 2]);
     match q.publish(3) {
         Err(PublishError::Full(3)) => {}
@@ -222,7 +227,7 @@ fn bounded_lanes_give_the_message_back() {
 
 #[test]
 fn blocking_receive_wakes_on_publish_on_timeout_and_on_close() {
-    let q = DeliveryQueue::<u32>::builder().build();
+    let q = DeliveryQueue::<u32>::builder().build().unwrap();
     let c = q.consumer();
     let t0 = Instant::now();
     assert_eq!(
@@ -256,7 +261,7 @@ fn blocking_receive_wakes_on_publish_on_timeout_and_on_close() {
 
 #[test]
 fn close_waits_for_unsettled_deliveries_before_reporting_closed() {
-    let q = DeliveryQueue::builder().build();
+    let q = DeliveryQueue::builder().build().unwrap();
     q.publish("in flight").unwrap();
     let c = q.consumer();
     let d = c.try_receive().unwrap();
@@ -288,7 +293,7 @@ fn close_waits_for_unsettled_deliveries_before_reporting_closed() {
 
 #[test]
 fn async_receive_works_on_a_plain_executor() {
-    let q = DeliveryQueue::builder().build();
+    let q = DeliveryQueue::builder().build().unwrap();
     let c = q.consumer();
     let publisher = {
         let q = q.clone();
@@ -321,7 +326,8 @@ fn chaos_four_by_four_every_message_acked_once_or_dead_lettered() {
         .priorities(4)
         .delivery_limit(4)
         .prefetch(8)
-        .build();
+        .build()
+        .unwrap();
     let acked = Arc::new(Mutex::new(HashMap::<usize, usize>::new()));
     let settled_for_good = Arc::new(AtomicUsize::new(0));
     let publishers: Vec<_> = (0..PUBLISHERS)
@@ -426,7 +432,8 @@ fn visibility_timeout_requeues_a_hung_delivery_and_ignores_the_late_ack() {
     let q = DeliveryQueue::builder()
         .visibility_timeout(Duration::from_millis(30))
         .prefetch(1)
-        .build();
+        .build()
+        .unwrap();
     q.publish(String::from("job")).unwrap();
     let hung_consumer = q.consumer();
     let hung = hung_consumer.try_receive().unwrap();
@@ -475,7 +482,9 @@ fn publish_racing_close_is_received_or_refused_never_stranded() {
     for round in 0..rounds {
         let bounded = round % 3 == 2;
         let builder = DeliveryQueue::builder().priorities(2);
-        let q = if bounded { builder.bounded(4) } else { builder }.build();
+        let q = if bounded { builder.bounded(4) } else { builder }
+            .build()
+            .unwrap();
         let close_after = rng.usize(..64);
         let started = Arc::new(AtomicUsize::new(0));
         let publishers: Vec<_> = (0..2u64)
@@ -489,6 +498,7 @@ fn publish_racing_close_is_received_or_refused_never_stranded() {
                             Ok(_) => accepted += 1,
                             Err(PublishError::Full(_)) => thread::yield_now(),
                             Err(PublishError::Closed(_)) => return accepted,
+                            Err(other) => unreachable!("unexpected {other:?}"),
                         }
                     }
                     unreachable!()
@@ -557,7 +567,8 @@ fn a_handle_shared_by_threads_never_exceeds_its_prefetch() {
     let q = DeliveryQueue::builder()
         .prefetch(PREFETCH)
         .on_dead_letter(|_| thread::yield_now()) // widen the window the old check left open
-        .build();
+        .build()
+        .unwrap();
     for i in 0..messages {
         // Every third message has already expired when it is received.
         let ttl = (i % 3 == 0).then_some(Duration::ZERO);
@@ -631,7 +642,8 @@ fn a_receive_dead_lettering_an_expired_message_holds_the_prefetch_slot() {
                 resume.recv().unwrap();
             }
         })
-        .build();
+        .build()
+        .unwrap();
     q.publish_with("expired", 0, Some(Duration::ZERO)).unwrap();
     q.publish("fresh 1").unwrap();
     q.publish("fresh 2").unwrap();
@@ -670,7 +682,8 @@ fn a_panicking_clone_in_the_visibility_record_loses_nothing() {
     let q = DeliveryQueue::builder()
         .prefetch(1)
         .visibility_timeout(Duration::from_secs(60))
-        .build();
+        .build()
+        .unwrap();
     let fired = Arc::new(AtomicBool::new(false));
     q.publish(CloneOnce(1, Arc::clone(&fired))).unwrap();
     let c = q.consumer();
@@ -690,7 +703,7 @@ fn a_panicking_clone_in_the_visibility_record_loses_nothing() {
 #[test]
 fn two_waiters_at_the_prefetch_limit_both_wake_on_two_settlements() {
     for round in 0..stress::scaled(if cfg!(miri) { 2 } else { 20 }, 2) {
-        let q = DeliveryQueue::builder().prefetch(2).build();
+        let q = DeliveryQueue::builder().prefetch(2).build().unwrap();
         for i in 0..10 {
             q.publish(i).unwrap();
         }
@@ -719,4 +732,128 @@ fn two_waiters_at_the_prefetch_limit_both_wake_on_two_settlements() {
             );
         }
     }
+}
+
+/// Every setting `build` refuses, named with its value; no setter panics.
+#[test]
+fn build_names_each_refused_setting_and_its_value() {
+    fn refused(builder: DeliveryBuilder<String>) -> ConfigError {
+        builder.build().expect_err("a bad setting must be refused")
+    }
+    let b = DeliveryQueue::<String>::builder;
+    let too_small = |field| ConfigError::TooSmall {
+        field,
+        value: 0,
+        min: 1,
+    };
+    assert_eq!(refused(b().priorities(0)), too_small("priorities"));
+    assert_eq!(
+        refused(b().priorities(17)),
+        ConfigError::TooLarge {
+            field: "priorities",
+            value: 17,
+            max: 16
+        }
+    );
+    assert_eq!(refused(b().bounded(0)), too_small("bounded"));
+    assert_eq!(
+        refused(b().bounded(1 << 47)),
+        ConfigError::TooLarge {
+            field: "bounded",
+            value: 1 << 47,
+            max: (1 << 47) - 1
+        }
+    );
+    assert_eq!(refused(b().prefetch(0)), too_small("prefetch"));
+    assert_eq!(refused(b().delivery_limit(0)), too_small("delivery_limit"));
+    assert!(matches!(
+        refused(
+            b().priorities(2)
+                .mode(PriorityMode::Weighted(vec![1, 2, 3]))
+        ),
+        ConfigError::Conflict {
+            field: "mode",
+            other: "priorities",
+            ..
+        }
+    ));
+    for (field, builder) in [
+        ("default_ttl", b().default_ttl(Duration::ZERO)),
+        ("default_ttl", b().default_ttl(Duration::MAX)),
+        ("visibility_timeout", b().visibility_timeout(Duration::ZERO)),
+        ("visibility_timeout", b().visibility_timeout(Duration::MAX)),
+    ] {
+        match refused(builder) {
+            ConfigError::Duration {
+                field: named,
+                value,
+                reason,
+            } => {
+                assert_eq!(named, field);
+                assert!(value == Duration::ZERO || value == Duration::MAX);
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{field}: expected a Duration error, got {other:?}"),
+        }
+    }
+    let err = refused(b().default_ttl(Duration::MAX));
+    assert!(
+        err.to_string().starts_with("default_ttl = "),
+        "the message names the field: {err}"
+    );
+    // The first refused setting is reported; the good ones build.
+    assert_eq!(refused(b().priorities(0).prefetch(0)).field(), "priorities");
+    let q = b()
+        .priorities(16)
+        .bounded(1)
+        .prefetch(1)
+        .delivery_limit(1)
+        .default_ttl(Duration::from_secs(3600))
+        .visibility_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    assert_eq!(q.priorities(), 16);
+}
+
+#[test]
+fn a_config_builds_the_same_queue_as_the_setters() {
+    let mut config = DeliveryConfig::default();
+    config.priorities = 2;
+    config.delivery_limit = Some(1);
+    config.prefetch = Some(1);
+    let q = DeliveryBuilder::from_config(config.clone())
+        .build()
+        .unwrap();
+    q.publish_with("m", 1, None).unwrap();
+    let c = q.consumer();
+    let d = c.try_receive().unwrap();
+    assert_eq!(d.priority(), 1);
+    assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::PrefetchLimit);
+    d.nack(true); // the delivery limit of 1 is reached
+    assert_eq!(
+        q.dead_letters().pop().unwrap().reason,
+        DeadReason::DeliveryLimit(1)
+    );
+    config.delivery_limit = Some(0);
+    assert_eq!(
+        DeliveryBuilder::<&str>::from_config(config)
+            .build()
+            .unwrap_err()
+            .field(),
+        "delivery_limit"
+    );
+}
+
+#[test]
+fn durations_too_long_for_the_clock_do_not_panic() {
+    let q = DeliveryQueue::builder().build().unwrap();
+    let receipt = q.publish_with(1, 0, Some(Duration::MAX)).unwrap();
+    assert_eq!(
+        receipt.expires_at, None,
+        "a TTL past the clock never expires"
+    );
+    let c = q.consumer();
+    let d = c.receive_timeout(Duration::MAX).unwrap();
+    assert_eq!(*d.message(), 1);
+    d.ack();
 }

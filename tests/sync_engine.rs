@@ -170,7 +170,7 @@ fn faulty_sinks_and_out_of_order_producers_converge_and_account_for_everything()
 
 #[test]
 fn shutdown_mid_burst_loses_nothing_and_commits_what_was_applied() {
-    let queue: DeliveryQueue<Change> = DeliveryQueue::builder().build();
+    let queue: DeliveryQueue<Change> = DeliveryQueue::builder().build().unwrap();
     let replica = Arc::new(Replica::new());
     let engine = DataSync::builder()
         .source(DeliverySource::new("orders", &queue))

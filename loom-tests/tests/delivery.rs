@@ -17,7 +17,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 #[test]
 fn nack_racing_a_receive_delivers_the_message_exactly_once_more() {
     model(|| {
-        let q = DeliveryQueue::builder().build();
+        let q = DeliveryQueue::builder().build().unwrap();
         q.publish(String::from("m")).unwrap();
         let consumer = q.consumer();
         let held = consumer.try_receive().unwrap();
@@ -39,7 +39,7 @@ fn nack_racing_a_receive_delivers_the_message_exactly_once_more() {
 #[test]
 fn drop_racing_close_loses_nothing() {
     model(|| {
-        let q = DeliveryQueue::builder().build();
+        let q = DeliveryQueue::builder().build().unwrap();
         q.publish(1u32).unwrap();
         let consumer = q.consumer();
         let held = consumer.try_receive().unwrap();
@@ -58,7 +58,7 @@ fn drop_racing_close_loses_nothing() {
 #[test]
 fn ack_racing_a_drained_check_reports_closed_only_when_settled() {
     model(|| {
-        let q = DeliveryQueue::builder().build();
+        let q = DeliveryQueue::builder().build().unwrap();
         q.publish(1u32).unwrap();
         let consumer = q.consumer();
         let held = consumer.try_receive().unwrap();
@@ -82,7 +82,7 @@ fn ack_racing_a_drained_check_reports_closed_only_when_settled() {
 #[test]
 fn publish_racing_close_is_refused_or_drained_never_stranded() {
     model(|| {
-        let q = DeliveryQueue::builder().build();
+        let q = DeliveryQueue::builder().build().unwrap();
         let publisher = {
             let q = q.clone();
             thread::spawn(move || q.publish(7u32).is_ok())
@@ -101,7 +101,7 @@ fn publish_racing_close_is_refused_or_drained_never_stranded() {
                     }
                     Err(TryReceiveError::Empty) => None,
                     Err(TryReceiveError::Closed) => Some(false),
-                    Err(TryReceiveError::PrefetchLimit) => unreachable!("no prefetch limit"),
+                    Err(e) => unreachable!("no prefetch limit: {e}"),
                 }
             })
         };
@@ -141,7 +141,8 @@ fn two_receives_on_one_handle_at_the_prefetch_limit_take_one_slot() {
         let q = DeliveryQueue::builder()
             .prefetch(1)
             .on_dead_letter(|_| {})
-            .build();
+            .build()
+            .unwrap();
         q.publish_with(0u32, 0, Some(std::time::Duration::ZERO))
             .unwrap();
         q.publish(1u32).unwrap();

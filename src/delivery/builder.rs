@@ -1,36 +1,19 @@
-//! Configuration of a [`DeliveryQueue`](super::DeliveryQueue).
+//! [`DeliveryBuilder`]: configuration of a [`DeliveryQueue`], checked once by `build()`.
 
-use super::dead_letter::DeadLetter;
+use super::config::{DeliveryConfig, PriorityMode};
+use super::dead_letter::{DeadLetter, DeadLetterFn, DeadLetterTarget};
 use super::queue::DeliveryQueue;
-use crate::queue::Fifo;
+use super::shared::Shared;
+use super::visibility::CloneFn;
+use crate::primitive::sync::Arc;
+use crate::ConfigError;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// How a consumer chooses between priority levels that all have messages ready.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum PriorityMode {
-    /// Always the highest ready priority (the default). Low levels can starve while high ones
-    /// are busy.
-    #[default]
-    Strict,
-    /// Weighted round robin: out of every `sum(weights)` receives, level `i` is tried first
-    /// `weights[i]` times (index = priority; missing weights count as 1, a weight of 0 means
-    /// "only when nothing else is ready"). Falls back to strict order when the preferred level is
-    /// empty, so no receive returns empty while a message is ready.
-    Weighted(Vec<u32>),
-}
-
-/// An observer of dead letters.
-pub(crate) type DeadLetterFn<T> = Box<dyn Fn(&DeadLetter<T>) + Send + Sync>;
-
-/// How the visibility timeout copies a message (`<T as Clone>::clone`).
-pub(crate) type CloneFn<T> = fn(&T) -> T;
-
-/// Where dead letters are routed when not to the queue's own dead-letter queue.
-pub(crate) type DeadLetterTarget<T> = Arc<dyn Fifo<DeadLetter<T>> + Send + Sync>;
-
 /// Builds a [`DeliveryQueue`].
+///
+/// The setters only record their value (they never panic); [`build`](Self::build) checks them
+/// all and names the first one it refuses, with its value, in a [`ConfigError`].
 ///
 /// ```
 /// use mqsync::delivery::{DeliveryQueue, PriorityMode};
@@ -45,119 +28,161 @@ pub(crate) type DeadLetterTarget<T> = Arc<dyn Fifo<DeadLetter<T>> + Send + Sync>
 ///     .default_ttl(Duration::from_secs(30))
 ///     .on_dead_letter(|dead| eprintln!("dead letter: {} ({})", dead.message, dead.reason))
 ///     .dead_letter_to(std::sync::Arc::new(mqsync::MsQueue::new()))
-///     .build();
+///     .build()
+///     .unwrap();
 /// assert_eq!(queue.priorities(), 8);
+///
+/// let err = DeliveryQueue::<String>::builder().priorities(0).build().unwrap_err();
+/// assert_eq!(err.to_string(), "priorities must be at least 1, got 0");
 /// ```
 pub struct DeliveryBuilder<T> {
-    pub(crate) priorities: u8,
-    pub(crate) mode: PriorityMode,
-    pub(crate) bound: Option<usize>,
-    pub(crate) prefetch: usize,
-    pub(crate) delivery_limit: Option<u32>,
-    pub(crate) default_ttl: Option<Duration>,
-    pub(crate) dead_letter: Option<DeadLetterFn<T>>,
-    pub(crate) dead_target: Option<DeadLetterTarget<T>>,
-    pub(crate) visibility: Option<(Duration, CloneFn<T>)>,
+    /// The plain-data settings, checked by `build`.
+    config: DeliveryConfig,
+    dead_letter: Option<DeadLetterFn<T>>,
+    dead_target: Option<DeadLetterTarget<T>>,
+    /// `<T as Clone>::clone`, set together with `config.visibility_timeout` (both only where
+    /// `T: Clone`).
+    clone: Option<CloneFn<T>>,
 }
 
 impl<T> Default for DeliveryBuilder<T> {
     fn default() -> Self {
         DeliveryBuilder {
-            priorities: 1,
-            mode: PriorityMode::Strict,
-            bound: None,
-            prefetch: usize::MAX,
-            delivery_limit: None,
-            default_ttl: None,
+            config: DeliveryConfig::default(),
             dead_letter: None,
             dead_target: None,
-            visibility: None,
+            clone: None,
         }
+    }
+}
+
+impl<T> DeliveryQueue<T> {
+    /// Starts a builder (1 priority level, unbounded, no limits, dead letters kept in the
+    /// queue's own dead-letter queue).
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::<u32>::builder().priorities(3).build().unwrap();
+    /// assert_eq!(q.priorities(), 3);
+    /// ```
+    pub fn builder() -> DeliveryBuilder<T> {
+        DeliveryBuilder::default()
     }
 }
 
 impl<T> DeliveryBuilder<T> {
     /// The number of priority levels, 1 to 16 (default 1). Priorities are `0..levels`, higher
     /// first; a message published with a priority above the top level gets the top level (as
-    /// RabbitMQ does).
+    /// RabbitMQ does). `build` refuses 0 and more than 16.
     ///
-    /// # Panics
-    ///
-    /// If `levels` is 0 or more than 16.
+    /// ```
+    /// use mqsync::{delivery::DeliveryQueue, ConfigError};
+    /// let err = DeliveryQueue::<u8>::builder().priorities(17).build().unwrap_err();
+    /// assert_eq!(err, ConfigError::TooLarge { field: "priorities", value: 17, max: 16 });
+    /// ```
     pub fn priorities(mut self, levels: u8) -> Self {
-        assert!(
-            (1..=16).contains(&levels),
-            "DeliveryQueue priorities must be 1..=16, got {levels}"
-        );
-        self.priorities = levels;
+        self.config.priorities = levels;
         self
     }
 
-    /// Strict (default) or weighted choice between ready priority levels.
+    /// Strict (default) or weighted choice between ready priority levels. `build` refuses
+    /// more weights than levels.
+    ///
+    /// ```
+    /// use mqsync::delivery::{DeliveryQueue, PriorityMode};
+    /// let q = DeliveryQueue::<u8>::builder()
+    ///     .priorities(3)
+    ///     .mode(PriorityMode::Weighted(vec![1, 2, 4]))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(q.priorities(), 3);
+    /// ```
     pub fn mode(mut self, mode: PriorityMode) -> Self {
-        self.mode = mode;
+        self.config.mode = mode;
         self
     }
 
     /// Bounds each priority lane to `capacity` fresh messages; a publish into a full lane gets
     /// [`PublishError::Full`](super::PublishError::Full) back. Redeliveries are never refused
-    /// (they were accepted once). Default: unbounded.
+    /// (they were accepted once). Default: unbounded. `build` refuses 0 (and more than
+    /// 2^47 - 1, the ring's limit).
     ///
-    /// # Panics
-    ///
-    /// If `capacity` is 0.
+    /// ```
+    /// use mqsync::{delivery::DeliveryQueue, ConfigError};
+    /// let q = DeliveryQueue::builder().bounded(1).build().unwrap();
+    /// q.publish(1).unwrap();
+    /// assert!(q.publish(2).unwrap_err().is_full());
+    /// let err = DeliveryQueue::<u8>::builder().bounded(0).build().unwrap_err();
+    /// assert_eq!(err, ConfigError::TooSmall { field: "bounded", value: 0, min: 1 });
+    /// ```
     pub fn bounded(mut self, capacity: usize) -> Self {
-        assert!(
-            capacity > 0,
-            "a bounded lane needs a capacity of at least 1"
-        );
-        self.bound = Some(capacity);
+        self.config.bounded = Some(capacity);
         self
     }
 
     /// The most unsettled deliveries one [`Consumer`](super::Consumer) may hold (default:
     /// unlimited). At the limit, `try_receive` says
     /// [`PrefetchLimit`](super::TryReceiveError::PrefetchLimit) and blocking receives wait for a
-    /// settlement.
+    /// settlement. `build` refuses 0 (nothing would ever be delivered).
     ///
-    /// # Panics
-    ///
-    /// If `limit` is 0.
+    /// ```
+    /// use mqsync::delivery::DeliveryQueue;
+    /// let err = DeliveryQueue::<u8>::builder().prefetch(0).build().unwrap_err();
+    /// assert_eq!(err.field(), "prefetch");
+    /// ```
     pub fn prefetch(mut self, limit: usize) -> Self {
-        assert!(
-            limit > 0,
-            "a prefetch limit of 0 would never deliver anything"
-        );
-        self.prefetch = limit;
+        self.config.prefetch = Some(limit);
         self
     }
 
     /// Dead-letters a message that has been delivered `limit` times when it is nacked (or
     /// dropped) once more, with [`DeadReason::DeliveryLimit`](super::DeadReason::DeliveryLimit).
-    /// Default: no limit.
+    /// Default: no limit. `build` refuses 0 (every message would be dead-lettered unseen).
     ///
-    /// # Panics
-    ///
-    /// If `limit` is 0.
+    /// ```
+    /// use mqsync::delivery::DeliveryQueue;
+    /// let err = DeliveryQueue::<u8>::builder().delivery_limit(0).build().unwrap_err();
+    /// assert_eq!(err.to_string(), "delivery_limit must be at least 1, got 0");
+    /// ```
     pub fn delivery_limit(mut self, limit: u32) -> Self {
-        assert!(
-            limit > 0,
-            "a delivery limit of 0 would dead-letter every message unseen"
-        );
-        self.delivery_limit = Some(limit);
+        self.config.delivery_limit = Some(limit);
         self
     }
 
     /// The time to live of messages published without one. A message whose TTL has passed when
     /// a consumer reaches it is dead-lettered with
-    /// [`DeadReason::Expired`](super::DeadReason::Expired) instead of delivered.
+    /// [`DeadReason::Expired`](super::DeadReason::Expired) instead of delivered. `build` refuses
+    /// zero (every message would expire unseen) and a TTL too long to add to the current time
+    /// (such as `Duration::MAX`).
+    ///
+    /// ```
+    /// use mqsync::delivery::DeliveryQueue;
+    /// use std::time::Duration;
+    /// let err = DeliveryQueue::<u8>::builder().default_ttl(Duration::MAX).build().unwrap_err();
+    /// assert_eq!(err.field(), "default_ttl");
+    /// ```
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = Some(ttl);
+        self.config.default_ttl = Some(ttl);
         self
     }
 
     /// Calls `observer` with every dead letter before it is routed (for logging or metrics).
     /// A panic in the observer is caught; the letter is routed all the same.
+    ///
+    /// ```
+    /// use mqsync::delivery::DeliveryQueue;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let seen = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&seen);
+    /// let q = DeliveryQueue::builder()
+    ///     .on_dead_letter(move |_| { counter.fetch_add(1, Ordering::Relaxed); })
+    ///     .build()
+    ///     .unwrap();
+    /// q.publish(1).unwrap();
+    /// q.consumer().try_receive().unwrap().reject();
+    /// assert_eq!(seen.load(Ordering::Relaxed), 1);
+    /// ```
     pub fn on_dead_letter(
         mut self,
         observer: impl Fn(&DeadLetter<T>) + Send + Sync + 'static,
@@ -166,31 +191,74 @@ impl<T> DeliveryBuilder<T> {
         self
     }
 
-    /// Routes dead letters to `target` (any [`Fifo`]: an `MsQueue`, a `RingBuffer`, a waiting
-    /// wrapper...) instead of the queue's own dead-letter queue, as a RabbitMQ dead-letter
-    /// exchange would. If the target refuses a letter (a full bounded queue), the letter goes to
-    /// the queue's own dead-letter queue instead: it is never lost.
+    /// Routes dead letters to `target` (any [`Fifo`](crate::queue::Fifo): an `MsQueue`, a
+    /// `RingBuffer`, a waiting wrapper...) instead of the queue's own dead-letter queue, as a
+    /// RabbitMQ dead-letter exchange would. If the target refuses a letter (a full bounded
+    /// queue), the letter goes to the queue's own dead-letter queue instead: it is never lost.
+    ///
+    /// ```
+    /// use mqsync::delivery::DeliveryQueue;
+    /// use mqsync::MsQueue;
+    /// use std::sync::Arc;
+    ///
+    /// let target = Arc::new(MsQueue::new());
+    /// let q = DeliveryQueue::builder().dead_letter_to(target.clone()).build().unwrap();
+    /// q.publish("x").unwrap();
+    /// q.consumer().try_receive().unwrap().reject();
+    /// assert_eq!(target.pop().unwrap().message, "x");
+    /// ```
     pub fn dead_letter_to(mut self, target: DeadLetterTarget<T>) -> Self {
         self.dead_target = Some(target);
         self
     }
 
-    /// Builds the queue.
+    /// Builds the queue, or names the first setting it refuses (see
+    /// [`DeliveryConfig::validate`]).
     ///
     /// ```
-    /// let q = mqsync::delivery::DeliveryQueue::<u8>::builder().build();
+    /// let q = mqsync::delivery::DeliveryQueue::<u8>::builder().build().unwrap();
     /// assert!(!q.is_closed());
     /// ```
-    pub fn build(self) -> DeliveryQueue<T> {
-        DeliveryQueue::from_builder(self)
+    pub fn build(self) -> Result<DeliveryQueue<T>, ConfigError> {
+        self.config.validate()?;
+        Ok(DeliveryQueue {
+            shared: Arc::new(Shared::new(
+                self.config,
+                self.dead_letter,
+                self.dead_target,
+                self.clone,
+            )),
+        })
     }
 }
 
 impl<T: Clone> DeliveryBuilder<T> {
+    /// A builder with every plain-data setting taken from `config` (a service's configuration
+    /// file, say); the callbacks can still be added. `T: Clone` because the config may set a
+    /// [visibility timeout](Self::visibility_timeout). Nothing is checked until `build`.
+    ///
+    /// ```
+    /// use mqsync::delivery::{DeliveryBuilder, DeliveryConfig};
+    ///
+    /// let mut config = DeliveryConfig::default();
+    /// config.priorities = 0;
+    /// let err = DeliveryBuilder::<u8>::from_config(config).build().unwrap_err();
+    /// assert_eq!(err.field(), "priorities");
+    /// ```
+    pub fn from_config(config: DeliveryConfig) -> Self {
+        DeliveryBuilder {
+            config,
+            dead_letter: None,
+            dead_target: None,
+            clone: Some(<T as Clone>::clone),
+        }
+    }
+
     /// Requeues a delivery that is neither settled nor dropped within `timeout` (a consumer that
     /// hangs), as SQS's visibility timeout does. The queue keeps a clone of every outstanding
     /// message for this, hence `T: Clone`. A settlement that comes after the timeout fired is
     /// late and does nothing (the message was already requeued): delivery is at least once.
+    /// `build` refuses zero and a timeout too long to add to the current time.
     ///
     /// Overdue deliveries are swept at the start of every receive, and blocking receives wake
     /// at the next deadline; async receivers rely on other activity or on
@@ -200,7 +268,10 @@ impl<T: Clone> DeliveryBuilder<T> {
     /// use mqsync::delivery::DeliveryQueue;
     /// use std::time::Duration;
     ///
-    /// let q = DeliveryQueue::builder().visibility_timeout(Duration::from_millis(5)).build();
+    /// let q = DeliveryQueue::builder()
+    ///     .visibility_timeout(Duration::from_millis(5))
+    ///     .build()
+    ///     .unwrap();
     /// q.publish("job").unwrap();
     /// let c = q.consumer();
     /// let hung = c.try_receive().unwrap();
@@ -212,7 +283,8 @@ impl<T: Clone> DeliveryBuilder<T> {
     /// assert_eq!(q.stats().acked, 1);
     /// ```
     pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
-        self.visibility = Some((timeout, <T as Clone>::clone));
+        self.config.visibility_timeout = Some(timeout);
+        self.clone = Some(<T as Clone>::clone);
         self
     }
 }
@@ -220,15 +292,9 @@ impl<T: Clone> DeliveryBuilder<T> {
 impl<T> fmt::Debug for DeliveryBuilder<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeliveryBuilder")
-            .field("priorities", &self.priorities)
-            .field("mode", &self.mode)
-            .field("bound", &self.bound)
-            .field("prefetch", &self.prefetch)
-            .field("delivery_limit", &self.delivery_limit)
-            .field("default_ttl", &self.default_ttl)
+            .field("config", &self.config)
             .field("dead_letter_observer", &self.dead_letter.is_some())
             .field("dead_letter_target", &self.dead_target.is_some())
-            .field("visibility_timeout", &self.visibility.map(|(t, _)| t))
             .finish()
     }
 }

@@ -2,29 +2,19 @@
 
 use super::dead_letter::DeadReason;
 use super::error::{ReceiveError, TryReceiveError};
-use super::queue::Shared;
 use super::settle::Delivery;
+use super::shared::{ConsumerState, Shared};
 use super::stats::Counters;
-use crate::primitive::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::primitive::sync::atomic::{AtomicU64, Ordering, StaticAtomicU64};
+use crate::primitive::sync::Arc;
 use event_listener::{Event, EventListener, IntoNotification, Listener};
 use std::fmt;
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Hands out consumer ids, for delivery tags.
-static NEXT_CONSUMER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-/// The state a consumer shares with the deliveries it handed out (one `Arc` per delivery).
-pub(crate) struct ConsumerState<T> {
-    pub(crate) shared: Arc<Shared<T>>,
-    /// Deliveries of this consumer not yet settled; kept only when the queue has a prefetch
-    /// limit (otherwise it stays 0 and costs nothing).
-    pub(crate) unacked: AtomicUsize,
-    /// Notified when a delivery of this consumer is settled while it is at its limit.
-    pub(crate) settled: Event,
-}
+static NEXT_CONSUMER: StaticAtomicU64 = StaticAtomicU64::new(1);
 
 /// A receiving handle on a [`DeliveryQueue`](super::DeliveryQueue), made by
 /// [`DeliveryQueue::consumer`](super::DeliveryQueue::consumer).
@@ -36,7 +26,7 @@ pub(crate) struct ConsumerState<T> {
 /// use mqsync::delivery::DeliveryQueue;
 /// use std::time::Duration;
 ///
-/// let q = DeliveryQueue::builder().build();
+/// let q = DeliveryQueue::builder().build().unwrap();
 /// let consumer = q.consumer();
 /// let publisher = {
 ///     let q = q.clone();
@@ -52,55 +42,6 @@ pub struct Consumer<T> {
     id: u64,
     /// Deliveries made by this handle: the tag's low bits and the weighted-mode tick.
     sequence: AtomicU64,
-}
-
-impl<T> ConsumerState<T> {
-    /// Takes one of this consumer's prefetch slots, before anything is popped; false when all
-    /// `limit` are taken. A compare-and-swap, so threads sharing the handle never take more than
-    /// `limit` between them (a check followed by a later increment let a second thread in while
-    /// the first was dead-lettering an expired message: issue 13).
-    fn reserve_slot(&self, limit: usize) -> bool {
-        // Relaxed: the count lives in this one word and the CAS makes each reservation atomic;
-        // the message itself travels through the lane queue, which orders its own accesses.
-        let mut held = self.unacked.load(Ordering::Relaxed);
-        loop {
-            if held >= limit {
-                return false;
-            }
-            match self.unacked.compare_exchange_weak(
-                held,
-                held + 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => held = now,
-            }
-        }
-    }
-
-    /// Gives back a prefetch slot (a settlement, or a reservation that found nothing to take),
-    /// waking a thread of this handle that waits for one.
-    fn give_back_slot(&self) {
-        // Relaxed: a counter (see `reserve_slot`); event-listener orders the wake-up below
-        // against the waiter's register-then-recheck.
-        self.unacked.fetch_sub(1, Ordering::Relaxed);
-        // One more thread of this handle may now take a slot. Additional, and on every give-back:
-        // with two threads waiting at the limit, two settlements in a row must wake both (a
-        // plain `notify(1)` counts a woken-but-not-yet-running thread, and a give-back from
-        // below the limit used to wake nobody).
-        self.settled.notify(1.additional());
-    }
-
-    /// One of this consumer's deliveries is settled (or timed out): releases its prefetch slot
-    /// and the global unacked count, waking whoever waits for a slot.
-    pub(crate) fn release(&self, shared: &Shared<T>) {
-        // Relaxed: a count for `Stats`; the drained check reads the settlement counters instead.
-        shared.counters.unacked.fetch_sub(1, Ordering::Relaxed);
-        if shared.prefetch != usize::MAX {
-            self.give_back_slot();
-        }
-    }
 }
 
 /// A prefetch slot taken by a receive; given back on drop unless a delivery keeps it, so a
@@ -123,15 +64,11 @@ impl<T> Drop for Reservation<'_, T> {
 }
 
 impl<T> Consumer<T> {
-    pub(crate) fn new(shared: Arc<Shared<T>>) -> Self {
+    pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
         Consumer {
-            state: Arc::new(ConsumerState {
-                shared,
-                unacked: AtomicUsize::new(0),
-                settled: Event::new(),
-            }),
+            state: Arc::new(ConsumerState::new(shared)),
             // Relaxed: ids only need to be distinct.
-            id: NEXT_CONSUMER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id: NEXT_CONSUMER.fetch_add(1, Ordering::Relaxed),
             sequence: AtomicU64::new(0),
         }
     }
@@ -144,7 +81,7 @@ impl<T> Consumer<T> {
     ///
     /// ```
     /// use mqsync::delivery::{DeliveryQueue, TryReceiveError};
-    /// let q = DeliveryQueue::<i32>::builder().build();
+    /// let q = DeliveryQueue::<i32>::builder().build().unwrap();
     /// assert_eq!(q.consumer().try_receive().unwrap_err(), TryReceiveError::Empty);
     /// ```
     pub fn try_receive(&self) -> Result<Delivery<T>, TryReceiveError> {
@@ -208,24 +145,40 @@ impl<T> Consumer<T> {
 
     /// Receives the next message, waiting as long as it takes. `Err(Closed)` once the queue is
     /// closed and drained.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::builder().build().unwrap();
+    /// let publisher = { let q = q.clone(); std::thread::spawn(move || q.publish(3).unwrap()) };
+    /// assert_eq!(*q.consumer().receive().unwrap().message(), 3);
+    /// publisher.join().unwrap();
+    /// ```
     pub fn receive(&self) -> Result<Delivery<T>, ReceiveError> {
         self.receive_until(None)
     }
 
-    /// Receives the next message, waiting at most `timeout`.
+    /// Receives the next message, waiting at most `timeout` (a timeout too long to add to the
+    /// current time, such as `Duration::MAX`, waits as [`receive`](Self::receive) does).
     ///
     /// ```
     /// use mqsync::delivery::{DeliveryQueue, ReceiveError};
     /// use std::time::Duration;
-    /// let q = DeliveryQueue::<u8>::builder().build();
+    /// let q = DeliveryQueue::<u8>::builder().build().unwrap();
     /// let err = q.consumer().receive_timeout(Duration::from_millis(10)).unwrap_err();
     /// assert_eq!(err, ReceiveError::Timeout);
     /// ```
     pub fn receive_timeout(&self, timeout: Duration) -> Result<Delivery<T>, ReceiveError> {
-        self.receive_until(Some(Instant::now() + timeout))
+        self.receive_until(Instant::now().checked_add(timeout))
     }
 
     /// Receives the next message, waiting until `deadline` at the latest.
+    ///
+    /// ```
+    /// use mqsync::delivery::{DeliveryQueue, ReceiveError};
+    /// use std::time::{Duration, Instant};
+    /// let q = DeliveryQueue::<u8>::builder().build().unwrap();
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// assert_eq!(q.consumer().receive_deadline(deadline).unwrap_err(), ReceiveError::Timeout);
+    /// ```
     pub fn receive_deadline(&self, deadline: Instant) -> Result<Delivery<T>, ReceiveError> {
         self.receive_until(Some(deadline))
     }
@@ -264,7 +217,7 @@ impl<T> Consumer<T> {
     ///
     /// ```
     /// use mqsync::delivery::DeliveryQueue;
-    /// let q = DeliveryQueue::builder().build();
+    /// let q = DeliveryQueue::builder().build().unwrap();
     /// q.publish(5).unwrap();
     /// let consumer = q.consumer();
     /// let d = futures::executor::block_on(consumer.receive_async()).unwrap();
@@ -307,6 +260,16 @@ impl<T> Consumer<T> {
     /// Unsettled deliveries of this consumer right now (including a slot a concurrent receive
     /// on this handle has reserved and not yet filled); never more than the prefetch limit.
     /// Counted only when the queue has a prefetch limit; `None` otherwise.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::builder().prefetch(2).build().unwrap();
+    /// q.publish(1).unwrap();
+    /// let c = q.consumer();
+    /// let d = c.try_receive().unwrap();
+    /// assert_eq!(c.unacked(), Some(1));
+    /// d.ack();
+    /// assert_eq!(c.unacked(), Some(0));
+    /// ```
     pub fn unacked(&self) -> Option<usize> {
         (self.state.shared.prefetch != usize::MAX)
             .then(|| self.state.unacked.load(Ordering::Relaxed))

@@ -3,7 +3,12 @@
 use std::fmt;
 
 /// A publish that did not happen; the message is handed back either way.
+///
+/// Non-exhaustive: a `match` needs a `_` arm; [`into_inner`](Self::into_inner) gives the message
+/// back whatever the variant. `Debug` prints `Full(..)`, so `T` need not be `Debug`. It wraps no
+/// other error (`source()` is `None`).
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PublishError<T> {
     /// The priority's lane is bounded and full.
     Full(T),
@@ -17,7 +22,7 @@ impl<T> PublishError<T> {
     /// ```
     /// use mqsync::delivery::DeliveryQueue;
     ///
-    /// let q = DeliveryQueue::builder().bounded(1).build();
+    /// let q = DeliveryQueue::builder().bounded(1).build().unwrap();
     /// q.publish(1).unwrap();
     /// assert_eq!(q.publish(2).unwrap_err().into_inner(), 2);
     /// ```
@@ -54,7 +59,18 @@ impl<T> fmt::Display for PublishError<T> {
 impl<T> std::error::Error for PublishError<T> {}
 
 /// Why a non-blocking receive returned nothing.
+///
+/// Non-exhaustive: a `match` needs a `_` arm.
+///
+/// ```
+/// use mqsync::delivery::{DeliveryQueue, TryReceiveError};
+/// let q = DeliveryQueue::<u8>::builder().build().unwrap();
+/// let err = q.consumer().try_receive().unwrap_err();
+/// assert_eq!(err, TryReceiveError::Empty);
+/// assert_eq!(err.to_string(), "no message is ready");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TryReceiveError {
     /// No message is ready right now.
     Empty,
@@ -77,7 +93,17 @@ impl fmt::Display for TryReceiveError {
 impl std::error::Error for TryReceiveError {}
 
 /// Why a blocking receive returned nothing.
+///
+/// Non-exhaustive: a `match` needs a `_` arm.
+///
+/// ```
+/// use mqsync::delivery::{DeliveryQueue, ReceiveError};
+/// let q = DeliveryQueue::<u8>::builder().build().unwrap();
+/// q.close();
+/// assert_eq!(q.consumer().receive().unwrap_err(), ReceiveError::Closed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReceiveError {
     /// The timeout or deadline passed first.
     Timeout,

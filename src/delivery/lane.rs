@@ -6,12 +6,12 @@ use std::time::Instant;
 
 /// A message inside the queue, with its bookkeeping.
 #[derive(Debug)]
-pub(crate) struct Envelope<T> {
-    pub(crate) message: T,
-    pub(crate) priority: u8,
+pub(super) struct Envelope<T> {
+    pub(super) message: T,
+    pub(super) priority: u8,
     /// Deliveries so far (0 until first received).
-    pub(crate) deliveries: u32,
-    pub(crate) expires_at: Option<Instant>,
+    pub(super) deliveries: u32,
+    pub(super) expires_at: Option<Instant>,
 }
 
 /// Fresh messages of one level: unbounded, or bounded.
@@ -26,7 +26,7 @@ enum Fresh<T> {
 /// Ordering: redelivered messages of a level are delivered before its fresh ones, in the order
 /// they were requeued; fresh messages in publish order.
 #[derive(Debug)]
-pub(crate) struct Lane<T> {
+pub(super) struct Lane<T> {
     /// Requeued messages; always unbounded, so a requeue never fails.
     redelivered: MsQueue<Envelope<T>>,
     /// How many messages `redelivered` holds: a load lets `pop` skip an empty queue without
@@ -37,7 +37,7 @@ pub(crate) struct Lane<T> {
 }
 
 impl<T> Lane<T> {
-    pub(crate) fn new(bound: Option<usize>) -> Self {
+    pub(super) fn new(bound: Option<usize>) -> Self {
         Lane {
             redelivered: MsQueue::new(),
             requeued: AtomicUsize::new(0),
@@ -49,7 +49,7 @@ impl<T> Lane<T> {
     }
 
     /// Appends a fresh message; gives it back if the lane is bounded and full.
-    pub(crate) fn push(&self, envelope: Envelope<T>) -> Result<(), Envelope<T>> {
+    pub(super) fn push(&self, envelope: Envelope<T>) -> Result<(), Envelope<T>> {
         match &self.fresh {
             Fresh::Unbounded(q) => {
                 q.push(envelope);
@@ -60,14 +60,14 @@ impl<T> Lane<T> {
     }
 
     /// Puts a delivered message back, ahead of the fresh ones.
-    pub(crate) fn requeue(&self, envelope: Envelope<T>) {
+    pub(super) fn requeue(&self, envelope: Envelope<T>) {
         self.redelivered.push(envelope);
         // Release: pairs with the Acquire load in `pop`; the message is already in the queue.
         self.requeued.fetch_add(1, Ordering::Release);
     }
 
     /// The next message of this level, redeliveries first.
-    pub(crate) fn pop(&self) -> Option<Envelope<T>> {
+    pub(super) fn pop(&self) -> Option<Envelope<T>> {
         // Acquire: pairs with the Release increment in `requeue`.
         if self.requeued.load(Ordering::Acquire) > 0 {
             if let Some(envelope) = self.redelivered.pop() {
@@ -83,7 +83,7 @@ impl<T> Lane<T> {
     }
 
     /// Messages ready in this level (an estimate under concurrency, as the queues' `len`).
-    pub(crate) fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.redelivered.len()
             + match &self.fresh {
                 Fresh::Unbounded(q) => q.len(),

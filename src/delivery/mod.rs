@@ -23,7 +23,7 @@
 //! ```
 //! use mqsync::delivery::{DeadReason, DeliveryQueue};
 //!
-//! let queue = DeliveryQueue::builder().priorities(4).delivery_limit(2).build();
+//! let queue = DeliveryQueue::builder().priorities(4).delivery_limit(2).build().unwrap();
 //! queue.publish_with("low", 0, None).unwrap();
 //! queue.publish_with("high", 3, None).unwrap();
 //!
@@ -43,21 +43,46 @@
 //! assert_eq!(dead.reason, DeadReason::DeliveryLimit(2));
 //! ```
 //!
+//!
+//! The settings are checked once, by [`DeliveryBuilder::build`], which names the refused
+//! setting and its value in a [`ConfigError`](crate::ConfigError); the plain-data ones form a
+//! [`DeliveryConfig`] that a service can load from its configuration file.
+//!
 //! [`MsQueue`]: crate::queue::MsQueue
 //! [`RingBuffer`]: crate::queue::RingBuffer
 
+// Layout. The shared state has one home, `shared.rs`; every other file uses it and the files
+// below it, never the files above, so nothing imports in a circle. The edges (`use super::`),
+// top to bottom, each file using only files on later lines:
+//
+//     builder     → queue, shared, config, dead_letter, visibility   DeliveryBuilder
+//     queue       → consumer, shared, lane, stats, dead_letter, error DeliveryQueue, Receipt
+//     consumer    → settle, shared, stats, dead_letter, error         Consumer
+//     settle      → shared, lane, stats, dead_letter                  Delivery
+//     shared      → visibility, closing, config, lane, stats,         Shared, ConsumerState
+//                   dead_letter
+//     visibility  → lane                                              the visibility timeout
+//     closing, config, dead_letter, error, lane, stats: leaves
+//
+// Check: `grep -n "^use super::" src/delivery/*.rs`. Below the module: `crate::queue` (the
+// lanes' MsQueue / RingBuffer), `crate::primitive` (every atomic, Arc and Mutex, so that loom
+// sees them) and `crate::ConfigError`.
+
 mod builder;
 mod closing;
+mod config;
 mod consumer;
 mod dead_letter;
 mod error;
 mod lane;
 mod queue;
 mod settle;
+mod shared;
 mod stats;
 mod visibility;
 
-pub use builder::{DeliveryBuilder, PriorityMode};
+pub use builder::DeliveryBuilder;
+pub use config::{DeliveryConfig, PriorityMode};
 pub use consumer::Consumer;
 pub use dead_letter::{DeadLetter, DeadReason};
 pub use error::{PublishError, ReceiveError, TryReceiveError};

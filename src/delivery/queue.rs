@@ -1,19 +1,16 @@
 //! [`DeliveryQueue`]: the shared state, publishing, requeueing and dead-lettering.
 
-use super::builder::{DeadLetterFn, DeadLetterTarget, DeliveryBuilder, PriorityMode};
-use super::closing::Closing;
 use super::consumer::Consumer;
-use super::dead_letter::{DeadLetter, DeadReason};
+use super::dead_letter::DeadLetter;
 use super::error::PublishError;
 use super::lane::{Envelope, Lane};
-use super::stats::{Counters, Stats};
-use super::visibility::Visibility;
+use super::shared::Shared;
+use super::stats::Stats;
 use crate::primitive::sync::atomic::Ordering;
+use crate::primitive::sync::Arc;
 use crate::queue::MsQueue;
-use event_listener::{Event, IntoNotification};
+use event_listener::IntoNotification;
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A reliable in-process message queue: priority lanes, acknowledgements, redelivery, delivery
@@ -26,7 +23,7 @@ use std::time::{Duration, Instant};
 /// ```
 /// use mqsync::delivery::DeliveryQueue;
 ///
-/// let q = DeliveryQueue::builder().build();
+/// let q = DeliveryQueue::builder().build().unwrap();
 /// q.publish("hello").unwrap();
 /// let d = q.consumer().try_receive().unwrap();
 /// assert_eq!(*d.message(), "hello");
@@ -34,7 +31,7 @@ use std::time::{Duration, Instant};
 /// assert_eq!(q.stats().acked, 1);
 /// ```
 pub struct DeliveryQueue<T> {
-    pub(crate) shared: Arc<Shared<T>>,
+    pub(super) shared: Arc<Shared<T>>,
 }
 
 impl<T> Clone for DeliveryQueue<T> {
@@ -48,7 +45,17 @@ impl<T> Clone for DeliveryQueue<T> {
 /// What a publish returns: the message is in the queue, and stays receivable until it is
 /// acknowledged or dead-lettered — a [`close`](DeliveryQueue::close) racing the publish either
 /// refuses it (`PublishError::Closed`) or lets consumers drain it before they see `Closed`.
+///
+/// Only the queue makes receipts; `#[non_exhaustive]` so that fields can be added in a minor
+/// release.
+///
+/// ```
+/// let q = mqsync::delivery::DeliveryQueue::builder().priorities(2).build().unwrap();
+/// let receipt = q.publish_with("m", 1, None).unwrap();
+/// assert_eq!((receipt.priority, receipt.expires_at), (1, None));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Receipt {
     /// The priority level the message went to (clamped to the top level).
     pub priority: u8,
@@ -56,69 +63,11 @@ pub struct Receipt {
     pub expires_at: Option<Instant>,
 }
 
-pub(crate) struct Shared<T> {
-    /// One lane per priority level; index = priority.
-    pub(crate) lanes: Box<[Lane<T>]>,
-    /// Weighted mode: the preferred level for each tick (empty in strict mode).
-    pub(crate) schedule: Box<[u8]>,
-    pub(crate) prefetch: usize,
-    delivery_limit: Option<u32>,
-    default_ttl: Option<Duration>,
-    dead_observer: Option<DeadLetterFn<T>>,
-    dead_target: Option<DeadLetterTarget<T>>,
-    /// The queue's own dead letters (also the fallback when the target refuses one).
-    dead_letters: MsQueue<DeadLetter<T>>,
-    /// The closed flag folded into the publish claim, and the drained check (see `closing.rs`).
-    closing: Closing,
-    /// Set when the builder configured a visibility timeout.
-    pub(crate) visibility: Option<Visibility<T>>,
-    /// Notified on every publish, requeue and close: consumers waiting for a message.
-    pub(crate) ready: Event,
-    pub(crate) counters: Counters,
-}
-
 impl<T> DeliveryQueue<T> {
-    /// Starts a builder (1 priority level, unbounded, no limits, dead letters kept in the
-    /// queue's own dead-letter queue).
-    ///
-    /// ```
-    /// let q = mqsync::delivery::DeliveryQueue::<u32>::builder().priorities(3).build();
-    /// assert_eq!(q.priorities(), 3);
-    /// ```
-    pub fn builder() -> DeliveryBuilder<T> {
-        DeliveryBuilder::default()
-    }
-
-    pub(crate) fn from_builder(b: DeliveryBuilder<T>) -> Self {
-        let lanes = (0..b.priorities).map(|_| Lane::new(b.bound)).collect();
-        let schedule = match &b.mode {
-            PriorityMode::Strict => Box::default(),
-            PriorityMode::Weighted(weights) => weighted_schedule(b.priorities, weights),
-        };
-        DeliveryQueue {
-            shared: Arc::new(Shared {
-                lanes,
-                schedule,
-                prefetch: b.prefetch,
-                delivery_limit: b.delivery_limit,
-                default_ttl: b.default_ttl,
-                dead_observer: b.dead_letter,
-                dead_target: b.dead_target,
-                dead_letters: MsQueue::new(),
-                closing: Closing::default(),
-                visibility: b
-                    .visibility
-                    .map(|(timeout, clone)| Visibility::new(timeout, clone)),
-                ready: Event::new(),
-                counters: Counters::default(),
-            }),
-        }
-    }
-
     /// Publishes `message` at priority 0 with the default TTL.
     ///
     /// ```
-    /// let q = mqsync::delivery::DeliveryQueue::builder().build();
+    /// let q = mqsync::delivery::DeliveryQueue::builder().build().unwrap();
     /// let receipt = q.publish(1).unwrap();
     /// assert_eq!(receipt.priority, 0);
     /// ```
@@ -127,12 +76,13 @@ impl<T> DeliveryQueue<T> {
     }
 
     /// Publishes `message` at `priority` (clamped to the top level) with time to live `ttl`
-    /// (`None`: the queue's default TTL, if any). Gives the message back if the lane is bounded
+    /// (`None`: the queue's default TTL, if any; a TTL too long to add to the current time
+    /// never expires). Gives the message back if the lane is bounded
     /// and full, or the queue is closed.
     ///
     /// ```
     /// use std::time::Duration;
-    /// let q = mqsync::delivery::DeliveryQueue::builder().priorities(2).build();
+    /// let q = mqsync::delivery::DeliveryQueue::builder().priorities(2).build().unwrap();
     /// let r = q.publish_with("urgent", 9, Some(Duration::from_secs(5))).unwrap();
     /// assert_eq!(r.priority, 1);
     /// assert!(r.expires_at.is_some());
@@ -145,7 +95,11 @@ impl<T> DeliveryQueue<T> {
     ) -> Result<Receipt, PublishError<T>> {
         let shared = &*self.shared;
         let priority = priority.min(shared.lanes.len() as u8 - 1);
-        let expires_at = ttl.or(shared.default_ttl).map(|ttl| Instant::now() + ttl);
+        // A TTL too long to add to the current time never expires (the default TTL was
+        // checked by `build`).
+        let expires_at = ttl
+            .or(shared.default_ttl)
+            .and_then(|ttl| Instant::now().checked_add(ttl));
         // The claim: accepted here means counted by a racing `close`, so consumers drain this
         // message before they are told `Closed` (see `closing.rs`).
         if !shared.closing.claim_publish() {
@@ -175,7 +129,7 @@ impl<T> DeliveryQueue<T> {
     /// A new consumer handle, with its own prefetch budget.
     ///
     /// ```
-    /// let q = mqsync::delivery::DeliveryQueue::<u8>::builder().prefetch(1).build();
+    /// let q = mqsync::delivery::DeliveryQueue::<u8>::builder().prefetch(1).build().unwrap();
     /// q.publish(1).unwrap();
     /// q.publish(2).unwrap();
     /// let (a, b) = (q.consumer(), q.consumer());
@@ -189,6 +143,13 @@ impl<T> DeliveryQueue<T> {
 
     /// The queue's own dead-letter queue: every dead letter when no target is set, otherwise
     /// the letters the target refused.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::builder().build().unwrap();
+    /// q.publish('x').unwrap();
+    /// q.consumer().try_receive().unwrap().reject();
+    /// assert_eq!(q.dead_letters().pop().unwrap().message, 'x');
+    /// ```
     pub fn dead_letters(&self) -> &MsQueue<DeadLetter<T>> {
         &self.shared.dead_letters
     }
@@ -202,7 +163,7 @@ impl<T> DeliveryQueue<T> {
     /// ```
     /// use mqsync::delivery::{DeliveryQueue, TryReceiveError};
     ///
-    /// let q = DeliveryQueue::builder().build();
+    /// let q = DeliveryQueue::builder().build().unwrap();
     /// q.publish(1).unwrap();
     /// q.close();
     /// assert!(q.publish(2).is_err());
@@ -216,6 +177,12 @@ impl<T> DeliveryQueue<T> {
     }
 
     /// True once [`close`](Self::close) was called.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::<u8>::builder().build().unwrap();
+    /// q.close();
+    /// assert!(q.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.closing.is_closed()
     }
@@ -223,16 +190,41 @@ impl<T> DeliveryQueue<T> {
     /// Requeues the deliveries that outlived the visibility timeout, and returns how many.
     /// Receives do this themselves; call it from a timer when consumers are async and idle.
     /// Does nothing without a visibility timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q = mqsync::delivery::DeliveryQueue::builder()
+    ///     .visibility_timeout(Duration::from_millis(1))
+    ///     .build()
+    ///     .unwrap();
+    /// q.publish(7).unwrap();
+    /// let held = q.consumer().try_receive().unwrap();
+    /// std::thread::sleep(Duration::from_millis(5));
+    /// assert_eq!(q.expire_overdue(), 1); // requeued
+    /// held.ack(); // late: ignored
+    /// assert_eq!(q.stats().ready, 1);
+    /// ```
     pub fn expire_overdue(&self) -> usize {
         self.shared.expire_overdue()
     }
 
     /// The number of priority levels.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::<u8>::builder().priorities(5).build().unwrap();
+    /// assert_eq!(q.priorities(), 5);
+    /// ```
     pub fn priorities(&self) -> u8 {
         self.shared.lanes.len() as u8
     }
 
     /// A reading of the counters and depths (see [`Stats`] for what adds up).
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::builder().build().unwrap();
+    /// q.publish(1).unwrap();
+    /// assert_eq!((q.stats().published, q.stats().ready), (1, 1));
+    /// ```
     pub fn stats(&self) -> Stats {
         let shared = &*self.shared;
         let per_priority: Vec<usize> = shared.lanes.iter().map(Lane::len).collect();
@@ -253,126 +245,6 @@ impl<T> DeliveryQueue<T> {
     }
 }
 
-impl<T> Shared<T> {
-    /// The next ready message: in strict mode the highest level first; in weighted mode the
-    /// scheduled level first, then the highest.
-    pub(crate) fn pop_next(&self, tick: u64) -> Option<Envelope<T>> {
-        if !self.schedule.is_empty() {
-            let preferred = self.schedule[(tick % self.schedule.len() as u64) as usize];
-            if let Some(envelope) = self.lanes[usize::from(preferred)].pop() {
-                return Some(envelope);
-            }
-        }
-        self.lanes.iter().rev().find_map(Lane::pop)
-    }
-
-    /// Requeues overdue deliveries (visibility timeout); returns how many.
-    pub(crate) fn expire_overdue(&self) -> usize {
-        let Some(visibility) = &self.visibility else {
-            return 0;
-        };
-        let due = visibility.overdue(Instant::now());
-        let count = due.len();
-        for outstanding in due {
-            self.requeue(outstanding.copy);
-            Counters::bump(&self.counters.timed_out);
-            outstanding.consumer.release(self);
-        }
-        count
-    }
-
-    /// True when the queue is closed and nothing can be delivered any more: every message
-    /// accepted before the close was acknowledged or dead-lettered (see `closing.rs`).
-    pub(crate) fn is_drained(&self) -> bool {
-        let Some(accepted) = self.closing.accepted_at_close() else {
-            return false; // open
-        };
-        let c = &self.counters;
-        // Acquire: pairs with the Release increments in `Delivery::ack` and `dead_letter`, so a
-        // consumer told `Closed` sees everything the settlers did before settling.
-        let settled = c.acked.load(Ordering::Acquire) + c.dead_lettered.load(Ordering::Acquire);
-        self.closing.settled_all(accepted, settled)
-    }
-
-    /// Wakes every waiting consumer if the queue is now closed and drained; called by whatever
-    /// brings a message to its end (ack, dead letter, full refusal).
-    pub(crate) fn wake_if_drained(&self) {
-        if self.is_drained() {
-            self.ready.notify(usize::MAX);
-        }
-    }
-
-    /// Puts a delivered message back at the front of its lane, or dead-letters it when it has
-    /// reached the delivery limit.
-    pub(crate) fn requeue(&self, envelope: Envelope<T>) {
-        match self.delivery_limit {
-            Some(limit) if envelope.deliveries >= limit => {
-                self.dead_letter(envelope, DeadReason::DeliveryLimit(limit))
-            }
-            _ => {
-                self.lanes[usize::from(envelope.priority)].requeue(envelope);
-                Counters::bump(&self.counters.redelivered);
-                self.ready.notify(1.additional());
-            }
-        }
-    }
-
-    /// Hands a message to the dead-letter target with its reason.
-    pub(crate) fn dead_letter(&self, envelope: Envelope<T>, reason: DeadReason) {
-        let dead = DeadLetter {
-            message: envelope.message,
-            reason,
-            deliveries: envelope.deliveries,
-            priority: envelope.priority,
-        };
-        if let Some(observer) = &self.dead_observer {
-            // A panicking observer must not lose the letter or unwind through a settlement.
-            let _ = catch_unwind(AssertUnwindSafe(|| observer(&dead)));
-        }
-        let refused = match &self.dead_target {
-            Some(target) => match target.push(dead) {
-                Ok(()) => None,
-                Err(full) => Some(full.into_inner()),
-            },
-            None => Some(dead),
-        };
-        if let Some(dead) = refused {
-            self.dead_letters.push(dead);
-        }
-        // Counted once the letter is where its reader finds it. Release: pairs with the Acquire
-        // load in `is_drained` (a consumer told `Closed` finds every dead letter in place).
-        self.counters.dead_lettered.fetch_add(1, Ordering::Release);
-        self.wake_if_drained();
-    }
-}
-
-/// Expands weights into a schedule of preferred levels, spread out (smooth weighted round
-/// robin), highest level first on ties.
-fn weighted_schedule(levels: u8, weights: &[u32]) -> Box<[u8]> {
-    let weight = |level: u8| weights.get(usize::from(level)).copied().unwrap_or(1);
-    let total: u64 = (0..levels).map(|l| u64::from(weight(l))).sum();
-    if total == 0 {
-        return Box::default();
-    }
-    // Cap the schedule length; weights are ratios.
-    let total = total.min(4096);
-    let mut current = vec![0i64; usize::from(levels)];
-    let mut schedule = Vec::with_capacity(total as usize);
-    let sum: i64 = (0..levels).map(|l| i64::from(weight(l))).sum();
-    for _ in 0..total {
-        let mut best = usize::from(levels) - 1;
-        for level in (0..usize::from(levels)).rev() {
-            current[level] += i64::from(weight(level as u8));
-            if current[level] > current[best] {
-                best = level;
-            }
-        }
-        current[best] -= sum;
-        schedule.push(best as u8);
-    }
-    schedule.into_boxed_slice()
-}
-
 impl<T> fmt::Debug for DeliveryQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeliveryQueue")
@@ -380,21 +252,5 @@ impl<T> fmt::Debug for DeliveryQueue<T> {
             .field("closed", &self.is_closed())
             .field("stats", &self.stats())
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::weighted_schedule;
-
-    #[test]
-    fn weighted_schedule_follows_the_weights() {
-        let s = weighted_schedule(3, &[1, 2, 4]);
-        assert_eq!(s.len(), 7);
-        for (level, weight) in [(0u8, 1), (1, 2), (2, 4)] {
-            assert_eq!(s.iter().filter(|&&l| l == level).count(), weight);
-        }
-        assert_eq!(s[0], 2, "the heaviest level comes first");
-        assert!(weighted_schedule(2, &[0, 0]).is_empty());
     }
 }

@@ -1,13 +1,12 @@
 //! [`Delivery`]: one received message that must be settled exactly once.
 
-use super::consumer::ConsumerState;
 use super::dead_letter::DeadReason;
 use super::lane::Envelope;
-use super::queue::Shared;
+use super::shared::{ConsumerState, Shared};
 use super::stats::Counters;
 use crate::primitive::sync::atomic::Ordering;
+use crate::primitive::sync::Arc;
 use std::fmt;
-use std::sync::Arc;
 
 /// A received message, on loan until it is settled.
 ///
@@ -18,7 +17,7 @@ use std::sync::Arc;
 /// ```
 /// use mqsync::delivery::DeliveryQueue;
 ///
-/// let q = DeliveryQueue::builder().build();
+/// let q = DeliveryQueue::builder().build().unwrap();
 /// q.publish(String::from("job")).unwrap();
 /// let c = q.consumer();
 /// {
@@ -38,7 +37,7 @@ pub struct Delivery<T> {
 }
 
 impl<T> Delivery<T> {
-    pub(crate) fn new(envelope: Envelope<T>, tag: u64, consumer: Arc<ConsumerState<T>>) -> Self {
+    pub(super) fn new(envelope: Envelope<T>, tag: u64, consumer: Arc<ConsumerState<T>>) -> Self {
         Delivery {
             envelope: Some(envelope),
             tag,
@@ -93,6 +92,13 @@ impl<T> Delivery<T> {
     }
 
     /// Acknowledges the message: it is done and leaves the queue.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::builder().build().unwrap();
+    /// q.publish("done").unwrap();
+    /// q.consumer().try_receive().unwrap().ack();
+    /// assert_eq!((q.stats().acked, q.stats().ready), (1, 0));
+    /// ```
     pub fn ack(mut self) {
         if let Some(envelope) = self.take_for_settlement() {
             // Release: pairs with the Acquire load in `Shared::is_drained`.
@@ -109,6 +115,17 @@ impl<T> Delivery<T> {
     /// Negative acknowledgement: with `requeue`, the message goes back to the front of its
     /// lane (or to the dead letters with `DeliveryLimit` if it has reached the delivery limit);
     /// without, it is dead-lettered as `Rejected`.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::builder().build().unwrap();
+    /// q.publish("retry").unwrap();
+    /// let c = q.consumer();
+    /// c.try_receive().unwrap().nack(true);
+    /// let again = c.try_receive().unwrap();
+    /// assert!(again.is_redelivered());
+    /// again.nack(false);
+    /// assert_eq!(q.dead_letters().len(), 1);
+    /// ```
     pub fn nack(mut self, requeue: bool) {
         if let Some(envelope) = self.take_for_settlement() {
             if requeue {
@@ -121,6 +138,17 @@ impl<T> Delivery<T> {
     }
 
     /// Rejects the message: it is dead-lettered as `Rejected` and not redelivered.
+    ///
+    /// ```
+    /// use mqsync::delivery::{DeadReason, DeliveryQueue};
+    /// let q = DeliveryQueue::builder().build().unwrap();
+    /// q.publish(0).unwrap();
+    /// let d = q.consumer().try_receive().unwrap();
+    /// assert_eq!((d.priority(), d.delivery_count()), (0, 1));
+    /// assert_ne!(d.tag(), 0);
+    /// d.reject();
+    /// assert_eq!(q.dead_letters().pop().unwrap().reason, DeadReason::Rejected);
+    /// ```
     pub fn reject(self) {
         self.nack(false);
     }

@@ -12,7 +12,7 @@ use crossbeam_utils::CachePadded;
 /// ```
 /// use mqsync::delivery::DeliveryQueue;
 ///
-/// let q = DeliveryQueue::builder().priorities(2).build();
+/// let q = DeliveryQueue::builder().priorities(2).build().unwrap();
 /// q.publish_with('a', 1, None).unwrap();
 /// q.publish('b').unwrap();
 /// let d = q.consumer().try_receive().unwrap();
@@ -50,7 +50,7 @@ pub struct Stats {
 
 impl Stats {
     /// Fills in `delivered` from the settlement counters (no counter is bumped per delivery).
-    pub(crate) fn with_delivered(mut self, expired: u64) -> Self {
+    pub(super) fn with_delivered(mut self, expired: u64) -> Self {
         self.delivered = self.acked
             + self.redelivered
             + self.unacked as u64
@@ -62,27 +62,27 @@ impl Stats {
 /// The live counters. Each on its own cache line: publishers, consumers and settlers touch
 /// different ones.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub(super) struct Counters {
     /// Acknowledged messages. Incremented with Release (`Delivery::ack`): part of the drained
     /// check (`Shared::is_drained`), which loads it with Acquire.
-    pub(crate) acked: CachePadded<AtomicU64>,
+    pub(super) acked: CachePadded<AtomicU64>,
     /// Dead letters whose reason is `Expired` (they were never delivered).
-    pub(crate) expired: CachePadded<AtomicU64>,
-    pub(crate) redelivered: CachePadded<AtomicU64>,
+    pub(super) expired: CachePadded<AtomicU64>,
+    pub(super) redelivered: CachePadded<AtomicU64>,
     /// Dead-lettered messages. Incremented with Release (`Shared::dead_letter`): part of the
     /// drained check, as `acked`.
-    pub(crate) dead_lettered: CachePadded<AtomicU64>,
-    pub(crate) timed_out: CachePadded<AtomicU64>,
-    pub(crate) late_settlements: CachePadded<AtomicU64>,
+    pub(super) dead_lettered: CachePadded<AtomicU64>,
+    pub(super) timed_out: CachePadded<AtomicU64>,
+    pub(super) late_settlements: CachePadded<AtomicU64>,
     /// Deliveries out and unsettled, over all consumers.
-    pub(crate) unacked: CachePadded<AtomicUsize>,
+    pub(super) unacked: CachePadded<AtomicUsize>,
 }
 
 impl Counters {
     /// Adds one to a counter that orders nothing (Relaxed): it is read for reporting only.
     /// `acked` and `dead_lettered` are bumped with Release instead, where they are settled.
     #[inline]
-    pub(crate) fn bump(counter: &AtomicU64) {
+    pub(super) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -14,36 +14,41 @@
 // them acts. The mutex is off the hot path unless the timeout is configured; user code (`clone`)
 // never runs under it, so it cannot be poisoned by a panicking clone.
 
-use super::consumer::ConsumerState;
 use super::lane::Envelope;
+use crate::primitive::sync::{Mutex, MutexGuard, PoisonError};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+/// How the visibility timeout copies a message (`<T as Clone>::clone`).
+pub(super) type CloneFn<T> = fn(&T) -> T;
+
 /// A delivery that may be requeued by the timeout.
-pub(crate) struct Outstanding<T> {
+///
+/// `H` is whatever holds the delivery and must be told when the timeout takes it back (the
+/// queue uses its consumer's state, whose prefetch count is released on timeout); generic so that
+/// this file depends on the envelope only.
+pub(super) struct Outstanding<T, H> {
     /// A copy of the delivered envelope, requeued if the timeout fires.
-    pub(crate) copy: Envelope<T>,
+    pub(super) copy: Envelope<T>,
     /// The consumer that holds the delivery (its prefetch count is released on timeout).
-    pub(crate) consumer: Arc<ConsumerState<T>>,
+    pub(super) consumer: H,
 }
 
-#[derive(Default)]
-struct Records<T> {
-    by_tag: HashMap<u64, Outstanding<T>>,
+struct Records<T, H> {
+    by_tag: HashMap<u64, Outstanding<T, H>>,
     /// Deadlines, earliest first; entries whose tag is gone are skipped lazily.
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
 }
 
-pub(crate) struct Visibility<T> {
-    pub(crate) timeout: Duration,
-    clone: fn(&T) -> T,
-    records: Mutex<Records<T>>,
+pub(super) struct Visibility<T, H> {
+    pub(super) timeout: Duration,
+    clone: CloneFn<T>,
+    records: Mutex<Records<T, H>>,
 }
 
-impl<T> Visibility<T> {
-    pub(crate) fn new(timeout: Duration, clone: fn(&T) -> T) -> Self {
+impl<T, H: Clone> Visibility<T, H> {
+    pub(super) fn new(timeout: Duration, clone: CloneFn<T>) -> Self {
         Visibility {
             timeout,
             clone,
@@ -54,13 +59,13 @@ impl<T> Visibility<T> {
         }
     }
 
-    fn records(&self) -> MutexGuard<'_, Records<T>> {
+    fn records(&self) -> MutexGuard<'_, Records<T, H>> {
         // No user code runs under the lock, so a poisoned lock still holds consistent records.
         self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records a delivery that was just handed out.
-    pub(crate) fn track(&self, tag: u64, envelope: &Envelope<T>, consumer: &Arc<ConsumerState<T>>) {
+    pub(super) fn track(&self, tag: u64, envelope: &Envelope<T>, consumer: &H) {
         let copy = Envelope {
             message: (self.clone)(&envelope.message),
             priority: envelope.priority,
@@ -73,7 +78,7 @@ impl<T> Visibility<T> {
             tag,
             Outstanding {
                 copy,
-                consumer: Arc::clone(consumer),
+                consumer: consumer.clone(),
             },
         );
         records.deadlines.push(Reverse((deadline, tag)));
@@ -81,13 +86,13 @@ impl<T> Visibility<T> {
 
     /// The consumer settles `tag`: true if it was still outstanding (the caller settles it),
     /// false if the timeout already requeued it (a late settlement).
-    pub(crate) fn settle(&self, tag: u64) -> bool {
+    pub(super) fn settle(&self, tag: u64) -> bool {
         let removed = self.records().by_tag.remove(&tag);
         removed.is_some()
     }
 
     /// Takes out every delivery whose deadline has passed.
-    pub(crate) fn overdue(&self, now: Instant) -> Vec<Outstanding<T>> {
+    pub(super) fn overdue(&self, now: Instant) -> Vec<Outstanding<T, H>> {
         let Ok(mut records) = self.records.try_lock() else {
             return Vec::new(); // someone else is sweeping or tracking; they will catch up
         };
@@ -105,7 +110,7 @@ impl<T> Visibility<T> {
     }
 
     /// The earliest deadline still recorded (possibly of a delivery already settled).
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.records()
             .deadlines
             .peek()

@@ -119,7 +119,7 @@ impl<Q> fmt::Debug for QueueSource<Q> {
 /// use mqsync::delivery::DeliveryQueue;
 /// use mqsync::sync::{Change, DeliverySource, Source};
 ///
-/// let q = DeliveryQueue::builder().build();
+/// let q = DeliveryQueue::builder().build().unwrap();
 /// q.publish(Change::delete("k", 1)).unwrap();
 /// let mut source = DeliverySource::new("orders", &q);
 /// assert_eq!(source.pull(10).unwrap().len(), 1);

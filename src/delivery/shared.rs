@@ -1,0 +1,232 @@
+//! The state of one delivery queue that publishers, consumers and deliveries share, and the
+//! operations that move a message between its states: pop, requeue, dead-letter, release a
+//! consumer's slot, and the drained check.
+//!
+//! Everything else in the module reaches the state through this file: `queue.rs` (publish,
+//! close, stats), `consumer.rs` (receive), `settle.rs` (ack / nack / reject / drop) and
+//! `builder.rs` (construction). See the module docs for the dependency order.
+
+use super::closing::Closing;
+use super::config::DeliveryConfig;
+use super::dead_letter::{DeadLetter, DeadLetterFn, DeadLetterTarget, DeadReason};
+use super::lane::{Envelope, Lane};
+use super::stats::Counters;
+use super::visibility::{CloneFn, Visibility};
+use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
+use crate::primitive::sync::Arc;
+use crate::queue::MsQueue;
+use event_listener::{Event, IntoNotification};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+pub(super) struct Shared<T> {
+    /// One lane per priority level; index = priority.
+    pub(super) lanes: Box<[Lane<T>]>,
+    /// Weighted mode: the preferred level for each tick (empty in strict mode).
+    pub(super) schedule: Box<[u8]>,
+    /// The prefetch limit of each consumer; `usize::MAX` when there is none.
+    pub(super) prefetch: usize,
+    delivery_limit: Option<u32>,
+    pub(super) default_ttl: Option<Duration>,
+    dead_observer: Option<DeadLetterFn<T>>,
+    dead_target: Option<DeadLetterTarget<T>>,
+    /// The queue's own dead letters (also the fallback when the target refuses one).
+    pub(super) dead_letters: MsQueue<DeadLetter<T>>,
+    /// The closed flag folded into the publish claim, and the drained check (see `closing.rs`).
+    pub(super) closing: Closing,
+    /// Set when the builder configured a visibility timeout.
+    pub(super) visibility: Option<Visibility<T, Arc<ConsumerState<T>>>>,
+    /// Notified on every publish, requeue and close: consumers waiting for a message.
+    pub(super) ready: Event,
+    pub(super) counters: Counters,
+}
+
+/// The state a consumer shares with the deliveries it handed out (one `Arc` per delivery).
+pub(super) struct ConsumerState<T> {
+    pub(super) shared: Arc<Shared<T>>,
+    /// Deliveries of this consumer not yet settled; kept only when the queue has a prefetch
+    /// limit (otherwise it stays 0 and costs nothing).
+    pub(super) unacked: AtomicUsize,
+    /// Notified when a delivery of this consumer is settled while it is at its limit.
+    pub(super) settled: Event,
+}
+
+impl<T> Shared<T> {
+    /// The state of a new queue. `config` has been validated; `clone` is set whenever
+    /// `config.visibility_timeout` is (the builder sets both, for `T: Clone`).
+    pub(super) fn new(
+        config: DeliveryConfig,
+        dead_observer: Option<DeadLetterFn<T>>,
+        dead_target: Option<DeadLetterTarget<T>>,
+        clone: Option<CloneFn<T>>,
+    ) -> Self {
+        Shared {
+            lanes: (0..config.priorities)
+                .map(|_| Lane::new(config.bounded))
+                .collect(),
+            schedule: config.schedule(),
+            prefetch: config.prefetch.unwrap_or(usize::MAX),
+            delivery_limit: config.delivery_limit,
+            default_ttl: config.default_ttl,
+            dead_observer,
+            dead_target,
+            dead_letters: MsQueue::new(),
+            closing: Closing::default(),
+            visibility: config
+                .visibility_timeout
+                .zip(clone)
+                .map(|(timeout, clone)| Visibility::new(timeout, clone)),
+            ready: Event::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The next ready message: in strict mode the highest level first; in weighted mode the
+    /// scheduled level first, then the highest.
+    pub(super) fn pop_next(&self, tick: u64) -> Option<Envelope<T>> {
+        if !self.schedule.is_empty() {
+            let preferred = self.schedule[(tick % self.schedule.len() as u64) as usize];
+            if let Some(envelope) = self.lanes[usize::from(preferred)].pop() {
+                return Some(envelope);
+            }
+        }
+        self.lanes.iter().rev().find_map(Lane::pop)
+    }
+
+    /// Requeues overdue deliveries (visibility timeout); returns how many.
+    pub(super) fn expire_overdue(&self) -> usize {
+        let Some(visibility) = &self.visibility else {
+            return 0;
+        };
+        let due = visibility.overdue(Instant::now());
+        let count = due.len();
+        for outstanding in due {
+            self.requeue(outstanding.copy);
+            Counters::bump(&self.counters.timed_out);
+            outstanding.consumer.release(self);
+        }
+        count
+    }
+
+    /// True when the queue is closed and nothing can be delivered any more: every message
+    /// accepted before the close was acknowledged or dead-lettered (see `closing.rs`).
+    pub(super) fn is_drained(&self) -> bool {
+        let Some(accepted) = self.closing.accepted_at_close() else {
+            return false; // open
+        };
+        let c = &self.counters;
+        // Acquire: pairs with the Release increments in `Delivery::ack` and `dead_letter`, so a
+        // consumer told `Closed` sees everything the settlers did before settling.
+        let settled = c.acked.load(Ordering::Acquire) + c.dead_lettered.load(Ordering::Acquire);
+        self.closing.settled_all(accepted, settled)
+    }
+
+    /// Wakes every waiting consumer if the queue is now closed and drained; called by whatever
+    /// brings a message to its end (ack, dead letter, full refusal).
+    pub(super) fn wake_if_drained(&self) {
+        if self.is_drained() {
+            self.ready.notify(usize::MAX);
+        }
+    }
+
+    /// Puts a delivered message back at the front of its lane, or dead-letters it when it has
+    /// reached the delivery limit.
+    pub(super) fn requeue(&self, envelope: Envelope<T>) {
+        match self.delivery_limit {
+            Some(limit) if envelope.deliveries >= limit => {
+                self.dead_letter(envelope, DeadReason::DeliveryLimit(limit))
+            }
+            _ => {
+                self.lanes[usize::from(envelope.priority)].requeue(envelope);
+                Counters::bump(&self.counters.redelivered);
+                self.ready.notify(1.additional());
+            }
+        }
+    }
+
+    /// Hands a message to the dead-letter target with its reason.
+    pub(super) fn dead_letter(&self, envelope: Envelope<T>, reason: DeadReason) {
+        let dead = DeadLetter {
+            message: envelope.message,
+            reason,
+            deliveries: envelope.deliveries,
+            priority: envelope.priority,
+        };
+        if let Some(observer) = &self.dead_observer {
+            // A panicking observer must not lose the letter or unwind through a settlement.
+            let _ = catch_unwind(AssertUnwindSafe(|| observer(&dead)));
+        }
+        let refused = match &self.dead_target {
+            Some(target) => match target.push(dead) {
+                Ok(()) => None,
+                Err(full) => Some(full.into_inner()),
+            },
+            None => Some(dead),
+        };
+        if let Some(dead) = refused {
+            self.dead_letters.push(dead);
+        }
+        // Counted once the letter is where its reader finds it. Release: pairs with the Acquire
+        // load in `is_drained` (a consumer told `Closed` finds every dead letter in place).
+        self.counters.dead_lettered.fetch_add(1, Ordering::Release);
+        self.wake_if_drained();
+    }
+}
+
+impl<T> ConsumerState<T> {
+    /// The state of a new consumer handle: no deliveries held.
+    pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
+        ConsumerState {
+            shared,
+            unacked: AtomicUsize::new(0),
+            settled: Event::new(),
+        }
+    }
+
+    /// Takes one of this consumer's prefetch slots, before anything is popped; false when all
+    /// `limit` are taken. A compare-and-swap, so threads sharing the handle never take more than
+    /// `limit` between them (a check followed by a later increment let a second thread in while
+    /// the first was dead-lettering an expired message: issue 13).
+    pub(super) fn reserve_slot(&self, limit: usize) -> bool {
+        // Relaxed: the count lives in this one word and the CAS makes each reservation atomic;
+        // the message itself travels through the lane queue, which orders its own accesses.
+        let mut held = self.unacked.load(Ordering::Relaxed);
+        loop {
+            if held >= limit {
+                return false;
+            }
+            match self.unacked.compare_exchange_weak(
+                held,
+                held + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => held = now,
+            }
+        }
+    }
+
+    /// Gives back a prefetch slot (a settlement, or a reservation that found nothing to take),
+    /// waking a thread of this handle that waits for one.
+    pub(super) fn give_back_slot(&self) {
+        // Relaxed: a counter (see `reserve_slot`); event-listener orders the wake-up below
+        // against the waiter's register-then-recheck.
+        self.unacked.fetch_sub(1, Ordering::Relaxed);
+        // One more thread of this handle may now take a slot. Additional, and on every give-back:
+        // with two threads waiting at the limit, two settlements in a row must wake both (a
+        // plain `notify(1)` counts a woken-but-not-yet-running thread, and a give-back from
+        // below the limit used to wake nobody).
+        self.settled.notify(1.additional());
+    }
+
+    /// One of this consumer's deliveries is settled (or timed out): releases its prefetch slot
+    /// and the global unacked count, waking whoever waits for a slot.
+    pub(super) fn release(&self, shared: &Shared<T>) {
+        // Relaxed: a count for `Stats`; the drained check reads the settlement counters instead.
+        shared.counters.unacked.fetch_sub(1, Ordering::Relaxed);
+        if shared.prefetch != usize::MAX {
+            self.give_back_slot();
+        }
+    }
+}
