@@ -35,6 +35,7 @@
 
 mod config;
 mod primitive;
+mod observe;
 
 pub mod delivery;
 pub mod handoff;

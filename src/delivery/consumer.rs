@@ -97,6 +97,7 @@ impl<T> ConsumerState<T> {
     pub(crate) fn release(&self, shared: &Shared<T>) {
         // Relaxed: a count for `Stats`; the drained check reads the settlement counters instead.
         shared.counters.unacked.fetch_sub(1, Ordering::Relaxed);
+        crate::observe::delivery_released();
         if shared.prefetch != usize::MAX {
             self.give_back_slot();
         }
@@ -173,6 +174,7 @@ impl<T> Consumer<T> {
             if envelope.expires_at.is_some_and(|at| at <= Instant::now()) {
                 // The reservation stays held: the observer runs user code, and another thread
                 // of this handle must not take the slot meanwhile.
+                crate::observe::delivery_expired(envelope.priority);
                 shared.dead_letter(envelope, DeadReason::Expired);
                 Counters::bump(&shared.counters.expired);
                 continue;
@@ -202,6 +204,7 @@ impl<T> Consumer<T> {
             }
             // Relaxed: a count for `Stats`; settlement decrements it.
             shared.counters.unacked.fetch_add(1, Ordering::Relaxed);
+            crate::observe::delivery_delivered(envelope.deliveries);
             return Ok(Delivery::new(envelope, tag, Arc::clone(&self.state)));
         }
     }

@@ -90,6 +90,7 @@ impl<T> DeliveryQueue<T> {
     }
 
     pub(crate) fn from_builder(b: DeliveryBuilder<T>) -> Self {
+        crate::observe::started();
         let lanes = (0..b.priorities).map(|_| Lane::new(b.bound)).collect();
         let schedule = match &b.mode {
             PriorityMode::Strict => Box::default(),
@@ -166,6 +167,7 @@ impl<T> DeliveryQueue<T> {
         // One more waiter, if any, may now find a message (event-listener fences first, so a
         // consumer that registered before re-checking sees the message or gets this wake-up).
         shared.ready.notify(1.additional());
+        crate::observe::delivery_published(priority);
         Ok(Receipt {
             priority,
             expires_at,
@@ -276,6 +278,7 @@ impl<T> Shared<T> {
         for outstanding in due {
             self.requeue(outstanding.copy);
             Counters::bump(&self.counters.timed_out);
+            crate::observe::delivery_timed_out();
             outstanding.consumer.release(self);
         }
         count
@@ -310,6 +313,7 @@ impl<T> Shared<T> {
                 self.dead_letter(envelope, DeadReason::DeliveryLimit(limit))
             }
             _ => {
+                crate::observe::delivery_redelivered(envelope.priority, envelope.deliveries);
                 self.lanes[usize::from(envelope.priority)].requeue(envelope);
                 Counters::bump(&self.counters.redelivered);
                 self.ready.notify(1.additional());
@@ -325,6 +329,7 @@ impl<T> Shared<T> {
             deliveries: envelope.deliveries,
             priority: envelope.priority,
         };
+        crate::observe::delivery_dead_letter(reason, dead.deliveries, dead.priority);
         if let Some(observer) = &self.dead_observer {
             // A panicking observer must not lose the letter or unwind through a settlement.
             let _ = catch_unwind(AssertUnwindSafe(|| observer(&dead)));
