@@ -34,8 +34,8 @@
 #![warn(clippy::undocumented_unsafe_blocks, rust_2018_idioms)]
 
 mod config;
-mod primitive;
 mod observe;
+mod primitive;
 
 pub mod delivery;
 pub mod handoff;

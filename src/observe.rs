@@ -72,9 +72,17 @@ fn describe() {
         describe_counter!(SYNC_DEAD_LETTERED, Unit::Count, "Changes dead-lettered.");
         describe_counter!(SYNC_RETRIES, Unit::Count, "Failed sink attempts retried.");
         describe_counter!(SYNC_SPLITS, Unit::Count, "Failed batches split in halves.");
-        describe_counter!(SYNC_COMMITTED, Unit::Count, "Changes committed to a source.");
+        describe_counter!(
+            SYNC_COMMITTED,
+            Unit::Count,
+            "Changes committed to a source."
+        );
         describe_counter!(SYNC_SOURCE_ERRORS, Unit::Count, "Failed pulls and commits.");
-        describe_gauge!(SYNC_IN_FLIGHT, Unit::Count, "Pulled, not yet applied or dead.");
+        describe_gauge!(
+            SYNC_IN_FLIGHT,
+            Unit::Count,
+            "Pulled, not yet applied or dead."
+        );
         describe_histogram!(SYNC_APPLY_LATENCY, Unit::Seconds, "Pull to apply latency.");
         describe_histogram!(SYNC_BATCH_SIZE, Unit::Count, "Changes per worker batch.");
         describe_histogram!(
@@ -82,17 +90,29 @@ fn describe() {
             Unit::Seconds,
             "Delivery of one batch to one sink, retries included."
         );
-        describe_counter!(REDIS_CONNECTION_LOST, Unit::Count, "Redis connections lost.");
+        describe_counter!(
+            REDIS_CONNECTION_LOST,
+            Unit::Count,
+            "Redis connections lost."
+        );
         describe_counter!(REDIS_CONNECT_FAILURES, Unit::Count, "Failed connects.");
         describe_counter!(REDIS_RECONNECTS, Unit::Count, "Reconnects after a loss.");
         describe_counter!(DELIVERY_PUBLISHED, Unit::Count, "Messages published.");
         describe_counter!(DELIVERY_DELIVERED, Unit::Count, "Deliveries handed out.");
         describe_counter!(DELIVERY_ACKED, Unit::Count, "Messages acknowledged.");
         describe_counter!(DELIVERY_REDELIVERED, Unit::Count, "Messages requeued.");
-        describe_counter!(DELIVERY_DEAD_LETTERED, Unit::Count, "Messages dead-lettered.");
+        describe_counter!(
+            DELIVERY_DEAD_LETTERED,
+            Unit::Count,
+            "Messages dead-lettered."
+        );
         describe_counter!(DELIVERY_EXPIRED, Unit::Count, "Messages past their TTL.");
         describe_counter!(DELIVERY_TIMED_OUT, Unit::Count, "Visibility timeouts.");
-        describe_gauge!(DELIVERY_READY, Unit::Count, "Messages waiting for a consumer.");
+        describe_gauge!(
+            DELIVERY_READY,
+            Unit::Count,
+            "Messages waiting for a consumer."
+        );
         describe_gauge!(DELIVERY_UNACKED, Unit::Count, "Deliveries out, unsettled.");
     });
 }

@@ -21,7 +21,7 @@
 
 use super::change::Change;
 use super::event::{self, DeadChange, Observer, ObserverMode, Subscription, SyncEvent};
-use super::metrics::{Counters, Metrics};
+use super::metrics::{Counters, LatencySnapshot, Metrics};
 use super::reconcile::{ReconcileReport, Reconciler};
 use super::replica::Replica;
 use super::sink::{deliver, RetryPolicy, Sink};
@@ -360,6 +360,13 @@ impl DataSync {
         self.shared.counters.read()
     }
 
+    /// The source-to-apply latency since the previous call (or the start), and a new interval
+    /// begins: for a dashboard that wants this minute's p99, not the p99 since the start
+    /// ([`Metrics::latency`]). Example at [`LatencySnapshot`].
+    pub fn take_latency(&self) -> LatencySnapshot {
+        self.shared.counters.latency.take()
+    }
+
     /// The changes that could not be applied, with reasons (take them out to replay them).
     pub fn dead_letters(&self) -> &MsQueue<DeadChange> {
         &self.shared.dead
@@ -512,7 +519,11 @@ impl Reader {
                         // One clock read per pull: the changes of a pull left their source
                         // together.
                         let pulled_at = Instant::now();
-                        observe::sync_pulled(self.sources[index].name(), changes.len(), self.marks[index].in_flight());
+                        observe::sync_pulled(
+                            self.sources[index].name(),
+                            changes.len(),
+                            self.marks[index].in_flight(),
+                        );
                         routed += changes.len();
                         for change in changes {
                             self.route(index, change, pulled_at);
@@ -608,7 +619,10 @@ impl Reader {
                     let newly = through + 1 - self.committed[index].map_or(0, |c| c + 1);
                     Counters::add(&self.shared.counters.committed, newly);
                     observe::sync_committed(self.sources[index].name(), newly, through);
-                    observe::sync_in_flight(self.sources[index].name(), self.marks[index].in_flight());
+                    observe::sync_in_flight(
+                        self.sources[index].name(),
+                        self.marks[index].in_flight(),
+                    );
                     self.committed[index] = Some(through);
                     let source = self.sources[index].name().to_owned();
                     self.shared

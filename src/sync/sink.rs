@@ -171,7 +171,12 @@ fn deliver_part(
                     remaining.clear();
                 } else {
                     report.retries += still.len() as u64;
-                    crate::observe::sync_retry(sink.name(), attempt, still.len(), still.first().map_or("", |s| s.1.as_str()));
+                    crate::observe::sync_retry(
+                        sink.name(),
+                        attempt,
+                        still.len(),
+                        still.first().map_or("", |s| s.1.as_str()),
+                    );
                     remaining = still.into_iter().map(|(i, _)| i).collect();
                 }
             }
