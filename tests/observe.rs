@@ -413,3 +413,57 @@ fn delivery_gauges_follow_the_queue() {
     held.ack();
     consumer.try_receive().unwrap().ack();
 }
+
+// ----------------------------------------------------------------------------------------------
+// The Redis link (feature `redis`; skipped, saying so, without a `redis-server` on PATH).
+
+/// A Redis sink into `stream` on `url` (one line, so an API change touches one place).
+#[cfg(feature = "redis")]
+fn redis_sink(url: &str, stream: &str) -> mqsync::sync::RedisSink {
+    mqsync::sync::RedisSink::new(&mqsync::sync::RedisConfig::new(url, stream)).unwrap()
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_redis_restart_is_a_lost_connection_then_a_reconnect_labelled_by_stream() {
+    use mqsync::sync::redis_testing::RedisServer;
+    let (_serial, h) = harness();
+    if !RedisServer::available() {
+        eprintln!("skipped: no redis-server on PATH (apt-get install redis-server)");
+        return;
+    }
+    let mut server = RedisServer::start().unwrap();
+    let sink = redis_sink(&server.url(), "obs-orders");
+    sink.apply(&[Change::delete("k", 1)]).unwrap(); // connects: not a reconnect
+    server.restart().unwrap(); // the sink's pooled connection is now dead
+    sink.apply(&[Change::delete("k", 2)])
+        .expect("the sink reconnects within its retry budget");
+
+    let s = series(h);
+    let stream = [("stream", "obs-orders")];
+    assert!(counter(&s, "mqsync_redis_connection_lost_total", &stream) >= 1);
+    assert_eq!(counter(&s, "mqsync_redis_reconnects_total", &stream), 1);
+    let captured = lock(&h.capture.events).clone();
+    let lost = events(&captured, "redis connection lost");
+    assert!(!lost.is_empty());
+    assert!(lost
+        .iter()
+        .all(|e| e.level == Level::WARN && e.target == "mqsync::redis"));
+    let back = events(&captured, "redis reconnected");
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        (back[0].level, back[0].fields["stream"].as_str()),
+        (Level::INFO, "obs-orders")
+    );
+    // Labels and fields name the stream, never the URL.
+    let url_free = |text: &str| !text.contains("redis://") && !text.contains("127.0.0.1");
+    assert!(s
+        .keys()
+        .all(|(_, labels)| labels.iter().all(|(_, v)| url_free(v))));
+    assert!(
+        captured
+            .iter()
+            .all(|e| e.fields.values().all(|v| url_free(v))),
+        "{captured:?}"
+    );
+}
