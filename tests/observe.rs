@@ -260,7 +260,10 @@ fn a_sync_pipeline_reports_batches_retries_splits_and_dead_letters() {
         total - 1,
         "one sample per applied change"
     );
-    assert!(latency.iter().all(|&x| x >= 0.0 && x < 60.0), "{latency:?}");
+    assert!(
+        latency.iter().all(|x| (0.0..60.0).contains(x)),
+        "{latency:?}"
+    );
     assert_eq!(
         get(&s, "mqsync_sync_apply_latency_seconds", &[]).1,
         Some(metrics::Unit::Seconds)

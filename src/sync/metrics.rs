@@ -431,4 +431,26 @@ mod tests {
         // The total keeps everything.
         assert_eq!(latency.total().count, 4);
     }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn metrics_round_trip_through_serde() {
+        let latency = Latency::new(Instant::now());
+        latency.record(Duration::from_micros(250));
+        let counters = Counters::new();
+        counters.latency.record(Duration::from_millis(3));
+        Counters::add(&counters.pulled, 1);
+        Counters::add(&counters.applied, 1);
+        let metrics = counters.read();
+        let json = serde_json::to_string(&metrics).unwrap();
+        let back: Metrics = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, metrics);
+        assert_eq!(back.latency.count, 1);
+        let interval = latency.take();
+        let json = serde_json::to_string(&interval).unwrap();
+        assert_eq!(
+            serde_json::from_str::<LatencySnapshot>(&json).unwrap(),
+            interval
+        );
+    }
 }
