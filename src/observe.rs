@@ -27,6 +27,7 @@
 #![allow(unused_variables)] // every parameter is unused with both features off
 
 use crate::delivery::DeadReason;
+use std::fmt::Display;
 use std::time::Duration;
 
 /// Series names: one constant per series, used by the helpers below and by the tests.
@@ -180,26 +181,26 @@ pub(crate) fn sync_delivered(delivering: SpanGuard, sink: &str, retries: u64) {
 /// A sink failed `failed` changes of a part of a batch, and they will be tried again after
 /// attempt number `attempt`.
 #[inline(always)]
-pub(crate) fn sync_retry(sink: &str, attempt: u32, failed: usize, reason: &str) {
+pub(crate) fn sync_retry(sink: &str, attempt: u32, failed: usize, reason: &dyn Display) {
     #[cfg(feature = "tracing")]
-    tracing::debug!(target: "mqsync::sync", sink, attempt, failed, reason, "sink failed; retrying");
+    tracing::debug!(target: "mqsync::sync", sink, attempt, failed, reason = %reason, "sink failed; retrying");
 }
 
 /// A sink failed a whole part of `size` changes, which is split in halves to isolate the
 /// poison.
 #[inline(always)]
-pub(crate) fn sync_split(sink: &str, size: usize, reason: &str) {
+pub(crate) fn sync_split(sink: &str, size: usize, reason: &dyn Display) {
     #[cfg(feature = "tracing")]
-    tracing::debug!(target: "mqsync::sync", sink, size, reason, "batch failed; splitting");
+    tracing::debug!(target: "mqsync::sync", sink, size, reason = %reason, "batch failed; splitting");
     #[cfg(feature = "metrics")]
     metrics::counter!(SYNC_SPLITS, "sink" => sink.to_owned()).increment(1);
 }
 
 /// A change is dead-lettered: `sink` gave up on it (or `"engine"` refused it).
 #[inline(always)]
-pub(crate) fn sync_dead_letter(sink: &str, key: &str, reason: &str) {
+pub(crate) fn sync_dead_letter(sink: &str, key: &str, reason: &dyn Display) {
     #[cfg(feature = "tracing")]
-    tracing::warn!(target: "mqsync::sync", sink, key, reason, "change dead-lettered");
+    tracing::warn!(target: "mqsync::sync", sink, key, reason = %reason, "change dead-lettered");
     #[cfg(feature = "metrics")]
     metrics::counter!(SYNC_DEAD_LETTERED, "sink" => sink.to_owned()).increment(1);
 }
@@ -239,9 +240,9 @@ pub(crate) fn sync_committed(source: &str, newly: u64, through: u64) {
 
 /// `source` failed to `op` (`"pull"` or `"commit"`); the engine tries again later.
 #[inline(always)]
-pub(crate) fn sync_source_error(source: &str, op: &'static str, error: &str) {
+pub(crate) fn sync_source_error(source: &str, op: &'static str, error: &dyn Display) {
     #[cfg(feature = "tracing")]
-    tracing::warn!(target: "mqsync::sync", source, op, error, "source failed");
+    tracing::warn!(target: "mqsync::sync", source, op, error = %error, "source failed");
     #[cfg(feature = "metrics")]
     metrics::counter!(SYNC_SOURCE_ERRORS, "source" => source.to_owned(), "op" => op).increment(1);
 }
@@ -260,7 +261,7 @@ pub(crate) fn sync_in_flight(source: &str, in_flight: usize) {
 /// A call failed in a way that breaks the connection; the next call reconnects.
 #[cfg(feature = "redis")]
 #[inline(always)]
-pub(crate) fn redis_connection_lost(stream: &str, error: &dyn std::fmt::Display) {
+pub(crate) fn redis_connection_lost(stream: &str, error: &dyn Display) {
     #[cfg(feature = "tracing")]
     tracing::warn!(target: "mqsync::redis", stream, error = %error, "redis connection lost");
     #[cfg(feature = "metrics")]
@@ -270,7 +271,7 @@ pub(crate) fn redis_connection_lost(stream: &str, error: &dyn std::fmt::Display)
 /// A connection attempt ended: `Ok` after a loss or failure (`reconnect`) is a reconnect.
 #[cfg(feature = "redis")]
 #[inline(always)]
-pub(crate) fn redis_connected<T, E: std::fmt::Display>(
+pub(crate) fn redis_connected<T, E: Display>(
     stream: &str,
     reconnect: bool,
     attempt: &Result<T, E>,

@@ -175,7 +175,7 @@ fn deliver_part(
                         sink.name(),
                         attempt,
                         still.len(),
-                        still.first().map_or("", |s| s.1.as_str()),
+                        &still.first().map_or("", |s| s.1.as_str()),
                     );
                     remaining = still.into_iter().map(|(i, _)| i).collect();
                 }
