@@ -34,6 +34,7 @@
 #![warn(clippy::undocumented_unsafe_blocks, rust_2018_idioms)]
 
 mod config;
+mod observe;
 mod primitive;
 /// The tests' shared scaffolding (drop counting, stress sizes, seeded randomness), also used by
 /// the integration tests as `mod stress`.

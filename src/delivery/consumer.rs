@@ -110,6 +110,7 @@ impl<T> Consumer<T> {
             if envelope.expires_at.is_some_and(|at| at <= Instant::now()) {
                 // The reservation stays held: the observer runs user code, and another thread
                 // of this handle must not take the slot meanwhile.
+                crate::observe::delivery_expired(envelope.priority);
                 shared.dead_letter(envelope, DeadReason::Expired);
                 Counters::bump(&shared.counters.expired);
                 continue;
@@ -139,6 +140,7 @@ impl<T> Consumer<T> {
             }
             // Relaxed: a count for `Stats`; settlement decrements it.
             shared.counters.unacked.fetch_add(1, Ordering::Relaxed);
+            crate::observe::delivery_delivered(envelope.deliveries);
             return Ok(Delivery::new(envelope, tag, Arc::clone(&self.state)));
         }
     }

@@ -120,6 +120,7 @@ impl<T> DeliveryQueue<T> {
         // One more waiter, if any, may now find a message (event-listener fences first, so a
         // consumer that registered before re-checking sees the message or gets this wake-up).
         shared.ready.notify(1.additional());
+        crate::observe::delivery_published(priority);
         Ok(Receipt {
             priority,
             expires_at,

@@ -103,6 +103,7 @@ impl<T> Delivery<T> {
         if let Some(envelope) = self.take_for_settlement() {
             // Release: pairs with the Acquire load in `Shared::is_drained`.
             self.shared().counters.acked.fetch_add(1, Ordering::Release);
+            crate::observe::delivery_acked();
             self.consumer.release(self.shared());
             // After a close, the last ack may be what lets waiting consumers see `Closed`.
             self.shared().wake_if_drained();

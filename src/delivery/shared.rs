@@ -60,6 +60,7 @@ impl<T> Shared<T> {
         dead_target: Option<DeadLetterTarget<T>>,
         clone: Option<CloneFn<T>>,
     ) -> Self {
+        crate::observe::started();
         Shared {
             lanes: (0..config.priorities)
                 .map(|_| Lane::new(config.bounded))
@@ -103,6 +104,7 @@ impl<T> Shared<T> {
         for outstanding in due {
             self.requeue(outstanding.copy);
             Counters::bump(&self.counters.timed_out);
+            crate::observe::delivery_timed_out();
             outstanding.consumer.release(self);
         }
         count
@@ -137,6 +139,7 @@ impl<T> Shared<T> {
                 self.dead_letter(envelope, DeadReason::DeliveryLimit(limit))
             }
             _ => {
+                crate::observe::delivery_redelivered(envelope.priority, envelope.deliveries);
                 self.lanes[usize::from(envelope.priority)].requeue(envelope);
                 Counters::bump(&self.counters.redelivered);
                 self.ready.notify(1.additional());
@@ -152,6 +155,7 @@ impl<T> Shared<T> {
             deliveries: envelope.deliveries,
             priority: envelope.priority,
         };
+        crate::observe::delivery_dead_letter(reason, dead.deliveries, dead.priority);
         if let Some(observer) = &self.dead_observer {
             // A panicking observer must not lose the letter or unwind through a settlement.
             let _ = catch_unwind(AssertUnwindSafe(|| observer(&dead)));
@@ -225,6 +229,7 @@ impl<T> ConsumerState<T> {
     pub(super) fn release(&self, shared: &Shared<T>) {
         // Relaxed: a count for `Stats`; the drained check reads the settlement counters instead.
         shared.counters.unacked.fetch_sub(1, Ordering::Relaxed);
+        crate::observe::delivery_released();
         if shared.prefetch != usize::MAX {
             self.give_back_slot();
         }

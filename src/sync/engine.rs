@@ -21,13 +21,14 @@
 
 use super::change::Change;
 use super::event::{self, DeadChange, Observer, ObserverMode, Subscription, SyncEvent};
-use super::metrics::{Counters, Metrics};
+use super::metrics::{Counters, LatencySnapshot, Metrics};
 use super::reconcile::{ReconcileReport, Reconciler};
 use super::replica::Replica;
 use super::sink::{deliver, RetryPolicy, Sink};
 use super::source::Source;
 use super::watermark::Watermark;
 use crate::handoff::{self, Consumer, Producer, PushError};
+use crate::observe;
 use crate::queue::MsQueue;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -257,6 +258,7 @@ impl DataSyncBuilder {
         {
             return Err(ConfigError::TooLong("linger", self.linger));
         }
+        observe::started();
         let shared = Arc::new(Shared {
             counters: Counters::new(),
             dead: MsQueue::new(),
@@ -356,6 +358,13 @@ impl DataSync {
     /// The counters right now.
     pub fn metrics(&self) -> Metrics {
         self.shared.counters.read()
+    }
+
+    /// The source-to-apply latency since the previous call (or the start), and a new interval
+    /// begins: for a dashboard that wants this minute's p99, not the p99 since the start
+    /// ([`Metrics::latency`]). Example at [`LatencySnapshot`].
+    pub fn take_latency(&self) -> LatencySnapshot {
+        self.shared.counters.latency.take()
     }
 
     /// The changes that could not be applied, with reasons (take them out to replay them).
@@ -510,6 +519,11 @@ impl Reader {
                         // One clock read per pull: the changes of a pull left their source
                         // together.
                         let pulled_at = Instant::now();
+                        observe::sync_pulled(
+                            self.sources[index].name(),
+                            changes.len(),
+                            self.marks[index].in_flight(),
+                        );
                         routed += changes.len();
                         for change in changes {
                             self.route(index, change, pulled_at);
@@ -517,6 +531,7 @@ impl Reader {
                     }
                     Err(error) => {
                         let source = self.sources[index].name().to_owned();
+                        observe::sync_source_error(&source, "pull", &error.0);
                         self.shared.emit(|| SyncEvent::SourceError {
                             source,
                             error: error.0,
@@ -576,6 +591,7 @@ impl Reader {
                 reason: reason.into(),
             };
             Counters::add(&self.shared.counters.dead_lettered, 1);
+            observe::sync_dead_letter(&dead.sink, &dead.change.key, &dead.reason);
             let event = dead.clone();
             self.shared.emit(|| SyncEvent::DeadLettered(event));
             self.shared.dead.push(dead);
@@ -602,6 +618,11 @@ impl Reader {
                 Ok(()) => {
                     let newly = through + 1 - self.committed[index].map_or(0, |c| c + 1);
                     Counters::add(&self.shared.counters.committed, newly);
+                    observe::sync_committed(self.sources[index].name(), newly, through);
+                    observe::sync_in_flight(
+                        self.sources[index].name(),
+                        self.marks[index].in_flight(),
+                    );
                     self.committed[index] = Some(through);
                     let source = self.sources[index].name().to_owned();
                     self.shared
@@ -609,6 +630,7 @@ impl Reader {
                 }
                 Err(error) => {
                     let source = self.sources[index].name().to_owned();
+                    observe::sync_source_error(&source, "commit", &error.0);
                     self.shared.emit(|| SyncEvent::SourceError {
                         source,
                         error: error.0,
@@ -681,9 +703,12 @@ impl Worker {
             meta.push((item.source, item.seq, item.pulled_at));
             changes.push(item.change);
         }
+        let _batch = observe::sync_batch(changes.len());
         let mut dead: Vec<Option<(String, String)>> = vec![None; changes.len()];
         for sink in &self.sinks {
+            let delivering = observe::sync_deliver(sink.name(), changes.len());
             let report = deliver(sink.as_ref(), &changes, &self.retry);
+            observe::sync_delivered(delivering, sink.name(), report.retries);
             if report.retries > 0 {
                 Counters::add(&self.shared.counters.retries, report.retries);
                 let name = sink.name().to_owned();
@@ -704,6 +729,7 @@ impl Worker {
                 None => {
                     applied += 1;
                     self.shared.counters.latency.record(now - pulled_at);
+                    observe::sync_applied(now - pulled_at);
                     self.shared.emit(|| SyncEvent::Applied(change));
                 }
                 Some((sink, reason)) => {
@@ -713,6 +739,7 @@ impl Worker {
                         sink,
                         reason,
                     };
+                    observe::sync_dead_letter(&dead.sink, &dead.change.key, &dead.reason);
                     let event = dead.clone();
                     self.shared.emit(|| SyncEvent::DeadLettered(event));
                     self.shared.dead.push(dead);

@@ -42,7 +42,7 @@ pub use change::{Change, Op};
 pub use dedup::DedupWindow;
 pub use engine::{ConfigError, DataSync, DataSyncBuilder, FullPolicy, SyncReport};
 pub use event::{DeadChange, Observer, ObserverMode, SyncEvent};
-pub use metrics::Metrics;
+pub use metrics::{LatencySnapshot, Metrics};
 pub use reconcile::{plan_repairs, ReconcileReport};
 #[cfg(feature = "redis")]
 pub use redis_streams::testing as redis_testing;

@@ -171,6 +171,12 @@ fn deliver_part(
                     remaining.clear();
                 } else {
                     report.retries += still.len() as u64;
+                    crate::observe::sync_retry(
+                        sink.name(),
+                        attempt,
+                        still.len(),
+                        &still.first().map_or("", |s| s.1.as_str()),
+                    );
                     remaining = still.into_iter().map(|(i, _)| i).collect();
                 }
             }
@@ -178,6 +184,7 @@ fn deliver_part(
                 if remaining.len() > 1 {
                     // Isolate the poison: each half gets its own retries.
                     report.retries += 1;
+                    crate::observe::sync_split(sink.name(), remaining.len(), &reason);
                     let (left, right) = remaining.split_at(remaining.len() / 2);
                     deliver_part(sink, batch, left, policy, report);
                     deliver_part(sink, batch, right, policy, report);
@@ -188,6 +195,7 @@ fn deliver_part(
                     remaining.clear();
                 } else {
                     report.retries += 1;
+                    crate::observe::sync_retry(sink.name(), attempt, 1, &reason);
                 }
             }
         }

@@ -22,11 +22,17 @@ pub(super) struct Link {
     backoff: Duration,
     /// No connection attempt before this instant (backoff after a failure).
     next_attempt: Instant,
+    /// The stream this link serves: the label of its events and metrics (never the URL).
+    stream: String,
+    /// True after a connection was lost or an attempt failed, until a connect succeeds: that
+    /// connect is a reconnect.
+    lost: bool,
 }
 
 impl Link {
     pub(super) fn new(
         client: redis::Client,
+        stream: &str,
         connect_timeout: Duration,
         read_timeout: Duration,
     ) -> Self {
@@ -37,6 +43,8 @@ impl Link {
             read_timeout,
             backoff: FIRST_BACKOFF,
             next_attempt: Instant::now(),
+            stream: stream.to_owned(),
+            lost: false,
         }
     }
 
@@ -69,6 +77,8 @@ impl Link {
             Err(error) => {
                 if breaks_connection(&error) {
                     self.conn = None;
+                    self.lost = true;
+                    crate::observe::redis_connection_lost(&self.stream, &error);
                 }
                 if is_transient(&error) {
                     self.fail();
@@ -87,6 +97,8 @@ impl Link {
                 conn.set_write_timeout(Some(self.read_timeout))?;
                 Ok(conn)
             });
+        crate::observe::redis_connected(&self.stream, self.lost, &attempt);
+        self.lost = attempt.is_err();
         if attempt.is_err() {
             self.fail();
         }

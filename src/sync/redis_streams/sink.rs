@@ -85,6 +85,7 @@ impl RedisSink {
         pooled.unwrap_or_else(|| {
             Link::new(
                 self.client.clone(),
+                &self.stream,
                 self.connect_timeout,
                 self.connect_timeout.max(Duration::from_secs(5)),
             )

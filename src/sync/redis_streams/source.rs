@@ -183,6 +183,7 @@ impl RedisSource {
             delivery_limit: config.delivery_limit,
             link: Link::new(
                 client,
+                &config.stream,
                 config.connect_timeout,
                 config.block + Duration::from_secs(5),
             ),
