@@ -56,6 +56,7 @@ pub const DEFAULT_MAX_SIZE: usize = 1 << 20;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RuleSet {
     /// Rules for inputs whose source has no entry in `sources`.
     pub default: SourceRules,
@@ -167,6 +168,7 @@ impl RuleSet {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SourceRules {
     /// Where non-object payloads go in the body.
     pub place: Placement,
@@ -387,6 +389,7 @@ impl SourceRules {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Placement {
     /// Field for text (`Raw::Text`, a JSON string); default `"text"`.
     pub text: Option<String>,
@@ -416,11 +419,12 @@ impl Default for Placement {
 /// Move the value at `from` to `to` (both dotted paths); nothing happens when `from` is absent.
 ///
 /// ```
-/// let r = mqsync::integrate::Rename { from: "a.b".into(), to: "c".into() };
+/// let r = mqsync::integrate::Rename::new("a.b", "c");
 /// assert_eq!(r.to, "c");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Rename {
     /// The path the value is taken from.
     pub from: String,
@@ -428,20 +432,50 @@ pub struct Rename {
     pub to: String,
 }
 
+impl Rename {
+    /// Move the value at `from` to `to`.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::Rename::new("a", "b").from, "a");
+    /// ```
+    pub fn new(from: impl Into<String>, to: impl Into<String>) -> Self {
+        Rename {
+            from: from.into(),
+            to: to.into(),
+        }
+    }
+}
+
 /// Convert the value at `field` to another type.
 ///
 /// ```
 /// use mqsync::integrate::{Conversion, Convert};
-/// let c = Convert { field: "amount".into(), to: Conversion::Number };
+/// let c = Convert::new("amount", Conversion::Number);
 /// assert_eq!(c.to, Conversion::Number);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Convert {
     /// The field path.
     pub field: String,
     /// The target type.
     pub to: Conversion,
+}
+
+impl Convert {
+    /// Convert the value at `field` to `to`.
+    ///
+    /// ```
+    /// use mqsync::integrate::{Conversion, Convert};
+    /// assert_eq!(Convert::new("n", Conversion::Integer).field, "n");
+    /// ```
+    pub fn new(field: impl Into<String>, to: Conversion) -> Self {
+        Convert {
+            field: field.into(),
+            to,
+        }
+    }
 }
 
 /// A type conversion. Each fails with a reason rather than guess: `"12abc"` is not a number,
@@ -454,6 +488,7 @@ pub struct Convert {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Conversion {
     /// A string holding a number → that number (integer when it is one, else float).
     Number,
@@ -478,6 +513,7 @@ pub enum Conversion {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum JsonType {
     /// A string.
     String,
@@ -509,6 +545,7 @@ pub enum JsonType {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct FieldCheck {
     /// The field path.
     pub field: String,
