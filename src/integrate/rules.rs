@@ -416,6 +416,63 @@ impl Default for Placement {
     }
 }
 
+impl Placement {
+    /// The field that holds bare text (`None`: reject them).
+    ///
+    /// ```
+    /// let p = mqsync::integrate::Placement::default().text(Some("v"));
+    /// assert_eq!(p.text.as_deref(), Some("v"));
+    /// ```
+    pub fn text(mut self, field: Option<&str>) -> Self {
+        self.text = field.map(str::to_owned);
+        self
+    }
+
+    /// The field that holds numbers (`None`: reject them).
+    ///
+    /// ```
+    /// let p = mqsync::integrate::Placement::default().number(Some("v"));
+    /// assert_eq!(p.number.as_deref(), Some("v"));
+    /// ```
+    pub fn number(mut self, field: Option<&str>) -> Self {
+        self.number = field.map(str::to_owned);
+        self
+    }
+
+    /// The field that holds booleans (`None`: reject them).
+    ///
+    /// ```
+    /// let p = mqsync::integrate::Placement::default().bool(Some("v"));
+    /// assert_eq!(p.bool.as_deref(), Some("v"));
+    /// ```
+    pub fn bool(mut self, field: Option<&str>) -> Self {
+        self.bool = field.map(str::to_owned);
+        self
+    }
+
+    /// The field that holds a top-level array (`None`: reject them).
+    ///
+    /// ```
+    /// let p = mqsync::integrate::Placement::default().array(Some("v"));
+    /// assert_eq!(p.array.as_deref(), Some("v"));
+    /// ```
+    pub fn array(mut self, field: Option<&str>) -> Self {
+        self.array = field.map(str::to_owned);
+        self
+    }
+
+    /// The field that holds bytes that are not a JSON object (`None`: reject them).
+    ///
+    /// ```
+    /// let p = mqsync::integrate::Placement::default().bytes(Some("v"));
+    /// assert_eq!(p.bytes.as_deref(), Some("v"));
+    /// ```
+    pub fn bytes(mut self, field: Option<&str>) -> Self {
+        self.bytes = field.map(str::to_owned);
+        self
+    }
+}
+
 /// Move the value at `from` to `to` (both dotted paths); nothing happens when `from` is absent.
 ///
 /// ```

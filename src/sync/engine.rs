@@ -24,7 +24,7 @@ use super::event::{DeadChange, Observer, Subscription, SyncEvent};
 use super::metrics::{Counters, Metrics};
 use super::reconcile::{ReconcileReport, Reconciler};
 use super::replica::Replica;
-use super::sink::{deliver, error_chain, RetryPolicy, Sink};
+use super::sink::{deliver, error_chain, IntoSink, RetryPolicy, Sink};
 use super::source::Source;
 use super::watermark::Watermark;
 use crate::handoff::{self, Consumer, Producer, PushError};
@@ -240,8 +240,8 @@ impl DataSyncBuilder {
         self
     }
 
-    /// Adds a sink. To keep a handle to it (a [`Replica`] to read, say), pass an
-    /// `Arc<YourSink>` (or an `Arc<dyn Sink>`): an `Arc` of a sink is a sink.
+    /// Adds a sink: by value, or as an `Arc<YourSink>` (or `Arc<dyn Sink>`) to keep a handle to
+    /// it (a [`Replica`] to read, say). See [`IntoSink`].
     ///
     /// ```
     /// use mqsync::sync::{DataSync, Replica};
@@ -250,8 +250,8 @@ impl DataSyncBuilder {
     /// let replica = Arc::new(Replica::new());
     /// let builder = DataSync::builder().sink(Arc::clone(&replica)).sink(Replica::new());
     /// ```
-    pub fn sink(mut self, sink: impl Sink + 'static) -> Self {
-        self.sinks.push(Arc::new(sink));
+    pub fn sink(mut self, sink: impl IntoSink) -> Self {
+        self.sinks.push(sink.into_sink());
         self
     }
 

@@ -54,7 +54,9 @@ pub use redis_streams::{
 };
 pub use replay::ReplaySource;
 pub use replica::{Applied, Replica};
-pub use sink::{deliver, error_chain, BoxError, DeliveryReport, RetryPolicy, Sink, SinkError};
+pub use sink::{
+    deliver, error_chain, BoxError, DeliveryReport, IntoSink, RetryPolicy, Sink, SinkError,
+};
 pub use source::{DeliverySource, IterSource, PollSource, QueueSource, Source, SourceError};
 #[cfg(feature = "sqlite")]
 pub use sqlite_schema::{SqliteSchema, SqliteSchemaBuilder};

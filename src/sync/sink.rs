@@ -1,6 +1,7 @@
 //! Sinks, and delivering a batch to one with retries, poison isolation and panic safety.
 
 use super::change::Change;
+use std::sync::Arc;
 #[cfg(doc)]
 use super::source::SourceError;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -127,14 +128,38 @@ pub trait Sink: Send + Sync {
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError>;
 }
 
-/// An `Arc` of a sink is a sink: hand one to the engine and keep a clone to read the target.
-impl<S: Sink + ?Sized> Sink for std::sync::Arc<S> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
+/// What [`DataSyncBuilder::sink`](super::DataSyncBuilder::sink) takes: a sink by value, or an
+/// `Arc` of one (`Arc<YourSink>`, `Arc<dyn Sink>`) when you keep a handle to read the target.
+///
+/// ```
+/// use mqsync::sync::{IntoSink, Replica};
+/// use std::sync::Arc;
+///
+/// let replica = Arc::new(Replica::new());
+/// let shared = Arc::clone(&replica).into_sink();
+/// let owned = Replica::new().into_sink();
+/// assert_eq!(shared.name(), owned.name());
+/// ```
+pub trait IntoSink {
+    /// The sink, shared.
+    fn into_sink(self) -> Arc<dyn Sink>;
+}
 
-    fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
-        (**self).apply(batch)
+impl<S: Sink + 'static> IntoSink for S {
+    fn into_sink(self) -> Arc<dyn Sink> {
+        Arc::new(self)
+    }
+}
+
+impl<S: Sink + 'static> IntoSink for Arc<S> {
+    fn into_sink(self) -> Arc<dyn Sink> {
+        self
+    }
+}
+
+impl IntoSink for Arc<dyn Sink> {
+    fn into_sink(self) -> Arc<dyn Sink> {
+        self
     }
 }
 
