@@ -88,7 +88,8 @@ fn sink(c: &mut Criterion, url: &str) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let sink = RedisSink::new(&RedisConfig::builder(url, fresh("sink")).build().unwrap());
+                    let sink =
+                        RedisSink::new(&RedisConfig::builder(url, fresh("sink")).build().unwrap());
                     sink.apply(&batch[..1]).unwrap(); // connect outside the timing
                     let start = Instant::now();
                     for part in batch.chunks(per_call) {
@@ -116,7 +117,8 @@ fn end_to_end(c: &mut Criterion, url: &str) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let stream = fresh("e2e");
-                    let producer = RedisSink::new(&RedisConfig::builder(url, stream.clone()).build().unwrap());
+                    let producer =
+                        RedisSink::new(&RedisConfig::builder(url, stream.clone()).build().unwrap());
                     for part in log.chunks(1_000) {
                         producer.apply(part).unwrap();
                     }

@@ -306,7 +306,11 @@ fn sync_stages(args: &Args) -> Result<(), String> {
         .sink(replica.clone())
         .sink(flaky.clone())
         .workers(args.workers)
-        .retry(RetryPolicy::new(6, Duration::from_micros(100), Duration::from_millis(5)))
+        .retry(RetryPolicy::new(
+            6,
+            Duration::from_micros(100),
+            Duration::from_millis(5),
+        ))
         .start()
         .map_err(|e| e.to_string())?;
     let started = Instant::now();

@@ -474,7 +474,11 @@ fn sync_phase(
         .sink(target.clone())
         .sink(replica.clone())
         .workers(args.workers)
-        .retry(RetryPolicy::new(6, Duration::from_micros(100), Duration::from_millis(5)))
+        .retry(RetryPolicy::new(
+            6,
+            Duration::from_micros(100),
+            Duration::from_millis(5),
+        ))
         .start()
         .map_err(|e| e.to_string())?;
     loop {

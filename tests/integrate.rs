@@ -570,7 +570,9 @@ fn rejected_inputs_replay_once_fixed() {
     let strict = Integrator::default();
     let out = strict.integrate_batch(mixed(20));
     let lenient = Integrator::builder()
-        .default_rules(SourceRules::new().place(Placement::default().bool(Some("b")).array(Some("a"))))
+        .default_rules(
+            SourceRules::new().place(Placement::default().bool(Some("b")).array(Some("a"))),
+        )
         .build()
         .unwrap();
     let replayed = lenient.integrate_batch(

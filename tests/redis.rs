@@ -178,7 +178,12 @@ fn sink_appends_pipelined_batches_in_order_and_trims() {
     assert!(connections <= 3, "{connections} connections for 4 batches");
 
     // MAXLEN ~ 100: the stream stays near 100 entries (whole radix-tree nodes are trimmed).
-    let sink = RedisSink::new(&RedisConfig::builder(server.url(), "trimmed").max_len(100).build().unwrap());
+    let sink = RedisSink::new(
+        &RedisConfig::builder(server.url(), "trimmed")
+            .max_len(100)
+            .build()
+            .unwrap(),
+    );
     for chunk in changes.chunks(250) {
         sink.apply(chunk).unwrap();
     }
@@ -456,7 +461,10 @@ fn malformed_entries_go_to_the_dead_letter_stream() {
 #[test]
 fn bad_configuration_is_refused_by_build_before_anything_connects() {
     let ok = || RedisConfig::builder("redis://127.0.0.1:1/", "s");
-    assert!(ok().build().is_ok(), "nothing connects: a closed port is fine");
+    assert!(
+        ok().build().is_ok(),
+        "nothing connects: a closed port is fine"
+    );
     let too_small = |field| ConfigError::TooSmall {
         field,
         value: 0,
@@ -485,7 +493,10 @@ fn bad_configuration_is_refused_by_build_before_anything_connects() {
         (ok().delivery_limit(0), too_small("delivery_limit")),
         (ok().max_len(0), too_small("max_len")),
         (ok().retry_for(Duration::ZERO), zero("retry_for")),
-        (ok().connect_timeout(Duration::ZERO), zero("connect_timeout")),
+        (
+            ok().connect_timeout(Duration::ZERO),
+            zero("connect_timeout"),
+        ),
     ];
     for (builder, want) in cases {
         assert_eq!(builder.build().unwrap_err(), want);
@@ -510,7 +521,10 @@ fn bad_configuration_is_refused_by_build_before_anything_connects() {
         );
     }
     let tls_root_on_plain = ok().tls_root_certificate("-----BEGIN CERTIFICATE-----");
-    assert_eq!(tls_root_on_plain.build().unwrap_err().field(), "tls_root_certificate");
+    assert_eq!(
+        tls_root_on_plain.build().unwrap_err().field(),
+        "tls_root_certificate"
+    );
     let not_pem = RedisConfig::builder("rediss://127.0.0.1:1/", "s").tls_root_certificate("x");
     assert_eq!(not_pem.build().unwrap_err().field(), "tls_root_certificate");
 }
@@ -536,7 +550,9 @@ fn the_password_never_prints() {
         serde_json::to_string(&config).unwrap(),
     ];
     assert_eq!(config.url_redacted(), "redis://app:***@127.0.0.1:1/0");
-    assert!(config.to_string().starts_with("redis://app:***@127.0.0.1:1/0"));
+    assert!(config
+        .to_string()
+        .starts_with("redis://app:***@127.0.0.1:1/0"));
     // Configuration errors that quote the URL.
     for bad in [
         format!("redis://app:{SECRET}@[::1/0"),
@@ -717,7 +733,10 @@ fn a_pipeline_configuration_loads_from_toml() {
     let err = toml::from_str::<Pipeline>(&bad).err().unwrap().to_string();
     assert!(err.contains("delivery_limit must be at least 1"), "{err}");
     let typo = text.replace("claim_idle", "claim_idel");
-    assert!(toml::from_str::<Pipeline>(&typo).is_err(), "unknown fields are refused");
+    assert!(
+        toml::from_str::<Pipeline>(&typo).is_err(),
+        "unknown fields are refused"
+    );
 }
 
 #[test]
@@ -783,7 +802,13 @@ fn a_sink_whose_server_stays_down_fails_the_batch_and_the_engine_dead_letters() 
         "retried for retry_for"
     );
     assert!(
-        matches!(&err, SinkError::Redis { command: "XADD", .. }),
+        matches!(
+            &err,
+            SinkError::Redis {
+                command: "XADD",
+                ..
+            }
+        ),
         "{err:?}"
     );
     // Through an engine: retried, then dead-lettered with the reason; never dropped.
@@ -917,10 +942,8 @@ impl Sink for Recording {
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
         let mut file = self.file.lock().unwrap();
         for change in batch {
-            serde_json::to_writer(&mut *file, change)
-                .map_err(|e| SinkError::batch(e))?;
-            file.write_all(b"\n")
-                .map_err(|e| SinkError::batch(e))?;
+            serde_json::to_writer(&mut *file, change).map_err(|e| SinkError::batch(e))?;
+            file.write_all(b"\n").map_err(|e| SinkError::batch(e))?;
         }
         file.flush().map_err(|e| SinkError::batch(e))?;
         if self.batches.fetch_add(1, Ordering::SeqCst) + 1 == self.abort_after {

@@ -146,8 +146,14 @@ fn custom_columns_and_bad_identifiers() {
     drop(sink);
     assert_eq!(reopen_custom(&path), (1, 1));
     for bad in ["x y", "1a", "a\"b", "t;drop"] {
-        assert_eq!(SqliteSchema::builder(bad).build().unwrap_err().field(), "table");
-        let err = SqliteSchema::builder("t").key_column(bad).build().unwrap_err();
+        assert_eq!(
+            SqliteSchema::builder(bad).build().unwrap_err().field(),
+            "table"
+        );
+        let err = SqliteSchema::builder("t")
+            .key_column(bad)
+            .build()
+            .unwrap_err();
         assert!(
             matches!(&err, mqsync::ConfigError::Invalid { field: "key_column", value, .. } if value == bad),
             "{err}"
@@ -221,7 +227,12 @@ fn crash_child() {
         return; // not the child: nothing to do
     };
     let log: Arc<[Change]> = log(LOG_LEN, 500).into();
-    let inner = SqliteSink::open(&path, SqliteSchema::builder("entities").build().unwrap(), "log").unwrap();
+    let inner = SqliteSink::open(
+        &path,
+        SqliteSchema::builder("entities").build().unwrap(),
+        "log",
+    )
+    .unwrap();
     let sink = Arc::new(AbortAfter {
         inner,
         batches: AtomicUsize::new(0),
@@ -243,8 +254,14 @@ fn killed_mid_burst_restarts_from_the_checkpoint() {
     assert!(!status.success(), "the child must die, not finish");
 
     let log: Arc<[Change]> = log(LOG_LEN, 500).into();
-    let sink =
-        Arc::new(SqliteSink::open(&path, SqliteSchema::builder("entities").build().unwrap(), "log").unwrap());
+    let sink = Arc::new(
+        SqliteSink::open(
+            &path,
+            SqliteSchema::builder("entities").build().unwrap(),
+            "log",
+        )
+        .unwrap(),
+    );
     let resume = sink.checkpoint();
     let rows_at_crash = sink.snapshot().unwrap().len();
     assert!(
@@ -273,7 +290,12 @@ fn restart_at_the_checkpoint_after_a_lost_tail() {
     let path = dir.path().join("tail.db");
     let log: Arc<[Change]> = log(3_000, 50).into();
     {
-        let sink = SqliteSink::open(&path, SqliteSchema::builder("entities").build().unwrap(), "log").unwrap();
+        let sink = SqliteSink::open(
+            &path,
+            SqliteSchema::builder("entities").build().unwrap(),
+            "log",
+        )
+        .unwrap();
         let with_positions: Vec<Change> = log[..1_234]
             .iter()
             .cloned()
@@ -285,8 +307,14 @@ fn restart_at_the_checkpoint_after_a_lost_tail() {
         }
         assert_eq!(sink.checkpoint(), 1_234);
     }
-    let sink =
-        Arc::new(SqliteSink::open(&path, SqliteSchema::builder("entities").build().unwrap(), "log").unwrap());
+    let sink = Arc::new(
+        SqliteSink::open(
+            &path,
+            SqliteSchema::builder("entities").build().unwrap(),
+            "log",
+        )
+        .unwrap(),
+    );
     let from = sink.checkpoint();
     assert_eq!(from, 1_234);
     sync(&log, sink.clone(), from);

@@ -5,8 +5,8 @@
 
 use mqsync::delivery::DeliveryQueue;
 use mqsync::sync::{
-    Change, DataSync, DeliverySource, FullPolicy, IterSource, Observer, ObserverMode, QueueSource, Replica,
-    RetryPolicy, Sink, SinkError, SyncEvent,
+    Change, DataSync, DeliverySource, FullPolicy, IterSource, Observer, ObserverMode, QueueSource,
+    Replica, RetryPolicy, Sink, SinkError, SyncEvent,
 };
 use mqsync::MsQueue;
 use serde_json::json;
@@ -81,7 +81,11 @@ fn faulty_sinks_and_out_of_order_producers_converge_and_account_for_everything()
         .sink(faulty.clone())
         .workers(2)
         .batch_size(32)
-        .retry(RetryPolicy::new(8, Duration::from_micros(50), Duration::from_millis(1)))
+        .retry(RetryPolicy::new(
+            8,
+            Duration::from_micros(50),
+            Duration::from_millis(1),
+        ))
         .observe(&observer)
         .start()
         .unwrap();

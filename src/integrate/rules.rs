@@ -235,7 +235,7 @@ impl SourceRules {
     ///
     /// ```
     /// use mqsync::integrate::{Placement, SourceRules};
-    /// let rules = SourceRules::new().place(Placement { bool: Some("on".into()), ..Placement::default() });
+    /// let rules = SourceRules::new().place(Placement::default().bool(Some("on")));
     /// assert_eq!(rules.place.bool.as_deref(), Some("on"));
     /// ```
     pub fn place(mut self, place: Placement) -> Self {
@@ -382,7 +382,7 @@ impl SourceRules {
 ///
 /// ```
 /// use mqsync::integrate::{Integrator, Placement, Raw, SourceRules};
-/// let place = Placement { array: Some("items".into()), ..Placement::default() };
+/// let place = Placement::default().array(Some("items"));
 /// let integrator = Integrator::builder().default_rules(SourceRules::new().place(place)).build().unwrap();
 /// let message = integrator.integrate(Raw::Json(b"[1,2]".to_vec())).unwrap();
 /// assert_eq!(message.body["items"], serde_json::json!([1, 2]));

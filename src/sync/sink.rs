@@ -1,10 +1,10 @@
 //! Sinks, and delivering a batch to one with retries, poison isolation and panic safety.
 
 use super::change::Change;
-use std::sync::Arc;
 #[cfg(doc)]
 use super::source::SourceError;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
