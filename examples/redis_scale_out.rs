@@ -353,7 +353,7 @@ impl Sink for Recorder {
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         for change in batch {
             self.replica.apply(change);
-            serde_json::to_writer(&mut *file, change).map_err(|e| SinkError::batch(e))?;
+            serde_json::to_writer(&mut *file, change).map_err(SinkError::batch)?;
             file.write_all(b"\n").map_err(io)?;
         }
         file.flush().map_err(io)

@@ -942,10 +942,10 @@ impl Sink for Recording {
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
         let mut file = self.file.lock().unwrap();
         for change in batch {
-            serde_json::to_writer(&mut *file, change).map_err(|e| SinkError::batch(e))?;
-            file.write_all(b"\n").map_err(|e| SinkError::batch(e))?;
+            serde_json::to_writer(&mut *file, change).map_err(SinkError::batch)?;
+            file.write_all(b"\n").map_err(SinkError::batch)?;
         }
-        file.flush().map_err(|e| SinkError::batch(e))?;
+        file.flush().map_err(SinkError::batch)?;
         if self.batches.fetch_add(1, Ordering::SeqCst) + 1 == self.abort_after {
             std::process::abort(); // killed mid-stream: nothing acknowledged, nothing shut down
         }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// stream. Each entry holds one field, `change`: the change as JSON (`docs/distributed.md`).
 ///
 /// A lost connection, a refused one, or a server still loading its data is retried with
-/// backoff, reconnecting, for [`retry_for`](RedisConfig::retry_for); after that the batch
+/// backoff, reconnecting, for [`retry_for`](super::RedisConfigBuilder::retry_for); after that the batch
 /// fails with [`SinkError::Redis`] and the engine retries or dead-letters it. A batch whose
 /// reply was lost may have been appended before the retry appends it again: delivery into the
 /// stream is at least once, and consumers apply idempotently (version wins).
