@@ -385,6 +385,22 @@ fn bad_configuration_is_refused_before_anything_starts() {
         },
         "refused, not a panic in the worker"
     );
+    // An observer listens to one engine: the second builder that is given it refuses to start
+    // (rather than leave it silently deaf).
+    let observer = Observer::new(ObserverMode::Lossless(4));
+    let first = DataSync::builder()
+        .source(IterSource::new("s", std::iter::empty()))
+        .sink(Replica::new())
+        .observe(&observer)
+        .start()
+        .unwrap();
+    let second = DataSync::builder()
+        .source(IterSource::new("s", std::iter::empty()))
+        .sink(Replica::new())
+        .observe(&observer)
+        .start();
+    assert_eq!(second.unwrap_err().field(), "observe");
+    first.shutdown();
 }
 
 /// A sink that refuses every batch and whose `name` panics (after saying so): the worker that
