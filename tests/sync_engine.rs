@@ -385,6 +385,12 @@ fn bad_configuration_is_refused_before_anything_starts() {
         },
         "refused, not a panic in the worker"
     );
+    let no_attempts = DataSync::builder()
+        .source(IterSource::new("s", std::iter::empty()))
+        .sink(Replica::new())
+        .retry(RetryPolicy::default().attempts(0))
+        .start();
+    assert_eq!(no_attempts.unwrap_err().field(), "retry.attempts");
     // An observer listens to one engine: the second builder that is given it refuses to start
     // (rather than leave it silently deaf).
     let observer = Observer::new(ObserverMode::Lossless(4));

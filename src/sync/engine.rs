@@ -122,6 +122,13 @@ impl SyncSettings {
                 });
             }
         }
+        if self.retry.attempts == 0 {
+            return Err(ConfigError::TooSmall {
+                field: "retry.attempts",
+                value: 0,
+                min: 1,
+            });
+        }
         // With a margin of a day: a worker adds the linger to a later `now` than this one.
         let day = Duration::from_secs(86_400);
         if Instant::now()
@@ -373,7 +380,7 @@ impl DataSyncBuilder {
     /// # Errors
     ///
     /// [`ConfigError::Missing`] without a source or a sink, [`ConfigError::TooSmall`] for a
-    /// `workers`, `batch_size` or `handoff_capacity` of 0, [`ConfigError::Duration`] for a
+    /// `workers`, `batch_size`, `handoff_capacity` or `retry.attempts` of 0, [`ConfigError::Duration`] for a
     /// `linger` too long to add to the current time, [`ConfigError::Invalid`] for an observer
     /// already given to another engine, [`ConfigError::Os`] when a thread cannot be started.
     ///

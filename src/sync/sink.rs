@@ -183,7 +183,8 @@ impl IntoSink for Arc<dyn Sink> {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RetryPolicy {
-    /// Attempts per item before it is dead-lettered (0 counts as 1).
+    /// Attempts per item before it is dead-lettered: at least 1 ([`deliver`] counts 0 as 1;
+    /// [`DataSyncBuilder::start`](super::DataSyncBuilder::start) refuses 0).
     pub attempts: u32,
     /// The first backoff; doubled after each failed attempt.
     #[serde(with = "super::duration_serde")]
