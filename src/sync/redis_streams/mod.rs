@@ -18,6 +18,7 @@
 mod config;
 mod entry;
 mod link;
+mod redact;
 mod sink;
 mod source;
 pub mod testing;
