@@ -88,7 +88,8 @@ fn sink(c: &mut Criterion, url: &str) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let sink = RedisSink::new(&RedisConfig::new(url, fresh("sink"))).unwrap();
+                    let sink =
+                        RedisSink::new(&RedisConfig::builder(url, fresh("sink")).build().unwrap());
                     sink.apply(&batch[..1]).unwrap(); // connect outside the timing
                     let start = Instant::now();
                     for part in batch.chunks(per_call) {
@@ -116,16 +117,19 @@ fn end_to_end(c: &mut Criterion, url: &str) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let stream = fresh("e2e");
-                    let producer = RedisSink::new(&RedisConfig::new(url, stream.clone())).unwrap();
+                    let producer =
+                        RedisSink::new(&RedisConfig::builder(url, stream.clone()).build().unwrap());
                     for part in log.chunks(1_000) {
                         producer.apply(part).unwrap();
                     }
                     let start = Instant::now();
                     let runs: Vec<_> = (0..consumers)
                         .map(|i| {
-                            let config = RedisConfig::new(url, stream.clone())
+                            let config = RedisConfig::builder(url, stream.clone())
                                 .group("bench")
-                                .consumer(format!("c{i}"));
+                                .consumer(format!("c{i}"))
+                                .build()
+                                .unwrap();
                             let url = url.to_owned();
                             thread::spawn(move || consume(&url, config, start))
                         })
@@ -153,11 +157,11 @@ fn end_to_end(c: &mut Criterion, url: &str) {
 /// and when (since `start`) the group was done — the engine's shutdown is not timed.
 fn consume(url: &str, config: RedisConfig, start: Instant) -> (u64, Duration) {
     let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
-    let source = RedisSource::new(&config).unwrap();
+    let source = RedisSource::new(&config);
     let stats = source.stats();
     let engine = DataSync::builder()
         .source(source)
-        .sink_arc(Arc::new(Replica::new()))
+        .sink(Arc::new(Replica::new()))
         .start()
         .unwrap();
     // The group may not exist yet for the first polls.

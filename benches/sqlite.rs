@@ -43,7 +43,14 @@ fn rows(rows: u64) -> Vec<Change> {
 
 /// A fresh database file with the sink's default table, opened like the sink opens it.
 fn bare_connection(path: &Path, synchronous: &str) -> Connection {
-    drop(SqliteSink::open(path, SqliteSchema::new("entities").unwrap(), "bench").unwrap());
+    drop(
+        SqliteSink::open(
+            path,
+            SqliteSchema::builder("entities").build().unwrap(),
+            "bench",
+        )
+        .unwrap(),
+    );
     let conn = Connection::open(path).unwrap();
     let _: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -73,6 +80,7 @@ fn group(c: &mut Criterion, name: &str, rows_n: u64, durability: Durability) {
     let synchronous = match durability {
         Durability::ProcessCrash => "NORMAL",
         Durability::PowerLoss => "FULL",
+        _ => "default",
     };
     let input = rows(rows_n);
     let mut group = c.benchmark_group(name);
@@ -84,8 +92,12 @@ fn group(c: &mut Criterion, name: &str, rows_n: u64, durability: Durability) {
     group.bench_function("sink_batched", |b| {
         b.iter_custom(|iters| {
             timed(iters, |path| {
-                let sink = SqliteSink::open(path, SqliteSchema::new("entities").unwrap(), "bench")
-                    .unwrap();
+                let sink = SqliteSink::open(
+                    path,
+                    SqliteSchema::builder("entities").build().unwrap(),
+                    "bench",
+                )
+                .unwrap();
                 sink.set_durability(durability).unwrap();
                 let t0 = Instant::now();
                 for batch in input.chunks(BATCH) {

@@ -34,7 +34,7 @@ fn run_engine(workers: usize, input: Vec<Change>) -> Duration {
     let replica = Arc::new(Replica::new());
     let engine = DataSync::builder()
         .source(QueueSource::new("bench", queue.clone()))
-        .sink_arc(replica.clone())
+        .sink(replica.clone())
         .workers(workers)
         .linger(Duration::ZERO)
         .start()

@@ -86,7 +86,7 @@ fn run_sync() {
     let engine = DataSync::builder()
         .source(IterSource::new("orders", changes))
         .sink(Ledger)
-        .sink_arc(replica.clone())
+        .sink(replica.clone())
         .workers(1)
         .linger(Duration::from_millis(20))
         .start()

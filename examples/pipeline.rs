@@ -286,14 +286,14 @@ fn sync_stages(args: &Args) -> Result<(), String> {
     std::panic::set_hook(Box::new(|_| {})); // the flaky target's panics are expected
     let engine = DataSync::builder()
         .source(DeliverySource::new("delivery-queue", &queue))
-        .sink_arc(replica.clone())
-        .sink_arc(flaky.clone())
+        .sink(replica.clone())
+        .sink(flaky.clone())
         .workers(args.workers)
-        .retry(RetryPolicy {
-            attempts: 6,
-            initial_backoff: Duration::from_micros(100),
-            max_backoff: Duration::from_millis(5),
-        })
+        .retry(RetryPolicy::new(
+            6,
+            Duration::from_micros(100),
+            Duration::from_millis(5),
+        ))
         .start()
         .map_err(|e| e.to_string())?;
     let started = Instant::now();

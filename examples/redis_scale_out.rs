@@ -139,7 +139,10 @@ fn run(args: &Args) -> Result<(), String> {
     if server.is_some() {
         println!("   (a redis-server of our own: append-only, temporary directory)");
     }
-    let config = RedisConfig::new(url.clone(), stream.clone()).group(GROUP);
+    let config = RedisConfig::builder(url.clone(), stream.clone())
+        .group(GROUP)
+        .build()
+        .map_err(|e| e.to_string())?;
     let dead_stream = config.dead_letter_stream_name();
     let mut conn = redis::Client::open(url.as_str())
         .and_then(|c| c.get_connection())
@@ -165,7 +168,7 @@ fn run(args: &Args) -> Result<(), String> {
         .map(|p| {
             let (changes, config, n) = (changes.clone(), config.clone(), args.producers);
             thread::spawn(move || -> Result<(), String> {
-                let sink = RedisSink::new(&config).map_err(|e| e.to_string())?;
+                let sink = RedisSink::new(&config);
                 let mine: Vec<Change> = changes.iter().skip(p).step_by(n).cloned().collect();
                 for batch in mine.chunks(500) {
                     sink.apply(batch).map_err(|e| e.to_string())?;
@@ -341,12 +344,11 @@ impl Sink for Recorder {
     }
 
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
-        let io = |e: std::io::Error| SinkError::Batch(e.to_string());
+        let io = |e: std::io::Error| SinkError::batch(e);
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         for change in batch {
             self.replica.apply(change);
-            serde_json::to_writer(&mut *file, change)
-                .map_err(|e| SinkError::Batch(e.to_string()))?;
+            serde_json::to_writer(&mut *file, change).map_err(SinkError::batch)?;
             file.write_all(b"\n").map_err(io)?;
         }
         file.flush().map_err(io)
@@ -360,11 +362,13 @@ fn consume(args: &[String]) -> Result<(), String> {
             "usage: consume URL STREAM NAME RECORD, got {args:?}"
         ));
     };
-    let config = RedisConfig::new(url.clone(), stream.clone())
+    let config = RedisConfig::builder(url.clone(), stream.clone())
         .group(GROUP)
         .consumer(name.clone())
-        .claim_idle(Duration::from_secs(5));
-    let source = RedisSource::new(&config).map_err(|e| e.to_string())?;
+        .claim_idle(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let source = RedisSource::new(&config);
     let stats = source.stats();
     let file = std::fs::File::create(PathBuf::from(record)).map_err(|e| e.to_string())?;
     let recorder = Arc::new(Recorder {
@@ -373,7 +377,7 @@ fn consume(args: &[String]) -> Result<(), String> {
     });
     let engine = DataSync::builder()
         .source(source)
-        .sink_arc(recorder.clone())
+        .sink(recorder.clone())
         .workers(2)
         .start()
         .map_err(|e| e.to_string())?;

@@ -129,7 +129,7 @@ impl Sink for SqliteTarget {
             .u64(..1_000_000)
             < self.failure_per_million;
         if fail {
-            return Err(SinkError::Batch("injected: database is locked".into()));
+            return Err(SinkError::batch("injected: database is locked"));
         }
         self.sqlite.apply(batch)?;
         let written = self.written.fetch_add(1, Ordering::AcqRel) + 1;
@@ -245,7 +245,11 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?,
     );
     let replica = Arc::new(Replica::new());
-    let schema = || SqliteSchema::new("entities").map_err(|e| e.to_string());
+    let schema = || {
+        SqliteSchema::builder("entities")
+            .build()
+            .map_err(|e| e.to_string())
+    };
     let failure_per_million = (args.failure_rate * 1e6) as u64;
     let started = Instant::now();
 
@@ -452,14 +456,14 @@ fn sync_phase(
     let remaining = log.len() as u64 - from;
     let engine = DataSync::builder()
         .source(ReplaySource::new("journal", Arc::clone(log), from))
-        .sink_arc(target.clone())
-        .sink_arc(replica.clone())
+        .sink(target.clone())
+        .sink(replica.clone())
         .workers(args.workers)
-        .retry(RetryPolicy {
-            attempts: 6,
-            initial_backoff: Duration::from_micros(100),
-            max_backoff: Duration::from_millis(5),
-        })
+        .retry(RetryPolicy::new(
+            6,
+            Duration::from_micros(100),
+            Duration::from_millis(5),
+        ))
         .start()
         .map_err(|e| e.to_string())?;
     loop {

@@ -75,12 +75,11 @@ fn rule_findings_stay_fixed() {
 fn max_depth_ceiling_fits_a_worker_stack() {
     use mqsync::integrate::{Integrator, Raw, Reason, SourceRules, MAX_DEPTH_CEILING};
     let integrator = Integrator::builder()
-        .default_rules(SourceRules::new().max_depth(MAX_DEPTH_CEILING).place(
-            mqsync::integrate::Placement {
-                array: Some("items".into()),
-                ..Default::default()
-            },
-        ))
+        .default_rules(
+            SourceRules::new()
+                .max_depth(MAX_DEPTH_CEILING)
+                .place(mqsync::integrate::Placement::default().array(Some("items"))),
+        )
         .build()
         .expect("the ceiling is allowed");
     let nested = |levels: usize| {

@@ -97,13 +97,12 @@ fn default_convention_rejects_what_it_cannot_place() {
 
 #[test]
 fn placement_rules_accept_other_kinds() {
-    let place = Placement {
-        bool: Some("flag".into()),
-        array: Some("items".into()),
-        bytes: Some("hex".into()),
-        text: Some("line".into()),
-        number: None,
-    };
+    let place = Placement::default()
+        .bool(Some("flag"))
+        .array(Some("items"))
+        .bytes(Some("hex"))
+        .text(Some("line"))
+        .number(None);
     let i = Integrator::builder()
         .default_rules(SourceRules::new().place(place))
         .build()
@@ -423,12 +422,12 @@ fn bad_rules_are_pointed_at() {
             .check(FieldCheck::new("b").pattern("(")),
     );
     assert!(
-        bad_regex.starts_with("rule sources.o.validate[1].pattern:"),
+        bad_regex.starts_with("rules = \"sources.o.validate[1].pattern\" is invalid:"),
         "{bad_regex}"
     );
     let bad_path = compile(SourceRules::new().rename("a", "b..c"));
     assert!(
-        bad_path.starts_with("rule sources.o.rename[0].to:"),
+        bad_path.starts_with("rules = \"sources.o.rename[0].to\" is invalid:"),
         "{bad_path}"
     );
     let bad_range = compile(SourceRules::new().check(FieldCheck::new("a").range(5.0, 1.0)));
@@ -571,11 +570,9 @@ fn rejected_inputs_replay_once_fixed() {
     let strict = Integrator::default();
     let out = strict.integrate_batch(mixed(20));
     let lenient = Integrator::builder()
-        .default_rules(SourceRules::new().place(Placement {
-            bool: Some("b".into()),
-            array: Some("a".into()),
-            ..Placement::default()
-        }))
+        .default_rules(
+            SourceRules::new().place(Placement::default().bool(Some("b")).array(Some("a"))),
+        )
         .build()
         .unwrap();
     let replayed = lenient.integrate_batch(

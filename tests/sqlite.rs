@@ -18,7 +18,7 @@ mod stress;
 use stress::Rng;
 
 fn memory_sink() -> SqliteSink {
-    SqliteSink::open_in_memory(SqliteSchema::new("entities").unwrap(), "log").unwrap()
+    SqliteSink::open_in_memory(SqliteSchema::builder("entities").build().unwrap(), "log").unwrap()
 }
 
 /// A deterministic log: upserts and deletes over `keys` keys with rising versions, some
@@ -130,19 +130,14 @@ fn too_large_versions_fail_alone() {
 #[test]
 fn custom_columns_and_bad_identifiers() {
     let dir = tempfile::tempdir().unwrap();
-    let schema = SqliteSchema::new("orders")
-        .unwrap()
+    let schema = SqliteSchema::builder("orders")
         .key_column("order_id")
-        .unwrap()
         .version_column("rev")
-        .unwrap()
         .body_column("doc")
-        .unwrap()
         .deleted_column("gone")
-        .unwrap()
         .updated_at_column("ts")
-        .unwrap()
         .checkpoint_table("cp")
+        .build()
         .unwrap();
     let path = dir.path().join("custom.db");
     let sink = SqliteSink::open(&path, schema, "orders").unwrap();
@@ -151,26 +146,31 @@ fn custom_columns_and_bad_identifiers() {
     drop(sink);
     assert_eq!(reopen_custom(&path), (1, 1));
     for bad in ["x y", "1a", "a\"b", "t;drop"] {
-        assert!(SqliteSchema::new(bad).is_err(), "{bad}");
-        assert!(SqliteSchema::new("t").unwrap().key_column(bad).is_err());
+        assert_eq!(
+            SqliteSchema::builder(bad).build().unwrap_err().field(),
+            "table"
+        );
+        let err = SqliteSchema::builder("t")
+            .key_column(bad)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, mqsync::ConfigError::Invalid { field: "key_column", value, .. } if value == bad),
+            "{err}"
+        );
     }
 }
 
 /// Reopens the custom database through the sink to count rows and read the checkpoint.
 fn reopen_custom(path: &std::path::Path) -> (usize, u64) {
-    let schema = SqliteSchema::new("orders")
-        .unwrap()
+    let schema = SqliteSchema::builder("orders")
         .key_column("order_id")
-        .unwrap()
         .version_column("rev")
-        .unwrap()
         .body_column("doc")
-        .unwrap()
         .deleted_column("gone")
-        .unwrap()
         .updated_at_column("ts")
-        .unwrap()
         .checkpoint_table("cp")
+        .build()
         .unwrap();
     let sink = SqliteSink::open(path, schema, "orders").unwrap();
     (sink.snapshot().unwrap().len(), sink.checkpoint())
@@ -209,14 +209,10 @@ impl Sink for AbortAfter {
 fn sync(log: &Arc<[Change]>, sink: Arc<dyn Sink>, from: u64) -> mqsync::sync::SyncReport {
     let engine = DataSync::builder()
         .source(ReplaySource::new("log", Arc::clone(log), from))
-        .sink_arc(sink)
+        .sink(sink)
         .workers(3)
         .batch_size(64)
-        .retry(RetryPolicy {
-            attempts: 3,
-            initial_backoff: Duration::ZERO,
-            max_backoff: Duration::ZERO,
-        })
+        .retry(RetryPolicy::new(3, Duration::ZERO, Duration::ZERO))
         .start()
         .unwrap();
     assert!(engine.wait_idle(Duration::from_secs(120)));
@@ -231,7 +227,12 @@ fn crash_child() {
         return; // not the child: nothing to do
     };
     let log: Arc<[Change]> = log(LOG_LEN, 500).into();
-    let inner = SqliteSink::open(&path, SqliteSchema::new("entities").unwrap(), "log").unwrap();
+    let inner = SqliteSink::open(
+        &path,
+        SqliteSchema::builder("entities").build().unwrap(),
+        "log",
+    )
+    .unwrap();
     let sink = Arc::new(AbortAfter {
         inner,
         batches: AtomicUsize::new(0),
@@ -253,8 +254,14 @@ fn killed_mid_burst_restarts_from_the_checkpoint() {
     assert!(!status.success(), "the child must die, not finish");
 
     let log: Arc<[Change]> = log(LOG_LEN, 500).into();
-    let sink =
-        Arc::new(SqliteSink::open(&path, SqliteSchema::new("entities").unwrap(), "log").unwrap());
+    let sink = Arc::new(
+        SqliteSink::open(
+            &path,
+            SqliteSchema::builder("entities").build().unwrap(),
+            "log",
+        )
+        .unwrap(),
+    );
     let resume = sink.checkpoint();
     let rows_at_crash = sink.snapshot().unwrap().len();
     assert!(
@@ -283,7 +290,12 @@ fn restart_at_the_checkpoint_after_a_lost_tail() {
     let path = dir.path().join("tail.db");
     let log: Arc<[Change]> = log(3_000, 50).into();
     {
-        let sink = SqliteSink::open(&path, SqliteSchema::new("entities").unwrap(), "log").unwrap();
+        let sink = SqliteSink::open(
+            &path,
+            SqliteSchema::builder("entities").build().unwrap(),
+            "log",
+        )
+        .unwrap();
         let with_positions: Vec<Change> = log[..1_234]
             .iter()
             .cloned()
@@ -295,8 +307,14 @@ fn restart_at_the_checkpoint_after_a_lost_tail() {
         }
         assert_eq!(sink.checkpoint(), 1_234);
     }
-    let sink =
-        Arc::new(SqliteSink::open(&path, SqliteSchema::new("entities").unwrap(), "log").unwrap());
+    let sink = Arc::new(
+        SqliteSink::open(
+            &path,
+            SqliteSchema::builder("entities").build().unwrap(),
+            "log",
+        )
+        .unwrap(),
+    );
     let from = sink.checkpoint();
     assert_eq!(from, 1_234);
     sync(&log, sink.clone(), from);

@@ -5,8 +5,8 @@
 
 use mqsync::delivery::DeliveryQueue;
 use mqsync::sync::{
-    Change, DataSync, DeliverySource, FullPolicy, IterSource, ObserverMode, QueueSource, Replica,
-    RetryPolicy, Sink, SinkError, SyncEvent,
+    Change, DataSync, DeliverySource, FullPolicy, IterSource, Observer, ObserverMode, QueueSource,
+    Replica, RetryPolicy, Sink, SinkError, SyncEvent,
 };
 use mqsync::MsQueue;
 use serde_json::json;
@@ -39,7 +39,7 @@ impl Sink for Faulty {
             .u64(..100);
         match roll {
             0..=2 => panic!("faulty sink panics"),
-            3..=7 => return Err(SinkError::Batch("transient outage".into())),
+            3..=7 => return Err(SinkError::batch("transient outage")),
             8 => thread::sleep(Duration::from_millis(2)),
             _ => {}
         }
@@ -78,19 +78,21 @@ fn faulty_sinks_and_out_of_order_producers_converge_and_account_for_everything()
         rng: Mutex::new(Rng::with_seed(42)),
         poison: poison.clone(),
     });
-    let mut builder = DataSync::builder()
+    let observer = Observer::new(ObserverMode::BoundedLag(64));
+    let engine = DataSync::builder()
         .source(QueueSource::new("queue", queue.clone()))
-        .sink_arc(replica.clone())
-        .sink_arc(faulty.clone())
+        .sink(replica.clone())
+        .sink(faulty.clone())
         .workers(2)
         .batch_size(32)
-        .retry(RetryPolicy {
-            attempts: 8,
-            initial_backoff: Duration::from_micros(50),
-            max_backoff: Duration::from_millis(1),
-        });
-    let observer = builder.observe(ObserverMode::BoundedLag(64));
-    let engine = builder.start().unwrap();
+        .retry(RetryPolicy::new(
+            8,
+            Duration::from_micros(50),
+            Duration::from_millis(1),
+        ))
+        .observe(&observer)
+        .start()
+        .unwrap();
 
     // Each producer owns versions v ≡ p (mod PRODUCERS) of every key and pushes them in a
     // shuffled order: keys are updated out of order across and within producers.
@@ -174,7 +176,7 @@ fn shutdown_mid_burst_loses_nothing_and_commits_what_was_applied() {
     let replica = Arc::new(Replica::new());
     let engine = DataSync::builder()
         .source(DeliverySource::new("orders", &queue))
-        .sink_arc(replica.clone())
+        .sink(replica.clone())
         .workers(2)
         .start()
         .unwrap();
@@ -250,11 +252,13 @@ fn lossless_observer_sees_every_applied_change() {
     let changes: Vec<Change> = (0..500u64)
         .map(|i| Change::upsert(format!("k{}", i % 50), i, json!(i)))
         .collect();
-    let mut builder = DataSync::builder()
+    let observer = Observer::new(ObserverMode::Lossless(16));
+    let engine = DataSync::builder()
         .source(IterSource::new("seed", changes))
-        .sink(Replica::new());
-    let observer = builder.observe(ObserverMode::Lossless(16));
-    let engine = builder.start().unwrap();
+        .sink(Replica::new())
+        .observe(&observer)
+        .start()
+        .unwrap();
     let mut applied = 0;
     let mut committed = None;
     while applied < 500 {
@@ -308,7 +312,7 @@ fn reconciliation_repairs_drift() {
     };
     let engine = DataSync::builder()
         .source(IterSource::new("none", std::iter::empty()))
-        .sink_arc(replica.clone())
+        .sink(replica.clone())
         .reconcile(snapshot, replica.clone(), None)
         .start()
         .unwrap();
@@ -344,24 +348,31 @@ fn pause_stops_intake_and_resume_restarts_it() {
 
 #[test]
 fn bad_configuration_is_refused_before_anything_starts() {
-    use mqsync::sync::ConfigError;
+    use mqsync::ConfigError;
     assert_eq!(
         DataSync::builder()
             .sink(Replica::new())
             .start()
             .unwrap_err(),
-        ConfigError::NoSource
+        ConfigError::Missing("source")
     );
     let no_sink = DataSync::builder()
         .source(IterSource::new("s", std::iter::empty()))
         .start();
-    assert_eq!(no_sink.unwrap_err(), ConfigError::NoSink);
+    assert_eq!(no_sink.unwrap_err(), ConfigError::Missing("sink"));
     let zero = DataSync::builder()
         .source(IterSource::new("s", std::iter::empty()))
         .sink(Replica::new())
         .workers(0)
         .start();
-    assert_eq!(zero.unwrap_err(), ConfigError::Zero("workers"));
+    assert_eq!(
+        zero.unwrap_err(),
+        ConfigError::TooSmall {
+            field: "workers",
+            value: 0,
+            min: 1
+        }
+    );
     let forever = DataSync::builder()
         .source(IterSource::new("s", std::iter::empty()))
         .sink(Replica::new())
@@ -369,9 +380,35 @@ fn bad_configuration_is_refused_before_anything_starts() {
         .start();
     assert_eq!(
         forever.unwrap_err(),
-        ConfigError::TooLong("linger", Duration::MAX),
+        ConfigError::Duration {
+            field: "linger",
+            value: Duration::MAX,
+            reason: "too long to add to the current time"
+        },
         "refused, not a panic in the worker"
     );
+    let no_attempts = DataSync::builder()
+        .source(IterSource::new("s", std::iter::empty()))
+        .sink(Replica::new())
+        .retry(RetryPolicy::default().attempts(0))
+        .start();
+    assert_eq!(no_attempts.unwrap_err().field(), "retry.attempts");
+    // An observer listens to one engine: the second builder that is given it refuses to start
+    // (rather than leave it silently deaf).
+    let observer = Observer::new(ObserverMode::Lossless(4));
+    let first = DataSync::builder()
+        .source(IterSource::new("s", std::iter::empty()))
+        .sink(Replica::new())
+        .observe(&observer)
+        .start()
+        .unwrap();
+    let second = DataSync::builder()
+        .source(IterSource::new("s", std::iter::empty()))
+        .sink(Replica::new())
+        .observe(&observer)
+        .start();
+    assert_eq!(second.unwrap_err().field(), "observe");
+    first.shutdown();
 }
 
 /// A sink that refuses every batch and whose `name` panics (after saying so): the worker that
@@ -384,7 +421,7 @@ impl Sink for NamePanics {
         panic!("name panics")
     }
     fn apply(&self, _: &[Change]) -> Result<(), SinkError> {
-        Err(SinkError::Batch("refused".into()))
+        Err(SinkError::batch("refused"))
     }
 }
 
@@ -396,11 +433,7 @@ fn shutdown_returns_when_a_worker_died_outside_the_sinks() {
         .source(IterSource::new("one", [Change::upsert("k", 1, json!(1))]))
         .sink(NamePanics(died.clone()))
         .workers(1)
-        .retry(RetryPolicy {
-            attempts: 1,
-            initial_backoff: Duration::ZERO,
-            max_backoff: Duration::ZERO,
-        })
+        .retry(RetryPolicy::new(1, Duration::ZERO, Duration::ZERO))
         .start()
         .unwrap();
     while !died.load(Ordering::SeqCst) {

@@ -92,14 +92,14 @@ impl Sink for Chaos {
         let (rng, applied) = &mut *guard;
         match rng.u64(..10) {
             0 => panic!("chaos sink panics"),
-            1 => return Err(SinkError::Batch("connection reset".into())),
+            1 => return Err(SinkError::batch("connection reset")),
             _ => {}
         }
         if batch.len() > 1
             && batch.iter().any(|c| self.poison.contains(&c.key))
             && rng.u64(..2) == 0
         {
-            return Err(SinkError::Batch("poison in batch".into()));
+            return Err(SinkError::batch("poison in batch"));
         }
         let mut failed = Vec::new();
         for (i, c) in batch.iter().enumerate() {
@@ -121,11 +121,7 @@ impl Sink for Chaos {
 fn every_change_is_applied_or_dead_lettered_exactly_once() {
     let quiet = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let policy = RetryPolicy {
-        attempts: 6,
-        initial_backoff: Duration::ZERO,
-        max_backoff: Duration::ZERO,
-    };
+    let policy = RetryPolicy::new(6, Duration::ZERO, Duration::ZERO);
     for seed in 1..=20u64 {
         let batch: Vec<Change> = (0..64)
             .map(|i| Change::upsert(format!("k{i}"), 1, json!(i)))

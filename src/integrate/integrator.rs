@@ -6,6 +6,7 @@ use super::rejection::{BatchOutcome, Rejection};
 use super::rules::{RuleError, RuleSet, SourceRules};
 use super::{Input, Message};
 use crate::queue::MsQueue;
+use crate::ConfigError;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -233,6 +234,7 @@ impl Integrator {
 /// assert_eq!(report.messages + report.rejected, 0);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueReport {
     /// Inputs that became messages.
     pub messages: usize,
@@ -322,37 +324,71 @@ impl IntegratorBuilder {
         self
     }
 
-    /// Inputs per rayon task ([`DEFAULT_CHUNK_SIZE`]); 0 counts as 1.
+    /// Inputs per rayon task ([`DEFAULT_CHUNK_SIZE`]); at least 1, checked by
+    /// [`build`](Self::build).
     ///
     /// ```
     /// let integrator = mqsync::integrate::Integrator::builder().chunk_size(64).build().unwrap();
     /// assert_eq!(integrator.integrate_batch(vec![mqsync::integrate::Raw::Int(1); 100]).len(), 100);
     /// ```
     pub fn chunk_size(mut self, inputs: usize) -> Self {
-        self.chunk_size = Some(inputs.max(1));
+        self.chunk_size = Some(inputs);
         self
     }
 
-    /// Compiles the rules; the error names the first bad rule by its place.
+    /// Compiles the rules and checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for the field `rules`, whose value is the first bad rule's place
+    /// (`sources.orders.validate[2].pattern`) and whose reason says what is wrong with it;
+    /// [`ConfigError::TooSmall`] for a `chunk_size` of 0.
     ///
     /// ```
     /// use mqsync::integrate::{Integrator, SourceRules};
+    /// use mqsync::ConfigError;
+    ///
     /// let err = Integrator::builder().source("s", SourceRules::new().id_from("a..b")).build().unwrap_err();
-    /// assert!(err.to_string().starts_with("rule sources.s.id:"));
+    /// assert!(matches!(&err, ConfigError::Invalid { field: "rules", value, .. } if value == "sources.s.id"));
+    /// let err = Integrator::builder().chunk_size(0).build().unwrap_err();
+    /// assert_eq!(err, ConfigError::TooSmall { field: "chunk_size", value: 0, min: 1 });
     /// ```
-    pub fn build(self) -> Result<Integrator, RuleError> {
+    pub fn build(self) -> Result<Integrator, ConfigError> {
+        if self.chunk_size == Some(0) {
+            return Err(ConfigError::TooSmall {
+                field: "chunk_size",
+                value: 0,
+                min: 1,
+            });
+        }
         let mut sources = HashMap::with_capacity(self.rules.sources.len());
         for (name, rules) in &self.rules.sources {
             sources.insert(
                 name.clone(),
-                Pipeline::compile(&format!("sources.{name}"), rules)?,
+                Pipeline::compile(&format!("sources.{name}"), rules).map_err(rule_error)?,
             );
         }
         Ok(Integrator {
-            default: Pipeline::compile("default", &self.rules.default)?,
+            default: Pipeline::compile("default", &self.rules.default).map_err(rule_error)?,
             sources,
             pool: self.pool,
             chunk_size: self.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
         })
+    }
+}
+
+/// A rule that does not compile, as the builder convention's [`ConfigError`].
+fn rule_error(error: RuleError) -> ConfigError {
+    match error {
+        RuleError::Invalid { rule, message } => ConfigError::Invalid {
+            field: "rules",
+            value: rule,
+            reason: message,
+        },
+        other => ConfigError::Invalid {
+            field: "rules",
+            value: String::new(),
+            reason: other.to_string(),
+        },
     }
 }

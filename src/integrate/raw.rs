@@ -33,6 +33,7 @@ pub const DEFAULT_SOURCE: &str = "default";
 /// assert_eq!(inputs.len(), 6);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Raw {
     /// UTF-8 JSON text of any value.
     Json(Vec<u8>),
@@ -260,6 +261,7 @@ impl<'de> Deserialize<'de> for CsvHeader {
 /// assert_eq!(Input::from(Raw::Int(3)).source, "default");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Input {
     /// The source system's name; selects the rules.
     pub source: String,

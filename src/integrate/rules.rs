@@ -56,6 +56,7 @@ pub const DEFAULT_MAX_SIZE: usize = 1 << 20;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RuleSet {
     /// Rules for inputs whose source has no entry in `sources`.
     pub default: SourceRules,
@@ -167,6 +168,7 @@ impl RuleSet {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SourceRules {
     /// Where non-object payloads go in the body.
     pub place: Placement,
@@ -233,7 +235,7 @@ impl SourceRules {
     ///
     /// ```
     /// use mqsync::integrate::{Placement, SourceRules};
-    /// let rules = SourceRules::new().place(Placement { bool: Some("on".into()), ..Placement::default() });
+    /// let rules = SourceRules::new().place(Placement::default().bool(Some("on")));
     /// assert_eq!(rules.place.bool.as_deref(), Some("on"));
     /// ```
     pub fn place(mut self, place: Placement) -> Self {
@@ -380,13 +382,14 @@ impl SourceRules {
 ///
 /// ```
 /// use mqsync::integrate::{Integrator, Placement, Raw, SourceRules};
-/// let place = Placement { array: Some("items".into()), ..Placement::default() };
+/// let place = Placement::default().array(Some("items"));
 /// let integrator = Integrator::builder().default_rules(SourceRules::new().place(place)).build().unwrap();
 /// let message = integrator.integrate(Raw::Json(b"[1,2]".to_vec())).unwrap();
 /// assert_eq!(message.body["items"], serde_json::json!([1, 2]));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Placement {
     /// Field for text (`Raw::Text`, a JSON string); default `"text"`.
     pub text: Option<String>,
@@ -413,14 +416,72 @@ impl Default for Placement {
     }
 }
 
+impl Placement {
+    /// The field that holds bare text (`None`: reject them).
+    ///
+    /// ```
+    /// let p = mqsync::integrate::Placement::default().text(Some("v"));
+    /// assert_eq!(p.text.as_deref(), Some("v"));
+    /// ```
+    pub fn text(mut self, field: Option<&str>) -> Self {
+        self.text = field.map(str::to_owned);
+        self
+    }
+
+    /// The field that holds numbers (`None`: reject them).
+    ///
+    /// ```
+    /// let p = mqsync::integrate::Placement::default().number(Some("v"));
+    /// assert_eq!(p.number.as_deref(), Some("v"));
+    /// ```
+    pub fn number(mut self, field: Option<&str>) -> Self {
+        self.number = field.map(str::to_owned);
+        self
+    }
+
+    /// The field that holds booleans (`None`: reject them).
+    ///
+    /// ```
+    /// let p = mqsync::integrate::Placement::default().bool(Some("v"));
+    /// assert_eq!(p.bool.as_deref(), Some("v"));
+    /// ```
+    pub fn bool(mut self, field: Option<&str>) -> Self {
+        self.bool = field.map(str::to_owned);
+        self
+    }
+
+    /// The field that holds a top-level array (`None`: reject them).
+    ///
+    /// ```
+    /// let p = mqsync::integrate::Placement::default().array(Some("v"));
+    /// assert_eq!(p.array.as_deref(), Some("v"));
+    /// ```
+    pub fn array(mut self, field: Option<&str>) -> Self {
+        self.array = field.map(str::to_owned);
+        self
+    }
+
+    /// The field that holds bytes that are not a JSON object (`None`: reject them).
+    ///
+    /// ```
+    /// let p = mqsync::integrate::Placement::default().bytes(Some("v"));
+    /// assert_eq!(p.bytes.as_deref(), Some("v"));
+    /// ```
+    pub fn bytes(mut self, field: Option<&str>) -> Self {
+        self.bytes = field.map(str::to_owned);
+        self
+    }
+}
+
 /// Move the value at `from` to `to` (both dotted paths); nothing happens when `from` is absent.
 ///
 /// ```
-/// let r = mqsync::integrate::Rename { from: "a.b".into(), to: "c".into() };
+/// let r = mqsync::integrate::Rename::new("a.b", "c");
 /// assert_eq!(r.to, "c");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Rename {
     /// The path the value is taken from.
     pub from: String,
@@ -428,20 +489,50 @@ pub struct Rename {
     pub to: String,
 }
 
+impl Rename {
+    /// Move the value at `from` to `to`.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::integrate::Rename::new("a", "b").from, "a");
+    /// ```
+    pub fn new(from: impl Into<String>, to: impl Into<String>) -> Self {
+        Rename {
+            from: from.into(),
+            to: to.into(),
+        }
+    }
+}
+
 /// Convert the value at `field` to another type.
 ///
 /// ```
 /// use mqsync::integrate::{Conversion, Convert};
-/// let c = Convert { field: "amount".into(), to: Conversion::Number };
+/// let c = Convert::new("amount", Conversion::Number);
 /// assert_eq!(c.to, Conversion::Number);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Convert {
     /// The field path.
     pub field: String,
     /// The target type.
     pub to: Conversion,
+}
+
+impl Convert {
+    /// Convert the value at `field` to `to`.
+    ///
+    /// ```
+    /// use mqsync::integrate::{Conversion, Convert};
+    /// assert_eq!(Convert::new("n", Conversion::Integer).field, "n");
+    /// ```
+    pub fn new(field: impl Into<String>, to: Conversion) -> Self {
+        Convert {
+            field: field.into(),
+            to,
+        }
+    }
 }
 
 /// A type conversion. Each fails with a reason rather than guess: `"12abc"` is not a number,
@@ -454,6 +545,7 @@ pub struct Convert {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Conversion {
     /// A string holding a number → that number (integer when it is one, else float).
     Number,
@@ -478,6 +570,7 @@ pub enum Conversion {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum JsonType {
     /// A string.
     String,
@@ -509,6 +602,7 @@ pub enum JsonType {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct FieldCheck {
     /// The field path.
     pub field: String,

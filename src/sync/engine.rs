@@ -20,24 +20,28 @@
 //   exit), waits for every confirmation, commits, and returns. Nothing pulled is lost.
 
 use super::change::Change;
-use super::event::{self, DeadChange, Observer, ObserverMode, Subscription, SyncEvent};
+use super::event::{DeadChange, Observer, Subscription, SyncEvent};
 use super::metrics::{Counters, LatencySnapshot, Metrics};
 use super::reconcile::{ReconcileReport, Reconciler};
 use super::replica::Replica;
-use super::sink::{deliver, RetryPolicy, Sink};
+use super::sink::{deliver, error_chain, IntoSink, RetryPolicy, Sink};
 use super::source::Source;
 use super::watermark::Watermark;
 use crate::handoff::{self, Consumer, Producer, PushError};
 use crate::observe;
 use crate::queue::MsQueue;
+use crate::ConfigError;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// What the reader does when a worker's ring is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What the reader does when a worker's ring is full. In a configuration file: `"block"` or
+/// `"reject"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FullPolicy {
     /// Wait for room (backpressure reaches the sources). The default.
     #[default]
@@ -46,25 +50,100 @@ pub enum FullPolicy {
     Reject,
 }
 
-/// A configuration the engine cannot start with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// No source was added.
-    #[error("a sync engine needs at least one source")]
-    NoSource,
-    /// No sink was added.
-    #[error("a sync engine needs at least one sink")]
-    NoSink,
-    /// A size that must be positive is 0.
-    #[error("{0} must be at least 1")]
-    Zero(&'static str),
-    /// A duration too long to be added to the current time (such as `Duration::MAX`), which
-    /// a worker would panic on when it sets its deadline.
-    #[error("{0} is too long: {1:?}")]
-    TooLong(&'static str, Duration),
-    /// The operating system refused to start a thread.
-    #[error("could not start a thread: {0}")]
-    Spawn(String),
+/// The engine's tunable settings, loadable from a configuration file (TOML, JSON, ...): what
+/// [`DataSyncBuilder::settings`] takes and the builder's setters change one at a time. Sources,
+/// sinks, observers and reconciliation are code, not settings.
+///
+/// Missing fields keep their defaults; durations are written `"200us"`, `"5ms"`, `"1s"` (or a
+/// number of milliseconds). `#[non_exhaustive]`: start from [`SyncSettings::default`].
+///
+/// ```
+/// use mqsync::sync::{FullPolicy, SyncSettings};
+/// use std::time::Duration;
+///
+/// let settings: SyncSettings = toml::from_str(r#"
+///     workers = 4
+///     linger = "1ms"
+///     full_buffer = "reject"
+///     [retry]
+///     attempts = 3
+/// "#).unwrap();
+/// assert_eq!(settings.workers, 4);
+/// assert_eq!(settings.linger, Duration::from_millis(1));
+/// assert_eq!(settings.full_buffer, FullPolicy::Reject);
+/// assert_eq!(settings.retry.attempts, 3);
+/// assert_eq!(settings.batch_size, SyncSettings::default().batch_size);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SyncSettings {
+    /// Worker threads (default 2); keys are partitioned among them. At least 1.
+    pub workers: usize,
+    /// The most changes a worker applies in one batch (default 256). At least 1.
+    pub batch_size: usize,
+    /// How long a worker waits to fill a batch once it has one change (default 200 µs).
+    #[serde(with = "super::duration_serde")]
+    pub linger: Duration,
+    /// How failing sinks are retried.
+    pub retry: RetryPolicy,
+    /// Capacity of each worker's handoff ring (default 4096). At least 1.
+    pub handoff_capacity: usize,
+    /// What to do when a worker's ring is full (default: block).
+    pub full_buffer: FullPolicy,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            workers: 2,
+            batch_size: 256,
+            linger: Duration::from_micros(200),
+            retry: RetryPolicy::default(),
+            handoff_capacity: 4096,
+            full_buffer: FullPolicy::Block,
+        }
+    }
+}
+
+impl SyncSettings {
+    /// Checks what [`DataSyncBuilder::start`] checks: sizes of at least 1, a linger that can be
+    /// added to the current time.
+    fn check(&self) -> Result<(), ConfigError> {
+        for (field, value) in [
+            ("workers", self.workers),
+            ("batch_size", self.batch_size),
+            ("handoff_capacity", self.handoff_capacity),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::TooSmall {
+                    field,
+                    value: 0,
+                    min: 1,
+                });
+            }
+        }
+        if self.retry.attempts == 0 {
+            return Err(ConfigError::TooSmall {
+                field: "retry.attempts",
+                value: 0,
+                min: 1,
+            });
+        }
+        // With a margin of a day: a worker adds the linger to a later `now` than this one.
+        let day = Duration::from_secs(86_400);
+        if Instant::now()
+            .checked_add(self.linger.saturating_add(day))
+            .is_none()
+        {
+            return Err(ConfigError::Duration {
+                field: "linger",
+                value: self.linger,
+                reason: "too long to add to the current time",
+            });
+        }
+        Ok(())
+    }
 }
 
 /// One change on its way from the reader to a worker.
@@ -107,6 +186,9 @@ impl Shared {
 
 /// Builds and starts a [`DataSync`].
 ///
+/// Setters are infallible and chain by value; [`start`](Self::start) checks everything at once
+/// and names the setting it refuses ([`ConfigError`]).
+///
 /// ```
 /// use mqsync::sync::{Change, DataSync, IterSource, Replica};
 /// use serde_json::json;
@@ -117,26 +199,26 @@ impl Shared {
 /// let changes = (0..100).map(|i| Change::upsert(format!("k{}", i % 10), i, json!(i)));
 /// let engine = DataSync::builder()
 ///     .source(IterSource::new("seed", changes))
-///     .sink_arc(replica.clone())
+///     .sink(Arc::clone(&replica)) // an Arc keeps a handle to read the replica
 ///     .workers(2)
-///     .start()
-///     .unwrap();
+///     .start()?;
 /// assert!(engine.wait_idle(Duration::from_secs(30)));
 /// let report = engine.shutdown();
 /// assert_eq!(report.metrics.applied, 100);
 /// assert_eq!(replica.get("k3"), Some(json!(93)));
+///
+/// let err = DataSync::builder().sink(Replica::new()).start().unwrap_err();
+/// assert_eq!(err, mqsync::ConfigError::Missing("source"));
+/// # Ok::<(), mqsync::ConfigError>(())
 /// ```
 pub struct DataSyncBuilder {
     sources: Vec<Box<dyn Source>>,
     sinks: Vec<Arc<dyn Sink>>,
-    workers: usize,
-    batch_size: usize,
-    linger: Duration,
-    retry: RetryPolicy,
-    capacity: usize,
-    full: FullPolicy,
+    settings: SyncSettings,
     idle_wait: Duration,
     subscriptions: Vec<Subscription>,
+    /// An observer given here was already taken by another builder.
+    observer_reused: bool,
     reconciler: Option<Reconciler>,
 }
 
@@ -145,14 +227,10 @@ impl Default for DataSyncBuilder {
         DataSyncBuilder {
             sources: Vec::new(),
             sinks: Vec::new(),
-            workers: 2,
-            batch_size: 256,
-            linger: Duration::from_micros(200),
-            retry: RetryPolicy::default(),
-            capacity: 4096,
-            full: FullPolicy::Block,
+            settings: SyncSettings::default(),
             idle_wait: Duration::from_micros(100),
             subscriptions: Vec::new(),
+            observer_reused: false,
             reconciler: None,
         }
     }
@@ -160,69 +238,134 @@ impl Default for DataSyncBuilder {
 
 impl DataSyncBuilder {
     /// Adds a source.
+    ///
+    /// ```
+    /// use mqsync::sync::{Change, DataSync, IterSource};
+    /// let builder = DataSync::builder().source(IterSource::new("seed", [Change::delete("k", 1)]));
+    /// ```
     pub fn source(mut self, source: impl Source + 'static) -> Self {
         self.sources.push(Box::new(source));
         self
     }
 
-    /// Adds a sink.
-    pub fn sink(mut self, sink: impl Sink + 'static) -> Self {
-        self.sinks.push(Arc::new(sink));
+    /// Adds a sink: by value, or as an `Arc<YourSink>` (or `Arc<dyn Sink>`) to keep a handle to
+    /// it (a [`Replica`] to read, say). See [`IntoSink`].
+    ///
+    /// ```
+    /// use mqsync::sync::{DataSync, Replica};
+    /// use std::sync::Arc;
+    ///
+    /// let replica = Arc::new(Replica::new());
+    /// let builder = DataSync::builder().sink(Arc::clone(&replica)).sink(Replica::new());
+    /// ```
+    pub fn sink(mut self, sink: impl IntoSink) -> Self {
+        self.sinks.push(sink.into_sink());
         self
     }
 
-    /// Adds a sink that the caller keeps a handle to (a [`Replica`] to read, say).
-    pub fn sink_arc(mut self, sink: Arc<dyn Sink>) -> Self {
-        self.sinks.push(sink);
+    /// Replaces every tunable setting at once (loaded from a configuration file, say); the
+    /// setters below change one each.
+    ///
+    /// ```
+    /// use mqsync::sync::{DataSync, SyncSettings};
+    /// let settings: SyncSettings = toml::from_str("workers = 8").unwrap();
+    /// let builder = DataSync::builder().settings(settings);
+    /// ```
+    pub fn settings(mut self, settings: SyncSettings) -> Self {
+        self.settings = settings;
         self
     }
 
     /// Worker threads (default 2); keys are partitioned among them.
+    ///
+    /// ```
+    /// let builder = mqsync::sync::DataSync::builder().workers(4);
+    /// ```
     pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
+        self.settings.workers = workers;
         self
     }
 
     /// The most changes a worker applies in one batch (default 256).
+    ///
+    /// ```
+    /// let builder = mqsync::sync::DataSync::builder().batch_size(64);
+    /// ```
     pub fn batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
+        self.settings.batch_size = batch_size;
         self
     }
 
     /// How long a worker waits to fill a batch once it has one change (default 200 µs).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = mqsync::sync::DataSync::builder().linger(Duration::from_millis(1));
+    /// ```
     pub fn linger(mut self, linger: Duration) -> Self {
-        self.linger = linger;
+        self.settings.linger = linger;
         self
     }
 
     /// How failing sinks are retried.
+    ///
+    /// ```
+    /// use mqsync::sync::{DataSync, RetryPolicy};
+    /// let builder = DataSync::builder().retry(RetryPolicy::default().attempts(3));
+    /// ```
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.settings.retry = retry;
         self
     }
 
     /// Capacity of each worker's handoff ring (default 4096).
+    ///
+    /// ```
+    /// let builder = mqsync::sync::DataSync::builder().handoff_capacity(1024);
+    /// ```
     pub fn handoff_capacity(mut self, capacity: usize) -> Self {
-        self.capacity = capacity;
+        self.settings.handoff_capacity = capacity;
         self
     }
 
     /// What to do when a worker's ring is full (default: block).
+    ///
+    /// ```
+    /// use mqsync::sync::{DataSync, FullPolicy};
+    /// let builder = DataSync::builder().full_buffer(FullPolicy::Reject);
+    /// ```
     pub fn full_buffer(mut self, policy: FullPolicy) -> Self {
-        self.full = policy;
+        self.settings.full_buffer = policy;
         self
     }
 
-    /// Subscribes to the engine's events; returns the receiving end.
-    pub fn observe(&mut self, mode: ObserverMode) -> Observer {
-        let (subscription, observer) = event::subscribe(mode);
-        self.subscriptions.push(subscription);
-        observer
+    /// Sends the engine's events to `observer` (made with [`Observer::new`]). An observer
+    /// listens to one engine: giving it to a second builder makes that one's
+    /// [`start`](Self::start) fail with [`ConfigError::Invalid`] for `observe`.
+    ///
+    /// ```
+    /// use mqsync::sync::{DataSync, Observer, ObserverMode};
+    /// let observer = Observer::new(ObserverMode::Lossless(1024));
+    /// let builder = DataSync::builder().observe(&observer);
+    /// ```
+    pub fn observe(mut self, observer: &Observer) -> Self {
+        match observer.take_subscription() {
+            Some(subscription) => self.subscriptions.push(subscription),
+            None => self.observer_reused = true,
+        }
+        self
     }
 
     /// Reconciles `target` against the source state that `snapshot` returns (one upsert per
     /// live key), every `every` (or only on [`DataSync::reconcile_now`] when `None`). Repairs
     /// travel through the engine like pulled changes, so every sink gets them.
+    ///
+    /// ```
+    /// use mqsync::sync::{DataSync, Replica};
+    /// use std::sync::Arc;
+    /// let target = Arc::new(Replica::new());
+    /// let builder = DataSync::builder().reconcile(Vec::new, target, None);
+    /// ```
     pub fn reconcile(
         mut self,
         snapshot: impl FnMut() -> Vec<Change> + Send + 'static,
@@ -234,31 +377,50 @@ impl DataSyncBuilder {
     }
 
     /// Checks the configuration and starts the reader and worker threads.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Missing`] without a source or a sink, [`ConfigError::TooSmall`] for a
+    /// `workers`, `batch_size`, `handoff_capacity` or `retry.attempts` of 0, [`ConfigError::Duration`] for a
+    /// `linger` too long to add to the current time, [`ConfigError::Invalid`] for an observer
+    /// already given to another engine, [`ConfigError::Os`] when a thread cannot be started.
+    ///
+    /// ```
+    /// use mqsync::sync::{Change, DataSync, IterSource, Replica};
+    /// use mqsync::ConfigError;
+    ///
+    /// let err = DataSync::builder()
+    ///     .source(IterSource::new("seed", [Change::delete("k", 1)]))
+    ///     .sink(Replica::new())
+    ///     .workers(0)
+    ///     .start()
+    ///     .unwrap_err();
+    /// assert_eq!(err, ConfigError::TooSmall { field: "workers", value: 0, min: 1 });
+    /// ```
     pub fn start(self) -> Result<DataSync, ConfigError> {
         if self.sources.is_empty() {
-            return Err(ConfigError::NoSource);
+            return Err(ConfigError::Missing("source"));
         }
         if self.sinks.is_empty() {
-            return Err(ConfigError::NoSink);
+            return Err(ConfigError::Missing("sink"));
         }
-        for (name, value) in [
-            ("workers", self.workers),
-            ("batch_size", self.batch_size),
-            ("handoff_capacity", self.capacity),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::Zero(name));
-            }
-        }
-        // With a margin of a day: a worker adds the linger to a later `now` than this one.
-        let day = Duration::from_secs(86_400);
-        if Instant::now()
-            .checked_add(self.linger.saturating_add(day))
-            .is_none()
-        {
-            return Err(ConfigError::TooLong("linger", self.linger));
+        if self.observer_reused {
+            return Err(ConfigError::Invalid {
+                field: "observe",
+                value: "Observer".into(),
+                reason: "this observer already listens to another engine".into(),
+            });
         }
         observe::started();
+        self.settings.check()?;
+        let SyncSettings {
+            workers: worker_count,
+            batch_size,
+            linger,
+            retry,
+            handoff_capacity,
+            full_buffer,
+        } = self.settings;
         let shared = Arc::new(Shared {
             counters: Counters::new(),
             dead: MsQueue::new(),
@@ -267,27 +429,27 @@ impl DataSyncBuilder {
             paused: AtomicBool::new(false),
             idle: AtomicBool::new(false),
             passes: AtomicU64::new(0),
-            live_workers: AtomicUsize::new(self.workers),
+            live_workers: AtomicUsize::new(worker_count),
             subscriptions: self.subscriptions,
             reconciler: self.reconciler,
         });
-        let mut producers = Vec::with_capacity(self.workers);
-        let mut workers = Vec::with_capacity(self.workers);
-        for index in 0..self.workers {
-            let (producer, consumer) = handoff::spsc(self.capacity);
+        let mut producers = Vec::with_capacity(worker_count);
+        let mut workers = Vec::with_capacity(worker_count);
+        for index in 0..worker_count {
+            let (producer, consumer) = handoff::spsc(handoff_capacity);
             producers.push(producer);
             let worker = Worker {
                 consumer,
                 sinks: self.sinks.clone(),
                 shared: Arc::clone(&shared),
-                retry: self.retry.clone(),
-                batch_size: self.batch_size,
-                linger: self.linger,
+                retry: retry.clone(),
+                batch_size,
+                linger,
             };
             let handle = thread::Builder::new()
                 .name(format!("mqsync-sync-worker-{index}"))
                 .spawn(move || worker.run())
-                .map_err(|e| ConfigError::Spawn(e.to_string()))?;
+                .map_err(|e| ConfigError::os("sync worker thread", &e))?;
             workers.push(handle);
         }
         let names = self.sources.iter().map(|s| s.name().to_owned()).collect();
@@ -297,14 +459,14 @@ impl DataSyncBuilder {
             sources: self.sources,
             producers,
             shared: Arc::clone(&shared),
-            batch_size: self.batch_size,
-            full: self.full,
+            batch_size,
+            full: full_buffer,
             idle_wait: self.idle_wait,
         };
         let reader = thread::Builder::new()
             .name("mqsync-sync-reader".into())
             .spawn(move || reader.run())
-            .map_err(|e| ConfigError::Spawn(e.to_string()))?;
+            .map_err(|e| ConfigError::os("sync reader thread", &e))?;
         Ok(DataSync {
             shared,
             reader: Some(reader),
@@ -319,12 +481,8 @@ impl fmt::Debug for DataSyncBuilder {
         f.debug_struct("DataSyncBuilder")
             .field("sources", &self.sources.len())
             .field("sinks", &self.sinks.len())
-            .field("workers", &self.workers)
-            .field("batch_size", &self.batch_size)
-            .field("linger", &self.linger)
-            .field("retry", &self.retry)
-            .field("capacity", &self.capacity)
-            .field("full", &self.full)
+            .field("settings", &self.settings)
+            .field("observers", &self.subscriptions.len())
             .finish_non_exhaustive()
     }
 }
@@ -531,10 +689,10 @@ impl Reader {
                     }
                     Err(error) => {
                         let source = self.sources[index].name().to_owned();
-                        observe::sync_source_error(&source, "pull", &error.0);
+                        observe::sync_source_error(&source, "pull", &error);
                         self.shared.emit(|| SyncEvent::SourceError {
                             source,
-                            error: error.0,
+                            error: error_chain(&error),
                         });
                     }
                 }
@@ -585,11 +743,7 @@ impl Reader {
                 PushError::Closed(_) => "worker stopped",
             };
             let item = refused.into_inner();
-            let dead = DeadChange {
-                change: item.change,
-                sink: "engine".into(),
-                reason: reason.into(),
-            };
+            let dead = DeadChange::new(item.change, "engine", reason);
             Counters::add(&self.shared.counters.dead_lettered, 1);
             observe::sync_dead_letter(&dead.sink, &dead.change.key, &dead.reason);
             let event = dead.clone();
@@ -630,10 +784,10 @@ impl Reader {
                 }
                 Err(error) => {
                     let source = self.sources[index].name().to_owned();
-                    observe::sync_source_error(&source, "commit", &error.0);
+                    observe::sync_source_error(&source, "commit", &error);
                     self.shared.emit(|| SyncEvent::SourceError {
                         source,
-                        error: error.0,
+                        error: error_chain(&error),
                     });
                 }
             }
@@ -734,11 +888,7 @@ impl Worker {
                 }
                 Some((sink, reason)) => {
                     dead_lettered += 1;
-                    let dead = DeadChange {
-                        change,
-                        sink,
-                        reason,
-                    };
+                    let dead = DeadChange::new(change, sink, reason);
                     observe::sync_dead_letter(&dead.sink, &dead.change.key, &dead.reason);
                     let event = dead.clone();
                     self.shared.emit(|| SyncEvent::DeadLettered(event));

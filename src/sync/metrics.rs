@@ -157,7 +157,7 @@ impl Counts {
 /// let changes = (0..10).map(|i| Change::delete(format!("k{i}"), 1));
 /// let engine = DataSync::builder()
 ///     .source(IterSource::new("seed", changes))
-///     .sink_arc(Arc::new(Replica::new()))
+///     .sink(Arc::new(Replica::new()))
 ///     .start()
 ///     .unwrap();
 /// assert!(engine.wait_idle(Duration::from_secs(30)));
@@ -298,7 +298,7 @@ impl Counters {
 /// let changes = (0..5).map(|i| Change::delete(format!("k{i}"), 1));
 /// let engine = DataSync::builder()
 ///     .source(IterSource::new("seed", changes))
-///     .sink_arc(Arc::new(Replica::new()))
+///     .sink(Arc::new(Replica::new()))
 ///     .start()
 ///     .unwrap();
 /// assert!(engine.wait_idle(Duration::from_secs(30)));

@@ -22,6 +22,7 @@
 
 mod change;
 mod dedup;
+mod duration_serde;
 mod engine;
 mod event;
 mod metrics;
@@ -40,7 +41,7 @@ mod watermark;
 
 pub use change::{Change, Op};
 pub use dedup::DedupWindow;
-pub use engine::{ConfigError, DataSync, DataSyncBuilder, FullPolicy, SyncReport};
+pub use engine::{DataSync, DataSyncBuilder, FullPolicy, SyncReport, SyncSettings};
 pub use event::{DeadChange, Observer, ObserverMode, SyncEvent};
 pub use metrics::{LatencySnapshot, Metrics};
 pub use reconcile::{plan_repairs, ReconcileReport};
@@ -48,14 +49,17 @@ pub use reconcile::{plan_repairs, ReconcileReport};
 pub use redis_streams::testing as redis_testing;
 #[cfg(feature = "redis")]
 pub use redis_streams::{
-    RedisConfig, RedisConfigError, RedisSink, RedisSource, RedisSourceCounts, RedisSourceStats,
+    RedisCodecError, RedisConfig, RedisConfigBuilder, RedisSink, RedisSource, RedisSourceCounts,
+    RedisSourceStats,
 };
 pub use replay::ReplaySource;
 pub use replica::{Applied, Replica};
-pub use sink::{deliver, DeliveryReport, RetryPolicy, Sink, SinkError};
+pub use sink::{
+    deliver, error_chain, BoxError, DeliveryReport, IntoSink, RetryPolicy, Sink, SinkError,
+};
 pub use source::{DeliverySource, IterSource, PollSource, QueueSource, Source, SourceError};
 #[cfg(feature = "sqlite")]
-pub use sqlite_schema::{InvalidIdentifier, SqliteSchema};
+pub use sqlite_schema::{SqliteSchema, SqliteSchemaBuilder};
 #[cfg(feature = "sqlite")]
 pub use sqlite_sink::{Durability, SqliteError, SqliteSink};
 pub use watermark::Watermark;

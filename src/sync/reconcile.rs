@@ -10,6 +10,7 @@ use std::time::Duration;
 
 /// What a reconciliation found (and queued repairs for).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReconcileReport {
     /// Source entities compared.
     pub checked: usize,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 /// What applying one change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Applied {
     /// The replica changed.
     Changed,

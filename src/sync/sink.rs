@@ -1,31 +1,103 @@
 //! Sinks, and delivering a batch to one with retries, poison isolation and panic safety.
 
 use super::change::Change;
-use std::fmt;
+#[cfg(doc)]
+use super::source::SourceError;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+/// Any error, boxed: what a [`Sink`] or [`Source`](super::Source) of your own returns as the
+/// cause of a failure ([`SinkError::batch`], [`SourceError::other`](super::SourceError::other)).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a sink could not apply some of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The cause is kept as the error's [`source`](std::error::Error::source), so a caller can walk
+/// the chain down to the I/O, SQLite or Redis error; the engine writes the whole chain, joined
+/// with `": "`, into a dead letter's reason ([`error_chain`]).
+///
+/// ```
+/// use mqsync::sync::{error_chain, SinkError};
+/// use std::error::Error;
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "peer went away");
+/// let err = SinkError::batch(io);
+/// assert_eq!(err.to_string(), "peer went away");
+/// assert!(matches!(err, SinkError::Batch(_)));
+/// assert_eq!(error_chain(&SinkError::Panicked("boom".into())), "sink panicked: boom");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SinkError {
-    /// These items (indices into the batch) failed, with reasons; the others were applied.
+    /// These items (indices into the batch) failed, with reasons meant for people; the others
+    /// were applied.
+    #[error("{} item(s) failed", .0.len())]
     Items(Vec<(usize, String)>),
     /// The whole batch failed (nothing applied), e.g. a lost connection or a rolled-back
-    /// transaction.
-    Batch(String),
+    /// transaction: the cause, as it was.
+    #[error(transparent)]
+    Batch(BoxError),
+    /// The sink panicked while applying the batch (the engine caught it; nothing is assumed
+    /// applied). The panic's message.
+    #[error("sink panicked: {0}")]
+    Panicked(String),
+    /// The SQLite transaction of a [`SqliteSink`](super::SqliteSink) batch failed and was
+    /// rolled back.
+    #[cfg(feature = "sqlite")]
+    #[error("SQLite transaction failed")]
+    Sqlite(#[source] rusqlite::Error),
+    /// A [`RedisSink`](super::RedisSink) batch failed: the server refused it, or the connection
+    /// stayed lost for the whole `retry_for`.
+    #[cfg(feature = "redis")]
+    #[error("redis {command} to {stream:?} failed")]
+    Redis {
+        /// The command (`XADD`).
+        command: &'static str,
+        /// The stream key.
+        stream: String,
+        /// What the client said.
+        #[source]
+        source: redis::RedisError,
+    },
 }
 
-impl fmt::Display for SinkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SinkError::Items(items) => write!(f, "{} item(s) failed", items.len()),
-            SinkError::Batch(reason) => write!(f, "batch failed: {reason}"),
-        }
+impl SinkError {
+    /// A whole-batch failure caused by `cause`: any error, or a message (`&str`, `String`).
+    ///
+    /// ```
+    /// use mqsync::sync::SinkError;
+    /// assert_eq!(SinkError::batch("constraint violation").to_string(), "constraint violation");
+    /// ```
+    pub fn batch(cause: impl Into<BoxError>) -> Self {
+        SinkError::Batch(cause.into())
     }
 }
 
-impl std::error::Error for SinkError {}
+/// An error and its [`source`](std::error::Error::source) chain as one line, joined with `": "`:
+/// how the engine words a dead letter's reason and a [`SyncEvent::SourceError`](super::SyncEvent).
+///
+/// ```
+/// use mqsync::sync::{error_chain, SourceError};
+///
+/// let err = SourceError::other("disk on fire");
+/// assert_eq!(error_chain(&err), "disk on fire");
+/// ```
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        // A transparent wrapper may repeat its cause's text; say it once.
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = cause.source();
+    }
+    text
+}
 
 /// A target that applies batches of changes. Implementations must be idempotent per change
 /// (applying a change again, or an older version, leaves the target unchanged): the engine
@@ -56,15 +128,123 @@ pub trait Sink: Send + Sync {
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError>;
 }
 
+/// What [`DataSyncBuilder::sink`](super::DataSyncBuilder::sink) takes: a sink by value, or an
+/// `Arc` of one (`Arc<YourSink>`, `Arc<dyn Sink>`) when you keep a handle to read the target.
+///
+/// ```
+/// use mqsync::sync::{IntoSink, Replica};
+/// use std::sync::Arc;
+///
+/// let replica = Arc::new(Replica::new());
+/// let shared = Arc::clone(&replica).into_sink();
+/// let owned = Replica::new().into_sink();
+/// assert_eq!(shared.name(), owned.name());
+/// ```
+pub trait IntoSink {
+    /// The sink, shared.
+    fn into_sink(self) -> Arc<dyn Sink>;
+}
+
+impl<S: Sink + 'static> IntoSink for S {
+    fn into_sink(self) -> Arc<dyn Sink> {
+        Arc::new(self)
+    }
+}
+
+impl<S: Sink + 'static> IntoSink for Arc<S> {
+    fn into_sink(self) -> Arc<dyn Sink> {
+        self
+    }
+}
+
+impl IntoSink for Arc<dyn Sink> {
+    fn into_sink(self) -> Arc<dyn Sink> {
+        self
+    }
+}
+
 /// How often and how patiently a failing sink is retried.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `#[non_exhaustive]`: start from [`RetryPolicy::default`] (or [`RetryPolicy::new`]) and chain
+/// the setters. Loadable from TOML or JSON (durations as `"250ms"`, `"5s"`, or a number of
+/// milliseconds; missing fields keep their defaults).
+///
+/// ```
+/// use mqsync::sync::RetryPolicy;
+/// use std::time::Duration;
+///
+/// let policy = RetryPolicy::default().attempts(3).initial_backoff(Duration::from_millis(5));
+/// assert_eq!((policy.attempts, policy.max_backoff), (3, Duration::from_millis(100)));
+///
+/// let loaded: RetryPolicy = toml::from_str("attempts = 2\nmax_backoff = \"1s\"").unwrap();
+/// assert_eq!(loaded, RetryPolicy::default().attempts(2).max_backoff(Duration::from_secs(1)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RetryPolicy {
-    /// Attempts per item before it is dead-lettered (at least 1).
+    /// Attempts per item before it is dead-lettered: at least 1 ([`deliver`] counts 0 as 1;
+    /// [`DataSyncBuilder::start`](super::DataSyncBuilder::start) refuses 0).
     pub attempts: u32,
     /// The first backoff; doubled after each failed attempt.
+    #[serde(with = "super::duration_serde")]
     pub initial_backoff: Duration,
     /// The longest backoff.
+    #[serde(with = "super::duration_serde")]
     pub max_backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// `attempts` attempts per item, backing off from `initial_backoff` up to `max_backoff`.
+    ///
+    /// ```
+    /// use mqsync::sync::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// let no_wait = RetryPolicy::new(2, Duration::ZERO, Duration::ZERO);
+    /// assert_eq!(no_wait.attempts, 2);
+    /// ```
+    pub fn new(attempts: u32, initial_backoff: Duration, max_backoff: Duration) -> Self {
+        RetryPolicy {
+            attempts,
+            initial_backoff,
+            max_backoff,
+        }
+    }
+
+    /// Sets the attempts per item (default 5).
+    ///
+    /// ```
+    /// assert_eq!(mqsync::sync::RetryPolicy::default().attempts(1).attempts, 1);
+    /// ```
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
+    }
+
+    /// Sets the first backoff (default 1 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = mqsync::sync::RetryPolicy::default().initial_backoff(Duration::ZERO);
+    /// assert!(p.initial_backoff.is_zero());
+    /// ```
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// Sets the longest backoff (default 100 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = mqsync::sync::RetryPolicy::default().max_backoff(Duration::from_secs(1));
+    /// assert_eq!(p.max_backoff, Duration::from_secs(1));
+    /// ```
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
 }
 
 impl Default for RetryPolicy {
@@ -79,6 +259,7 @@ impl Default for RetryPolicy {
 
 /// What delivering one batch to one sink came to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeliveryReport {
     /// Indices applied (in the end, possibly after retries).
     pub applied: Vec<usize>,
@@ -102,14 +283,14 @@ pub struct DeliveryReport {
 ///     fn name(&self) -> &str { "picky" }
 ///     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
 ///         if batch.iter().any(|c| c.key == "poison") {
-///             return Err(SinkError::Batch("constraint violation".into()));
+///             return Err(SinkError::batch("constraint violation"));
 ///         }
 ///         self.0.lock().unwrap().extend(batch.iter().map(|c| c.key.clone()));
 ///         Ok(())
 ///     }
 /// }
 /// let batch: Vec<_> = ["a", "poison", "b", "c"].iter().map(|k| Change::delete(*k, 1)).collect();
-/// let policy = RetryPolicy { attempts: 2, initial_backoff: Duration::ZERO, max_backoff: Duration::ZERO };
+/// let policy = RetryPolicy::new(2, Duration::ZERO, Duration::ZERO);
 /// let sink = Picky(Default::default());
 /// let report = deliver(&sink, &batch, &policy);
 /// assert_eq!(report.dead.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);
@@ -145,7 +326,7 @@ fn deliver_part(
         };
         let part: &[Change] = if whole { batch } else { &subset };
         let outcome = catch_unwind(AssertUnwindSafe(|| sink.apply(part)))
-            .unwrap_or_else(|panic| Err(SinkError::Batch(panic_message(&panic))));
+            .unwrap_or_else(|panic| Err(SinkError::Panicked(panic_message(&panic))));
         match outcome {
             Ok(()) => {
                 report.applied.append(&mut remaining);
@@ -180,22 +361,22 @@ fn deliver_part(
                     remaining = still.into_iter().map(|(i, _)| i).collect();
                 }
             }
-            Err(SinkError::Batch(reason)) => {
+            Err(error) => {
                 if remaining.len() > 1 {
                     // Isolate the poison: each half gets its own retries.
                     report.retries += 1;
-                    crate::observe::sync_split(sink.name(), remaining.len(), &reason);
+                    crate::observe::sync_split(sink.name(), remaining.len(), &error_chain(&error));
                     let (left, right) = remaining.split_at(remaining.len() / 2);
                     deliver_part(sink, batch, left, policy, report);
                     deliver_part(sink, batch, right, policy, report);
                     return;
                 }
                 if attempt >= attempts {
-                    report.dead.push((remaining[0], reason));
+                    report.dead.push((remaining[0], error_chain(&error)));
                     remaining.clear();
                 } else {
                     report.retries += 1;
-                    crate::observe::sync_retry(sink.name(), attempt, 1, &reason);
+                    crate::observe::sync_retry(sink.name(), attempt, 1, &error_chain(&error));
                 }
             }
         }
@@ -206,12 +387,12 @@ fn deliver_part(
     }
 }
 
-/// The message of a caught panic, for the dead letter's reason.
+/// The message of a caught panic, for [`SinkError::Panicked`].
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     let text = panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic".to_owned());
-    format!("sink panicked: {text}")
+    text
 }

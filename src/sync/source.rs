@@ -1,6 +1,9 @@
 //! Sources: where the engine pulls changes from, and how it tells them what is committed.
 
 use super::change::Change;
+#[cfg(doc)]
+use super::sink::error_chain;
+use super::sink::BoxError;
 use crate::delivery::{Delivery, DeliveryQueue};
 use crate::queue::Fifo;
 use std::collections::VecDeque;
@@ -8,17 +11,69 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A source failed to pull or commit; the engine reports it as an event and tries again later.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceError(pub String);
-
-impl fmt::Display for SourceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "source error: {}", self.0)
-    }
+/// A source failed to pull or commit; the engine reports it as a
+/// [`SyncEvent::SourceError`](super::SyncEvent::SourceError) (the whole [`error_chain`]) and
+/// tries again later.
+///
+/// The cause is the error's [`source`](std::error::Error::source): match a variant to react to
+/// a kind of failure, or walk the chain down to the I/O or Redis error.
+///
+/// ```
+/// use mqsync::sync::SourceError;
+/// use std::error::Error;
+///
+/// let err = SourceError::from(std::io::Error::other("disk on fire"));
+/// assert_eq!(err.to_string(), "source I/O failed");
+/// assert_eq!(err.source().unwrap().to_string(), "disk on fire");
+/// assert_eq!(SourceError::other("gone").to_string(), "gone");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// Reading the source failed at the operating system.
+    #[error("source I/O failed")]
+    Io(#[from] std::io::Error),
+    /// A [`RedisSource`](super::RedisSource) command failed (the connection is lost, or the
+    /// server refused it).
+    #[cfg(feature = "redis")]
+    #[error("redis {command} on {stream:?} failed")]
+    Redis {
+        /// The command (`XREADGROUP`, `XACK`, ...).
+        command: &'static str,
+        /// The stream key.
+        stream: String,
+        /// What the client said.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// A [`RedisSource`](super::RedisSource) got a reply it cannot read.
+    #[cfg(feature = "redis")]
+    #[error("redis {command} on {stream:?} returned an unexpected reply")]
+    Reply {
+        /// The command.
+        command: &'static str,
+        /// The stream key.
+        stream: String,
+        /// What was wrong with the reply.
+        #[source]
+        source: super::RedisCodecError,
+    },
+    /// Any other failure, from a source of your own: the cause as it was.
+    #[error(transparent)]
+    Other(BoxError),
 }
 
-impl std::error::Error for SourceError {}
+impl SourceError {
+    /// A failure caused by `cause`: any error, or a message (`&str`, `String`).
+    ///
+    /// ```
+    /// use mqsync::sync::SourceError;
+    /// assert_eq!(SourceError::other("upstream closed").to_string(), "upstream closed");
+    /// ```
+    pub fn other(cause: impl Into<BoxError>) -> Self {
+        SourceError::Other(cause.into())
+    }
+}
 
 /// Where changes come from.
 ///

@@ -5,51 +5,22 @@
 // every name is checked against `^[A-Za-z_][A-Za-z0-9_]{0,62}$` before any SQL is built, and is
 // then double-quoted as well. Values (keys, versions, bodies, positions) are always bound.
 
-use std::fmt;
-
-/// A table or column name that is not a plain SQL identifier.
-///
-/// ```
-/// use mqsync::sync::SqliteSchema;
-///
-/// let err = SqliteSchema::new("orders; DROP TABLE x").unwrap_err();
-/// assert!(err.to_string().contains("orders; DROP TABLE x"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidIdentifier {
-    /// The name as given.
-    pub name: String,
-}
-
-impl fmt::Display for InvalidIdentifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?} is not a valid SQL identifier (letters, digits and '_', not starting with a digit, at most 63)",
-            self.name
-        )
-    }
-}
-
-impl std::error::Error for InvalidIdentifier {}
+use crate::ConfigError;
+use serde::{Deserialize, Serialize};
 
 /// Whether `name` matches `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
-fn check(name: &str) -> Result<(), InvalidIdentifier> {
+fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if first_ok && rest_ok && name.len() <= 63 {
-        Ok(())
-    } else {
-        Err(InvalidIdentifier {
-            name: name.to_owned(),
-        })
-    }
+    first_ok && rest_ok && name.len() <= 63
 }
 
-/// Where the [`SqliteSink`](super::SqliteSink) writes: one row per entity key.
+/// Where the [`SqliteSink`](super::SqliteSink) writes: one row per entity key. Made by
+/// [`SqliteSchema::builder`] and [`SqliteSchemaBuilder::build`], or loaded from a configuration
+/// file (loading runs the same checks).
 ///
 /// | column (default name) | SQLite type | holds |
 /// |---|---|---|
@@ -67,12 +38,16 @@ fn check(name: &str) -> Result<(), InvalidIdentifier> {
 /// ```
 /// use mqsync::sync::SqliteSchema;
 ///
-/// let schema = SqliteSchema::new("orders")?.key_column("order_id")?.body_column("doc")?;
+/// let schema = SqliteSchema::builder("orders").key_column("order_id").body_column("doc").build()?;
 /// assert_eq!(schema.table(), "orders");
-/// assert!(SqliteSchema::new("1orders").is_err());
-/// # Ok::<(), mqsync::sync::InvalidIdentifier>(())
+/// assert!(SqliteSchema::builder("1orders").build().is_err());
+///
+/// let loaded: SqliteSchema = toml::from_str("table = \"orders\"\nkey_column = \"order_id\"").unwrap();
+/// assert_eq!(loaded, SqliteSchema::builder("orders").key_column("order_id").build()?);
+/// # Ok::<(), mqsync::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "SqliteSchemaBuilder", into = "SqliteSchemaBuilder")]
 pub struct SqliteSchema {
     table: String,
     key: String,
@@ -83,95 +58,229 @@ pub struct SqliteSchema {
     checkpoint_table: String,
 }
 
-impl SqliteSchema {
-    /// The default columns in table `table`.
-    pub fn new(table: &str) -> Result<Self, InvalidIdentifier> {
-        check(table)?;
-        Ok(SqliteSchema {
-            table: table.to_owned(),
-            key: "key".into(),
-            version: "version".into(),
-            body: "body".into(),
-            deleted: "deleted".into(),
-            updated_at: "updated_at".into(),
-            checkpoint_table: "mqsync_checkpoint".into(),
-        })
-    }
+/// Builds a [`SqliteSchema`]: infallible chained setters, then [`build`](Self::build), which
+/// checks every name. Deserializable: `table` and, optionally, `key_column`, `version_column`,
+/// `body_column`, `deleted_column`, `updated_at_column`, `checkpoint_table`.
+///
+/// ```
+/// use mqsync::sync::SqliteSchema;
+/// use mqsync::ConfigError;
+///
+/// let err = SqliteSchema::builder("orders").key_column("id; DROP TABLE x").build().unwrap_err();
+/// assert_eq!(err.field(), "key_column");
+/// assert!(err.to_string().contains("id; DROP TABLE x"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteSchemaBuilder {
+    table: String,
+    #[serde(default = "default_key")]
+    key_column: String,
+    #[serde(default = "default_version")]
+    version_column: String,
+    #[serde(default = "default_body")]
+    body_column: String,
+    #[serde(default = "default_deleted")]
+    deleted_column: String,
+    #[serde(default = "default_updated_at")]
+    updated_at_column: String,
+    #[serde(default = "default_checkpoint_table")]
+    checkpoint_table: String,
+}
 
-    /// The table's name.
-    ///
-    /// ```
-    /// assert_eq!(mqsync::sync::SqliteSchema::new("t").unwrap().table(), "t");
-    /// ```
-    pub fn table(&self) -> &str {
-        &self.table
-    }
+fn default_key() -> String {
+    "key".into()
+}
+fn default_version() -> String {
+    "version".into()
+}
+fn default_body() -> String {
+    "body".into()
+}
+fn default_deleted() -> String {
+    "deleted".into()
+}
+fn default_updated_at() -> String {
+    "updated_at".into()
+}
+fn default_checkpoint_table() -> String {
+    "mqsync_checkpoint".into()
+}
 
+impl SqliteSchemaBuilder {
     /// Names the key column (default `key`).
     ///
     /// ```
-    /// assert!(mqsync::sync::SqliteSchema::new("t").unwrap().key_column("id").is_ok());
+    /// assert!(mqsync::sync::SqliteSchema::builder("t").key_column("id").build().is_ok());
     /// ```
-    pub fn key_column(mut self, name: &str) -> Result<Self, InvalidIdentifier> {
-        check(name)?;
-        self.key = name.to_owned();
-        Ok(self)
+    pub fn key_column(mut self, name: impl Into<String>) -> Self {
+        self.key_column = name.into();
+        self
     }
 
     /// Names the version column (default `version`).
     ///
     /// ```
-    /// assert!(mqsync::sync::SqliteSchema::new("t").unwrap().version_column("rev").is_ok());
+    /// assert!(mqsync::sync::SqliteSchema::builder("t").version_column("rev").build().is_ok());
     /// ```
-    pub fn version_column(mut self, name: &str) -> Result<Self, InvalidIdentifier> {
-        check(name)?;
-        self.version = name.to_owned();
-        Ok(self)
+    pub fn version_column(mut self, name: impl Into<String>) -> Self {
+        self.version_column = name.into();
+        self
     }
 
     /// Names the JSON body column (default `body`).
     ///
     /// ```
-    /// assert!(mqsync::sync::SqliteSchema::new("t").unwrap().body_column("doc").is_ok());
+    /// assert!(mqsync::sync::SqliteSchema::builder("t").body_column("doc").build().is_ok());
     /// ```
-    pub fn body_column(mut self, name: &str) -> Result<Self, InvalidIdentifier> {
-        check(name)?;
-        self.body = name.to_owned();
-        Ok(self)
+    pub fn body_column(mut self, name: impl Into<String>) -> Self {
+        self.body_column = name.into();
+        self
     }
 
     /// Names the tombstone flag column (default `deleted`).
     ///
     /// ```
-    /// assert!(mqsync::sync::SqliteSchema::new("t").unwrap().deleted_column("gone").is_ok());
+    /// assert!(mqsync::sync::SqliteSchema::builder("t").deleted_column("gone").build().is_ok());
     /// ```
-    pub fn deleted_column(mut self, name: &str) -> Result<Self, InvalidIdentifier> {
-        check(name)?;
-        self.deleted = name.to_owned();
-        Ok(self)
+    pub fn deleted_column(mut self, name: impl Into<String>) -> Self {
+        self.deleted_column = name.into();
+        self
     }
 
     /// Names the write-time column (default `updated_at`).
     ///
     /// ```
-    /// assert!(mqsync::sync::SqliteSchema::new("t").unwrap().updated_at_column("ts").is_ok());
+    /// assert!(mqsync::sync::SqliteSchema::builder("t").updated_at_column("ts").build().is_ok());
     /// ```
-    pub fn updated_at_column(mut self, name: &str) -> Result<Self, InvalidIdentifier> {
-        check(name)?;
-        self.updated_at = name.to_owned();
-        Ok(self)
+    pub fn updated_at_column(mut self, name: impl Into<String>) -> Self {
+        self.updated_at_column = name.into();
+        self
     }
 
     /// Names the checkpoint table (default `mqsync_checkpoint`); several data tables may share
     /// one, as each sink records under its own source name.
     ///
     /// ```
-    /// assert!(mqsync::sync::SqliteSchema::new("t").unwrap().checkpoint_table("cp").is_ok());
+    /// assert!(mqsync::sync::SqliteSchema::builder("t").checkpoint_table("cp").build().is_ok());
     /// ```
-    pub fn checkpoint_table(mut self, name: &str) -> Result<Self, InvalidIdentifier> {
-        check(name)?;
-        self.checkpoint_table = name.to_owned();
-        Ok(self)
+    pub fn checkpoint_table(mut self, name: impl Into<String>) -> Self {
+        self.checkpoint_table = name.into();
+        self
+    }
+
+    /// Checks every name against `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (they are spliced into SQL),
+    /// and that the columns differ.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the setter (`table`, `key_column`, ...) and the name;
+    /// [`ConfigError::Conflict`] for two columns with one name.
+    ///
+    /// ```
+    /// use mqsync::sync::SqliteSchema;
+    /// let err = SqliteSchema::builder("t").body_column("key").build().unwrap_err();
+    /// assert_eq!(err.field(), "body_column");
+    /// ```
+    pub fn build(self) -> Result<SqliteSchema, ConfigError> {
+        let names = [
+            ("table", &self.table),
+            ("key_column", &self.key_column),
+            ("version_column", &self.version_column),
+            ("body_column", &self.body_column),
+            ("deleted_column", &self.deleted_column),
+            ("updated_at_column", &self.updated_at_column),
+            ("checkpoint_table", &self.checkpoint_table),
+        ];
+        for (field, name) in names {
+            if !is_identifier(name) {
+                return Err(ConfigError::Invalid {
+                    field,
+                    value: name.clone(),
+                    reason: "not a plain SQL identifier (letters, digits and '_', not starting \
+                             with a digit, at most 63)"
+                        .into(),
+                });
+            }
+        }
+        let columns = &names[1..6];
+        for (i, (field, name)) in columns.iter().enumerate() {
+            if let Some((other, _)) = columns[..i].iter().find(|(_, n)| n == name) {
+                return Err(ConfigError::Conflict {
+                    field,
+                    other,
+                    reason: format!("both name the column {name:?}"),
+                });
+            }
+        }
+        if self.table == self.checkpoint_table {
+            return Err(ConfigError::Conflict {
+                field: "checkpoint_table",
+                other: "table",
+                reason: format!("both name the table {:?}", self.table),
+            });
+        }
+        Ok(SqliteSchema {
+            table: self.table,
+            key: self.key_column,
+            version: self.version_column,
+            body: self.body_column,
+            deleted: self.deleted_column,
+            updated_at: self.updated_at_column,
+            checkpoint_table: self.checkpoint_table,
+        })
+    }
+}
+
+impl TryFrom<SqliteSchemaBuilder> for SqliteSchema {
+    type Error = ConfigError;
+
+    fn try_from(builder: SqliteSchemaBuilder) -> Result<Self, ConfigError> {
+        builder.build()
+    }
+}
+
+impl From<SqliteSchema> for SqliteSchemaBuilder {
+    fn from(schema: SqliteSchema) -> Self {
+        SqliteSchemaBuilder {
+            table: schema.table,
+            key_column: schema.key,
+            version_column: schema.version,
+            body_column: schema.body,
+            deleted_column: schema.deleted,
+            updated_at_column: schema.updated_at,
+            checkpoint_table: schema.checkpoint_table,
+        }
+    }
+}
+
+impl SqliteSchema {
+    /// A builder for table `table` with the default column names.
+    ///
+    /// ```
+    /// let schema = mqsync::sync::SqliteSchema::builder("orders").build()?;
+    /// assert_eq!(schema.table(), "orders");
+    /// # Ok::<(), mqsync::ConfigError>(())
+    /// ```
+    pub fn builder(table: impl Into<String>) -> SqliteSchemaBuilder {
+        SqliteSchemaBuilder {
+            table: table.into(),
+            key_column: default_key(),
+            version_column: default_version(),
+            body_column: default_body(),
+            deleted_column: default_deleted(),
+            updated_at_column: default_updated_at(),
+            checkpoint_table: default_checkpoint_table(),
+        }
+    }
+
+    /// The table's name.
+    ///
+    /// ```
+    /// assert_eq!(mqsync::sync::SqliteSchema::builder("t").build().unwrap().table(), "t");
+    /// ```
+    pub fn table(&self) -> &str {
+        &self.table
     }
 
     /// `CREATE TABLE IF NOT EXISTS` for the data and checkpoint tables.
@@ -279,10 +388,27 @@ mod tests {
     #[test]
     fn identifiers() {
         for good in ["t", "_x", "Orders_2024", &"a".repeat(63)] {
-            assert!(check(good).is_ok(), "{good}");
+            assert!(is_identifier(good), "{good}");
         }
         for bad in ["", "1t", "a-b", "a b", "t\"", "é", &"a".repeat(64), "x;--"] {
-            assert!(check(bad).is_err(), "{bad}");
+            assert!(!is_identifier(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn build_names_the_field_and_round_trips_through_serde() {
+        let err = SqliteSchema::builder("t")
+            .checkpoint_table("bad name")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "checkpoint_table");
+        let schema = SqliteSchema::builder("t")
+            .version_column("rev")
+            .build()
+            .unwrap();
+        let json = serde_json::to_string(&schema).unwrap();
+        assert_eq!(serde_json::from_str::<SqliteSchema>(&json).unwrap(), schema);
+        let refused = serde_json::from_str::<SqliteSchema>(r#"{"table": "1t"}"#).unwrap_err();
+        assert!(refused.to_string().contains("1t"), "{refused}");
     }
 }

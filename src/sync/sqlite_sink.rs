@@ -25,7 +25,7 @@
 
 use super::change::{Change, Op};
 use super::sink::{Sink, SinkError};
-use super::sqlite_schema::{InvalidIdentifier, SqliteSchema};
+use super::sqlite_schema::SqliteSchema;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -33,22 +33,32 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Why an [`SqliteSink`] could not be opened or read.
+/// Why an [`SqliteSink`] could not be opened or read. (Bad table or column names are refused
+/// earlier, by [`SqliteSchemaBuilder::build`](super::SqliteSchemaBuilder::build).)
+///
+/// ```
+/// use mqsync::sync::{SqliteError, SqliteSchema, SqliteSink};
+///
+/// let schema = SqliteSchema::builder("t").build()?;
+/// let err = SqliteSink::open("/nonexistent-dir/x.db", schema, "log").unwrap_err();
+/// assert!(matches!(err, SqliteError::Sqlite(_)));
+/// assert!(std::error::Error::source(&err).is_some());
+/// # Ok::<(), mqsync::ConfigError>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SqliteError {
-    /// A table or column name is not a plain identifier.
-    #[error(transparent)]
-    Identifier(#[from] InvalidIdentifier),
     /// SQLite refused (cannot open the file, disk full, corrupt database, ...).
-    #[error("sqlite: {0}")]
+    #[error("SQLite refused")]
     Sqlite(#[from] rusqlite::Error),
     /// A stored body is not JSON (the table was written by something else).
-    #[error("row {key:?}: body is not JSON: {reason}")]
+    #[error("row {key:?}: body is not JSON")]
     Body {
         /// The row's key.
         key: String,
         /// What the JSON parser said.
-        reason: String,
+        #[source]
+        source: serde_json::Error,
     },
     /// A version or position does not fit SQLite's signed 64-bit integer.
     #[error("{0} does not fit a signed 64-bit SQLite integer")]
@@ -57,13 +67,17 @@ pub enum SqliteError {
 
 /// How much a committed batch survives: SQLite's `synchronous` setting under WAL.
 ///
+/// In a configuration file: `"process_crash"` or `"power_loss"`.
+///
 /// ```
 /// use mqsync::sync::{Durability, SqliteSchema, SqliteSink};
 ///
-/// let sink = SqliteSink::open_in_memory(SqliteSchema::new("t").unwrap(), "log").unwrap();
+/// let sink = SqliteSink::open_in_memory(SqliteSchema::builder("t").build().unwrap(), "log").unwrap();
 /// sink.set_durability(Durability::PowerLoss).unwrap();
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Durability {
     /// `synchronous = NORMAL`, the default: a commit survives a crash of the process; a power
     /// loss or OS crash may undo the last commits (data and checkpoint together, so the
@@ -100,7 +114,7 @@ struct State {
 /// use mqsync::sync::{Change, Sink, SqliteSchema, SqliteSink};
 /// use serde_json::json;
 ///
-/// let sink = SqliteSink::open_in_memory(SqliteSchema::new("orders")?, "orders-log")?;
+/// let sink = SqliteSink::open_in_memory(SqliteSchema::builder("orders").build()?, "orders-log")?;
 /// sink.apply(&[
 ///     Change::upsert("o-1", 2, json!({"total": 5})).at_position(0),
 ///     Change::upsert("o-1", 1, json!({"total": 1})).at_position(1), // older: no effect
@@ -133,10 +147,10 @@ impl SqliteSink {
     /// std::fs::create_dir_all(&dir)?;
     /// let path = dir.join("open.db");
     /// {
-    ///     let sink = SqliteSink::open(&path, SqliteSchema::new("t")?, "log")?;
+    ///     let sink = SqliteSink::open(&path, SqliteSchema::builder("t").build()?, "log")?;
     ///     sink.apply(&[Change::delete("k", 1).at_position(0)])?;
     /// }
-    /// let reopened = SqliteSink::open(&path, SqliteSchema::new("t")?, "log")?;
+    /// let reopened = SqliteSink::open(&path, SqliteSchema::builder("t").build()?, "log")?;
     /// assert_eq!(reopened.checkpoint(), 1);
     /// # drop(reopened); std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -153,7 +167,7 @@ impl SqliteSink {
     ///
     /// ```
     /// let sink = mqsync::sync::SqliteSink::open_in_memory(
-    ///     mqsync::sync::SqliteSchema::new("t").unwrap(), "log").unwrap();
+    ///     mqsync::sync::SqliteSchema::builder("t").build().unwrap(), "log").unwrap();
     /// assert_eq!(sink.checkpoint(), 0);
     /// ```
     pub fn open_in_memory(schema: SqliteSchema, source: &str) -> Result<Self, SqliteError> {
@@ -194,7 +208,7 @@ impl SqliteSink {
     /// ```
     /// use mqsync::sync::{Change, Sink, SqliteSchema, SqliteSink};
     ///
-    /// let sink = SqliteSink::open_in_memory(SqliteSchema::new("t").unwrap(), "log").unwrap();
+    /// let sink = SqliteSink::open_in_memory(SqliteSchema::builder("t").build().unwrap(), "log").unwrap();
     /// sink.apply(&[Change::delete("b", 1).at_position(1)]).unwrap();
     /// assert_eq!(sink.checkpoint(), 0); // position 0 is still missing
     /// sink.apply(&[Change::delete("a", 1).at_position(0)]).unwrap();
@@ -218,7 +232,7 @@ impl SqliteSink {
     ///
     /// ```
     /// let sink = mqsync::sync::SqliteSink::open_in_memory(
-    ///     mqsync::sync::SqliteSchema::new("t").unwrap(), "log").unwrap();
+    ///     mqsync::sync::SqliteSchema::builder("t").build().unwrap(), "log").unwrap();
     /// assert_eq!(sink.source(), "log");
     /// ```
     pub fn source(&self) -> &str {
@@ -232,7 +246,7 @@ impl SqliteSink {
     /// ```
     /// use mqsync::sync::{Change, Sink, SqliteSchema, SqliteSink};
     ///
-    /// let sink = SqliteSink::open_in_memory(SqliteSchema::new("t").unwrap(), "log").unwrap();
+    /// let sink = SqliteSink::open_in_memory(SqliteSchema::builder("t").build().unwrap(), "log").unwrap();
     /// sink.apply(&[Change::delete("b", 1).at_position(1)]).unwrap();
     /// sink.settle(&[0]).unwrap(); // position 0 was dead-lettered
     /// assert_eq!(sink.checkpoint(), 2);
@@ -262,7 +276,7 @@ impl SqliteSink {
     /// use mqsync::sync::{Change, Sink, SqliteSchema, SqliteSink};
     /// use serde_json::json;
     ///
-    /// let sink = SqliteSink::open_in_memory(SqliteSchema::new("t").unwrap(), "log").unwrap();
+    /// let sink = SqliteSink::open_in_memory(SqliteSchema::builder("t").build().unwrap(), "log").unwrap();
     /// sink.apply(&[Change::upsert("k", 1, json!([1, 2]))]).unwrap();
     /// assert_eq!(sink.snapshot().unwrap()["k"], json!([1, 2]));
     /// ```
@@ -277,9 +291,9 @@ impl SqliteSink {
             let (key, body) = row?;
             let value = match body {
                 None => serde_json::Value::Null,
-                Some(text) => serde_json::from_str(&text).map_err(|e| SqliteError::Body {
+                Some(text) => serde_json::from_str(&text).map_err(|source| SqliteError::Body {
                     key: key.clone(),
-                    reason: e.to_string(),
+                    source,
                 })?,
             };
             out.insert(key, value);
@@ -338,7 +352,7 @@ impl Sink for SqliteSink {
     }
 
     /// One transaction: every valid change and the checkpoint, or nothing
-    /// ([`SinkError::Batch`]). Changes whose version or position does not fit an SQLite
+    /// ([`SinkError::Sqlite`]). Changes whose version or position does not fit an SQLite
     /// integer fail alone ([`SinkError::Items`]); the others are applied.
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
         let mut failed = Vec::new();
@@ -356,9 +370,7 @@ impl Sink for SqliteSink {
         }
         let mut guard = self.lock();
         let state = &mut *guard;
-        let (next, fresh) = self
-            .write(state, &valid)
-            .map_err(|e| SinkError::Batch(e.to_string()))?;
+        let (next, fresh) = self.write(state, &valid).map_err(SinkError::Sqlite)?;
         remember(state, fresh, next);
         if failed.is_empty() {
             Ok(())

@@ -8,6 +8,60 @@
 use crate::sync::change::Change;
 use redis::Value;
 
+/// A stream entry or a Redis reply that the [`RedisSource`](super::RedisSource) or
+/// [`RedisSink`](super::RedisSink) cannot read or write (feature `redis`). Malformed entries go
+/// to the dead-letter stream with this error's text as the reason; an unreadable reply fails
+/// the pull as [`SourceError::Reply`](crate::sync::SourceError::Reply).
+///
+/// ```
+/// use mqsync::sync::RedisCodecError;
+///
+/// let err = RedisCodecError::Unexpected { expected: "a list of entries", got: "Int(3)".into() };
+/// assert_eq!(err.to_string(), "expected a list of entries, got Int(3)");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisCodecError {
+    /// A change could not be written as JSON.
+    #[error("cannot encode change {id:?}")]
+    Encode {
+        /// The change's id.
+        id: String,
+        /// What serde_json said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An entry without the `change` field.
+    #[error("malformed entry: no {CHANGE_FIELD:?} field (fields: {fields:?})")]
+    NoChangeField {
+        /// The fields the entry has.
+        fields: Vec<String>,
+    },
+    /// An entry whose `change` field is not a change in JSON.
+    #[error("malformed entry: {CHANGE_FIELD:?} is not a change")]
+    NotAChange(#[source] serde_json::Error),
+    /// A reply of another shape than the command's.
+    #[error("expected {expected}, got {got}")]
+    Unexpected {
+        /// What the command replies.
+        expected: &'static str,
+        /// What came, as the client shows it.
+        got: String,
+    },
+    /// A reply string that should be text is not UTF-8.
+    #[error("a reply string is not UTF-8")]
+    NotUtf8(#[source] std::string::FromUtf8Error),
+}
+
+type CodecResult<T> = Result<T, RedisCodecError>;
+
+fn unexpected(expected: &'static str, got: impl std::fmt::Debug) -> RedisCodecError {
+    RedisCodecError::Unexpected {
+        expected,
+        got: format!("{got:?}"),
+    }
+}
+
 /// The one field of an entry written by the sink.
 pub(super) const CHANGE_FIELD: &str = "change";
 
@@ -19,61 +73,62 @@ pub(super) struct Entry {
 }
 
 /// The change as the value of [`CHANGE_FIELD`].
-pub(super) fn encode(change: &Change) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(change).map_err(|e| format!("cannot encode change {:?}: {e}", change.id))
+pub(super) fn encode(change: &Change) -> CodecResult<Vec<u8>> {
+    serde_json::to_vec(change).map_err(|source| RedisCodecError::Encode {
+        id: change.id.clone(),
+        source,
+    })
 }
 
 /// The change an entry holds, or why it holds none.
-pub(super) fn decode(entry: &Entry) -> Result<Change, String> {
+pub(super) fn decode(entry: &Entry) -> CodecResult<Change> {
     let value = entry
         .fields
         .iter()
         .find(|(name, _)| name == CHANGE_FIELD.as_bytes())
         .map(|(_, value)| value)
-        .ok_or_else(|| {
-            let names: Vec<String> = entry
+        .ok_or_else(|| RedisCodecError::NoChangeField {
+            fields: entry
                 .fields
                 .iter()
                 .map(|(name, _)| String::from_utf8_lossy(name).into_owned())
-                .collect();
-            format!("malformed entry: no {CHANGE_FIELD:?} field (fields: {names:?})")
+                .collect(),
         })?;
-    serde_json::from_slice(value)
-        .map_err(|e| format!("malformed entry: {CHANGE_FIELD:?} is not a change: {e}"))
+    serde_json::from_slice(value).map_err(RedisCodecError::NotAChange)
 }
 
 /// The reply of `XREADGROUP ... STREAMS key id` for one stream (nil: nothing new).
-pub(super) fn parse_read(reply: Value) -> Result<Vec<Entry>, String> {
+pub(super) fn parse_read(reply: Value) -> CodecResult<Vec<Entry>> {
     match reply {
         Value::Nil => Ok(Vec::new()),
         // RESP2: [[key, entries]]; RESP3: {key: entries}.
         Value::Array(streams) => match streams.into_iter().next() {
             Some(Value::Array(pair)) => match pair.into_iter().nth(1) {
                 Some(entries) => parse_entries(entries),
-                None => Err("XREADGROUP: stream without entries".into()),
+                None => Err(unexpected("a stream and its entries", "a stream alone")),
             },
-            Some(other) => Err(format!("XREADGROUP: unexpected stream reply {other:?}")),
+            Some(other) => Err(unexpected("a stream and its entries", other)),
             None => Ok(Vec::new()),
         },
         Value::Map(streams) => match streams.into_iter().next() {
             Some((_, entries)) => parse_entries(entries),
             None => Ok(Vec::new()),
         },
-        other => Err(format!("XREADGROUP: unexpected reply {other:?}")),
+        other => Err(unexpected("streams or nil", other)),
     }
 }
 
 /// A list of `[id, [field, value, ...]]` (a nil field list — an entry deleted by trimming —
 /// reads as no fields).
-pub(super) fn parse_entries(reply: Value) -> Result<Vec<Entry>, String> {
+pub(super) fn parse_entries(reply: Value) -> CodecResult<Vec<Entry>> {
     let Value::Array(items) = reply else {
-        return Err(format!("expected a list of entries, got {reply:?}"));
+        return Err(unexpected("a list of entries", reply));
     };
     items
         .into_iter()
         .map(|item| {
             let Value::Array(parts) = item else {
-                return Err(format!("expected an entry, got {item:?}"));
+                return Err(unexpected("an entry", item));
             };
             let mut parts = parts.into_iter();
             let id = text(parts.next().unwrap_or(Value::Nil))?;
@@ -90,8 +145,8 @@ pub(super) fn parse_entries(reply: Value) -> Result<Vec<Entry>, String> {
                 Value::Map(pairs) => pairs
                     .into_iter()
                     .map(|(name, value)| Ok((bytes(name)?, bytes(value)?)))
-                    .collect::<Result<_, String>>()?,
-                other => return Err(format!("entry {id}: unexpected fields {other:?}")),
+                    .collect::<CodecResult<_>>()?,
+                other => return Err(unexpected("an entry's fields", other)),
             };
             Ok(Entry { id, fields })
         })
@@ -101,9 +156,9 @@ pub(super) fn parse_entries(reply: Value) -> Result<Vec<Entry>, String> {
 /// The reply of `XAUTOCLAIM`: the next cursor, the claimed entries, and the IDs of pending
 /// entries that no longer exist in the stream (trimmed or deleted; Redis 7 drops them from the
 /// pending list and names them here).
-pub(super) fn parse_autoclaim(reply: Value) -> Result<(String, Vec<Entry>, Vec<String>), String> {
+pub(super) fn parse_autoclaim(reply: Value) -> CodecResult<(String, Vec<Entry>, Vec<String>)> {
     let Value::Array(parts) = reply else {
-        return Err(format!("XAUTOCLAIM: unexpected reply {reply:?}"));
+        return Err(unexpected("a cursor, entries and deleted IDs", reply));
     };
     let mut parts = parts.into_iter();
     let cursor = text(parts.next().unwrap_or(Value::Nil))?;
@@ -117,9 +172,9 @@ pub(super) fn parse_autoclaim(reply: Value) -> Result<(String, Vec<Entry>, Vec<S
 
 /// The reply of the extended `XPENDING key group start end count [consumer]`: each entry's ID
 /// and how many times it was delivered.
-pub(super) fn parse_pending(reply: Value) -> Result<Vec<(String, u64)>, String> {
+pub(super) fn parse_pending(reply: Value) -> CodecResult<Vec<(String, u64)>> {
     let Value::Array(items) = reply else {
-        return Err(format!("XPENDING: unexpected reply {reply:?}"));
+        return Err(unexpected("a list of pending entries", reply));
     };
     items
         .into_iter()
@@ -129,26 +184,26 @@ pub(super) fn parse_pending(reply: Value) -> Result<Vec<(String, u64)>, String> 
                 let id = text(parts.next().unwrap_or(Value::Nil))?;
                 let deliveries = match parts.nth(2) {
                     Some(Value::Int(n)) => u64::try_from(n).unwrap_or(0),
-                    other => return Err(format!("XPENDING: bad delivery count {other:?}")),
+                    other => return Err(unexpected("a delivery count", other)),
                 };
                 Ok((id, deliveries))
             }
-            other => Err(format!("XPENDING: unexpected item {other:?}")),
+            other => Err(unexpected("a pending entry", other)),
         })
         .collect()
 }
 
-fn bytes(value: Value) -> Result<Vec<u8>, String> {
+fn bytes(value: Value) -> CodecResult<Vec<u8>> {
     match value {
         Value::BulkString(b) => Ok(b),
         Value::SimpleString(s) => Ok(s.into_bytes()),
         Value::Int(n) => Ok(n.to_string().into_bytes()),
-        other => Err(format!("expected a string, got {other:?}")),
+        other => Err(unexpected("a string", other)),
     }
 }
 
-fn text(value: Value) -> Result<String, String> {
-    String::from_utf8(bytes(value)?).map_err(|e| format!("not UTF-8: {e}"))
+fn text(value: Value) -> CodecResult<String> {
+    String::from_utf8(bytes(value)?).map_err(RedisCodecError::NotUtf8)
 }
 
 /// A stream entry ID as its two numbers, for ordering (`"1700000000000-3"` → `(1700000000000, 3)`).
@@ -180,12 +235,15 @@ mod tests {
         };
         assert!(decode(&wrong_field)
             .unwrap_err()
+            .to_string()
             .contains("no \"change\" field"));
         let not_json = Entry {
             id: "1-2".into(),
             fields: vec![(CHANGE_FIELD.into(), b"{oops".to_vec())],
         };
-        assert!(decode(&not_json).unwrap_err().contains("is not a change"));
+        let err = decode(&not_json).unwrap_err();
+        assert!(err.to_string().contains("is not a change"));
+        assert!(std::error::Error::source(&err).is_some());
     }
 
     #[test]

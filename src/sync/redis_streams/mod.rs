@@ -3,8 +3,9 @@
 //! engines in several processes share the work with nothing lost (feature `redis`, on the
 //! `redis` crate's blocking API). See `docs/distributed.md`.
 //!
-//! * [`RedisConfig`]: URL, stream, group, consumer, batch size, block time, claim idle time,
-//!   delivery limit, dead-letter stream, MAXLEN — checked before anything connects.
+//! * [`RedisConfig`] (built by [`RedisConfigBuilder`]): URL (`redis://` or `rediss://`, the
+//!   password never printed), stream, group, consumer, batch size, block time, claim idle time,
+//!   delivery limit, dead-letter stream, MAXLEN, TLS root — checked before anything connects.
 //! * [`RedisSink`]: pipelined `XADD` batches (one round trip each), optional `MAXLEN ~`,
 //!   reconnects with backoff, confirms only what Redis accepted.
 //! * [`RedisSource`]: `XREADGROUP` with `BLOCK` and `COUNT`, `XACK` at commit (after every sink
@@ -17,10 +18,12 @@
 mod config;
 mod entry;
 mod link;
+mod redact;
 mod sink;
 mod source;
 pub mod testing;
 
-pub use config::{RedisConfig, RedisConfigError};
+pub use config::{RedisConfig, RedisConfigBuilder};
+pub use entry::RedisCodecError;
 pub use sink::RedisSink;
 pub use source::{RedisSource, RedisSourceCounts, RedisSourceStats};

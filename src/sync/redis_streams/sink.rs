@@ -1,7 +1,7 @@
 //! [`RedisSink`]: a [`Sink`] that appends changes to a Redis stream, one pipelined round trip
 //! per batch.
 
-use super::config::{RedisConfig, RedisConfigError};
+use super::config::RedisConfig;
 use super::entry::{encode, CHANGE_FIELD};
 use super::link::{is_transient, Link};
 use crate::sync::change::Change;
@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 /// stream. Each entry holds one field, `change`: the change as JSON (`docs/distributed.md`).
 ///
 /// A lost connection, a refused one, or a server still loading its data is retried with
-/// backoff, reconnecting, for [`retry_for`](RedisConfig::retry_for); after that the batch
-/// fails with [`SinkError::Batch`] and the engine retries or dead-letters it. A batch whose
+/// backoff, reconnecting, for [`retry_for`](super::RedisConfigBuilder::retry_for); after that the batch
+/// fails with [`SinkError::Redis`] and the engine retries or dead-letters it. A batch whose
 /// reply was lost may have been appended before the retry appends it again: delivery into the
 /// stream is at least once, and consumers apply idempotently (version wins).
 ///
@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 /// use mqsync::sync::{Change, RedisConfig, RedisSink, Sink};
 /// use serde_json::json;
 ///
-/// let sink = RedisSink::new(&RedisConfig::new("redis://127.0.0.1:6379", "orders").max_len(1_000_000))?;
+/// let config = RedisConfig::builder("redis://127.0.0.1:6379", "orders").max_len(1_000_000).build()?;
+/// let sink = RedisSink::new(&config);
 /// sink.apply(&[Change::upsert("o-1", 1, json!({"total": 5})), Change::delete("o-2", 4)])?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -47,19 +48,28 @@ pub struct RedisSink {
 }
 
 impl RedisSink {
-    /// A sink into `config`'s stream, named `"redis:<stream>"`. Checks the configuration;
-    /// connects on the first batch (a server that is down then is retried, not an error here).
-    pub fn new(config: &RedisConfig) -> Result<Self, RedisConfigError> {
-        config.validate()?;
-        Ok(RedisSink {
-            name: format!("redis:{}", config.stream),
-            stream: config.stream.clone(),
-            max_len: config.max_len,
-            retry_for: config.retry_for,
-            client: config.client()?,
-            connect_timeout: config.connect_timeout,
+    /// A sink into `config`'s stream, named `"redis:<stream>"`. The configuration was checked
+    /// when it was built; this connects on the first batch (a server that is down then is
+    /// retried, not an error here).
+    ///
+    /// ```
+    /// use mqsync::sync::{RedisConfig, RedisSink, Sink};
+    ///
+    /// let sink = RedisSink::new(&RedisConfig::builder("redis://127.0.0.1", "orders").build()?);
+    /// assert_eq!(sink.name(), "redis:orders");
+    /// # Ok::<(), mqsync::ConfigError>(())
+    /// ```
+    pub fn new(config: &RedisConfig) -> Self {
+        let settings = config.settings();
+        RedisSink {
+            name: format!("redis:{}", settings.stream()),
+            stream: settings.stream().to_owned(),
+            max_len: settings.max_len_value(),
+            retry_for: settings.retry_for_value(),
+            client: config.client(),
+            connect_timeout: settings.connect_timeout_value(),
             idle: Mutex::new(Vec::new()),
-        })
+        }
     }
 
     /// The same sink with another name (for reports and dead letters).
@@ -67,7 +77,7 @@ impl RedisSink {
     /// ```
     /// use mqsync::sync::{RedisConfig, RedisSink, Sink};
     ///
-    /// let sink = RedisSink::new(&RedisConfig::new("redis://127.0.0.1", "s"))?.named("archive");
+    /// let sink = RedisSink::new(&RedisConfig::builder("redis://127.0.0.1", "s").build()?).named("archive");
     /// assert_eq!(sink.name(), "archive");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -118,7 +128,7 @@ impl Sink for RedisSink {
                     }
                     cmd.arg("*").arg(CHANGE_FIELD).arg(json).ignore();
                 }
-                Err(reason) => failed.push((index, reason)),
+                Err(error) => failed.push((index, crate::sync::error_chain(&error))),
             }
         }
         if failed.len() < batch.len() {
@@ -133,10 +143,11 @@ impl Sink for RedisSink {
             };
             self.put_link(link);
             if let Err(error) = outcome {
-                return Err(SinkError::Batch(format!(
-                    "redis XADD to {:?}: {error}",
-                    self.stream
-                )));
+                return Err(SinkError::Redis {
+                    command: "XADD",
+                    stream: self.stream.clone(),
+                    source: error,
+                });
             }
         }
         if failed.is_empty() {

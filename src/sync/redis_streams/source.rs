@@ -27,10 +27,13 @@
 // * XAUTOCLAIM also finds entries this consumer still holds (when the engine is slower than
 //   `claim_idle`); they are skipped, not handed out twice.
 
-use super::config::{RedisConfig, RedisConfigError};
-use super::entry::{decode, id_order, parse_autoclaim, parse_pending, parse_read, Entry};
+use super::config::RedisConfig;
+use super::entry::{
+    decode, id_order, parse_autoclaim, parse_pending, parse_read, Entry, RedisCodecError,
+};
 use super::link::Link;
 use crate::sync::change::Change;
+use crate::sync::sink::error_chain;
 use crate::sync::source::{Source, SourceError};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -47,7 +50,7 @@ const HELD_BLOCK: Duration = Duration::from_millis(2);
 /// ```
 /// use mqsync::sync::{RedisConfig, RedisSource};
 ///
-/// let source = RedisSource::new(&RedisConfig::new("redis://127.0.0.1", "orders"))?;
+/// let source = RedisSource::new(&RedisConfig::builder("redis://127.0.0.1", "orders").build()?);
 /// let counts = source.stats().snapshot();
 /// assert_eq!((counts.read, counts.reclaimed, counts.acked, counts.dead_lettered), (0, 0, 0, 0));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -72,7 +75,7 @@ pub struct RedisSourceCounts {
 /// ```no_run
 /// use mqsync::sync::{RedisConfig, RedisSource};
 ///
-/// let source = RedisSource::new(&RedisConfig::new("redis://127.0.0.1:6379", "orders"))?;
+/// let source = RedisSource::new(&RedisConfig::builder("redis://127.0.0.1:6379", "orders").build()?);
 /// let stats = source.stats();
 /// // ... hand `source` to a DataSync engine ...
 /// println!("acked so far: {}", stats.snapshot().acked);
@@ -123,14 +126,15 @@ impl RedisSourceStats {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 ///
-/// let config = RedisConfig::new("redis://127.0.0.1:6379", "orders")
+/// let config = RedisConfig::builder("redis://127.0.0.1:6379", "orders")
 ///     .group("replicas")
 ///     .consumer("replica-1")
-///     .claim_idle(Duration::from_secs(10));
+///     .claim_idle(Duration::from_secs(10))
+///     .build()?;
 /// let replica = Arc::new(Replica::new());
 /// let engine = DataSync::builder()
-///     .source(RedisSource::new(&config)?)
-///     .sink_arc(replica.clone())
+///     .source(RedisSource::new(&config))
+///     .sink(Arc::clone(&replica))
 ///     .start()?;
 /// engine.wait_idle(Duration::from_secs(60));
 /// engine.shutdown(); // acknowledges everything applied
@@ -163,29 +167,41 @@ pub struct RedisSource {
 
 impl RedisSource {
     /// A source over `config`'s stream, group and consumer, named
-    /// `"redis:<stream>/<group>/<consumer>"`. Checks the configuration; connects on the first
-    /// pull (a server that is down then is retried, not an error here).
-    pub fn new(config: &RedisConfig) -> Result<Self, RedisConfigError> {
-        config.validate()?;
-        let client = config.client()?;
-        Ok(RedisSource {
+    /// `"redis:<stream>/<group>/<consumer>"`. The configuration was checked when it was built;
+    /// this connects on the first pull (a server that is down then is retried, not an error
+    /// here).
+    ///
+    /// ```
+    /// use mqsync::sync::{RedisConfig, RedisSource, Source};
+    ///
+    /// let config = RedisConfig::builder("redis://127.0.0.1", "orders").consumer("c1").build()?;
+    /// assert_eq!(RedisSource::new(&config).name(), "redis:orders/mqsync/c1");
+    /// # Ok::<(), mqsync::ConfigError>(())
+    /// ```
+    pub fn new(config: &RedisConfig) -> Self {
+        let settings = config.settings();
+        let stream = settings.stream().to_owned();
+        let block = settings.block_value();
+        RedisSource {
             name: format!(
                 "redis:{}/{}/{}",
-                config.stream, config.group, config.consumer
+                stream,
+                settings.group_name(),
+                settings.consumer_name()
             ),
-            stream: config.stream.clone(),
-            group: config.group.clone(),
-            consumer: config.consumer.clone(),
-            dead_letter: config.dead_letter_stream_name(),
-            batch_size: config.batch_size,
-            block: config.block,
-            claim_idle: config.claim_idle,
-            delivery_limit: config.delivery_limit,
+            stream,
+            group: settings.group_name().to_owned(),
+            consumer: settings.consumer_name().to_owned(),
+            dead_letter: settings.dead_letter_stream_name(),
+            batch_size: settings.batch_size_value(),
+            block,
+            claim_idle: settings.claim_idle_value(),
+            delivery_limit: settings.delivery_limit_value(),
             link: Link::new(
-                client,
-                &config.stream,
-                config.connect_timeout,
-                config.block + Duration::from_secs(5),
+                config.client(),
+                settings.stream(),
+                settings.connect_timeout_value(),
+                block + Duration::from_secs(5),
             ),
             group_ready: false,
             history: Some("0".into()),
@@ -195,7 +211,7 @@ impl RedisSource {
             next_claim: Instant::now(),
             claim_cursor: "0-0".into(),
             stats: RedisSourceStats::default(),
-        })
+        }
     }
 
     /// A live view of this source's counts (see [`RedisSourceStats`]).
@@ -208,7 +224,7 @@ impl RedisSource {
     /// ```no_run
     /// use mqsync::sync::{RedisConfig, RedisSource, Source};
     ///
-    /// let mut source = RedisSource::new(&RedisConfig::new("redis://127.0.0.1:6379", "orders"))?;
+    /// let mut source = RedisSource::new(&RedisConfig::builder("redis://127.0.0.1:6379", "orders").build()?);
     /// let pulled = source.pull(10)?;
     /// assert_eq!(source.held(), pulled.len());
     /// if !pulled.is_empty() {
@@ -221,8 +237,20 @@ impl RedisSource {
         self.held.len()
     }
 
-    fn error(&self, what: &str, error: impl fmt::Display) -> SourceError {
-        SourceError(format!("redis {what} on {:?}: {error}", self.stream))
+    fn error(&self, command: &'static str, source: redis::RedisError) -> SourceError {
+        SourceError::Redis {
+            command,
+            stream: self.stream.clone(),
+            source,
+        }
+    }
+
+    fn reply_error(&self, command: &'static str, source: RedisCodecError) -> SourceError {
+        SourceError::Reply {
+            command,
+            stream: self.stream.clone(),
+            source,
+        }
     }
 
     fn ensure_group(&mut self) -> Result<(), SourceError> {
@@ -265,7 +293,7 @@ impl RedisSource {
         cmd
     }
 
-    fn query(&mut self, what: &str, cmd: &redis::Cmd) -> Result<redis::Value, SourceError> {
+    fn query(&mut self, what: &'static str, cmd: &redis::Cmd) -> Result<redis::Value, SourceError> {
         let reply = self.link.call(|conn| cmd.query::<redis::Value>(conn));
         reply.map_err(|e| {
             if e.code() == Some("NOGROUP") || !self.link.is_connected() {
@@ -294,7 +322,7 @@ impl RedisSource {
             .arg(max);
         let reply = self.query("XAUTOCLAIM", &cmd)?;
         let (cursor, entries, deleted) =
-            parse_autoclaim(reply).map_err(|e| self.error("XAUTOCLAIM", e))?;
+            parse_autoclaim(reply).map_err(|e| self.reply_error("XAUTOCLAIM", e))?;
         // Pending entries that were trimmed away before anyone acknowledged them: their
         // content is gone, but their loss is recorded, not silent.
         let gone: Vec<(Entry, u64, String)> = deleted
@@ -343,7 +371,7 @@ impl RedisSource {
             .arg(entries.len() + self.held.len())
             .arg(&self.consumer);
         let reply = self.query("XPENDING", &cmd)?;
-        let counts = parse_pending(reply).map_err(|e| self.error("XPENDING", e))?;
+        let counts = parse_pending(reply).map_err(|e| self.reply_error("XPENDING", e))?;
         Ok(counts.into_iter().collect())
     }
 
@@ -409,7 +437,7 @@ impl RedisSource {
             }
             match decode(&entry) {
                 Ok(change) => good.push((entry.id, change)),
-                Err(reason) => dead.push((entry, count, reason)),
+                Err(error) => dead.push((entry, count, error_chain(&error))),
             }
         }
         // Dead letters first: if they fail, nothing of this read is registered (see the essay).
@@ -449,7 +477,7 @@ impl Source for RedisSource {
             let cmd = self.read_cmd(max, None, &after);
             let reply = self.query("XREADGROUP", &cmd)?;
             let entries: Vec<Entry> = parse_read(reply)
-                .map_err(|e| self.error("XREADGROUP", e))?
+                .map_err(|e| self.reply_error("XREADGROUP", e))?
                 .into_iter()
                 .filter(|e| !self.held_ids.contains(&e.id))
                 .collect();
@@ -473,7 +501,7 @@ impl Source for RedisSource {
         };
         let cmd = self.read_cmd(max, Some(block), ">");
         let reply = self.query("XREADGROUP", &cmd)?;
-        let entries = parse_read(reply).map_err(|e| self.error("XREADGROUP", e))?;
+        let entries = parse_read(reply).map_err(|e| self.reply_error("XREADGROUP", e))?;
         let out = self.accept(entries, None)?;
         self.stats.update(|s| s.read += out.len() as u64);
         Ok(out)
@@ -499,7 +527,7 @@ impl Source for RedisSource {
         }
         self.link
             .call(|conn| pipe.exec(conn))
-            .map_err(|e| SourceError(format!("redis XACK on {:?}: {e}", self.stream)))?;
+            .map_err(|e| self.error("XACK", e))?;
         for (_, id) in self.held.drain(..n) {
             self.held_ids.remove(&id);
         }

@@ -34,6 +34,8 @@ pub struct RedisServer {
     dir: PathBuf,
     /// Extra `redis-server` arguments, kept for [`restart`](Self::restart).
     extra: Vec<String>,
+    /// For a TLS server: the test CA's certificate (PEM) that signed the server's.
+    tls_ca: Option<String>,
 }
 
 impl RedisServer {
@@ -74,6 +76,27 @@ impl RedisServer {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn start_with(extra: &[&str]) -> io::Result<RedisServer> {
+        Self::launch(extra, false)
+    }
+
+    /// A server that speaks only TLS (`rediss://`, `--port 0 --tls-port <free port>`), with a
+    /// throwaway CA and a server certificate for `127.0.0.1` made by the `openssl` command line
+    /// tool in its directory. Clients must trust [`tls_ca_pem`](Self::tls_ca_pem) (the server
+    /// does not ask for client certificates).
+    ///
+    /// ```no_run
+    /// use mqsync::sync::redis_testing::RedisServer;
+    ///
+    /// let server = RedisServer::start_tls()?;
+    /// assert!(server.url().starts_with("rediss://"));
+    /// let ca = server.tls_ca_pem().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_tls() -> io::Result<RedisServer> {
+        Self::launch(&[], true)
+    }
+
+    fn launch(extra: &[&str], tls: bool) -> io::Result<RedisServer> {
         if !Self::available() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -87,6 +110,11 @@ impl RedisServer {
         let dir =
             std::env::temp_dir().join(format!("mqsync-redis-{}-{random:016x}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
+        let tls_ca = if tls {
+            Some(make_certificates(&dir)?)
+        } else {
+            None
+        };
         let mut last_error = None;
         for _ in 0..5 {
             let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
@@ -97,6 +125,7 @@ impl RedisServer {
                 port,
                 dir: dir.clone(),
                 extra: extra.iter().map(|a| a.to_string()).collect(),
+                tls_ca: tls_ca.clone(),
             };
             match server.restart() {
                 Ok(()) => return Ok(server),
@@ -106,9 +135,19 @@ impl RedisServer {
         Err(last_error.unwrap_or_else(|| io::Error::other("redis-server did not start")))
     }
 
-    /// `redis://127.0.0.1:<port>/`.
+    /// `redis://127.0.0.1:<port>/`, or `rediss://127.0.0.1:<port>/` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls_ca.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
+    }
+
+    /// For a server from [`start_tls`](Self::start_tls): the CA certificate (PEM) to trust.
+    pub fn tls_ca_pem(&self) -> Option<&str> {
+        self.tls_ca.as_deref()
     }
 
     /// The port.
@@ -135,8 +174,19 @@ impl RedisServer {
     /// and waits until it answers `PING` with its data loaded.
     pub fn restart(&mut self) -> io::Result<()> {
         self.kill();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
+        let mut command = Command::new("redis-server");
+        if self.tls_ca.is_some() {
+            let file = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
+            command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .args(["--tls-cert-file", &file("server.crt")])
+                .args(["--tls-key-file", &file("server.key")])
+                .args(["--tls-ca-cert-file", &file("ca.crt")])
+                .args(["--tls-auth-clients", "no"]);
+        } else {
+            command.args(["--port", &self.port.to_string()]);
+        }
+        let child = command
             .args(["--bind", "127.0.0.1"])
             .args(["--dir", &self.dir.to_string_lossy()])
             .args(["--appendonly", "yes"])
@@ -176,6 +226,16 @@ impl RedisServer {
     /// Whether the server answers `PING` with `PONG` (not `LOADING`).
     fn ping(&self) -> bool {
         use io::{Read, Write};
+        if let Some(ca) = &self.tls_ca {
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.clone().into_bytes()),
+            };
+            let pong = redis::Client::build_with_tls(self.url(), certificates)
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+                .and_then(|mut conn| redis::cmd("PING").query::<String>(&mut conn));
+            return pong.is_ok_and(|p| p == "PONG");
+        }
         let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)) else {
             return false;
         };
@@ -185,6 +245,67 @@ impl RedisServer {
             && stream.read_exact(&mut reply).is_ok()
             && &reply == b"+PONG\r\n"
     }
+}
+
+/// Makes `ca.crt` (a throwaway CA), and `server.crt` / `server.key` (a certificate for
+/// `127.0.0.1` and `localhost` that the CA signed) in `dir` with the `openssl` command line tool;
+/// returns the CA certificate's PEM.
+fn make_certificates(dir: &Path) -> io::Result<String> {
+    let run = |args: &[&str]| -> io::Result<()> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot run openssl: {e}")))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "openssl {} failed: {}",
+                args.first().unwrap_or(&""),
+                String::from_utf8_lossy(&out.stderr)
+            )))
+        }
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=mqsync test CA"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
+    run(&ca)?;
+    let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    run(&csr)?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ])?;
+    std::fs::read_to_string(dir.join("ca.crt"))
 }
 
 impl Drop for RedisServer {
