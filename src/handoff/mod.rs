@@ -48,7 +48,7 @@
 //!     match rx.pop_blocking() {
 //!         Ok(s) => assert_eq!(s, n.to_string()),
 //!         Err(PopError::Closed) => break,
-//!         Err(PopError::Empty) => unreachable!("pop_blocking never gives Empty"),
+//!         Err(other) => unreachable!("pop_blocking never gives {other:?}"),
 //!     }
 //!     n += 1;
 //! }
