@@ -19,6 +19,8 @@ mod entry;
 mod link;
 mod sink;
 mod source;
+// A test fixture, public only under the `testing` feature (not covered by semver).
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use config::{RedisConfig, RedisConfigError};
