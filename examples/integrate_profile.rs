@@ -1,7 +1,7 @@
 //! A steady integration load to profile: the bench's payloads in a loop, nothing else running.
 //!
 //! ```text
-//! cargo run --release --example integrate_profile -- WHAT [ROUNDS]
+//! cargo run --release --example integrate_profile --features integrate -- WHAT [ROUNDS]
 //! perf record -g target/release/examples/integrate_profile nested-batch-2
 //! ```
 //!
