@@ -257,10 +257,9 @@ mod tests {
     fn every_service_feature_is_in_full() {
         // mqsync's Cargo.toml, read at test time: `full` must turn on each service's feature,
         // or `cargo xtask test` would provision a server whose tests it does not build.
-        let manifest = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"),
-        )
-        .expect("mqsync's Cargo.toml");
+        let manifest =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+                .expect("mqsync's Cargo.toml");
         let full = manifest
             .split("\nfull = [")
             .nth(1)
