@@ -3,7 +3,7 @@
 //! cost of priorities (1 level against 8). Consumers back off on empty (crossbeam-utils'
 //! `Backoff::snooze`: a short spin, then `yield_now`), as real code does.
 //!
-//! `cargo bench --bench delivery`
+//! `cargo bench --bench delivery --features delivery`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use crossbeam_utils::Backoff;

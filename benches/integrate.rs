@@ -19,8 +19,8 @@
 //!
 //! The allocator decides how well batches scale: with glibc malloc every input allocated on the
 //! calling thread and freed on a worker (and every message the other way) crosses malloc arenas.
-//! `--features bench-mimalloc` runs the same bench on mimalloc, which frees across threads
-//! cheaply.
+//! `RUSTFLAGS="--cfg mqsync_bench_mimalloc" cargo bench --bench integrate --features integrate`
+//! runs the same bench on mimalloc (a dev-dependency), which frees across threads cheaply.
 
 #[path = "support/integrate_feed.rs"]
 mod feed;
@@ -32,7 +32,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[cfg(feature = "bench-mimalloc")]
+#[cfg(mqsync_bench_mimalloc)]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -11,7 +11,7 @@
 //!   timed from the engines' start until the group has acknowledged every entry (the engines'
 //!   shutdown is not timed).
 //!
-//! `cargo bench --bench redis --features redis` (needs `redis-server`:
+//! `cargo bench --bench redis --features redis,testing` (needs `redis-server`:
 //! `apt-get install -y redis-server`).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -12,7 +12,7 @@
 //! `synchronous = FULL` (an fsync per commit, durable against power loss) on 1k rows, where the
 //! cost of a commit per row shows fully.
 //!
-//! `cargo bench --bench sqlite`
+//! `cargo bench --bench sqlite --features sqlite-bundled`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mqsync::sync::{Change, Durability, Op, Sink, SqliteSchema, SqliteSink};

@@ -6,7 +6,7 @@
 //! Latency: a steady 100k changes/s for 0.5 s; the engine's own histogram gives p50/p99
 //! (printed, since criterion measures throughput only).
 //!
-//! `cargo bench --bench sync`
+//! `cargo bench --bench sync --features sync`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mqsync::sync::{Change, DataSync, Op, QueueSource, Replica};

@@ -1,7 +1,7 @@
 //! A steady integration load to profile: the bench's payloads in a loop, nothing else running.
 //!
 //! ```text
-//! cargo run --release --example integrate_profile -- WHAT [ROUNDS]
+//! cargo run --release --example integrate_profile --features integrate -- WHAT [ROUNDS]
 //! perf record -g target/release/examples/integrate_profile nested-batch-2
 //! ```
 //!
@@ -12,7 +12,7 @@
 //! each round, as a consumer would). It prints the wall and CPU time (all threads) of the timed
 //! part per round, so the 1- and 2-thread runs compare in CPU as well as in wall time: on a
 //! loaded machine the wall time of the 2-thread run says little, the CPU it took says what it
-//! would take on free cores. `--features bench-mimalloc` runs it on mimalloc.
+//! would take on free cores. `RUSTFLAGS="--cfg mqsync_bench_mimalloc"` runs it on mimalloc.
 //!
 //! Two experiments, by environment variable: `KEEP=1` keeps every round's messages (no memory
 //! is reused: every allocation is fresh), `DROP_ON_POOL=1` frees the messages on the pool's
@@ -21,7 +21,7 @@
 #[path = "../benches/support/integrate_feed.rs"]
 mod feed;
 
-#[cfg(feature = "bench-mimalloc")]
+#[cfg(mqsync_bench_mimalloc)]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

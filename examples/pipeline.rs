@@ -11,7 +11,7 @@
 //!    failures are retried, poison changes dead-lettered.
 //! 5. Verification: both targets must equal the final state computed independently.
 //!
-//! `cargo run --release --example pipeline -- --help`
+//! `cargo run --release --example pipeline --features sync -- --help`
 
 use mqsync::delivery::DeliveryQueue;
 use mqsync::integrate::{Integrator, RuleSet};
@@ -32,7 +32,7 @@ use inputs::{priority, source_inputs, Rng, RULES};
 const HELP: &str = "\
 mqsync pipeline: the whole library at work, verified.
 
-usage: cargo run --release --example pipeline -- [flags]
+usage: cargo run --release --example pipeline --features sync -- [flags]
 
   --messages N       inputs from the source systems (default 50000)
   --queue-messages N messages through the raw queues in stage 1 (default 1000000)

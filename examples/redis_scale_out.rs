@@ -13,7 +13,7 @@
 //! 4. The parent merges the records into one replica: every change covered, duplicates
 //!    counted, the state equal to the source's, and nothing left pending.
 //!
-//! `cargo run --release --example redis_scale_out --features redis -- --help`
+//! `cargo run --release --example redis_scale_out --features redis,testing -- --help`
 
 #[path = "shared/flags.rs"]
 mod flags;
@@ -35,7 +35,7 @@ const HELP: &str = "\
 mqsync redis_scale_out: producers append to a Redis stream, two consumer processes share one
 consumer group, and the merged result is verified against the source.
 
-usage: cargo run --release --example redis_scale_out --features redis -- [flags]
+usage: cargo run --release --example redis_scale_out --features redis,testing -- [flags]
 
   --messages N     changes in the log (default 200000)
   --producers N    producer threads (default 2)

@@ -15,7 +15,7 @@
 //!    database reopened, and a new engine resumes from the checkpoint stored in the database.
 //! 4. Report and verification: both targets must equal the final state computed independently.
 //!
-//! `cargo run --release --example sync_pipeline -- --help`
+//! `cargo run --release --example sync_pipeline --features sqlite-bundled -- --help`
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mqsync::delivery::{Delivery, DeliveryQueue, TryReceiveError};
@@ -42,7 +42,7 @@ const HELP: &str = "\
 mqsync sync_pipeline: three source systems integrated, delivered and synced into SQLite and a
 replica, through injected failures and a crash-restart from the SQLite checkpoint, verified.
 
-usage: cargo run --release --example sync_pipeline -- [flags]
+usage: cargo run --release --example sync_pipeline --features sqlite-bundled -- [flags]
 
   --messages N       inputs from the source systems (default 200000)
   --workers N        sync worker threads (default 2)

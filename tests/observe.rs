@@ -421,12 +421,12 @@ fn delivery_gauges_follow_the_queue() {
 // The Redis link (feature `redis`; skipped, saying so, without a `redis-server` on PATH).
 
 /// A Redis sink into `stream` on `url` (one line, so an API change touches one place).
-#[cfg(feature = "redis")]
+#[cfg(all(feature = "redis", feature = "testing"))]
 fn redis_sink(url: &str, stream: &str) -> mqsync::sync::RedisSink {
     mqsync::sync::RedisSink::new(&mqsync::sync::RedisConfig::builder(url, stream).build().unwrap())
 }
 
-#[cfg(feature = "redis")]
+#[cfg(all(feature = "redis", feature = "testing"))]
 #[test]
 fn a_redis_restart_is_a_lost_connection_then_a_reconnect_labelled_by_stream() {
     use mqsync::sync::redis_testing::RedisServer;

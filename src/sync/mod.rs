@@ -13,7 +13,7 @@
 //!   exponential backoff, poison isolation by splitting, and panics caught as failures.
 //! * [`Watermark`]: commit-after-confirm — the source position that may be committed when
 //!   parallel workers confirm out of order.
-//! * [`SqliteSink`] (feature `sqlite`, on by default): an SQLite table written one transaction
+//! * [`SqliteSink`] (feature `sqlite`): an SQLite table written one transaction
 //!   per batch, version-checked in SQL, with the source's resume position in the same
 //!   transaction; [`ReplaySource`] restarts a durable log from that checkpoint after a crash.
 //! * `RedisSink` / `RedisSource` (feature `redis`): Redis Streams as a target and as a source
@@ -45,7 +45,7 @@ pub use engine::{DataSync, DataSyncBuilder, FullPolicy, SyncReport, SyncSettings
 pub use event::{DeadChange, Observer, ObserverMode, SyncEvent};
 pub use metrics::{LatencySnapshot, Metrics};
 pub use reconcile::{plan_repairs, ReconcileReport};
-#[cfg(feature = "redis")]
+#[cfg(all(feature = "redis", feature = "testing"))]
 pub use redis_streams::testing as redis_testing;
 #[cfg(feature = "redis")]
 pub use redis_streams::{

@@ -16,7 +16,7 @@ pub enum Command {
 /// The usage text, printed by `help` and after every usage error; the services' lines come
 /// from [`SERVICES`].
 pub fn usage() -> String {
-    let features = services::features(SERVICES);
+    let features = services::FEATURES;
     let binaries: Vec<&str> = SERVICES.iter().map(|s| s.binary).collect();
     let mut text = format!(
         "\
@@ -60,7 +60,9 @@ environment:
         }
     }
     text.push_str(
-        "\nPlain `cargo test` runs everything that needs no server (the default features).",
+        "\nPlain `cargo test` builds only the default features (the lock-free core) and skips every\n\
+         test that needs another; `cargo test --features full` with MQSYNC_SKIP_REDIS=1 runs the\n\
+         rest without a server.",
     );
     text
 }
@@ -189,7 +191,7 @@ mod tests {
             "(redis-server)",
             "MQSYNC_SKIP_REDIS=1",
             "REDIS_URL              read by the examples, not the tests",
-            "--features redis ARGS",
+            "--features full ARGS",
         ] {
             assert!(usage.contains(word), "usage lacks {word}:\n{usage}");
         }

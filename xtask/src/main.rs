@@ -3,8 +3,8 @@
 //! `cargo xtask test` is the README's test command and `.ci/run`'s test step: it prints the
 //! toolchain, locates each server the tests need ([`services::SERVICES`]) on `PATH` or installs
 //! it with apt-get (as root, or through sudo), prints what it found or installed with its
-//! version, and runs `cargo test --release --features <the services' features>`, exiting with
-//! its status. A server it cannot get is reported with what to do; the tests still run and fail
+//! version, and runs `cargo test --release --features full` (every feature), exiting with its
+//! status. A server it cannot get is reported with what to do; the tests still run and fail
 //! with their own message, or skip loudly under the service's skip variable.
 
 mod cli;
@@ -43,11 +43,12 @@ fn test(cargo_args: &[String]) -> ExitCode {
         provision(service, host);
     }
 
-    let mut args: Vec<String> = vec!["test".into(), "--release".into()];
-    let features = services::features(SERVICES);
-    if !features.is_empty() {
-        args.extend(["--features".to_string(), features]);
-    }
+    let mut args: Vec<String> = vec![
+        "test".into(),
+        "--release".into(),
+        "--features".into(),
+        services::FEATURES.into(),
+    ];
     args.extend(cargo_args.iter().cloned());
     say(&format!("running: cargo {}", args.join(" ")));
     // Inherited stdout and stderr: the output streams as it comes.
@@ -84,9 +85,9 @@ fn provision(service: &Service, host: Host) {
         }
         Plan::Found(at) => report(service, "found", &at),
         Plan::Skip => say(&format!(
-            "{name}: {} is not on PATH and {}=1: nothing installed, the {name} tests will be \
-             SKIPPED (loudly)",
-            service.binary, service.skip_var
+            "{name}: {} is not on PATH and {}=1: nothing installed, the {name} tests (feature \
+             {}) will be SKIPPED (loudly)",
+            service.binary, service.skip_var, service.feature
         )),
         Plan::Install { sudo } => {
             say(&format!(

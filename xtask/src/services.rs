@@ -1,8 +1,9 @@
 //! The servers the tests need, and what to do about each: use it, install it, skip it, or tell
 //! the user how to get it. Everything here decides; `main.rs` runs the commands.
 //!
-//! A new connector's server is one more [`Service`] in [`SERVICES`] (with its cargo feature):
-//! `cargo xtask test` then locates or installs it and enables its feature.
+//! A new connector's server is one more [`Service`] in [`SERVICES`] (with its cargo feature, which
+//! mqsync's `full` must include): `cargo xtask test` then locates or installs it, and its tests run
+//! under [`FEATURES`].
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub struct Service {
     /// For people: "Redis".
     pub name: &'static str,
-    /// The cargo feature whose tests need this server; `cargo xtask test` enables it.
+    /// The cargo feature whose tests need this server, one of those [`FEATURES`] turns on.
     pub feature: &'static str,
     /// The executable the tests start, looked up on `PATH`.
     pub binary: &'static str,
@@ -63,14 +64,11 @@ pub const SERVICES: &[Service] = &[Service {
     url_var: UrlVar::ExamplesOnly("REDIS_URL"),
 }];
 
-/// The features to enable for `services`, comma-separated, for `cargo test --features`.
-pub fn features(services: &[Service]) -> String {
-    services
-        .iter()
-        .map(|s| s.feature)
-        .collect::<Vec<_>>()
-        .join(",")
-}
+/// The features `cargo xtask test` runs the suite with: mqsync's `full`, every feature (each
+/// service's among them), so every test, example, bench and doc test builds, and the tests of
+/// every service run. `.ci/run` tests what `full` replaces (serde_json in place of `simd`)
+/// separately.
+pub const FEATURES: &str = "full";
 
 /// What this machine offers for installing packages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,20 +250,28 @@ mod tests {
         );
         assert_eq!(r.skip_var, "MQSYNC_SKIP_REDIS"); // what tests/redis.rs reads
         assert_eq!(r.url_var, UrlVar::ExamplesOnly("REDIS_URL"));
-        assert_eq!(features(SERVICES), "redis");
-        assert_eq!(features(&[]), "");
+        assert_eq!(FEATURES, "full");
     }
 
     #[test]
-    fn features_join_every_service() {
-        let two = [
-            Service {
-                feature: "redis",
-                ..WITH_URL
-            },
-            WITH_URL,
-        ];
-        assert_eq!(features(&two), "redis,postgres");
+    fn every_service_feature_is_in_full() {
+        // mqsync's Cargo.toml, read at test time: `full` must turn on each service's feature,
+        // or `cargo xtask test` would provision a server whose tests it does not build.
+        let manifest =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+                .expect("mqsync's Cargo.toml");
+        let full = manifest
+            .split("\nfull = [")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .expect("a `full = [...]` feature");
+        for s in SERVICES {
+            assert!(
+                full.contains(&format!("\"{}\"", s.feature)),
+                "`full` lacks {}: {full}",
+                s.feature
+            );
+        }
     }
 
     #[test]

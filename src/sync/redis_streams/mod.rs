@@ -21,6 +21,8 @@ mod link;
 mod redact;
 mod sink;
 mod source;
+// A test fixture, public only under the `testing` feature (not covered by semver).
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use config::{RedisConfig, RedisConfigBuilder};
