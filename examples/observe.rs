@@ -100,7 +100,10 @@ fn run_sync() {
 }
 
 fn run_delivery() {
-    let queue = DeliveryQueue::builder().delivery_limit(2).build().expect("a valid delivery configuration");
+    let queue = DeliveryQueue::builder()
+        .delivery_limit(2)
+        .build()
+        .expect("a valid delivery configuration");
     queue.publish("job-1").unwrap();
     queue.publish("job-2").unwrap();
     let consumer = queue.consumer();

@@ -64,6 +64,7 @@
 #![warn(clippy::undocumented_unsafe_blocks, rust_2018_idioms)]
 
 mod config;
+#[cfg(any(feature = "delivery", feature = "sync"))]
 mod observe;
 mod primitive;
 /// The tests' shared scaffolding (drop counting, stress sizes, seeded randomness), also used by

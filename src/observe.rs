@@ -26,8 +26,11 @@
 
 #![allow(unused_variables)] // every parameter is unused with both features off
 
+#[cfg(feature = "delivery")]
 use crate::delivery::DeadReason;
+#[cfg(feature = "sync")]
 use std::fmt::Display;
+#[cfg(feature = "sync")]
 use std::time::Duration;
 
 /// Series names: one constant per series, used by the helpers below and by the tests.
@@ -126,6 +129,7 @@ pub(crate) fn started() {
 }
 
 /// Entered for as long as a batch is processed; empty without the `tracing` feature.
+#[cfg(feature = "sync")]
 #[must_use = "the span ends when the guard is dropped"]
 pub(crate) struct SpanGuard {
     #[cfg(feature = "tracing")]
@@ -140,6 +144,7 @@ pub(crate) struct SpanGuard {
 
 /// A worker starts on a batch of `size` changes: the span `mqsync.sync.batch` around the
 /// delivery to every sink, and the batch size histogram.
+#[cfg(feature = "sync")]
 #[inline(always)]
 pub(crate) fn sync_batch(size: usize) -> SpanGuard {
     #[cfg(feature = "metrics")]
@@ -153,6 +158,7 @@ pub(crate) fn sync_batch(size: usize) -> SpanGuard {
 }
 
 /// A batch goes to one sink: the span `mqsync.sync.deliver`, a child of the batch's.
+#[cfg(feature = "sync")]
 #[inline(always)]
 pub(crate) fn sync_deliver(sink: &str, size: usize) -> SpanGuard {
     SpanGuard {
@@ -166,6 +172,7 @@ pub(crate) fn sync_deliver(sink: &str, size: usize) -> SpanGuard {
 
 /// A sink finished the batch that `delivering` (from [`sync_deliver`]) spans, after `retries`
 /// failed attempts; ends the span.
+#[cfg(feature = "sync")]
 #[inline(always)]
 pub(crate) fn sync_delivered(delivering: SpanGuard, sink: &str, retries: u64) {
     #[cfg(feature = "metrics")]
@@ -180,6 +187,7 @@ pub(crate) fn sync_delivered(delivering: SpanGuard, sink: &str, retries: u64) {
 
 /// A sink failed `failed` changes of a part of a batch, and they will be tried again after
 /// attempt number `attempt`.
+#[cfg(feature = "sync")]
 #[inline(always)]
 pub(crate) fn sync_retry(sink: &str, attempt: u32, failed: usize, reason: &dyn Display) {
     #[cfg(feature = "tracing")]
@@ -188,6 +196,7 @@ pub(crate) fn sync_retry(sink: &str, attempt: u32, failed: usize, reason: &dyn D
 
 /// A sink failed a whole part of `size` changes, which is split in halves to isolate the
 /// poison.
+#[cfg(feature = "sync")]
 #[inline(always)]
 pub(crate) fn sync_split(sink: &str, size: usize, reason: &dyn Display) {
     #[cfg(feature = "tracing")]
@@ -197,6 +206,7 @@ pub(crate) fn sync_split(sink: &str, size: usize, reason: &dyn Display) {
 }
 
 /// A change is dead-lettered: `sink` gave up on it (or `"engine"` refused it).
+#[cfg(feature = "sync")]
 #[inline(always)]
 pub(crate) fn sync_dead_letter(sink: &str, key: &str, reason: &dyn Display) {
     #[cfg(feature = "tracing")]
@@ -206,6 +216,7 @@ pub(crate) fn sync_dead_letter(sink: &str, key: &str, reason: &dyn Display) {
 }
 
 /// A change was applied by every sink, `latency` after it was pulled.
+#[cfg(feature = "sync")]
 #[inline(always)]
 pub(crate) fn sync_applied(latency: Duration) {
     #[cfg(feature = "metrics")]
@@ -217,6 +228,7 @@ pub(crate) fn sync_applied(latency: Duration) {
 
 /// The reader pulled `count` changes from `source`, which had `in_flight` changes pulled and not
 /// yet confirmed before these.
+#[cfg(feature = "sync")]
 #[inline(always)]
 pub(crate) fn sync_pulled(source: &str, count: usize, in_flight: usize) {
     if count == 0 {
@@ -230,6 +242,7 @@ pub(crate) fn sync_pulled(source: &str, count: usize, in_flight: usize) {
 }
 
 /// `source` committed `newly` more changes, through change number `through`.
+#[cfg(feature = "sync")]
 #[inline(always)]
 pub(crate) fn sync_committed(source: &str, newly: u64, through: u64) {
     #[cfg(feature = "tracing")]
@@ -239,6 +252,7 @@ pub(crate) fn sync_committed(source: &str, newly: u64, through: u64) {
 }
 
 /// `source` failed to `op` (`"pull"` or `"commit"`); the engine tries again later.
+#[cfg(feature = "sync")]
 #[inline(always)]
 pub(crate) fn sync_source_error(source: &str, op: &'static str, error: &dyn Display) {
     #[cfg(feature = "tracing")]
@@ -249,6 +263,7 @@ pub(crate) fn sync_source_error(source: &str, op: &'static str, error: &dyn Disp
 
 /// `source` has `in_flight` changes pulled and not yet confirmed (its lag, in changes); set by
 /// the reader after each pull that brought changes and after each commit.
+#[cfg(feature = "sync")]
 #[inline(always)]
 pub(crate) fn sync_in_flight(source: &str, in_flight: usize) {
     #[cfg(feature = "metrics")]
@@ -298,6 +313,7 @@ pub(crate) fn redis_connected<T, E: Display>(
 // points where a message changes state, so they sum over every queue of the process.
 
 /// A message was published.
+#[cfg(feature = "delivery")]
 #[inline(always)]
 pub(crate) fn delivery_published(priority: u8) {
     #[cfg(feature = "metrics")]
@@ -308,6 +324,7 @@ pub(crate) fn delivery_published(priority: u8) {
 }
 
 /// A message was handed to a consumer (delivery number `deliveries`).
+#[cfg(feature = "delivery")]
 #[inline(always)]
 pub(crate) fn delivery_delivered(deliveries: u32) {
     #[cfg(feature = "metrics")]
@@ -319,6 +336,7 @@ pub(crate) fn delivery_delivered(deliveries: u32) {
 }
 
 /// A delivery was acknowledged.
+#[cfg(feature = "delivery")]
 #[inline(always)]
 pub(crate) fn delivery_acked() {
     #[cfg(feature = "metrics")]
@@ -326,6 +344,7 @@ pub(crate) fn delivery_acked() {
 }
 
 /// A delivery was settled in any way (ack, nack, reject, drop, visibility timeout).
+#[cfg(feature = "delivery")]
 #[inline(always)]
 pub(crate) fn delivery_released() {
     #[cfg(feature = "metrics")]
@@ -333,6 +352,7 @@ pub(crate) fn delivery_released() {
 }
 
 /// A delivered message went back to the front of its lane after `deliveries` deliveries.
+#[cfg(feature = "delivery")]
 #[inline(always)]
 pub(crate) fn delivery_redelivered(priority: u8, deliveries: u32) {
     #[cfg(feature = "tracing")]
@@ -346,6 +366,7 @@ pub(crate) fn delivery_redelivered(priority: u8, deliveries: u32) {
 
 /// A ready message outlived its time to live before a consumer received it (it is then
 /// dead-lettered, see [`delivery_dead_letter`]).
+#[cfg(feature = "delivery")]
 #[inline(always)]
 pub(crate) fn delivery_expired(priority: u8) {
     #[cfg(feature = "tracing")]
@@ -358,6 +379,7 @@ pub(crate) fn delivery_expired(priority: u8) {
 }
 
 /// A delivery outlived the visibility timeout and is requeued.
+#[cfg(feature = "delivery")]
 #[inline(always)]
 pub(crate) fn delivery_timed_out() {
     #[cfg(feature = "tracing")]
@@ -367,6 +389,7 @@ pub(crate) fn delivery_timed_out() {
 }
 
 /// A message was dead-lettered, for `reason`, after `deliveries` deliveries.
+#[cfg(feature = "delivery")]
 #[inline(always)]
 pub(crate) fn delivery_dead_letter(reason: DeadReason, deliveries: u32, priority: u8) {
     #[cfg(feature = "tracing")]

@@ -423,7 +423,11 @@ fn delivery_gauges_follow_the_queue() {
 /// A Redis sink into `stream` on `url` (one line, so an API change touches one place).
 #[cfg(all(feature = "redis", feature = "testing"))]
 fn redis_sink(url: &str, stream: &str) -> mqsync::sync::RedisSink {
-    mqsync::sync::RedisSink::new(&mqsync::sync::RedisConfig::builder(url, stream).build().unwrap())
+    mqsync::sync::RedisSink::new(
+        &mqsync::sync::RedisConfig::builder(url, stream)
+            .build()
+            .unwrap(),
+    )
 }
 
 #[cfg(all(feature = "redis", feature = "testing"))]
