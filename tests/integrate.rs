@@ -854,9 +854,13 @@ fn schema_rule_validates_the_final_body() {
     let err = Integrator::builder()
         .source("s", bad)
         .build()
-        .unwrap_err()
-        .to_string();
-    assert!(err.starts_with("rule sources.s.schema:"), "{err}");
+        .unwrap_err();
+    assert_eq!(err.field(), "rules");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("rules = \"sources.s.schema\" is invalid:"),
+        "{text}"
+    );
 }
 
 #[cfg(not(feature = "schema"))]
