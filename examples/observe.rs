@@ -8,13 +8,16 @@
 //! `/metrics` endpoint for Prometheus to scrape (Ctrl-C to stop).
 //!
 //! ```text
-//! cargo run --example observe --features "tracing metrics"
-//! cargo run --example observe --features "tracing metrics" -- --serve 127.0.0.1:9000
+//! cargo run --example observe --features "sync tracing metrics"
+//! cargo run --example observe --features "sync tracing metrics" -- --serve 127.0.0.1:9000
 //! curl -s 127.0.0.1:9000/metrics | grep mqsync_sync_dead_lettered_total
 //! ```
 //!
 //! The exporter is used without its default features (no Tokio, no hyper): the recorder and
 //! its `render()` are all a service with its own HTTP server needs. See `docs/observability.md`.
+
+#[path = "shared/flags.rs"]
+mod flags;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use mqsync::delivery::DeliveryQueue;
@@ -50,11 +53,18 @@ impl Sink for Ledger {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let serve = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
-        [] => None,
-        [flag, addr] if flag == "--serve" => Some(addr.clone()),
-        _ => return Err("usage: observe [--serve ADDR]".into()),
-    };
+    let mut serve = None;
+    flags::parse(
+        std::env::args_os().skip(1),
+        "usage: observe [--serve ADDR]",
+        |flag, p| {
+            match flag {
+                "--serve" => serve = Some(flags::text(p, flag)?),
+                other => return Err(format!("unknown flag {other:?} (try --help)")),
+            }
+            Ok(())
+        },
+    )?;
 
     // Installed before the first engine or queue starts, so the series' descriptions (units,
     // `# HELP`) reach the exporter.

@@ -851,10 +851,7 @@ fn schema_rule_validates_the_final_body() {
         "{reason}"
     );
     let bad = SourceRules::new().schema(json!({"type": 12}));
-    let err = Integrator::builder()
-        .source("s", bad)
-        .build()
-        .unwrap_err();
+    let err = Integrator::builder().source("s", bad).build().unwrap_err();
     assert_eq!(err.field(), "rules");
     let text = err.to_string();
     assert!(
