@@ -127,7 +127,10 @@ fn peek_against_pop_never_reads_a_moved_value() {
         let popped = q.pop();
         let peeked = peeker.join().unwrap();
         assert_eq!(popped.as_deref(), Some("a"));
-        assert!(matches!(peeked.as_deref(), Some("a") | Some("b")), "{peeked:?}");
+        assert!(
+            matches!(peeked.as_deref(), Some("a") | Some("b")),
+            "{peeked:?}"
+        );
         assert_eq!(q.peek().as_deref(), Some("b"));
     });
 }

@@ -45,7 +45,10 @@ fn commit_never_passes_an_unapplied_change() {
             }
             if let Some(through) = marks.committable() {
                 for seq in 0..=through {
-                    assert!(applied[seq as usize].load(Ordering::Acquire), "committed past {seq}");
+                    assert!(
+                        applied[seq as usize].load(Ordering::Acquire),
+                        "committed past {seq}"
+                    );
                 }
             }
         };
