@@ -367,8 +367,8 @@ fn toml_and_json_rules_are_the_same_rules() {
 
 #[test]
 fn rule_files_load_by_extension() {
-    let dir = std::env::temp_dir().join(format!("mqsync-integrate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
     let (toml, json, txt) = (dir.join("r.toml"), dir.join("r.json"), dir.join("r.txt"));
     std::fs::write(&toml, RULES_TOML).unwrap();
     std::fs::write(&json, RULES_JSON).unwrap();
@@ -385,7 +385,6 @@ fn rule_files_load_by_extension() {
         RuleSet::from_path(dir.join("missing.toml")),
         Err(RuleError::Io { .. })
     ));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! Test helper: a throwaway `redis-server` on a free loopback port, for the tests, the example
 //! and the bench (not part of the sync API).
 
-use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -31,7 +31,9 @@ pub const INSTALL_HINT: &str = "apt-get install -y redis-server";
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
-    dir: PathBuf,
+    /// The data directory, shared by the attempts of one launch; removed when the last holder
+    /// drops it.
+    dir: Arc<tempfile::TempDir>,
     /// Extra `redis-server` arguments, kept for [`restart`](Self::restart).
     extra: Vec<String>,
     /// For a TLS server: the test CA's certificate (PEM) that signed the server's.
@@ -103,15 +105,13 @@ impl RedisServer {
                 format!("redis-server is not on PATH: install it with `{INSTALL_HINT}`"),
             ));
         }
-        // Unique per server: the process, and a random number (std's hasher keys are random).
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let dir =
-            std::env::temp_dir().join(format!("mqsync-redis-{}-{random:016x}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        let dir = Arc::new(
+            tempfile::Builder::new()
+                .prefix(&format!("mqsync-redis-{}-", std::process::id()))
+                .tempdir()?,
+        );
         let tls_ca = if tls {
-            Some(make_certificates(&dir)?)
+            Some(make_certificates(dir.path())?)
         } else {
             None
         };
@@ -123,7 +123,7 @@ impl RedisServer {
             let mut server = RedisServer {
                 child: None,
                 port,
-                dir: dir.clone(),
+                dir: Arc::clone(&dir),
                 extra: extra.iter().map(|a| a.to_string()).collect(),
                 tls_ca: tls_ca.clone(),
             };
@@ -157,7 +157,7 @@ impl RedisServer {
 
     /// The data directory (the append-only files).
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// Kills the server at once (SIGKILL: no shutdown, as in a crash). With
@@ -176,7 +176,7 @@ impl RedisServer {
         self.kill();
         let mut command = Command::new("redis-server");
         if self.tls_ca.is_some() {
-            let file = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
+            let file = |name: &str| self.dir.path().join(name).to_string_lossy().into_owned();
             command
                 .args(["--port", "0", "--tls-port", &self.port.to_string()])
                 .args(["--tls-cert-file", &file("server.crt")])
@@ -188,7 +188,7 @@ impl RedisServer {
         }
         let child = command
             .args(["--bind", "127.0.0.1"])
-            .args(["--dir", &self.dir.to_string_lossy()])
+            .args(["--dir", &self.dir.path().to_string_lossy()])
             .args(["--appendonly", "yes"])
             .args(["--save", ""])
             .args(["--daemonize", "no"])
@@ -310,8 +310,8 @@ fn make_certificates(dir: &Path) -> io::Result<String> {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // The directory goes with the last `Arc` of the `TempDir`.
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
