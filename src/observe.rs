@@ -313,6 +313,18 @@ pub(crate) fn redis_connected<T, E: Display>(
 // points where a message changes state, so they sum over every queue of the process.
 
 /// A message was published.
+/// A delivery queue was dropped with `ready` messages still in its lanes: they leave the
+/// process-wide `ready` gauge with it (nothing can be unacknowledged then: every delivery keeps
+/// its queue alive).
+#[cfg(feature = "delivery")]
+#[inline(always)]
+pub(crate) fn delivery_queue_dropped(ready: usize) {
+    #[cfg(feature = "metrics")]
+    if ready > 0 {
+        metrics::gauge!(DELIVERY_READY).decrement(ready as f64);
+    }
+}
+
 #[cfg(feature = "delivery")]
 #[inline(always)]
 pub(crate) fn delivery_published(priority: u8) {

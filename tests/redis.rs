@@ -475,6 +475,11 @@ fn bad_configuration_is_refused_by_build_before_anything_connects() {
         value: Duration::ZERO,
         reason: "must be positive",
     };
+    let too_long = |field, value| ConfigError::Duration {
+        field,
+        value,
+        reason: "longer than a day",
+    };
     let cases: Vec<(RedisConfigBuilder, ConfigError)> = vec![
         (RedisConfig::builder("", "s"), ConfigError::Missing("url")),
         (ok().group(""), ConfigError::Missing("group")),
@@ -496,6 +501,16 @@ fn bad_configuration_is_refused_by_build_before_anything_connects() {
         (
             ok().connect_timeout(Duration::ZERO),
             zero("connect_timeout"),
+        ),
+        // Durations the source and sink add to the clock: refused here, not a panic there.
+        (ok().block(Duration::MAX), too_long("block", Duration::MAX)),
+        (
+            ok().claim_idle(Duration::from_secs(86_401)),
+            too_long("claim_idle", Duration::from_secs(86_401)),
+        ),
+        (
+            ok().retry_for(Duration::MAX),
+            too_long("retry_for", Duration::MAX),
         ),
     ];
     for (builder, want) in cases {
@@ -595,6 +610,22 @@ fn the_password_never_prints() {
         .iter()
         .any(|e| matches!(e, SyncEvent::SourceError { .. })));
     shown.push(format!("{events:?} {report:?}"));
+    // Unescaped `/`, `?`, `#` in a password (base64 passwords hold `/`): the URL is malformed,
+    // and neither the built config nor the error refusing it may print the password.
+    for (secret, url) in [
+        ("hunter2/s3cret", "redis://app:hunter2/s3cret@127.0.0.1:1/0"),
+        (
+            "hunter2?s3#cret",
+            "redis://app:hunter2?s3#cret@127.0.0.1:1/0",
+        ),
+    ] {
+        let text = match RedisConfig::builder(url, "s").build() {
+            Ok(config) => format!("{config:?} {config}"),
+            Err(err) => format!("{err} {err:?}"),
+        };
+        assert!(!text.contains(secret), "the password leaked: {text}");
+        assert!(!text.contains("s3"), "part of the password leaked: {text}");
+    }
     for text in &shown {
         assert!(!text.contains(SECRET), "the password leaked: {text}");
     }

@@ -393,6 +393,33 @@ fn bad_configuration_is_refused_before_anything_starts() {
         .retry(RetryPolicy::default().attempts(0))
         .start();
     assert_eq!(no_attempts.unwrap_err().field(), "retry.attempts");
+    // Values that used to panic later (in `spsc`, or doubling a backoff) are refused by start.
+    let huge_handoff = DataSync::builder()
+        .source(IterSource::new("s", std::iter::empty()))
+        .sink(Replica::new())
+        .handoff_capacity(usize::MAX)
+        .start();
+    assert!(matches!(
+        huge_handoff.unwrap_err(),
+        ConfigError::TooLarge {
+            field: "handoff_capacity",
+            ..
+        }
+    ));
+    let huge_backoff = DataSync::builder()
+        .source(IterSource::new("s", std::iter::empty()))
+        .sink(Replica::new())
+        .retry(RetryPolicy::new(3, Duration::MAX, Duration::MAX))
+        .start();
+    assert_eq!(huge_backoff.unwrap_err().field(), "retry.initial_backoff");
+    // A timeout too long for the clock waits without a deadline instead of panicking.
+    let idle = DataSync::builder()
+        .source(IterSource::new("s", std::iter::empty()))
+        .sink(Replica::new())
+        .start()
+        .unwrap();
+    assert!(idle.wait_idle(Duration::MAX));
+    idle.shutdown();
     // An observer listens to one engine: the second builder that is given it refuses to start
     // (rather than leave it silently deaf).
     let observer = Observer::new(ObserverMode::Lossless(4));

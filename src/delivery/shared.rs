@@ -41,6 +41,13 @@ pub(super) struct Shared<T> {
     pub(super) counters: Counters,
 }
 
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        // The messages still in the lanes drop with the queue; the `ready` gauge forgets them.
+        crate::observe::delivery_queue_dropped(self.lanes.iter().map(Lane::len).sum());
+    }
+}
+
 /// The state a consumer shares with the deliveries it handed out (one `Arc` per delivery).
 pub(super) struct ConsumerState<T> {
     pub(super) shared: Arc<Shared<T>>,

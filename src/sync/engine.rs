@@ -107,8 +107,9 @@ impl Default for SyncSettings {
 }
 
 impl SyncSettings {
-    /// Checks what [`DataSyncBuilder::start`] checks: sizes of at least 1, a linger that can be
-    /// added to the current time.
+    /// Checks what [`DataSyncBuilder::start`] checks: sizes of at least 1 (and a handoff
+    /// capacity the rings can hold), a linger that can be added to the current time, retry
+    /// backoffs of at most a year.
     fn check(&self) -> Result<(), ConfigError> {
         for (field, value) in [
             ("workers", self.workers),
@@ -140,6 +141,28 @@ impl SyncSettings {
                 field: "linger",
                 value: self.linger,
                 reason: "too long to add to the current time",
+            });
+        }
+        // A worker sleeps each backoff and doubles it up to the maximum: both must be durations
+        // a thread can sleep and double without overflow.
+        for (field, value) in [
+            ("retry.initial_backoff", self.retry.initial_backoff),
+            ("retry.max_backoff", self.retry.max_backoff),
+        ] {
+            if value > day * 365 {
+                return Err(ConfigError::Duration {
+                    field,
+                    value,
+                    reason: "longer than a year",
+                });
+            }
+        }
+        // The handoff rings' own limit (`try_spsc`), checked here so `start` names the field.
+        if self.handoff_capacity > usize::MAX / 4 {
+            return Err(ConfigError::TooLarge {
+                field: "handoff_capacity",
+                value: self.handoff_capacity as u64,
+                max: (usize::MAX / 4) as u64,
             });
         }
         Ok(())
@@ -558,7 +581,8 @@ impl DataSync {
     /// to pull and nothing in flight — or `timeout` passes. True if idle. Call it after your
     /// producers are done to wait for the engine to catch up.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        // A timeout too long for the clock waits without a deadline.
+        let deadline = Instant::now().checked_add(timeout);
         // AcqRel RMW that adds nothing, not a load: it joins `passes`' release sequence, so the
         // reader's next (AcqRel) increment synchronizes with it, and everything this thread did
         // before the call (pushes into a source, `reconcile_now`'s repairs) happens-before the
@@ -573,7 +597,7 @@ impl DataSync {
             if passes >= start + 2 && self.shared.idle.load(Ordering::Acquire) {
                 return true;
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return false;
             }
             thread::sleep(Duration::from_micros(200));

@@ -382,7 +382,7 @@ fn deliver_part(
         }
         if !remaining.is_empty() && !backoff.is_zero() {
             thread::sleep(backoff);
-            backoff = (backoff * 2).min(policy.max_backoff);
+            backoff = backoff.saturating_mul(2).min(policy.max_backoff);
         }
     }
 }

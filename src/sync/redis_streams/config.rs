@@ -33,8 +33,10 @@ use std::time::Duration;
 /// | `connect_timeout` | 1 s | one connection attempt |
 /// | `tls_root_certificate` | none | `rediss://`: a PEM CA certificate to trust instead of the system's roots |
 ///
-/// **The password never prints**: `Debug`, `Display`, serialization and every error show the URL
-/// as `redis://user:***@host:port/db`. Serializing a config therefore writes the redacted URL;
+/// **The password never prints**: `Debug`, `Display`, serialization and every error of this
+/// crate show the URL as `redis://user:***@host:port/db` (a TOML or JSON parser refusing a file
+/// may quote the offending line itself, which is one more reason to keep the password out of
+/// the file). Serializing a config therefore writes the redacted URL;
 /// loading it back needs the password again (keep it out of the file: fill `url` in from a
 /// secret store or the environment before loading).
 ///
@@ -498,7 +500,7 @@ impl RedisConfigBuilder {
     /// # Errors
     ///
     /// [`ConfigError::Missing`] for an empty name, [`ConfigError::TooSmall`] for a zero count,
-    /// [`ConfigError::Duration`] for a zero duration, [`ConfigError::Invalid`] for a URL the
+    /// [`ConfigError::Duration`] for a zero duration or one longer than a day, [`ConfigError::Invalid`] for a URL the
     /// client refuses (redacted) or a TLS root certificate that is not PEM,
     /// [`ConfigError::Conflict`] for a dead-letter stream equal to the stream or a TLS root on a
     /// plain `redis://` URL.
@@ -556,6 +558,16 @@ impl RedisConfigBuilder {
                     reason: "must be positive",
                 });
             }
+            // The source and sink add these to `Instant::now()` (a block plus a margin, a
+            // retry deadline, half a claim interval): a day is far beyond any sensible value
+            // and far from the clock's overflow.
+            if value > Duration::from_secs(86_400) {
+                return Err(ConfigError::Duration {
+                    field,
+                    value,
+                    reason: "longer than a day",
+                });
+            }
         }
         if self.dead_letter_stream_name() == self.stream {
             return Err(ConfigError::Conflict {
@@ -585,6 +597,9 @@ impl RedisConfigBuilder {
             return Err(invalid("url", "not a redis:// or rediss:// URL".into()));
         };
         let tls = info.scheme() == "rediss";
+        if tls {
+            install_crypto_provider();
+        }
         match &self.tls_root_certificate {
             None => {
                 redis::Client::open(self.url.as_str()).map_err(|e| invalid("url", e.to_string()))
@@ -611,4 +626,19 @@ impl RedisConfigBuilder {
             }
         }
     }
+}
+
+/// Makes rustls's `ring` provider the process default, unless the application installed one.
+///
+/// The redis crate builds its TLS configuration with `rustls::ClientConfig::builder()`, which
+/// picks the process-wide provider, and panics when it cannot tell which one: that is the case
+/// when another crate in the application turns on rustls's `aws-lc-rs` next to our `ring`
+/// (reqwest and tokio-rustls do by default), and the panic would come at the first connect,
+/// inside a sink or the reader thread. Installing is first-come: an application that chose a
+/// provider keeps it (the error saying one is installed is the expected outcome then).
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }

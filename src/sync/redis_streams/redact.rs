@@ -4,33 +4,37 @@
 /// `url` with the password (and a lone user-info part, which some clients take for a
 /// password) replaced by `***`, and `password=` / `pass=` query values too:
 /// `redis://user:***@host:6379/0`.
+///
+/// The user-info is everything before the *last* `@` after the scheme, not only before the
+/// first `/`, `?` or `#`: a password may hold those characters unescaped (base64 passwords hold
+/// `/`), and such a URL, malformed as it is, must not print its password in the error that
+/// refuses it. An `@` later in a path or query makes this hide more than the password; hiding
+/// too much is the safe side.
 pub(super) fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => (&url[..i + 3], &url[i + 3..]),
-        None => ("", url),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rfind('@') {
+    let (scheme, rest) = split_scheme(url);
+    let (authority, tail) = match rest.rfind('@') {
         Some(at) => {
-            let (userinfo, host) = authority.split_at(at);
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:***{host}"),
-                None => format!("***{host}"),
-            }
+            let userinfo = &rest[..at];
+            let after = &rest[at..]; // "@host:port/db?query"
+            let host_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+            let (host, tail) = after.split_at(host_end);
+            let shown = match userinfo.split_once(':') {
+                Some((user, _)) if !user.contains(['/', '?', '#']) => format!("{user}:***{host}"),
+                _ => format!("***{host}"),
+            };
+            (shown, tail)
         }
-        None => authority.to_owned(),
+        None => {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            (rest[..end].to_owned(), &rest[end..])
+        }
     };
     let tail = match tail.split_once('?') {
         Some((path, query)) => {
             let query: Vec<String> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((k, _))
-                        if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("pass") =>
-                    {
-                        format!("{k}=***")
-                    }
+                    Some((k, _)) if is_password_key(k) => format!("{k}=***"),
                     _ => pair.to_owned(),
                 })
                 .collect();
@@ -53,20 +57,59 @@ pub(super) fn scrub(text: &str, url: &str) -> String {
     out
 }
 
+/// `("redis://", "user:pw@host/0")`: the scheme with its `://`, and the rest.
+fn split_scheme(url: &str) -> (&str, &str) {
+    match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    }
+}
+
+/// A query key the redis crate reads as the password, compared after percent-decoding as the
+/// redis crate does (`pa%73s` is `pass`).
+fn is_password_key(key: &str) -> bool {
+    let mut decoded = Vec::with_capacity(key.len());
+    let bytes = key.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            None => {
+                decoded.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    decoded.eq_ignore_ascii_case(b"password") || decoded.eq_ignore_ascii_case(b"pass")
+}
+
 /// The substrings of `url` that [`redact_url`] hides.
 fn secrets(url: &str) -> Vec<&str> {
-    let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
+    let (_, rest) = split_scheme(url);
     let mut found = Vec::new();
-    if let Some(at) = authority.rfind('@') {
-        let userinfo = &authority[..at];
-        found.push(userinfo.split_once(':').map_or(userinfo, |(_, pw)| pw));
-    }
+    let tail = match rest.rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            found.push(match userinfo.split_once(':') {
+                Some((user, pw)) if !user.contains(['/', '?', '#']) => pw,
+                _ => userinfo,
+            });
+            &rest[at..]
+        }
+        None => rest,
+    };
     if let Some((_, query)) = tail.split_once('?') {
         for pair in query.split('&') {
             if let Some((k, v)) = pair.split_once('=') {
-                if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("pass") {
+                if is_password_key(k) {
                     found.push(v);
                 }
             }
@@ -94,12 +137,26 @@ mod tests {
                 "redis+unix:///tmp/r.sock?db=1&pass=***",
             ),
             ("redis://u:p@ss@host/1", "redis://u:***@host/1"),
+            // Unescaped `/`, `?`, `#` in a password (base64 holds `/`): still hidden.
+            ("redis://app:pa/ss@h/0", "redis://app:***@h/0"),
+            ("redis://app:a?b#c@h:6379", "redis://app:***@h:6379"),
+            ("redis://:x/y?z@h", "redis://:***@h"),
+            // Percent-escaped query keys are read as the redis crate reads them.
+            ("redis+unix:///s?pa%73s=pw", "redis+unix:///s?pa%73s=***"),
+            (
+                "redis://h/0?PassWord=pw&db=1",
+                "redis://h/0?PassWord=***&db=1",
+            ),
         ] {
             assert_eq!(redact_url(url), shown, "{url}");
         }
         assert_eq!(
             scrub("cannot parse redis://u:p4ss@h: p4ss", "redis://u:p4ss@h"),
             "cannot parse redis://u:***@h: ***"
+        );
+        assert_eq!(
+            scrub("bad url: pa/ss", "redis://app:pa/ss@h/0"),
+            "bad url: ***"
         );
     }
 }
