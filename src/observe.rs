@@ -316,10 +316,9 @@ pub(crate) fn redis_connected<T, E: Display>(
 /// A delivery queue was dropped with `ready` messages still in its lanes: they leave the
 /// process-wide `ready` gauge with it (nothing can be unacknowledged then: every delivery keeps
 /// its queue alive).
-#[cfg(feature = "delivery")]
+#[cfg(all(feature = "delivery", feature = "metrics"))]
 #[inline(always)]
 pub(crate) fn delivery_queue_dropped(ready: usize) {
-    #[cfg(feature = "metrics")]
     if ready > 0 {
         metrics::gauge!(DELIVERY_READY).decrement(ready as f64);
     }

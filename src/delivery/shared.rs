@@ -41,6 +41,8 @@ pub(super) struct Shared<T> {
     pub(super) counters: Counters,
 }
 
+// Only with `metrics`: the lanes' lengths are computed for the gauge and nothing else.
+#[cfg(feature = "metrics")]
 impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
         // The messages still in the lanes drop with the queue; the `ready` gauge forgets them.

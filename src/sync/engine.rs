@@ -107,8 +107,8 @@ impl Default for SyncSettings {
 }
 
 impl SyncSettings {
-    /// Checks what [`DataSyncBuilder::start`] checks: sizes of at least 1 (and a handoff
-    /// capacity the rings can hold), a linger that can be added to the current time, retry
+    /// Checks what [`DataSyncBuilder::start`] checks before it builds anything (the handoff
+    /// rings check their own capacity, `try_spsc`): sizes of at least 1, a linger that can be added to the current time, retry
     /// backoffs of at most a year.
     fn check(&self) -> Result<(), ConfigError> {
         for (field, value) in [
@@ -156,14 +156,6 @@ impl SyncSettings {
                     reason: "longer than a year",
                 });
             }
-        }
-        // The handoff rings' own limit (`try_spsc`), checked here so `start` names the field.
-        if self.handoff_capacity > usize::MAX / 4 {
-            return Err(ConfigError::TooLarge {
-                field: "handoff_capacity",
-                value: self.handoff_capacity as u64,
-                max: (usize::MAX / 4) as u64,
-            });
         }
         Ok(())
     }
@@ -459,7 +451,17 @@ impl DataSyncBuilder {
         let mut producers = Vec::with_capacity(worker_count);
         let mut workers = Vec::with_capacity(worker_count);
         for index in 0..worker_count {
-            let (producer, consumer) = handoff::spsc(handoff_capacity);
+            // Every ring has the same capacity: a refusal comes at index 0, before any thread
+            // is spawned. The ring names its setting `capacity`; here it is `handoff_capacity`.
+            let (producer, consumer) =
+                handoff::try_spsc(handoff_capacity).map_err(|err| match err {
+                    ConfigError::TooLarge { value, max, .. } => ConfigError::TooLarge {
+                        field: "handoff_capacity",
+                        value,
+                        max,
+                    },
+                    other => other,
+                })?;
             producers.push(producer);
             let worker = Worker {
                 consumer,

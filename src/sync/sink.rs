@@ -365,7 +365,7 @@ fn deliver_part(
                 if remaining.len() > 1 {
                     // Isolate the poison: each half gets its own retries.
                     report.retries += 1;
-                    crate::observe::sync_split(sink.name(), remaining.len(), &error_chain(&error));
+                    crate::observe::sync_split(sink.name(), remaining.len(), &error);
                     let (left, right) = remaining.split_at(remaining.len() / 2);
                     deliver_part(sink, batch, left, policy, report);
                     deliver_part(sink, batch, right, policy, report);
@@ -376,7 +376,7 @@ fn deliver_part(
                     remaining.clear();
                 } else {
                     report.retries += 1;
-                    crate::observe::sync_retry(sink.name(), attempt, 1, &error_chain(&error));
+                    crate::observe::sync_retry(sink.name(), attempt, 1, &error);
                 }
             }
         }

@@ -11,25 +11,13 @@
 /// refuses it. An `@` later in a path or query makes this hide more than the password; hiding
 /// too much is the safe side.
 pub(super) fn redact_url(url: &str) -> String {
-    let (scheme, rest) = split_scheme(url);
-    let (authority, tail) = match rest.rfind('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let after = &rest[at..]; // "@host:port/db?query"
-            let host_end = after.find(['/', '?', '#']).unwrap_or(after.len());
-            let (host, tail) = after.split_at(host_end);
-            let shown = match userinfo.split_once(':') {
-                Some((user, _)) if !user.contains(['/', '?', '#']) => format!("{user}:***{host}"),
-                _ => format!("***{host}"),
-            };
-            (shown, tail)
-        }
-        None => {
-            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            (rest[..end].to_owned(), &rest[end..])
-        }
+    let parts = Parts::of(url);
+    let userinfo = match (parts.user, parts.password) {
+        (_, None) => "",
+        (Some(user), Some(_)) => &format!("{user}:***@"),
+        (None, Some(_)) => "***@",
     };
-    let tail = match tail.split_once('?') {
+    let tail = match parts.tail.split_once('?') {
         Some((path, query)) => {
             let query: Vec<String> = query
                 .split('&')
@@ -40,9 +28,9 @@ pub(super) fn redact_url(url: &str) -> String {
                 .collect();
             format!("{path}?{}", query.join("&"))
         }
-        None => tail.to_owned(),
+        None => parts.tail.to_owned(),
     };
-    format!("{scheme}{authority}{tail}")
+    format!("{}{userinfo}{}{tail}", parts.scheme, parts.host)
 }
 
 /// `text` (a client's error message) with every secret of `url` that [`redact_url`] hides
@@ -57,11 +45,44 @@ pub(super) fn scrub(text: &str, url: &str) -> String {
     out
 }
 
-/// `("redis://", "user:pw@host/0")`: the scheme with its `://`, and the rest.
-fn split_scheme(url: &str) -> (&str, &str) {
-    match url.find("://") {
-        Some(i) => (&url[..i + 3], &url[i + 3..]),
-        None => ("", url),
+/// A URL cut where redaction needs it: `scheme` (with its `://`), the user-info split into
+/// `user` and `password` (a lone user-info part is taken as a password, as some clients do),
+/// `host` (with port) and `tail` (path, query, fragment).
+struct Parts<'a> {
+    scheme: &'a str,
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    host: &'a str,
+    tail: &'a str,
+}
+
+impl<'a> Parts<'a> {
+    /// The user-info is everything before the *last* `@` after the scheme (see [`redact_url`]).
+    fn of(url: &'a str) -> Self {
+        let (scheme, rest) = match url.find("://") {
+            Some(i) => (&url[..i + 3], &url[i + 3..]),
+            None => ("", url),
+        };
+        let (user, password, rest) = match rest.rfind('@') {
+            Some(at) => {
+                let userinfo = &rest[..at];
+                let (user, password) = match userinfo.split_once(':') {
+                    Some((user, pw)) if !user.contains(['/', '?', '#']) => (Some(user), pw),
+                    _ => (None, userinfo),
+                };
+                (user, Some(password), &rest[at + 1..])
+            }
+            None => (None, None, rest),
+        };
+        let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (host, tail) = rest.split_at(host_end);
+        Parts {
+            scheme,
+            user,
+            password,
+            host,
+            tail,
+        }
     }
 }
 
@@ -93,29 +114,14 @@ fn is_password_key(key: &str) -> bool {
 
 /// The substrings of `url` that [`redact_url`] hides.
 fn secrets(url: &str) -> Vec<&str> {
-    let (_, rest) = split_scheme(url);
-    let mut found = Vec::new();
-    let tail = match rest.rfind('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            found.push(match userinfo.split_once(':') {
-                Some((user, pw)) if !user.contains(['/', '?', '#']) => pw,
-                _ => userinfo,
-            });
-            &rest[at..]
-        }
-        None => rest,
-    };
-    if let Some((_, query)) = tail.split_once('?') {
-        for pair in query.split('&') {
-            if let Some((k, v)) = pair.split_once('=') {
-                if is_password_key(k) {
-                    found.push(v);
-                }
-            }
-        }
-    }
-    found
+    let parts = Parts::of(url);
+    let query = parts.tail.split_once('?').map_or("", |(_, query)| query);
+    let from_query = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(k, _)| is_password_key(k))
+        .map(|(_, v)| v);
+    parts.password.into_iter().chain(from_query).collect()
 }
 
 #[cfg(test)]
