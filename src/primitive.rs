@@ -19,7 +19,9 @@ pub(crate) mod sync {
     #[cfg_attr(not(feature = "delivery"), allow(unused_imports))]
     pub(crate) use {loom::sync::MutexGuard, std::sync::PoisonError};
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+        pub(crate) use loom::sync::atomic::{
+            fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+        };
         /// An atomic in a `static` (a process-wide id counter): std's even under loom, whose
         /// atomics cannot be built in a `const` context. Fit only for values that order nothing.
         /// Used by the delivery queue's consumer ids only.
@@ -40,7 +42,9 @@ pub(crate) mod sync {
         /// Used by the delivery queue's consumer ids only.
         #[cfg_attr(not(feature = "delivery"), allow(unused_imports))]
         pub(crate) use std::sync::atomic::AtomicU64 as StaticAtomicU64;
-        pub(crate) use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+        pub(crate) use std::sync::atomic::{
+            fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+        };
     }
 }
 
@@ -317,12 +321,6 @@ impl Backoff {
         if self.step <= Self::YIELD_LIMIT {
             self.step += 1;
         }
-    }
-
-    /// True once spinning is over: the caller should stop waiting and take its slow path.
-    #[inline]
-    pub(crate) fn is_spun_out(&self) -> bool {
-        self.step > Self::SPIN_LIMIT
     }
 
     /// True once the backoff has spun and yielded long enough that the caller should park.

@@ -1,8 +1,10 @@
 //! `RingBuffer` allocates its slots in `with_capacity` and nothing afterwards: steady-state
 //! `push`, `pop`, `force_push`, `peek` and `pop_many` into a reserved `Vec` allocate nothing
-//! (issue 14). A counting global allocator counts the allocations of the test's own thread.
+//! (issue 14). `MsQueue` in steady state (a bounded backlog moving through it) allocates nothing
+//! either: a reclaimed segment is reused for the next one. A counting global allocator counts
+//! the allocations of the test's own thread.
 
-use mqsync::RingBuffer;
+use mqsync::{MsQueue, RingBuffer};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -66,6 +68,36 @@ fn steady_state_allocates_nothing() {
         assert!(q.force_push(i).is_some());
         assert!(q.push(i).is_err());
     }
+    assert_eq!(
+        allocations() - before,
+        0,
+        "steady-state operations allocated"
+    );
+}
+
+#[test]
+fn ms_queue_steady_state_allocates_nothing() {
+    let q = MsQueue::new();
+    let mut out = Vec::with_capacity(64);
+    let run = |q: &MsQueue<u64>, out: &mut Vec<u64>, rounds: u64| {
+        for round in 0..rounds {
+            q.push(round);
+            assert_eq!(q.peek(), Some(round));
+            assert_eq!(q.pop(), Some(round));
+            for i in 0..64 {
+                q.push(i);
+            }
+            out.clear();
+            assert_eq!(q.pop_many(out, 64), 64);
+            assert_eq!(q.len(), 0);
+        }
+    };
+    // Warm-up: this thread's hazard record, the epoch registration that `peek` uses, and the
+    // queue's spare segment are allocated once.
+    run(&q, &mut out, 100);
+    let before = allocations();
+    // 650,000 elements: over a thousand segment boundaries.
+    run(&q, &mut out, 10_000);
     assert_eq!(
         allocations() - before,
         0,

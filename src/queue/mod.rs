@@ -11,6 +11,7 @@
 //! their proofs.
 
 mod full;
+mod hazard;
 mod ms_queue;
 mod peek;
 mod ring_buffer;

@@ -124,10 +124,23 @@ impl SlotLatch {
         }
     }
 
+    /// Returns a slot of a private (unreachable) segment to the all-zero state, for reuse.
+    #[inline]
+    pub(crate) fn clear(&self) {
+        // Relaxed: the segment is private; the Release that publishes it again orders this.
+        self.state.store(0, Ordering::Relaxed);
+    }
+
     /// Loads the whole latch word (owner bits, TAKEN and the peek count).
     #[inline]
     pub(crate) fn load(&self, order: Ordering) -> usize {
         self.state.load(order)
+    }
+
+    /// Stores the whole word, for an owner transition that no other thread can race with.
+    #[inline]
+    pub(crate) fn store(&self, word: usize, order: Ordering) {
+        self.state.store(word, order);
     }
 
     /// Compare-and-swap on the whole word, for the owner's state transitions.

@@ -1,6 +1,7 @@
 //! Unit tests of `MsQueue`, small enough for miri (`SEG` is 4 there).
 
 use super::*;
+use crate::queue::segment::SEG;
 use crate::test_support::DropCounter;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::sync::Arc;
@@ -79,9 +80,9 @@ fn batch_with_lying_size_hint_gives_back_its_unused_claims() {
 #[test]
 fn popper_skips_a_stalled_pusher() {
     let q = MsQueue::new();
-    let guard = &epoch::pin();
     // A pusher claims slot 0 and stalls before publishing.
-    let (_, segment) = q.tail_segment(guard);
+    // SAFETY: one thread, and the queue outlives the reference.
+    let segment = unsafe { &*q.tail.load(Ordering::Acquire) };
     let stalled = segment.enq.fetch_add(1, Ordering::Relaxed);
     assert_eq!(stalled, 0);
     q.push("later");
@@ -90,7 +91,7 @@ fn popper_skips_a_stalled_pusher() {
     assert_eq!(q.pop(), None);
     // The stalled pusher finds its slot poisoned and gets its value back to retry.
     // SAFETY: index 0 was claimed by the fetch-and-add above.
-    let back = unsafe { segment.slots[stalled].publish("stalled") };
+    let back = unsafe { segment.publish(stalled, "stalled", q.asymmetric) };
     assert_eq!(back, Err("stalled"));
     q.push("stalled");
     assert_eq!(q.pop(), Some("stalled"));
@@ -230,12 +231,12 @@ fn a_panicking_batch_iterator_strands_no_slot() {
 #[test]
 fn a_run_that_cannot_be_given_back_is_poisoned() {
     let q = MsQueue::new();
-    let guard = &epoch::pin();
-    let (_, segment) = q.tail_segment(guard);
+    // SAFETY: one thread, and the queue outlives the reference.
+    let segment = unsafe { &*q.tail.load(Ordering::Acquire) };
     // Our run claims 0..3 but fills only slot 0; another pusher claims after us.
     let first = segment.enq.fetch_add(3, Ordering::Relaxed);
     // SAFETY: slot 0 was claimed by the fetch-and-add above.
-    assert!(unsafe { segment.slots[first].publish("mine") }.is_ok());
+    assert!(unsafe { segment.publish(first, "mine", q.asymmetric) }.is_ok());
     q.push("theirs");
     drop(Run {
         segment,
