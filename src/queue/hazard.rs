@@ -40,8 +40,11 @@
 //   protects the reused segment, which is what it wanted.)
 // H2 skips H3..H5 when the slot already holds p: that store and its fence were made by an
 // earlier protect, and the slot has held p ever since, so the argument above applies with that
-// earlier F1. A segment whose address is in some slot is never reclaimed, so the address
-// cannot be reused while the slot holds it. The only cost of a stale slot is that the segment
+// earlier F1. A segment whose address is in some slot is never reclaimed by a live queue. (A
+// dropped queue frees its segments whatever the slots say; a slot that names such an address is
+// stale, and H1 comes after that slot's F1, so a matching address names either a live segment
+// the slot has protected since, or a later reuse of that address, protected from before the
+// load.) The only cost of a stale slot is that the segment
 // it names waits to be reclaimed until the owner moves the slot or exits; this is what makes
 // steady-state pushes and pops free of stores and fences here: a thread publishes a hazard once
 // per segment it moves to, not once per operation.

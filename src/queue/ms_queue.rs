@@ -43,9 +43,12 @@ use std::ptr;
 /// An unbounded lock-free multi-producer multi-consumer FIFO queue.
 ///
 /// `push`, `pop` and their batch forms are **lock-free**: a pusher that is preempted or dies
-/// between claiming a slot and publishing it never keeps the others from completing theirs. The
-/// one wait is the peek latch: a pop waits for peeks that are cloning its own element at that
-/// moment (so `T::clone` must not pop from the same queue), and only while one runs; so `pop` is
+/// between claiming a slot and publishing it never keeps the others from completing theirs (its
+/// popper gives up on it after a bounded wait, and the push is retried at a later slot; a push
+/// that keeps being slower than that wait can be retried again and again, so push is not
+/// starvation-free). The one wait is the peek latch: a pop waits for peeks that are cloning its
+/// own element at that moment (so `T::clone` must not pop from the same queue), and so does a
+/// push whose slot was given up on, before it takes its value back; so `push` and `pop` are
 /// lock-free only while no `peek` or `snapshot` is in flight.
 ///
 /// A push claims its slot with one fetch-and-add and publishes it with a plain store; a pop
@@ -250,7 +253,10 @@ impl<T> MsQueue<T> {
                 crossed = false;
                 continue;
             }
-            crossed = first + want >= len;
+            // Our claim covered index `len`, the one whose claimant links the next segment.
+            // (Kept if a slot of this run was abandoned: at worst two pushers link, and the
+            // loser keeps its segment as the spare.)
+            crossed = first + want > len;
             // The run's unfilled part is given back (or poisoned) when `run` drops, so no
             // claimed slot stays EMPTY for poppers to wait on.
             let mut run = Run {
@@ -275,7 +281,6 @@ impl<T> MsQueue<T> {
                         // filling it would put later items before this one: give the run up.
                         value = back;
                         run.next += 1;
-                        crossed = false;
                         continue 'claim;
                     }
                 }
@@ -310,6 +315,10 @@ impl<T> MsQueue<T> {
             if let Some(old) = unlinked.take() {
                 // Our slot has moved off it, so we no longer keep it alive ourselves.
                 self.retire(old);
+                // `retire` may pin crossbeam-epoch, whose collection runs other users' deferred
+                // destructors: user code that may use a queue on this thread and move our hazard
+                // slot. Protect again (free when the slot still holds `head`).
+                continue;
             }
             // SAFETY: `head` is never null, and protected (hazard.rs).
             let segment = unsafe { &*head };
@@ -385,7 +394,9 @@ impl<T> MsQueue<T> {
         while popped < limit {
             let head = local.protect(slot, &self.head);
             if let Some(old) = unlinked.take() {
+                // As in `pop_in`: retire, then protect again.
                 self.retire(old);
+                continue;
             }
             // SAFETY: as in `pop_in`.
             let segment = unsafe { &*head };
@@ -427,11 +438,9 @@ impl<T> MsQueue<T> {
                 Advance::Moved(old) => unlinked = old,
             }
         }
-        if let Some(old) = unlinked {
-            // Our slot still names it (we stopped before protecting the next head), so it is
-            // kept until a later reclaim finds it unprotected.
-            self.retire(old);
-        }
+        // A move of `head` never ends the loop (nothing was popped in that round), so every
+        // unlinked segment was retired above.
+        debug_assert!(unlinked.is_none());
         popped
     }
 
@@ -474,6 +483,12 @@ impl<T> MsQueue<T> {
     /// push order). Every element that was in the queue for the whole call is included, except
     /// that an element whose push was still in flight when the snapshot passed its slot is
     /// skipped. With no concurrent operations it is exactly the contents.
+    ///
+    /// One exception to "queue order": a push that stalled between claiming its slot and
+    /// writing it for longer than its popper's bounded wait is retried at a later slot (see
+    /// the type's docs), and a snapshot that cloned the value in the instant between the write
+    /// and the retry can hold it twice (at both places). `peek` can likewise return such an
+    /// element ahead of elements pushed before its retry.
     ///
     /// # Examples
     ///

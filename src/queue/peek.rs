@@ -21,7 +21,8 @@
 // P5 validate (slot still holds k), clone,
 //    latch.unpin()
 //
-// `SlotLatch` is MsQueue's latch (its slots are never reused). `RingBuffer` keeps the same
+// `SlotLatch` is MsQueue's latch (a segment's slots are reused only after the segment was retired
+// and no hazard or in-flight peek can reach it, ms_queue.rs `reclaim`). `RingBuffer` keeps the same
 // TAKEN bit and pin count in its slots' stamp words instead, where one CAS validates the slot's
 // position and pins it, and the store that frees the slot clears TAKEN (ring_buffer.rs, essay
 // [3], [4]); the gate below serves both.

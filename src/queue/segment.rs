@@ -69,7 +69,7 @@ const POISONED: usize = 0b100;
 
 /// How long a popper waits for the pusher of the slot it claimed: `SPIN_STEPS` rounds of
 /// exponential spinning (1, 2, 4, 8 and 16 PAUSEs: 31 in all), then `YIELDS` calls to
-/// `yield_now`, which let a pusher that was preempted on this CPU run; then it poisons the slot.
+/// `yield_now`, which let a pusher that was preempted on this CPU run; then it abandons the slot.
 /// Under loom a popper abandons at once, so that the models reach the abandon handshake in
 /// every interleaving where the pusher has claimed and not yet published (loom's scheduler
 /// would otherwise run the pusher on at the popper's yield).
@@ -91,7 +91,7 @@ pub(crate) struct Slot<T> {
 pub(crate) enum Taken<T> {
     /// The element.
     Value(T),
-    /// The slot was poisoned (by this popper or by a batch pusher); claim another.
+    /// The slot was abandoned by this popper or poisoned by a batch pusher; claim another.
     Skipped,
 }
 
@@ -146,7 +146,7 @@ impl<T> Slot<T> {
     where
         T: Clone,
     {
-        // Acquire: pairs with the Release CAS in `publish`.
+        // Acquire: pairs with the Release store of WRITTEN in `Segment::publish` (W2).
         let word = self.state.load(Ordering::Acquire);
         if word & OWNER_BITS != WRITTEN || SlotLatch::is_taken(word) || !self.state.try_pin() {
             return None;
