@@ -23,17 +23,6 @@
 //!   ([`CachePadded`]).
 //! * **Batches** ([`Producer::push_slice`], [`Consumer::pop_many`]) publish their index once.
 //! * **Close and abandonment** ride on a third word, `state`, written only on close / drop.
-//! * **Close against an in-flight push.** A consumer-side close can land between a push's check
-//!   of `state` and its publication of `tail`: the push is accepted (it checked before the
-//!   close), so the consumer must not report `Closed` before it sees the value. The producer
-//!   raises `pushing` before the check and lowers it (Release) after publishing, with the light
-//!   half of `primitive::barrier` between the raise and the check; a consumer that finds the
-//!   ring closed and empty issues the heavy half and reads `pushing` (Acquire). Either the push
-//!   saw `CLOSED` and refuses, or the consumer sees `pushing` raised (and answers `Empty`, to be
-//!   asked again: the push is about to publish or refuse, and wakes it either way), or it sees
-//!   it lowered after the publication, and the reload of `tail` finds the value. The push pays
-//!   two stores to its own line and a compiler fence (a `SeqCst` fence where `membarrier` is
-//!   unavailable); the `membarrier` is paid only by a consumer that finds its ring closed.
 //! * **Waking.** With a parking [`WaitStrategy`] (the default), every publication ends with the
 //!   wake check of `signal.rs`: one load while nobody sleeps, behind a fence that is only a
 //!   compiler fence where Linux `membarrier` is available and a `SeqCst` fence elsewhere (and
@@ -76,12 +65,6 @@ pub(super) struct Shared<T> {
     pub(super) head: CachePadded<AtomicUsize>,
     /// `CLOSED | PRODUCER_GONE | CONSUMER_GONE`; bits are only ever set, never cleared.
     pub(super) state: CachePadded<AtomicUsize>,
-    /// 1 while a push is between its check of `state` and its publication (or refusal); written
-    /// only by the producer, read by the consumer only once it has seen `CLOSED` (see "Close
-    /// against an in-flight push" below).
-    pub(super) pushing: CachePadded<AtomicUsize>,
-    /// Whether the `pushing` handshake uses the asymmetric barrier pair; fixed at construction.
-    pub(super) asymmetric: bool,
     /// The consumer sleeps here; every push (and close) publishes to it.
     pub(super) not_empty: Signal,
     /// The producer sleeps here; every pop (and close) publishes to it.
@@ -324,8 +307,6 @@ pub fn try_spsc_with<T>(
         tail: CachePadded::new(AtomicUsize::new(0)),
         head: CachePadded::new(AtomicUsize::new(0)),
         state: CachePadded::new(AtomicUsize::new(0)),
-        pushing: CachePadded::new(AtomicUsize::new(0)),
-        asymmetric: crate::primitive::barrier::asymmetric(),
         not_empty: Signal::new(),
         not_full: Signal::new(),
         parks: strategy.parks(),

@@ -5,7 +5,6 @@ use super::error::PopError;
 use super::signal::Registration;
 use super::spsc::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
 use super::wait::{self, WaitStrategy};
-use crate::primitive::barrier;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::cell::Cell;
@@ -64,17 +63,6 @@ impl<T> Consumer<T> {
         // Acquire: pairs with the Release half of the `fetch_or` in `Shared::close`: every push
         // that came before the close is visible to the reload of `tail` below.
         if self.shared.state.load(Ordering::Acquire) & CLOSED == 0 {
-            return Err(PopError::Empty);
-        }
-        // B2 of the close handshake (spsc.rs): pairs with the light barrier in
-        // `Producer::begin`, so a push that checked `state` before our CLOSED is visible is
-        // either still marked in `pushing` or published.
-        barrier::heavy(self.shared.asymmetric, &self.shared.pushing);
-        // Acquire: pairs with the Release store in `Producer::end`, so the `tail` that push
-        // published is visible to the reload below.
-        if self.shared.pushing.load(Ordering::Acquire) != 0 {
-            // A push is in flight that may have been accepted: not closed yet, from where we
-            // stand. It publishes or refuses within its own few steps, and wakes us either way.
             return Err(PopError::Empty);
         }
         if self.available(1) == 0 {

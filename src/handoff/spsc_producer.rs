@@ -4,7 +4,6 @@
 use super::error::PushError;
 use super::spsc::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
 use super::wait::WaitStrategy;
-use crate::primitive::barrier;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::fmt;
@@ -63,29 +62,7 @@ impl<T> Producer<T> {
         // Release: pairs with the Acquire load of `tail` in `Consumer::pop`/`peek`/`pop_many`:
         // the slot writes happen before the consumer reads them.
         self.shared.tail.store(tail, Ordering::Release);
-    }
-
-    /// Raises `pushing` and reports whether the ring is closed (B1 of the close handshake,
-    /// spsc.rs "Close against an in-flight push").
-    #[inline]
-    fn begin(&self) -> bool {
-        // Relaxed: ordered by the barrier below.
-        self.shared.pushing.store(1, Ordering::Relaxed);
-        // Pairs with the heavy barrier in `Consumer::empty_or_closed`.
-        barrier::light(self.shared.asymmetric, &self.shared.pushing);
-        // Relaxed: the flag only decides whether to refuse; no data is read on its account.
-        self.shared.state.load(Ordering::Relaxed) & CLOSED != 0
-    }
-
-    /// Lowers `pushing` after the publication (or refusal), then wakes a sleeping consumer:
-    /// after a publication because there is a value, after a refusal on a closed ring because
-    /// the consumer may have answered `Empty` on seeing this push in flight.
-    #[inline]
-    fn end(&self, wake: bool) {
-        // Release: pairs with the Acquire load in `Consumer::empty_or_closed`, so a consumer that
-        // sees 0 also sees the `tail` we published.
-        self.shared.pushing.store(0, Ordering::Release);
-        if wake && self.shared.parks {
+        if self.shared.parks {
             self.shared.not_empty.notify_one();
         }
     }
@@ -104,12 +81,11 @@ impl<T> Producer<T> {
     /// ```
     #[inline]
     pub fn push(&mut self, value: T) -> Result<(), PushError<T>> {
-        if self.begin() {
-            self.end(true);
+        // Relaxed: the flag only decides whether to refuse; no data is read on its account.
+        if self.shared.state.load(Ordering::Relaxed) & CLOSED != 0 {
             return Err(PushError::Closed(value));
         }
         if self.room(1) == 0 {
-            self.end(false);
             return Err(PushError::Full(value));
         }
         // SAFETY: room >= 1, so `tail` lies in `[tail, head + capacity)` for the `head` we read
@@ -117,7 +93,6 @@ impl<T> Producer<T> {
         unsafe { self.shared.write(self.tail, value) };
         let tail = self.shared.advance(self.tail, 1);
         self.publish(tail);
-        self.end(true);
         Ok(())
     }
 
@@ -141,16 +116,12 @@ impl<T> Producer<T> {
     where
         T: Copy,
     {
-        if items.is_empty() {
-            return 0;
-        }
-        if self.begin() {
-            self.end(true);
+        // Relaxed: as in `push`.
+        if items.is_empty() || self.shared.state.load(Ordering::Relaxed) & CLOSED != 0 {
             return 0;
         }
         let n = self.room(items.len()).min(items.len());
         if n == 0 {
-            self.end(false);
             return 0;
         }
         let (first, second) = self.shared.runs(self.tail, n);
@@ -163,7 +134,6 @@ impl<T> Producer<T> {
             }
         }
         self.publish(self.shared.advance(self.tail, n));
-        self.end(true);
         n
     }
 
