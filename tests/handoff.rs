@@ -109,6 +109,65 @@ fn spsc_drop_counting_under_concurrency() {
     assert_eq!(drops.dropped(), made);
 }
 
+/// A consumer-side close racing a producer that keeps pushing (issue 15's B3): every push
+/// that returned `Ok` is received before the consumer sees `Closed`, and nothing else is.
+#[test]
+fn spsc_consumer_close_racing_pushes_loses_nothing_accepted() {
+    let rounds = if cfg!(miri) {
+        20
+    } else {
+        stress::scaled(2_000, 50)
+    };
+    for round in 0..rounds {
+        let (mut tx, mut rx) = spsc::<usize>(4);
+        let producer = thread::spawn(move || {
+            // Pushes 0, 1, 2, ... (a value refused as Full is pushed again) until refused as
+            // Closed; returns how many were accepted.
+            let mut accepted = 0;
+            loop {
+                match tx.push(accepted) {
+                    Ok(()) => accepted += 1,
+                    Err(PushError::Full(_)) => thread::yield_now(),
+                    Err(PushError::Closed(_)) => return accepted,
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+        });
+        // Let the producer get going (more or less, by round), then close from this side.
+        for _ in 0..round % 7 {
+            thread::yield_now();
+        }
+        let mut received = 0;
+        // What is popped before the close counts too; values arrive in push order from 0.
+        let mut expect_next = 0;
+        while let Ok(v) = rx.pop() {
+            assert_eq!(v, expect_next);
+            expect_next += 1;
+            received += 1;
+            if received > round % 5 {
+                break;
+            }
+        }
+        rx.close();
+        loop {
+            match rx.pop() {
+                Ok(v) => {
+                    assert_eq!(v, expect_next, "round {round}: out of order");
+                    expect_next += 1;
+                }
+                Err(PopError::Empty) => thread::yield_now(),
+                Err(PopError::Closed) => break,
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        let accepted = producer.join().unwrap();
+        assert_eq!(
+            expect_next, accepted,
+            "round {round}: {accepted} pushes accepted, {expect_next} received"
+        );
+    }
+}
+
 #[test]
 fn spsc_blocked_consumer_wakes_on_push() {
     let (mut tx, mut rx) = spsc(4);

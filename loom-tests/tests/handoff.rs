@@ -210,6 +210,25 @@ fn handoff_spsc_push_then_close_is_never_lost() {
     });
 }
 
+/// A consumer-side close racing a push (issue 15's audit finding B3): a push that was accepted
+/// (it checked `state` before the close) is received before the consumer is told `Closed`; a
+/// refused push got its value back. Without the `pushing` handshake (spsc.rs) the consumer can
+/// report `Closed` while the accepted value is still on its way into the ring.
+#[test]
+fn handoff_spsc_consumer_close_racing_a_push_loses_nothing() {
+    loom::model(|| {
+        let (mut tx, mut rx) = spsc::<usize>(2);
+        let producer = thread::spawn(move || tx.push(7).is_ok());
+        rx.close();
+        let mut got = Vec::new();
+        while let Ok(v) = pop_spin(&mut rx) {
+            got.push(v);
+        }
+        let accepted = producer.join().unwrap();
+        assert_eq!(got, if accepted { vec![7] } else { vec![] });
+    });
+}
+
 #[test]
 fn handoff_channel_close_without_loss() {
     loom::model(|| {

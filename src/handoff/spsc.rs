@@ -23,6 +23,19 @@
 //!   ([`CachePadded`]).
 //! * **Batches** ([`Producer::push_slice`], [`Consumer::pop_many`]) publish their index once.
 //! * **Close and abandonment** ride on a third word, `state`, written only on close / drop.
+//! * **Close against a push in flight.** A consumer-side close can land between a push's check
+//!   of `state` and its publication of `tail`; the push is then accepted, and the consumer must
+//!   not report `Closed` without it. So a push checks `state` again *after* publishing, behind
+//!   the light half of `primitive::barrier`, and a consumer that finds the ring closed and empty
+//!   issues the heavy half before its last reload of `tail` (a Dekker pair: one of the two sees
+//!   the other). The rare push whose second check sees `CLOSED` arbitrates with one RMW on
+//!   `state` (`LATE_PUSH`); the consumer concludes with a CAS that sets `FINISHED` only if
+//!   `state` did not change since it looked. If the push's RMW comes first, the consumer's CAS
+//!   fails and its reload finds the value; if the CAS comes first, the push sees `FINISHED`,
+//!   takes its value back and reports `Closed` (the consumer never reads a slot again). The
+//!   common push pays a compiler fence and a second load of `state` (a `SeqCst` fence where
+//!   `membarrier` is unavailable), no store; the `membarrier` is paid only by a consumer that
+//!   finds its ring closed and empty.
 //! * **Waking.** With a parking [`WaitStrategy`] (the default), every publication ends with the
 //!   wake check of `signal.rs`: one load while nobody sleeps, behind a fence that is only a
 //!   compiler fence where Linux `membarrier` is available and a `SeqCst` fence elsewhere (and
@@ -32,7 +45,10 @@
 //! # Progress
 //!
 //! Every operation of both halves is **wait-free**: it finishes in a bounded number of its own
-//! steps whatever the other thread does (no loops, no CAS; a batch is bounded by its length). The
+//! steps whatever the other thread does (a batch is bounded by its length). The only RMWs are on
+//! the close path: a push that finds the ring closed after publishing makes one `fetch_or`, and
+//! a consumer that concludes `Closed` makes one CAS, retried only when a bit of `state` was set
+//! meanwhile (bits are only ever set, so at most once per bit). The
 //! one exception is waking a *sleeping* peer: that takes event-listener's internal lock and
 //! unparks a thread, which only happens when the peer chose to block.
 //!
@@ -54,6 +70,11 @@ pub(super) const CLOSED: usize = 1;
 pub(super) const PRODUCER_GONE: usize = 2;
 /// `state` bit: the consumer was dropped.
 pub(super) const CONSUMER_GONE: usize = 4;
+/// `state` bit: a push published after the ring was closed (set by that push, see "Close
+/// against a push in flight").
+pub(super) const LATE_PUSH: usize = 8;
+/// `state` bit: the consumer has reported `Closed`; it reads no slot again.
+pub(super) const FINISHED: usize = 16;
 
 /// The memory both halves share.
 pub(super) struct Shared<T> {
@@ -63,8 +84,11 @@ pub(super) struct Shared<T> {
     /// Next position the consumer reads, in `[0, 2 * capacity)`. Written only by the consumer
     /// (Release, after the slot is read out); read by the producer (Acquire).
     pub(super) head: CachePadded<AtomicUsize>,
-    /// `CLOSED | PRODUCER_GONE | CONSUMER_GONE`; bits are only ever set, never cleared.
+    /// `CLOSED | PRODUCER_GONE | CONSUMER_GONE | LATE_PUSH | FINISHED`; bits are only ever
+    /// set, never cleared.
     pub(super) state: CachePadded<AtomicUsize>,
+    /// Whether the close handshake uses the asymmetric barrier pair; fixed at construction.
+    pub(super) asymmetric: bool,
     /// The consumer sleeps here; every push (and close) publishes to it.
     pub(super) not_empty: Signal,
     /// The producer sleeps here; every pop (and close) publishes to it.
@@ -307,6 +331,7 @@ pub fn try_spsc_with<T>(
         tail: CachePadded::new(AtomicUsize::new(0)),
         head: CachePadded::new(AtomicUsize::new(0)),
         state: CachePadded::new(AtomicUsize::new(0)),
+        asymmetric: crate::primitive::barrier::asymmetric(),
         not_empty: Signal::new(),
         not_full: Signal::new(),
         parks: strategy.parks(),

@@ -3,8 +3,9 @@
 
 use super::error::PopError;
 use super::signal::Registration;
-use super::spsc::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
+use super::spsc::{Shared, CLOSED, CONSUMER_GONE, FINISHED, PRODUCER_GONE};
 use super::wait::{self, WaitStrategy};
+use crate::primitive::barrier;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::cell::Cell;
@@ -26,6 +27,8 @@ pub struct Consumer<T> {
     pub(super) strategy: WaitStrategy,
     /// The async wait in progress (`pop_async`, `Stream`), if any.
     pub(super) registration: Option<Registration>,
+    /// Set when we reported `Closed` (and FINISHED in `state`): no slot is read again.
+    finished: Cell<bool>,
 }
 
 impl<T> Consumer<T> {
@@ -36,6 +39,7 @@ impl<T> Consumer<T> {
             cached_tail: Cell::new(0),
             strategy,
             registration: None,
+            finished: Cell::new(false),
         }
     }
 }
@@ -49,6 +53,11 @@ impl<T> Consumer<T> {
         if available >= wanted {
             return available;
         }
+        if self.finished.get() {
+            // We reported `Closed`: a push that published after that takes its value back, so
+            // its slot must not be read (spsc.rs, "Close against a push in flight").
+            return 0;
+        }
         // Acquire: pairs with the Release store of `tail` in `Producer::publish`: the slot
         // writes before it are visible to our reads.
         let tail = self.shared.tail.load(Ordering::Acquire);
@@ -60,19 +69,38 @@ impl<T> Consumer<T> {
     /// close), else `Empty` or `Closed`.
     #[cold]
     fn empty_or_closed(&self) -> Result<(), PopError> {
-        // Acquire: pairs with the Release half of the `fetch_or` in `Shared::close`: every push
-        // that came before the close is visible to the reload of `tail` below.
-        if self.shared.state.load(Ordering::Acquire) & CLOSED == 0 {
-            return Err(PopError::Empty);
+        if self.finished.get() {
+            return Err(PopError::Closed);
         }
-        if self.available(1) == 0 {
-            Err(PopError::Closed)
-        } else {
-            Ok(())
+        loop {
+            // Acquire: pairs with the Release half of the `fetch_or` in `Shared::close`: every
+            // push that came before the close is visible to the reload of `tail` below.
+            let state = self.shared.state.load(Ordering::Acquire);
+            if state & CLOSED == 0 {
+                return Err(PopError::Empty);
+            }
+            // The heavy half: pairs with the light barrier in `Producer::publish`, so a push
+            // that published before it is visible to the reload below, or sees CLOSED itself.
+            barrier::heavy(self.shared.asymmetric, &self.shared.state);
+            if self.available(1) > 0 {
+                return Ok(());
+            }
+            // Closed and empty: conclude, unless `state` changed since we looked (a push in
+            // flight set LATE_PUSH after publishing: reload and take it).
+            // AcqRel: Release pairs with the Acquire half of the pusher's `fetch_or` (it then
+            // sees FINISHED and takes its value back); Acquire pairs with its Release on failure.
+            if self
+                .shared
+                .state
+                .compare_exchange(state, state | FINISHED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                self.finished.set(true);
+                return Err(PopError::Closed);
+            }
         }
     }
 
-    /// Publishes our position and wakes a sleeping producer.
     #[inline]
     fn publish(&mut self, head: usize) {
         self.head = head;

@@ -2,8 +2,9 @@
 //! progress argument are in `spsc.rs`.
 
 use super::error::PushError;
-use super::spsc::{Shared, CLOSED, CONSUMER_GONE, PRODUCER_GONE};
+use super::spsc::{Shared, CLOSED, CONSUMER_GONE, FINISHED, LATE_PUSH, PRODUCER_GONE};
 use super::wait::WaitStrategy;
+use crate::primitive::barrier;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::fmt;
@@ -56,15 +57,52 @@ impl<T> Producer<T> {
     }
 
     /// Publishes our position and wakes a sleeping consumer.
+    /// Publishes the `n` values written from `self.tail` on and wakes a sleeping consumer.
+    /// Returns how many of them stand: all, unless the ring turned out closed and the consumer
+    /// had already reported `Closed` before it saw them all; then the publication of the rest
+    /// is undone and the caller takes them back (spsc.rs, "Close against a push in flight").
     #[inline]
-    fn publish(&mut self, tail: usize) {
+    fn publish(&mut self, n: usize) -> usize {
+        let before = self.tail;
+        let tail = self.shared.advance(before, n);
         self.tail = tail;
         // Release: pairs with the Acquire load of `tail` in `Consumer::pop`/`peek`/`pop_many`:
         // the slot writes happen before the consumer reads them.
         self.shared.tail.store(tail, Ordering::Release);
+        // The light half: pairs with the heavy barrier in `Consumer::empty_or_closed`.
+        barrier::light(self.shared.asymmetric, &self.shared.state);
+        // Relaxed: ordered by the barrier pair; the rare path synchronizes by its RMW.
+        let stand = if self.shared.state.load(Ordering::Relaxed) & CLOSED == 0 {
+            n
+        } else {
+            self.late(before, n)
+        };
         if self.shared.parks {
             self.shared.not_empty.notify_one();
         }
+        stand
+    }
+
+    /// A close landed while our push of `n` values from `before` was in flight: tells the
+    /// consumer so and returns how many stand. If the consumer has not reported `Closed`, all
+    /// do (its concluding CAS fails on our bit, and it reloads `tail`). If it has, those it
+    /// popped before concluding stand, and the rest are unpublished.
+    #[cold]
+    fn late(&mut self, before: usize, n: usize) -> usize {
+        // AcqRel: Release makes our `tail` store visible to a consumer whose CAS then fails and
+        // reloads; Acquire pairs with the consumer's CAS that set FINISHED (and so with its
+        // last store of `head`).
+        if self.shared.state.fetch_or(LATE_PUSH, Ordering::AcqRel) & FINISHED == 0 {
+            return n;
+        }
+        // Acquire: pairs with the consumer's Release store of `head`; it pops no more.
+        let head = self.shared.head.load(Ordering::Acquire);
+        let popped = self.shared.distance(before, head).min(n);
+        self.tail = self.shared.advance(before, popped);
+        // Relaxed: the consumer has finished and reads `tail` again only in `Shared::drop`,
+        // which the `Arc` orders after us.
+        self.shared.tail.store(self.tail, Ordering::Relaxed);
+        popped
     }
 
     /// Appends `value`, or hands it back in [`PushError::Full`] / [`PushError::Closed`].
@@ -88,12 +126,16 @@ impl<T> Producer<T> {
         if self.room(1) == 0 {
             return Err(PushError::Full(value));
         }
+        let at = self.tail;
         // SAFETY: room >= 1, so `tail` lies in `[tail, head + capacity)` for the `head` we read
         // with Acquire (or an older, smaller one); we are the producer.
-        unsafe { self.shared.write(self.tail, value) };
-        let tail = self.shared.advance(self.tail, 1);
-        self.publish(tail);
-        Ok(())
+        unsafe { self.shared.write(at, value) };
+        if self.publish(1) == 1 {
+            return Ok(());
+        }
+        // SAFETY: `publish` undid the publication of `at`, which the consumer had not popped
+        // when it finished, so the slot holds our value and nobody else will read it.
+        Err(PushError::Closed(unsafe { self.shared.read(at) }))
     }
 
     /// Copies as many items from the front of `items` as fit and publishes them with **one**
@@ -133,8 +175,9 @@ impl<T> Producer<T> {
                 slot.with_mut(|slot| unsafe { (*slot).write(item) });
             }
         }
-        self.publish(self.shared.advance(self.tail, n));
-        n
+        // Those that do not stand (the consumer had finished, see `publish`) are not pushed;
+        // `T: Copy`, so their copies in the slots need no dropping.
+        self.publish(n)
     }
 
     /// Closes the ring: every later push fails with [`PushError::Closed`]; the consumer still
