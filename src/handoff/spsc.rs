@@ -6,7 +6,8 @@
 //! Lamport's ring (L. Lamport, "Specifying concurrent program modules", TOPLAS 1983): the
 //! producer alone writes `tail`, the consumer alone writes `head`; a slot is written only while
 //! it lies in `[tail, head + capacity)` and read only while it lies in `[head, tail)`, so the two
-//! sides never touch the same slot at the same time and need no read-modify-write at all.
+//! sides never touch the same slot at the same time and need no read-modify-write (here, only
+//! the close handshake below makes one, on its rare path).
 //!
 //! Departures from the textbook ring, all borrowed as ideas from rtrb and from
 //! E. Rigtorp's `SPSCQueue`:
@@ -48,7 +49,10 @@
 //! steps whatever the other thread does (a batch is bounded by its length). The only RMWs are on
 //! the close path: a push that finds the ring closed after publishing makes one `fetch_or`, and
 //! a consumer that concludes `Closed` makes one CAS, retried only when a bit of `state` was set
-//! meanwhile (bits are only ever set, so at most once per bit). The
+//! meanwhile (bits are only ever set, so at most once per bit). That conclusion also makes one
+//! `membarrier` system call on Linux (skipped when the producer is already gone), which waits
+//! for the kernel to interrupt the CPUs running this process and may take a kernel lock: once
+//! per ring, on the consumer's side, at the end. The
 //! one exception is waking a *sleeping* peer: that takes event-listener's internal lock and
 //! unparks a thread, which only happens when the peer chose to block.
 //!
@@ -199,8 +203,9 @@ impl<T> Shared<T> {
     }
 
     pub(super) fn close(&self, bits: usize) {
-        // AcqRel: the Release half pairs with the Acquire load of `state` in `Consumer::pop`,
-        // so every push before the close is visible once the consumer sees CLOSED.
+        // AcqRel: the Release half pairs with the Acquire load of `state` in
+        // `Consumer::empty_or_closed`, so every push before the close is visible once the
+        // consumer sees CLOSED.
         self.state.fetch_or(CLOSED | bits, Ordering::AcqRel);
         if self.parks {
             self.not_empty.notify_all();

@@ -79,6 +79,15 @@ impl<T> Consumer<T> {
             if state & CLOSED == 0 {
                 return Err(PopError::Empty);
             }
+            if state & PRODUCER_GONE != 0 {
+                // No push can be in flight: the producer's drop closed after its last push, and
+                // our Acquire load above made that push's `tail` visible.
+                if self.available(1) > 0 {
+                    return Ok(());
+                }
+                self.finished.set(true);
+                return Err(PopError::Closed);
+            }
             // The heavy half: pairs with the light barrier in `Producer::publish`, so a push
             // that published before it is visible to the reload below, or sees CLOSED itself.
             barrier::heavy(self.shared.asymmetric, &self.shared.state);
@@ -140,8 +149,10 @@ impl<T> Consumer<T> {
 
     /// Moves up to `limit` of the oldest values to the end of `out` and publishes the new
     /// position with **one** index store (and one wake check). Returns how many were moved: 0
-    /// when the ring is empty or closed and drained (tell those apart with
-    /// [`is_closed`](Self::is_closed)). Wait-free: bounded by `limit`.
+    /// when the ring is empty, or closed and drained. To tell those apart, call
+    /// [`pop`](Self::pop): only its `Err(Closed)` says that everything accepted has been received
+    /// (a push may be accepted just before a close and still be on its way; `is_closed` says only
+    /// that the close happened). Wait-free: bounded by `limit`.
     ///
     /// # Examples
     ///
@@ -156,9 +167,13 @@ impl<T> Consumer<T> {
     /// assert_eq!(out, [0, 1, 2, 3, 4]);
     /// ```
     pub fn pop_many(&mut self, out: &mut Vec<T>, limit: usize) -> usize {
-        let n = self.available(limit).min(limit);
+        let mut n = self.available(limit).min(limit);
         if n == 0 {
-            return 0;
+            // Closed and empty: run the close handshake (a push in flight may still land).
+            if limit == 0 || self.empty_or_closed().is_err() {
+                return 0;
+            }
+            n = self.available(limit).min(limit);
         }
         let (first, second) = self.shared.runs(self.head, n);
         // One reservation, then `extend` of exact-size iterators: nothing can panic or

@@ -56,7 +56,6 @@ impl<T> Producer<T> {
         self.cached_room()
     }
 
-    /// Publishes our position and wakes a sleeping consumer.
     /// Publishes the `n` values written from `self.tail` on and wakes a sleeping consumer.
     /// Returns how many of them stand: all, unless the ring turned out closed and the consumer
     /// had already reported `Closed` before it saw them all; then the publication of the rest
@@ -85,17 +84,20 @@ impl<T> Producer<T> {
 
     /// A close landed while our push of `n` values from `before` was in flight: tells the
     /// consumer so and returns how many stand. If the consumer has not reported `Closed`, all
-    /// do (its concluding CAS fails on our bit, and it reloads `tail`). If it has, those it
-    /// popped before concluding stand, and the rest are unpublished.
+    /// do (its concluding CAS fails on our bit, and it reloads `tail`). If it has, or if it was
+    /// dropped (it will never read again), those it popped before stand, and the rest are
+    /// unpublished and given back.
     #[cold]
     fn late(&mut self, before: usize, n: usize) -> usize {
         // AcqRel: Release makes our `tail` store visible to a consumer whose CAS then fails and
         // reloads; Acquire pairs with the consumer's CAS that set FINISHED (and so with its
         // last store of `head`).
-        if self.shared.state.fetch_or(LATE_PUSH, Ordering::AcqRel) & FINISHED == 0 {
+        let state = self.shared.state.fetch_or(LATE_PUSH, Ordering::AcqRel);
+        if state & (FINISHED | CONSUMER_GONE) == 0 {
             return n;
         }
-        // Acquire: pairs with the consumer's Release store of `head`; it pops no more.
+        // Acquire: pairs with the consumer's Release store of `head` (its last one: FINISHED and
+        // CONSUMER_GONE are set after it, by RMWs our `fetch_or` read); it pops no more.
         let head = self.shared.head.load(Ordering::Acquire);
         let popped = self.shared.distance(before, head).min(n);
         self.tail = self.shared.advance(before, popped);

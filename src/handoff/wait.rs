@@ -17,8 +17,8 @@ use std::time::Instant;
 ///
 /// | strategy | a blocked caller | cost added to every push / pop |
 /// |---|---|---|
-/// | [`BusySpin`](Self::BusySpin) | spins on the CPU, never yields | none |
-/// | [`SpinThenYield`](Self::SpinThenYield) | spins briefly, then yields its time slice in a loop | none |
+/// | [`BusySpin`](Self::BusySpin) | spins on the CPU, never yields | none (an SPSC push pays a `SeqCst` fence for its close check where Linux `membarrier` is missing) |
+/// | [`SpinThenYield`](Self::SpinThenYield) | spins briefly, then yields its time slice in a loop | as `BusySpin` |
 /// | [`SpinThenPark`](Self::SpinThenPark) (default) | spins briefly, then sleeps until woken | one load while nobody sleeps (plus a `SeqCst` fence where Linux `membarrier` is missing); a `membarrier` call each time a waiter goes to sleep |
 ///
 /// With a strategy that never parks, async waits (`pop_async`, `Stream`) re-poll themselves
