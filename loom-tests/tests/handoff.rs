@@ -229,6 +229,31 @@ fn handoff_spsc_consumer_close_racing_a_push_loses_nothing() {
     });
 }
 
+/// A push racing the consumer's drop: the value is either given back to the producer as
+/// `Closed`, or accepted and then dropped with the ring (the consumer is gone) — never both,
+/// never neither: exactly one drop either way.
+#[test]
+fn handoff_spsc_push_racing_the_consumers_drop_drops_once() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (mut tx, rx) = spsc::<Counted>(2);
+        let producer = {
+            let drops = drops.clone();
+            thread::spawn(move || match tx.push(Counted(drops)) {
+                Ok(()) => true,
+                Err(PushError::Closed(value)) => {
+                    drop(value);
+                    false
+                }
+                Err(_) => panic!("the ring has room"),
+            })
+        };
+        drop(rx);
+        producer.join().unwrap();
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+    });
+}
+
 #[test]
 fn handoff_channel_close_without_loss() {
     loom::model(|| {
