@@ -265,6 +265,49 @@ pub(crate) mod barrier {
     }
 }
 
+/// A wait with a fixed budget, for a lock-free path that waits a little for another thread and
+/// then takes its slow path: `spin_rounds` rounds of exponential spinning (1, 2, 4, ... PAUSEs),
+/// then `yield_now` rounds up to `rounds` in all. Under loom every round is a yield.
+#[derive(Debug)]
+pub(crate) struct BoundedWait {
+    round: u32,
+    spin_rounds: u32,
+    rounds: u32,
+}
+
+impl BoundedWait {
+    pub(crate) const fn new(spin_rounds: u32, rounds: u32) -> Self {
+        BoundedWait {
+            round: 0,
+            spin_rounds,
+            rounds,
+        }
+    }
+
+    /// Waits one more round; false, without waiting, once the budget is spent.
+    #[inline]
+    pub(crate) fn wait(&mut self) -> bool {
+        if self.round == self.rounds {
+            return false;
+        }
+        #[cfg(not(mqsync_loom))]
+        if self.round < self.spin_rounds {
+            for _ in 0..1u32 << self.round {
+                hint::spin_loop();
+            }
+        } else {
+            thread::yield_now();
+        }
+        #[cfg(mqsync_loom)]
+        {
+            let _ = self.spin_rounds;
+            thread::yield_now();
+        }
+        self.round += 1;
+        true
+    }
+}
+
 /// Spin-then-yield backoff for the short waits inside our lock-free structures.
 ///
 /// Under loom every wait yields to the scheduler, so the model explores the other threads instead

@@ -33,7 +33,7 @@ use super::peek::PeekGate;
 use super::segment::{Segment, Taken};
 use super::{Fifo, Full};
 use crate::primitive::sync::atomic::{fence, AtomicPtr, Ordering};
-use crate::primitive::{barrier, hint, thread};
+use crate::primitive::{barrier, hint, BoundedWait};
 use crossbeam_epoch as epoch;
 use crossbeam_utils::CachePadded;
 use std::fmt;
@@ -570,7 +570,7 @@ impl<T> MsQueue<T> {
     fn append(&self, tail: *mut Segment<T>, designated: bool, value: T) -> Result<(), T> {
         // SAFETY: `tail` is protected by the caller.
         let segment = unsafe { &*tail };
-        let mut round = 0;
+        let mut wait = BoundedWait::new(APPEND_SPIN_ROUNDS, APPEND_WAIT_ROUNDS);
         loop {
             // Acquire: pairs with the Release CAS below (in whichever thread linked `next`).
             let next = segment.next.load(Ordering::Acquire);
@@ -578,17 +578,9 @@ impl<T> MsQueue<T> {
                 self.swing_tail(tail, next);
                 return Err(value);
             }
-            if designated || round == APPEND_WAIT_ROUNDS {
+            if designated || !wait.wait() {
                 break;
             }
-            if round < APPEND_SPIN_ROUNDS {
-                for _ in 0..1u32 << round {
-                    hint::spin_loop();
-                }
-            } else {
-                thread::yield_now();
-            }
-            round += 1;
         }
         let fresh = self.fresh_segment();
         // SAFETY: fresh (or reset) and private.

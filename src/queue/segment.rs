@@ -44,7 +44,7 @@
 use super::peek::{SlotLatch, OWNER_BITS};
 use crate::primitive::cell::UnsafeCell;
 use crate::primitive::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use crate::primitive::{barrier, hint, thread};
+use crate::primitive::{barrier, BoundedWait};
 use crossbeam_utils::CachePadded;
 use std::mem::{size_of, MaybeUninit};
 use std::ptr;
@@ -398,7 +398,7 @@ impl<T> Segment<T> {
         asymmetric: bool,
     ) -> Taken<T> {
         let slot = self.slot(index);
-        let mut round = 0;
+        let mut wait = BoundedWait::new(SPIN_STEPS, SPIN_STEPS + YIELDS);
         let mut pushed = Some(pushed);
         loop {
             // Acquire: pairs with the Release store at W2.
@@ -407,23 +407,15 @@ impl<T> Segment<T> {
                 POISONED => return Taken::Skipped,
                 _ => {}
             }
+            // Spinning, then yielding: a pusher that claimed this slot and has not written it
+            // for a while is likely preempted, so let it (or anyone) have this CPU.
             let unclaimed = pushed.take().is_some_and(|pushed| !pushed());
-            if unclaimed || round == SPIN_STEPS + YIELDS {
+            if unclaimed || !wait.wait() {
                 if self.abandon(index, asymmetric) {
                     break; // published after all, and ours
                 }
                 return Taken::Skipped;
             }
-            if round < SPIN_STEPS {
-                for _ in 0..1u32 << round {
-                    hint::spin_loop();
-                }
-            } else {
-                // The pusher claimed this slot and has not written it for a while: it is
-                // likely preempted, so let it (or anyone) have this CPU.
-                thread::yield_now();
-            }
-            round += 1;
         }
         if peeking {
             slot.state.take();
