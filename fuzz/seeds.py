@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the checked-in seed corpus, fuzz/corpus/<target>/<name>, from the cases below.
 
-    python3 fuzz/seeds.py        # rewrites fuzz/corpus/{decoders,rules,envelopes}/
+    python3 fuzz/seeds.py        # rewrites fuzz/corpus/{decoders,rules,envelopes,journal}/
 
 The seeds are small, named, meaningful inputs (valid and broken) in each target's input layout;
 the fuzzer mutates from them. They are not minimized by `cargo fuzz cmin`: a minimized set
@@ -211,6 +211,31 @@ ENVELOPES = {
 }
 
 
+# The journal target: byte 0 picks the form (0 whole file, 1 header + bytes, 2 header + one
+# good record + bytes); see fuzz/checks/journal.rs.
+def journal_record(payload):
+    import zlib
+    length = struct.pack("<I", len(payload))
+    return length + struct.pack("<I", zlib.crc32(length + payload)) + payload
+
+
+JOURNAL_HEADER = b"MQSJRNL1" + struct.pack("<Q", 0)
+JOURNAL = {
+    "empty_file": (0, b""),
+    "header_only": (0, JOURNAL_HEADER),
+    "header_cut": (0, JOURNAL_HEADER[:5]),
+    "bad_magic": (0, b"XXXXXXXX" + JOURNAL_HEADER[8:] + journal_record(b"a")),
+    "three_records": (1, journal_record(b"one") + journal_record(b"") + journal_record(b"three")),
+    "torn_last_record": (1, journal_record(b"one") + journal_record(b"two")[:7]),
+    "torn_payload": (1, journal_record(b"one") + journal_record(b"a longer payload")[:15]),
+    "zero_tail": (1, journal_record(b"one") + bytes(40)),
+    "bad_crc_last": (1, journal_record(b"one") + journal_record(b"two")[:-1] + b"X"),
+    "bad_crc_middle": (2, journal_record(b"two")[:-1] + b"X" + journal_record(b"three")),
+    "huge_length": (2, struct.pack("<II", 0xFFFFFFF0, 0) + b"rest"),
+    "zeros_then_record": (2, bytes(8) + journal_record(b"after zeros")),
+}
+
+
 def write(target, cases, encode):
     directory = os.path.join(ROOT, target)
     os.makedirs(directory, exist_ok=True)
@@ -226,3 +251,4 @@ write("rules", RULES,
       lambda selector, rules, payload: bytes([selector]) + rules.encode() + b"\0"
       + (payload if isinstance(payload, bytes) else payload.encode()))
 write("envelopes", ENVELOPES, lambda selector, payload: bytes([selector]) + payload)
+write("journal", JOURNAL, lambda selector, payload: bytes([selector]) + payload)

@@ -13,6 +13,9 @@
 //! | 4 | [`integrate`] | one serde [`Message`](integrate::Message) from heterogeneous inputs |
 //! | 5 | [`sync`] | the source → sinks engine: commit-after-confirm, idempotency, observers, reconciliation |
 //!
+//! Beside the layers, [`journal`] (feature `journal`) is the storage: a crash-safe, append-only
+//! log on disk that uses nothing else of the crate; the sync layer reads it as a source.
+//!
 //! `docs/architecture.md` draws the layers and the path a message takes through them.
 //!
 //! ## Features
@@ -29,6 +32,7 @@
 //! | `sqlite` | `sync::SqliteSink` on the system's libsqlite3 | rusqlite |
 //! | `sqlite-bundled` | `sqlite`, SQLite compiled from source | rusqlite's `bundled` |
 //! | `redis` | `sync::RedisSource`, `sync::RedisSink` | redis |
+//! | `journal` | the [`journal`] module: a crash-safe on-disk log (and `sync::JournalSource` with `sync`) | crc32fast, thiserror |
 //! | `schema` | the JSON Schema rule of `integrate` | jsonschema |
 //! | `simd` | sonic-rs for JSON payloads in `integrate` | sonic-rs |
 //! | `tracing` | spans and events | tracing |
@@ -78,6 +82,8 @@ pub mod delivery;
 pub mod handoff;
 #[cfg(feature = "integrate")]
 pub mod integrate;
+#[cfg(feature = "journal")]
+pub mod journal;
 pub mod queue;
 #[cfg(feature = "sync")]
 pub mod sync;

@@ -10,6 +10,9 @@ use std::path::Path;
 mod decoders;
 #[path = "../fuzz/checks/envelopes.rs"]
 mod envelopes;
+#[cfg(feature = "journal")]
+#[path = "../fuzz/checks/journal.rs"]
+mod journal;
 #[path = "../fuzz/checks/rules.rs"]
 mod rules;
 
@@ -37,6 +40,12 @@ fn decoder_seeds_hold() {
 #[test]
 fn rule_seeds_hold() {
     assert!(replay("fuzz/corpus/rules", rules::run) >= 10);
+}
+
+#[cfg(feature = "journal")]
+#[test]
+fn journal_seeds_hold() {
+    assert!(replay("fuzz/corpus/journal", journal::run) >= 8);
 }
 
 #[test]

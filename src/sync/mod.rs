@@ -25,6 +25,8 @@ mod dedup;
 mod duration_serde;
 mod engine;
 mod event;
+#[cfg(feature = "journal")]
+mod journal_source;
 mod metrics;
 mod reconcile;
 #[cfg(feature = "redis")]
@@ -43,6 +45,8 @@ pub use change::{Change, Op};
 pub use dedup::DedupWindow;
 pub use engine::{DataSync, DataSyncBuilder, FullPolicy, SyncReport, SyncSettings};
 pub use event::{DeadChange, Observer, ObserverMode, SyncEvent};
+#[cfg(feature = "journal")]
+pub use journal_source::JournalSource;
 pub use metrics::{LatencySnapshot, Metrics};
 pub use reconcile::{plan_repairs, ReconcileReport};
 #[cfg(all(feature = "redis", feature = "testing"))]

@@ -58,6 +58,11 @@ pub enum SourceError {
         #[source]
         source: super::RedisCodecError,
     },
+    /// A [`JournalSource`](super::JournalSource)'s journal failed: damage on disk, a segment
+    /// removed under the reader, or I/O.
+    #[cfg(feature = "journal")]
+    #[error("journal read failed")]
+    Journal(#[from] crate::journal::JournalError),
     /// Any other failure, from a source of your own: the cause as it was.
     #[error(transparent)]
     Other(BoxError),

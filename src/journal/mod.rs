@@ -1,0 +1,742 @@
+//! [`Journal`]: a crash-safe, append-only, segmented log of byte records on disk.
+//!
+//! A journal is a directory of segment files. Each record gets a position (0, 1, 2, ... without
+//! gaps) and a CRC-32; appends from many threads are grouped into one `write` (and one `fsync`
+//! where the [`FlushPolicy`] asks) by a leader among the waiting appenders — group commit, as
+//! database logs do. Opening a journal repairs a torn tail (a record cut short by a crash) and
+//! reports damage anywhere else as [`JournalError::Corrupt`], naming the segment and the byte
+//! offset; it never skips a record silently. A [`JournalReader`] reads from any position with
+//! bounded memory, following appends as they happen; [`Journal::remove_before`] deletes whole
+//! segments below a position the application no longer needs.
+//!
+//! The storage layer of mqsync: it uses nothing else of the crate, and the durable parts of
+//! the layers above build on it. docs/durability.md has the on-disk format, the flush
+//! policies, and exactly what each survives (a process crash, a power loss).
+//!
+//! # Examples
+//!
+//! ```
+//! use mqsync::journal::{FlushPolicy, Journal, JournalOptions};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let options = JournalOptions::default().flush(FlushPolicy::EveryBatch);
+//! {
+//!     let journal = Journal::open(dir.path(), options.clone()).unwrap();
+//!     assert_eq!(journal.append(b"first").unwrap(), 0);
+//!     assert_eq!(journal.append_batch([&b"second"[..], b"third"]).unwrap(), 1..3);
+//! } // dropped, or the process killed: the records are on disk either way
+//!
+//! let journal = Journal::open(dir.path(), options).unwrap();
+//! let records: Vec<_> = journal.reader(1).unwrap().map(|r| r.unwrap()).collect();
+//! assert_eq!(records[0].position, 1);
+//! assert_eq!(records[1].data, b"third");
+//! assert_eq!(journal.end(), 3);
+//! ```
+
+mod error;
+mod format;
+mod open;
+mod reader;
+
+pub use error::JournalError;
+pub use reader::{JournalReader, Record};
+
+use crate::primitive::sync::atomic::{AtomicU64, Ordering};
+use crate::primitive::thread::yield_now;
+use format::{segment_path, HEADER_LEN};
+use std::fs::File;
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How many times an appender checks whether its batch is written before it sleeps: half
+/// spins, half `yield_now`s (see `Shared::wait_durable`).
+const SPIN_ROUNDS: u32 = 64;
+
+/// When appended records are forced to the disk with `fsync` (`fdatasync` on Linux).
+///
+/// Every policy hands each append to the operating system (`write`) before the append returns,
+/// so a record whose append returned survives the *process* crashing or being killed. They
+/// differ in what survives a *power loss or kernel crash*:
+///
+/// | policy | an append returns after | a power loss may lose |
+/// |---|---|---|
+/// | `Never` | `write` | whatever the OS had not written back (Redis's `appendfsync no`) |
+/// | `Interval(d)` | `write`; a background thread syncs every `d` | the appends of the last `d` or so (Redis's `everysec`, Kafka's `flush.ms`) |
+/// | `EveryBatch` | `write` and `fsync` of its batch | nothing that returned (Redis's `always`, Kafka's `flush.messages=1`) |
+///
+/// With `EveryBatch`, appends that arrive while a sync is under way share the next one (group
+/// commit), so throughput grows with the number of appending threads.
+///
+/// # Examples
+///
+/// ```
+/// use mqsync::journal::{FlushPolicy, JournalOptions};
+/// use std::time::Duration;
+///
+/// let options = JournalOptions::default().flush(FlushPolicy::Interval(Duration::from_millis(100)));
+/// assert_eq!(options.flush_policy(), FlushPolicy::Interval(Duration::from_millis(100)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushPolicy {
+    /// Never sync; the operating system writes back when it chooses.
+    Never,
+    /// Sync at most this long after a write, from a background thread.
+    Interval(Duration),
+    /// Sync every batch before its appends return.
+    EveryBatch,
+}
+
+/// What opening a journal does with damage in its last segment that is not a torn tail.
+///
+/// # Examples
+///
+/// ```
+/// use mqsync::journal::{JournalOptions, Recovery};
+///
+/// let options = JournalOptions::default().recovery(Recovery::QuarantineDamagedTail);
+/// assert_eq!(options.recovery_mode(), Recovery::QuarantineDamagedTail);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Recovery {
+    /// Refuse to open with [`JournalError::Corrupt`] (the default): the operator decides.
+    #[default]
+    Strict,
+    /// Cut the last segment at its first damaged record, moving the bytes from there to a file
+    /// beside it named `<segment>.seg.damaged-<offset>`, and open. For a log on a disk that may
+    /// lose power under `Never` or `Interval`, where a batch can reach the disk with a page
+    /// missing in its middle. Records before the damage are kept; the records in the moved
+    /// bytes are lost to the journal (still on disk for inspection).
+    QuarantineDamagedTail,
+}
+
+/// How a [`Journal`] is opened: flush policy, segment size, record limit, recovery.
+///
+/// # Examples
+///
+/// ```
+/// use mqsync::journal::{FlushPolicy, JournalOptions};
+///
+/// let options = JournalOptions::default()
+///     .flush(FlushPolicy::EveryBatch)
+///     .segment_bytes(8 << 20)
+///     .max_record_bytes(1 << 20);
+/// assert_eq!(options.max_record(), 1 << 20);
+/// ```
+#[derive(Clone, Debug)]
+pub struct JournalOptions {
+    flush: FlushPolicy,
+    segment_bytes: u64,
+    max_record_bytes: u32,
+    recovery: Recovery,
+}
+
+impl Default for JournalOptions {
+    /// `Interval(1 s)`, 64 MiB segments, records up to 16 MiB, [`Recovery::Strict`].
+    fn default() -> Self {
+        JournalOptions {
+            flush: FlushPolicy::Interval(Duration::from_secs(1)),
+            segment_bytes: 64 << 20,
+            max_record_bytes: 16 << 20,
+            recovery: Recovery::Strict,
+        }
+    }
+}
+
+impl JournalOptions {
+    /// Sets the flush policy (default `Interval(1 s)`).
+    pub fn flush(mut self, policy: FlushPolicy) -> Self {
+        self.flush = policy;
+        self
+    }
+
+    /// Starts a new segment once the current one holds at least this many bytes (default
+    /// 64 MiB; at least 4 KiB). A segment ends at a batch boundary, so it may pass the size by
+    /// one batch. Retention deletes whole segments.
+    pub fn segment_bytes(mut self, bytes: u64) -> Self {
+        self.segment_bytes = bytes.max(4096);
+        self
+    }
+
+    /// The longest record accepted (default 16 MiB). Opening also treats a frame that claims
+    /// more as damage, so keep the limit when reopening a journal.
+    pub fn max_record_bytes(mut self, bytes: u32) -> Self {
+        self.max_record_bytes = bytes;
+        self
+    }
+
+    /// What opening does with damage in the last segment (default [`Recovery::Strict`]).
+    pub fn recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = recovery;
+        self
+    }
+
+    /// The flush policy.
+    pub fn flush_policy(&self) -> FlushPolicy {
+        self.flush
+    }
+
+    /// The record limit in bytes.
+    pub fn max_record(&self) -> u32 {
+        self.max_record_bytes
+    }
+
+    /// The recovery mode.
+    pub fn recovery_mode(&self) -> Recovery {
+        self.recovery
+    }
+}
+
+/// An append-only log of byte records on disk; see the [module docs](self).
+///
+/// `Journal` is `Send + Sync`: share it in an `Arc` and append from any number of threads.
+/// Appends are linearizable: positions are given in the order records enter the log, and a
+/// record's position is final when its append returns.
+///
+/// Progress: blocking. An append waits for the write (and sync) of its batch; one appender at a
+/// time does the file I/O for everyone waiting.
+pub struct Journal {
+    shared: Arc<Shared>,
+    /// The `Interval` policy's background syncer.
+    syncer: Option<JoinHandle<()>>,
+}
+
+/// What the journal, its readers and its syncer share.
+struct Shared {
+    dir: PathBuf,
+    options: JournalOptions,
+    state: Mutex<State>,
+    /// Signalled when `written`/`synced` advance, the leader steps down, or the journal stops.
+    progress: Condvar,
+    /// Signalled when the journal is dropped: wakes the `Interval` syncer to end.
+    closing: Condvar,
+    /// Copies of `State::written` and `State::synced`, stored by the leader after it updates
+    /// them, so that an appender can watch its batch finish without the lock (see
+    /// `wait_durable`). Never ahead of the state.
+    written_hint: AtomicU64,
+    synced_hint: AtomicU64,
+    /// Held for the journal's life: the advisory lock on the directory (see `open.rs`).
+    _lock: File,
+}
+
+/// The mutable part, under `Shared::state`.
+struct State {
+    /// The active segment, or `None` while the leader writes to it.
+    file: Option<File>,
+    /// Base positions of every segment, ascending; the last is the active one.
+    segments: Vec<u64>,
+    /// Bytes in the active segment, header included (as far as written).
+    active_len: u64,
+    /// The position the next record gets.
+    next: u64,
+    /// Records below this position are written to the OS; readers may read them.
+    written: u64,
+    /// Records below this position are synced to the disk.
+    synced: u64,
+    /// Frames of records `written..next`, waiting for the leader.
+    pending: Vec<u8>,
+    /// A cleared buffer to swap in for `pending` (keeps its capacity).
+    spare: Vec<u8>,
+    /// An appender is doing the file I/O.
+    leader: bool,
+    /// When the last sync ended.
+    last_sync: Instant,
+    /// Set when a write or sync failed: no more appends.
+    stopped: Option<String>,
+    /// The journal handle is being dropped (stops the syncer).
+    closing: bool,
+    /// Appenders blocked on `progress`: the leader signals only when there are some.
+    sleepers: usize,
+}
+
+impl std::fmt::Debug for Journal {
+    /// The directory and the position range; no record contents.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("dir", &self.shared.dir)
+            .field("first", &self.first())
+            .field("end", &self.end())
+            .field("flush", &self.shared.options.flush)
+            .finish()
+    }
+}
+
+impl Journal {
+    /// Opens the journal in `dir`, creating the directory and an empty journal if needed.
+    ///
+    /// Checks every segment's header and reads the last segment through: a torn tail (a last
+    /// record cut short, or never-written zero bytes at the end) is cut off and the file synced;
+    /// other damage in it fails with [`JournalError::Corrupt`] unless
+    /// [`Recovery::QuarantineDamagedTail`] is set. Earlier segments are checked record by record
+    /// when read. Holds an advisory lock on the directory (Linux: `flock`) until it and every
+    /// [`JournalReader`] made from it are dropped, so a second `Journal` on it fails with
+    /// [`JournalError::Locked`] meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Io`] when the directory cannot be created, listed or written (a
+    /// read-only directory gives this, naming the path), `Corrupt`, `Locked`.
+    pub fn open(dir: impl AsRef<Path>, options: JournalOptions) -> Result<Self, JournalError> {
+        let dir = dir.as_ref().to_path_buf();
+        let opened = open::open(&dir, &options)?;
+        let end = opened.end;
+        let shared = Arc::new(Shared {
+            dir,
+            options,
+            state: Mutex::new(State {
+                file: Some(opened.file),
+                segments: opened.segments,
+                active_len: opened.active_len,
+                next: end,
+                written: end,
+                synced: end,
+                pending: Vec::new(),
+                spare: Vec::new(),
+                leader: false,
+                last_sync: Instant::now(),
+                stopped: None,
+                closing: false,
+                sleepers: 0,
+            }),
+            progress: Condvar::new(),
+            closing: Condvar::new(),
+            written_hint: AtomicU64::new(end),
+            synced_hint: AtomicU64::new(end),
+            _lock: opened.lock,
+        });
+        let syncer = match shared.options.flush {
+            FlushPolicy::Interval(every) => {
+                let for_thread = Arc::clone(&shared);
+                let handle = std::thread::Builder::new()
+                    .name("mqsync-journal-sync".into())
+                    .spawn(move || for_thread.sync_every(every))
+                    .map_err(|e| JournalError::io("start the sync thread", &shared.dir, e))?;
+                Some(handle)
+            }
+            FlushPolicy::Never | FlushPolicy::EveryBatch => None,
+        };
+        Ok(Journal { shared, syncer })
+    }
+
+    /// Appends one record; returns its position once it is as durable as the
+    /// [`FlushPolicy`] promises.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::RecordTooLarge`] (nothing appended), [`JournalError::Io`] when the write
+    /// or sync of its batch failed (the record may or may not be in the log after a reopen; the
+    /// journal stops), [`JournalError::Stopped`] after an earlier failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::journal::{Journal, JournalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let journal = Journal::open(dir.path(), JournalOptions::default()).unwrap();
+    /// assert_eq!(journal.append(b"a").unwrap(), 0);
+    /// assert_eq!(journal.append(b"b").unwrap(), 1);
+    /// ```
+    pub fn append(&self, record: &[u8]) -> Result<u64, JournalError> {
+        self.append_batch(std::iter::once(record))
+            .map(|range| range.start)
+    }
+
+    /// Appends `records` as one batch, in order, at consecutive positions; returns their range
+    /// once they are as durable as the [`FlushPolicy`] promises. All or nothing on a limit
+    /// error: if any record is too large, none is appended. An empty batch returns an empty
+    /// range at the end of the log.
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::journal::{Journal, JournalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let journal = Journal::open(dir.path(), JournalOptions::default()).unwrap();
+    /// let range = journal.append_batch(["x", "y", "z"].iter().map(|s| s.as_bytes())).unwrap();
+    /// assert_eq!(range, 0..3);
+    /// ```
+    pub fn append_batch<I>(&self, records: I) -> Result<Range<u64>, JournalError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let max = self.shared.options.max_record_bytes;
+        let records: Vec<I::Item> = records.into_iter().collect();
+        if let Some(big) = records.iter().find(|r| r.as_ref().len() > max as usize) {
+            return Err(JournalError::RecordTooLarge {
+                len: big.as_ref().len(),
+                max,
+            });
+        }
+        let mut state = self.shared.lock();
+        if let Some(reason) = &state.stopped {
+            return Err(JournalError::Stopped {
+                reason: reason.clone(),
+            });
+        }
+        let start = state.next;
+        for record in &records {
+            format::encode(record.as_ref(), &mut state.pending);
+        }
+        state.next += records.len() as u64;
+        let end = state.next;
+        drop(records);
+        self.shared.wait_durable(state, end)?;
+        Ok(start..end)
+    }
+
+    /// Forces every record appended so far to the disk, whatever the policy.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Io`] if the sync fails (the journal stops), `Stopped`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::journal::{FlushPolicy, Journal, JournalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let journal = Journal::open(dir.path(), JournalOptions::default().flush(FlushPolicy::Never)).unwrap();
+    /// journal.append(b"a").unwrap();
+    /// journal.sync().unwrap(); // now it survives a power loss too
+    /// ```
+    pub fn sync(&self) -> Result<(), JournalError> {
+        let state = self.shared.lock();
+        let end = state.next;
+        self.shared.sync_through(state, end)
+    }
+
+    /// A reader of the records from position `from` on, in order, following appends as they
+    /// happen (it reads what was appended before each of its reads).
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::OutOfRange`] when `from` is below the first retained position or past
+    /// [`end`](Self::end).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::journal::{Journal, JournalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let journal = Journal::open(dir.path(), JournalOptions::default()).unwrap();
+    /// let mut reader = journal.reader(0).unwrap();
+    /// assert!(reader.next().is_none());
+    /// journal.append(b"late").unwrap();
+    /// assert_eq!(reader.next().unwrap().unwrap().data, b"late");
+    /// ```
+    pub fn reader(&self, from: u64) -> Result<JournalReader, JournalError> {
+        JournalReader::new(Arc::clone(&self.shared), from)
+    }
+
+    /// The first position the journal holds (0 until [`remove_before`](Self::remove_before)
+    /// deletes segments).
+    pub fn first(&self) -> u64 {
+        let state = self.shared.lock();
+        state.segments[0]
+    }
+
+    /// The position the next append will get: one past the last record.
+    pub fn end(&self) -> u64 {
+        self.shared.lock().next
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Deletes every segment all of whose records are below `position` (never the active
+    /// segment); returns how many. The positions of the records kept do not change. Readers
+    /// already past the deleted segments are not affected; one that reaches a deleted segment
+    /// gets [`JournalError::OutOfRange`].
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Io`] if a file cannot be deleted (the segments before it are gone, the
+    /// rest kept).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::journal::{Journal, JournalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let journal = Journal::open(dir.path(), JournalOptions::default().segment_bytes(4096)).unwrap();
+    /// for _ in 0..100 {
+    ///     journal.append(&[7; 100]).unwrap();
+    /// }
+    /// let removed = journal.remove_before(90).unwrap();
+    /// assert!(removed >= 1);
+    /// assert!(journal.first() > 0 && journal.first() <= 90);
+    /// assert_eq!(journal.reader(90).unwrap().count(), 10);
+    /// ```
+    pub fn remove_before(&self, position: u64) -> Result<usize, JournalError> {
+        let mut state = self.shared.lock();
+        let mut removed = 0;
+        // Segment i holds segments[i]..segments[i + 1]; it can go when segments[i + 1] ≤ position.
+        while state.segments.len() > 1 && state.segments[1] <= position {
+            let path = segment_path(&self.shared.dir, state.segments[0]);
+            std::fs::remove_file(&path).map_err(|e| JournalError::io("remove", &path, e))?;
+            state.segments.remove(0);
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
+
+impl Drop for Journal {
+    /// Syncs what was appended (unless the policy is `Never`) and stops the syncer thread.
+    /// Errors are ignored here: the appends that returned `Ok` were already as durable as
+    /// their policy promised; call [`sync`](Journal::sync) first to see a final error.
+    fn drop(&mut self) {
+        if self.shared.options.flush != FlushPolicy::Never {
+            let _ = self.sync();
+        }
+        self.shared.lock().closing = true;
+        self.shared.closing.notify_all();
+        if let Some(syncer) = self.syncer.take() {
+            let _ = syncer.join();
+        }
+    }
+}
+
+impl Shared {
+    /// Locks the state. A panic while it was held cannot leave it inconsistent (the leader's
+    /// I/O runs without the lock and every update is a plain assignment), so a poisoned lock
+    /// is taken as is.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until records below `end` are written (and synced, for `EveryBatch`), leading
+    /// the I/O when no one else does.
+    fn wait_durable<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        end: u64,
+    ) -> Result<(), JournalError> {
+        let every_batch = self.options.flush == FlushPolicy::EveryBatch;
+        if state.leader {
+            // Someone is writing: its `write` takes about a microsecond and ours is likely in
+            // the next round, so watch the hints a little before sleeping on the condvar (a
+            // futex wait and wake cost more than that).
+            drop(state);
+            let hint = if every_batch {
+                &self.synced_hint
+            } else {
+                &self.written_hint
+            };
+            for round in 0..SPIN_ROUNDS {
+                // Acquire: pairs with the leader's Release store after its update; only the
+                // number matters (the caller reads nothing the leader wrote).
+                if hint.load(Ordering::Acquire) >= end {
+                    return Ok(());
+                }
+                if round < SPIN_ROUNDS / 2 {
+                    std::hint::spin_loop();
+                } else {
+                    yield_now();
+                }
+            }
+            state = self.lock();
+        }
+        loop {
+            if state.written >= end && (!every_batch || state.synced >= end) {
+                return Ok(());
+            }
+            if let Some(reason) = &state.stopped {
+                return Err(JournalError::Stopped {
+                    reason: reason.clone(),
+                });
+            }
+            if state.leader {
+                state.sleepers += 1;
+                state = self.progress.wait(state).unwrap_or_else(|e| e.into_inner());
+                state.sleepers -= 1;
+            } else {
+                state = self.lead(state, every_batch)?;
+            }
+        }
+    }
+
+    /// Syncs records below `end` (writing pending ones first), leading if no one else does.
+    fn sync_through<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        end: u64,
+    ) -> Result<(), JournalError> {
+        loop {
+            if state.synced >= end {
+                return Ok(());
+            }
+            if let Some(reason) = &state.stopped {
+                return Err(JournalError::Stopped {
+                    reason: reason.clone(),
+                });
+            }
+            if state.leader {
+                state.sleepers += 1;
+                state = self.progress.wait(state).unwrap_or_else(|e| e.into_inner());
+                state.sleepers -= 1;
+            } else {
+                state = self.lead(state, true)?;
+            }
+        }
+    }
+
+    /// Becomes the leader: writes everything pending (rolling to a new segment first when the
+    /// active one is full) and syncs if `sync` is set or the policy's interval has passed,
+    /// repeating while new records arrive, then steps down. Returns the relocked state; on an
+    /// I/O failure, stops the journal and returns the error.
+    fn lead<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        sync: bool,
+    ) -> Result<MutexGuard<'a, State>, JournalError> {
+        state.leader = true;
+        let mut file = state
+            .file
+            .take()
+            .expect("the active segment is here while no one leads");
+        // At most a few rounds, so the leader's own caller is not kept forever.
+        for _round in 0..4 {
+            let want_sync = sync
+                || matches!(self.options.flush, FlushPolicy::Interval(every)
+                    if state.last_sync.elapsed() >= every);
+            if state.pending.is_empty() && !(want_sync && state.synced < state.written) {
+                break;
+            }
+            let spare = std::mem::take(&mut state.spare);
+            let batch = std::mem::replace(&mut state.pending, spare);
+            let batch_end = state.next;
+            let roll = !batch.is_empty() && state.active_len >= self.options.segment_bytes;
+            let base = state.written;
+            let active_base = *state.segments.last().expect("at least one segment");
+            drop(state);
+
+            let result = self.write_batch(&mut file, active_base, base, roll, &batch, want_sync);
+
+            state = self.lock();
+            match result {
+                Ok(new_segment) => {
+                    if let Some(new_file) = new_segment {
+                        file = new_file;
+                        state.segments.push(base);
+                        state.active_len = HEADER_LEN;
+                    }
+                    state.active_len += batch.len() as u64;
+                    state.written = batch_end;
+                    // Release: pairs with the Acquire loads in `wait_durable`.
+                    self.written_hint.store(batch_end, Ordering::Release);
+                    if want_sync {
+                        state.synced = batch_end;
+                        state.last_sync = Instant::now();
+                        self.synced_hint.store(batch_end, Ordering::Release);
+                    }
+                    let mut batch = batch;
+                    batch.clear();
+                    state.spare = batch;
+                    self.wake(&state);
+                }
+                Err(err) => {
+                    state.stopped = Some(err.to_string());
+                    state.file = Some(file);
+                    state.leader = false;
+                    self.wake(&state);
+                    return Err(err);
+                }
+            }
+        }
+        state.file = Some(file);
+        state.leader = false;
+        self.wake(&state);
+        Ok(state)
+    }
+
+    /// Wakes the appenders blocked on `progress`, if any (called with the lock held, so a
+    /// sleeper counted there cannot be missed: it waits on the condvar before the lock is
+    /// released).
+    fn wake(&self, state: &State) {
+        if state.sleepers > 0 {
+            self.progress.notify_all();
+        }
+    }
+
+    /// The leader's I/O, without the lock: optionally starts a new segment at `base` (syncing
+    /// the old one first unless the policy is `Never`), writes `batch`, optionally syncs.
+    /// Returns the new segment's file when it rolled.
+    fn write_batch(
+        &self,
+        file: &mut File,
+        active_base: u64,
+        base: u64,
+        roll: bool,
+        batch: &[u8],
+        sync: bool,
+    ) -> Result<Option<File>, JournalError> {
+        let mut new_file = None;
+        if roll {
+            if self.options.flush != FlushPolicy::Never {
+                let old = segment_path(&self.dir, active_base);
+                file.sync_data()
+                    .map_err(|e| JournalError::io("sync", old, e))?;
+            }
+            new_file = Some(open::create_segment(
+                &self.dir,
+                base,
+                self.options.flush != FlushPolicy::Never,
+            )?);
+        }
+        let (target, target_base) = match new_file.as_mut() {
+            Some(f) => (f, base),
+            None => (file, active_base),
+        };
+        let path = || segment_path(&self.dir, target_base);
+        if let Err(e) = target.write_all(batch) {
+            return Err(JournalError::io("write", path(), e));
+        }
+        if sync {
+            target
+                .sync_data()
+                .map_err(|e| JournalError::io("sync", path(), e))?;
+        }
+        Ok(new_file)
+    }
+
+    /// The `Interval` policy's background loop: every `every`, syncs what was written and not
+    /// yet synced; ends when the journal is dropped.
+    fn sync_every(&self, every: Duration) {
+        let mut state = self.lock();
+        loop {
+            let (next, _) = self
+                .closing
+                .wait_timeout(state, every)
+                .unwrap_or_else(|e| e.into_inner());
+            state = next;
+            if state.closing || state.stopped.is_some() {
+                return;
+            }
+            if state.synced < state.written && state.last_sync.elapsed() >= every {
+                let end = state.written;
+                if self.sync_through(state, end).is_err() {
+                    return;
+                }
+                state = self.lock();
+            }
+        }
+    }
+}

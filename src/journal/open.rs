@@ -1,0 +1,280 @@
+//! Opening a journal directory: the lock, the segment list, and the repair of a torn tail.
+
+use super::format::{self, segment_path, Frame, HEADER_LEN};
+use super::{JournalError, JournalOptions, Recovery};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// What [`open`] found and prepared.
+pub(super) struct Opened {
+    /// The last segment, open for appending at its valid end.
+    pub(super) file: File,
+    /// Every segment's base position, ascending.
+    pub(super) segments: Vec<u64>,
+    /// The valid length of the last segment in bytes, header included.
+    pub(super) active_len: u64,
+    /// The position the next record gets.
+    pub(super) end: u64,
+    /// The locked `LOCK` file.
+    pub(super) lock: File,
+}
+
+/// Opens (or creates) the journal in `dir`; see [`Journal::open`](super::Journal::open).
+pub(super) fn open(dir: &Path, options: &JournalOptions) -> Result<Opened, JournalError> {
+    fs::create_dir_all(dir).map_err(|e| JournalError::io("create", dir, e))?;
+    let lock = lock(dir)?;
+    let mut segments = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| JournalError::io("list", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| JournalError::io("list", dir, e))?;
+        if let Some(base) = entry
+            .file_name()
+            .to_str()
+            .and_then(format::parse_segment_name)
+        {
+            segments.push(base);
+        }
+    }
+    segments.sort_unstable();
+    let Some(&last) = segments.last() else {
+        let file = create_segment(dir, 0, true)?;
+        return Ok(Opened {
+            file,
+            segments: vec![0],
+            active_len: HEADER_LEN,
+            end: 0,
+            lock,
+        });
+    };
+    for &base in &segments[..segments.len() - 1] {
+        check_sealed(dir, base)?;
+    }
+    let (file, active_len, count) = repair_last(dir, last, options)?;
+    Ok(Opened {
+        file,
+        segments,
+        active_len,
+        end: last + count,
+        lock,
+    })
+}
+
+/// Creates the segment at `base` with its header; with `sync`, syncs it and the directory so
+/// the new file survives a power loss.
+pub(super) fn create_segment(dir: &Path, base: u64, sync: bool) -> Result<File, JournalError> {
+    let path = segment_path(dir, base);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .read(true)
+        .open(&path)
+        .map_err(|e| JournalError::io("create", &path, e))?;
+    file.write_all(&format::header(base))
+        .map_err(|e| JournalError::io("write", &path, e))?;
+    if sync {
+        file.sync_all()
+            .map_err(|e| JournalError::io("sync", &path, e))?;
+        sync_dir(dir)?;
+    }
+    Ok(file)
+}
+
+/// Syncs the directory entry list (new or removed files).
+fn sync_dir(dir: &Path) -> Result<(), JournalError> {
+    #[cfg(unix)]
+    {
+        let handle = File::open(dir).map_err(|e| JournalError::io("open", dir, e))?;
+        handle
+            .sync_all()
+            .map_err(|e| JournalError::io("sync", dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Takes the advisory lock on `dir/LOCK` (Linux and other Unix: `flock`, released when the
+/// file is closed, also by a crash). Elsewhere the file is created but not locked.
+fn lock(dir: &Path) -> Result<File, JournalError> {
+    let path = dir.join("LOCK");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| JournalError::io("open", &path, e))?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `flock` on a descriptor we own and keep open; no memory is passed.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::WouldBlock {
+                return Err(JournalError::Locked {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            return Err(JournalError::io("lock", &path, err));
+        }
+    }
+    Ok(file)
+}
+
+/// Checks the header of a segment that is not the last one.
+fn check_sealed(dir: &Path, base: u64) -> Result<(), JournalError> {
+    let path = segment_path(dir, base);
+    let mut file = File::open(&path).map_err(|e| JournalError::io("open", &path, e))?;
+    let mut header = Vec::with_capacity(HEADER_LEN as usize);
+    (&mut file)
+        .take(HEADER_LEN)
+        .read_to_end(&mut header)
+        .map_err(|e| JournalError::io("read", &path, e))?;
+    format::check_header(&header, base).map_err(|reason| JournalError::Corrupt {
+        segment: path,
+        offset: 0,
+        reason,
+    })
+}
+
+/// Reads the last segment through, cuts a torn tail (or quarantines damage, if asked), and
+/// returns the file open at its valid end, the valid length, and the record count.
+fn repair_last(
+    dir: &Path,
+    base: u64,
+    options: &JournalOptions,
+) -> Result<(File, u64, u64), JournalError> {
+    let path = segment_path(dir, base);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| JournalError::io("open", &path, e))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| JournalError::io("read", &path, e))?;
+    let corrupt = |offset: u64, reason| JournalError::Corrupt {
+        segment: path.clone(),
+        offset,
+        reason,
+    };
+
+    // A header that is short, or all zeros, with nothing after it: the segment's creation was
+    // torn (its records never existed). Write the header again.
+    let header_len = HEADER_LEN as usize;
+    let all_zero = bytes.iter().all(|&b| b == 0);
+    let torn_creation = if bytes.len() < header_len {
+        all_zero || format::header(base).starts_with(&bytes)
+    } else {
+        all_zero
+    };
+    if torn_creation {
+        file.set_len(0)
+            .map_err(|e| JournalError::io("truncate", &path, e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| JournalError::io("seek", &path, e))?;
+        file.write_all(&format::header(base))
+            .map_err(|e| JournalError::io("write", &path, e))?;
+        file.sync_all()
+            .map_err(|e| JournalError::io("sync", &path, e))?;
+        return Ok((file, HEADER_LEN, 0));
+    }
+    format::check_header(&bytes, base).map_err(|reason| corrupt(0, reason))?;
+
+    let max = options.max_record_bytes;
+    let mut offset = header_len;
+    let mut count = 0u64;
+    let cut = loop {
+        let rest = &bytes[offset..];
+        if rest.is_empty() {
+            break None;
+        }
+        match format::decode(rest, max) {
+            Frame::Record(_, len) => {
+                offset += len;
+                count += 1;
+            }
+            // Cut short by a crash: the tail of the last write.
+            Frame::Incomplete => break Some(offset),
+            // Never written (a file system that extended the file but lost the data).
+            Frame::Zeros if rest.iter().all(|&b| b == 0) => break Some(offset),
+            // The last record, whole in length but not in content: a torn page at the end.
+            Frame::Bad(_) if claimed_end(rest) == Some(rest.len()) => break Some(offset),
+            Frame::Zeros => {
+                return damaged(
+                    &mut file,
+                    &path,
+                    &bytes,
+                    offset,
+                    count,
+                    options,
+                    "zero bytes before the end of the log",
+                )
+            }
+            Frame::Bad(reason) => {
+                return damaged(&mut file, &path, &bytes, offset, count, options, reason)
+            }
+        }
+    };
+    let valid = offset as u64;
+    if let Some(at) = cut {
+        file.set_len(at as u64)
+            .map_err(|e| JournalError::io("truncate", &path, e))?;
+        file.sync_all()
+            .map_err(|e| JournalError::io("sync", &path, e))?;
+    }
+    file.seek(SeekFrom::Start(valid))
+        .map_err(|e| JournalError::io("seek", &path, e))?;
+    Ok((file, valid, count))
+}
+
+/// The end of the frame at the front of `rest`, as its length field says, if the field is
+/// there.
+fn claimed_end(rest: &[u8]) -> Option<usize> {
+    let len = rest.get(..4)?;
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
+    // Lossless: u32 into usize on 32- and 64-bit targets.
+    (format::FRAME_LEN as usize).checked_add(len as usize)
+}
+
+/// Damage at `offset` of the last segment that is not a torn tail: an error, or with
+/// [`Recovery::QuarantineDamagedTail`] the bytes from there moved aside and the segment cut.
+fn damaged(
+    file: &mut File,
+    path: &Path,
+    bytes: &[u8],
+    offset: usize,
+    count: u64,
+    options: &JournalOptions,
+    reason: &'static str,
+) -> Result<(File, u64, u64), JournalError> {
+    if options.recovery == Recovery::Strict {
+        return Err(JournalError::Corrupt {
+            segment: path.to_path_buf(),
+            offset: offset as u64,
+            reason,
+        });
+    }
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".damaged-{offset}"));
+    let aside = std::path::PathBuf::from(aside);
+    let mut out = OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(&aside)
+        .map_err(|e| JournalError::io("create", &aside, e))?;
+    out.write_all(&bytes[offset..])
+        .and_then(|()| out.sync_all())
+        .map_err(|e| JournalError::io("write", &aside, e))?;
+    file.set_len(offset as u64)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| JournalError::io("truncate", path, e))?;
+    file.seek(SeekFrom::Start(offset as u64))
+        .map_err(|e| JournalError::io("seek", path, e))?;
+    let file = file
+        .try_clone()
+        .map_err(|e| JournalError::io("open", path, e))?;
+    Ok((file, offset as u64, count))
+}

@@ -1,0 +1,166 @@
+//! [`JournalSource`]: changes kept in a [`Journal`] on disk, read back as a streaming source.
+
+use super::change::Change;
+use super::source::{Source, SourceError};
+use crate::journal::{Journal, JournalError, JournalReader};
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A [`Source`] over a [`Journal`] whose records are [`Change`]s (as JSON; write them with
+/// [`JournalSource::append`]), from position `from` on.
+///
+/// The journal is the durable record: every change pulled carries its journal position as
+/// [`position`](Change::position), which a checkpointing sink such as the
+/// [`SqliteSink`](super::SqliteSink) stores with the data; after a crash, restart with
+/// `from = sink.checkpoint()`. Reading streams through a [`JournalReader`] (one segment file and
+/// a 64 KiB buffer open, never the log in memory) and follows appends made while the sync runs.
+///
+/// With [`retain_committed`](Self::retain_committed)`(false)`, a [`commit`](Source::commit)
+/// deletes the journal's segments that hold only committed changes
+/// ([`Journal::remove_before`]); by default the journal keeps everything.
+///
+/// A record that is not a JSON `Change` fails the pull with [`SourceError::Other`] naming its
+/// position (a journal written by [`append`](Self::append) holds none); damage on disk is
+/// [`SourceError::Journal`]. Neither is skipped.
+///
+/// ```
+/// use mqsync::journal::{Journal, JournalOptions};
+/// use mqsync::sync::{Change, JournalSource, Source};
+/// use std::sync::Arc;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let journal = Arc::new(Journal::open(dir.path(), JournalOptions::default()).unwrap());
+/// JournalSource::append(&journal, &[Change::delete("a", 1), Change::delete("b", 1)]).unwrap();
+///
+/// let mut source = JournalSource::new("log", Arc::clone(&journal), 1).unwrap();
+/// let pulled = source.pull(10).unwrap();
+/// assert_eq!(pulled.len(), 1);
+/// assert_eq!((pulled[0].key.as_str(), pulled[0].position), ("b", Some(1)));
+/// assert!(source.pull(10).unwrap().is_empty()); // caught up; later appends come next
+/// ```
+pub struct JournalSource {
+    name: String,
+    journal: Arc<Journal>,
+    reader: JournalReader,
+    /// The position of the change pulled as number 0 (the engine numbers pulls from 0).
+    start: u64,
+    /// Delete committed segments on commit.
+    remove_committed: bool,
+}
+
+impl JournalSource {
+    /// A source named `name` over `journal`, starting at position `from`.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::OutOfRange`] when `from` is below the journal's first position or past
+    /// its end.
+    pub fn new(
+        name: impl Into<String>,
+        journal: Arc<Journal>,
+        from: u64,
+    ) -> Result<Self, JournalError> {
+        let reader = journal.reader(from)?;
+        Ok(JournalSource {
+            name: name.into(),
+            journal,
+            reader,
+            start: from,
+            remove_committed: false,
+        })
+    }
+
+    /// Whether the journal keeps committed changes (`true`, the default) or a commit deletes
+    /// the segments that hold only committed changes (`false`).
+    ///
+    /// ```
+    /// use mqsync::journal::{Journal, JournalOptions};
+    /// use mqsync::sync::JournalSource;
+    /// use std::sync::Arc;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let journal = Arc::new(Journal::open(dir.path(), JournalOptions::default()).unwrap());
+    /// let source = JournalSource::new("log", journal, 0).unwrap().retain_committed(false);
+    /// assert_eq!(source.position(), 0);
+    /// ```
+    pub fn retain_committed(mut self, retain: bool) -> Self {
+        self.remove_committed = !retain;
+        self
+    }
+
+    /// Appends `changes` to `journal` as one batch, in this source's record format (the
+    /// change as JSON, without its `position`); returns their positions once durable per the
+    /// journal's policy.
+    ///
+    /// # Errors
+    ///
+    /// As [`Journal::append_batch`].
+    ///
+    /// ```
+    /// use mqsync::journal::{Journal, JournalOptions};
+    /// use mqsync::sync::{Change, JournalSource};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let journal = Journal::open(dir.path(), JournalOptions::default()).unwrap();
+    /// assert_eq!(JournalSource::append(&journal, &[Change::delete("k", 1)]).unwrap(), 0..1);
+    /// ```
+    pub fn append(journal: &Journal, changes: &[Change]) -> Result<Range<u64>, JournalError> {
+        let records: Vec<Vec<u8>> = changes
+            .iter()
+            .map(|change| {
+                let mut change = change.clone();
+                change.position = None;
+                serde_json::to_vec(&change).expect("a Change always serializes to JSON")
+            })
+            .collect();
+        journal.append_batch(&records)
+    }
+
+    /// The position of the next change this source returns.
+    pub fn position(&self) -> u64 {
+        self.reader.position()
+    }
+}
+
+impl Source for JournalSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn pull(&mut self, max: usize) -> Result<Vec<Change>, SourceError> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some(record) = self.reader.next() else {
+                break;
+            };
+            let record = record?;
+            let change: Change = serde_json::from_slice(&record.data).map_err(|e| {
+                SourceError::other(format!(
+                    "journal record {} is not a change: {e}",
+                    record.position
+                ))
+            })?;
+            out.push(change.at_position(record.position));
+        }
+        Ok(out)
+    }
+
+    fn commit(&mut self, through: u64) -> Result<(), SourceError> {
+        if self.remove_committed {
+            let committed_end = self.start.saturating_add(through).saturating_add(1);
+            self.journal.remove_before(committed_end)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for JournalSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JournalSource")
+            .field("name", &self.name)
+            .field("journal", &self.journal.dir())
+            .field("position", &self.reader.position())
+            .finish()
+    }
+}
