@@ -4,7 +4,7 @@
 
 use mqsync::delivery::{
     DeadReason, DeliveryBuilder, DeliveryConfig, DeliveryQueue, PriorityMode, PublishError,
-    ReceiveError, TryReceiveError,
+    ReceiveError, RedeliveryBackoff, TryReceiveError,
 };
 use mqsync::ConfigError;
 use std::collections::HashMap;
@@ -856,4 +856,149 @@ fn durations_too_long_for_the_clock_do_not_panic() {
     let d = c.receive_timeout(Duration::MAX).unwrap();
     assert_eq!(*d.message(), 1);
     d.ack();
+}
+
+/// `nack_after`: the message is invisible until its delay ends (a second is far longer than the
+/// two statements between the nack and the check), counted as delayed, then comes back to the
+/// front of its lane ahead of fresh messages, with its delivery count.
+#[test]
+fn a_delayed_nack_hides_the_message_until_it_is_due() {
+    let q = DeliveryQueue::builder().build().unwrap();
+    q.publish("first").unwrap();
+    let c = q.consumer();
+    let d = c.try_receive().unwrap();
+    let nacked_at = Instant::now();
+    d.nack_after(Duration::from_secs(1));
+    q.publish("second").unwrap();
+    // The fresh message is delivered meanwhile; the delayed one is not.
+    let second = c.try_receive().unwrap();
+    assert_eq!(*second.message(), "second");
+    second.ack();
+    assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::Empty);
+    let s = q.stats();
+    assert_eq!((s.delayed, s.ready, s.unacked, s.redelivered), (1, 0, 0, 1));
+    assert_eq!(
+        s.published,
+        s.acked + s.dead_lettered + s.ready as u64 + s.unacked as u64 + s.delayed as u64
+    );
+    // A blocking receive wakes when it is due.
+    let again = c.receive_timeout(Duration::from_secs(30)).unwrap();
+    assert!(nacked_at.elapsed() >= Duration::from_secs(1));
+    assert_eq!((*again.message(), again.delivery_count()), ("first", 2));
+    again.ack();
+    assert_eq!(q.stats().delayed, 0);
+}
+
+/// A delayed message counts toward the delivery limit as any redelivery does, and a zero delay
+/// is a plain requeue.
+#[test]
+fn a_delayed_nack_respects_the_delivery_limit_and_zero_is_immediate() {
+    let q = DeliveryQueue::builder().delivery_limit(2).build().unwrap();
+    q.publish(1).unwrap();
+    let c = q.consumer();
+    c.try_receive().unwrap().nack_after(Duration::ZERO);
+    let d = c.try_receive().unwrap();
+    assert_eq!(d.delivery_count(), 2);
+    d.nack_after(Duration::from_secs(3600));
+    let dead = q.dead_letters().pop().unwrap();
+    assert_eq!(dead.reason, DeadReason::DeliveryLimit(2));
+    assert_eq!(q.stats().delayed, 0);
+}
+
+/// Closing does not lose a delayed message: consumers are not told `Closed` while it waits,
+/// receive it when it is due, and only then see `Closed`.
+#[test]
+fn a_closed_queue_drains_its_delayed_messages() {
+    let q = DeliveryQueue::builder().build().unwrap();
+    q.publish("late").unwrap();
+    let c = q.consumer();
+    c.try_receive()
+        .unwrap()
+        .nack_after(Duration::from_millis(200));
+    q.close();
+    assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::Empty);
+    let d = c.receive().unwrap();
+    assert_eq!(*d.message(), "late");
+    d.ack();
+    assert_eq!(c.receive().unwrap_err(), ReceiveError::Closed);
+}
+
+/// With a backoff, every requeue waits — nack, a dropped delivery — and the waits grow with the
+/// deliveries; a queue dropped with delayed messages drops each once.
+#[test]
+fn a_redelivery_backoff_delays_every_requeue() {
+    let counter = stress::DropCounter::new();
+    let q = DeliveryQueue::builder()
+        .redelivery_backoff(
+            RedeliveryBackoff::new(Duration::from_millis(50), Duration::from_secs(10)).factor(4),
+        )
+        .build()
+        .unwrap();
+    for i in 0..3 {
+        q.publish(counter.make(i)).unwrap();
+    }
+    let c = q.consumer();
+    c.try_receive().unwrap().nack(true);
+    drop(c.try_receive().unwrap());
+    assert_eq!(q.stats().delayed, 2);
+    // The third was fresh; the two requeued ones are invisible.
+    let third = c.try_receive().unwrap();
+    assert_eq!(third.message().payload, 2);
+    third.ack();
+    assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::Empty);
+    // Both come back after 50 ms, in the order they were requeued.
+    let a = c.receive_timeout(Duration::from_secs(30)).unwrap();
+    let b = c.receive_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!((a.message().payload, b.message().payload), (0, 1));
+    assert_eq!((a.delivery_count(), b.delivery_count()), (2, 2));
+    // The second requeue of each waits 4 × 50 ms; dropping the queue then drops them once.
+    let requeued_at = Instant::now();
+    a.nack(true);
+    b.nack(true);
+    assert_eq!(q.stats().delayed, 2);
+    let a = c.receive_timeout(Duration::from_secs(30)).unwrap();
+    assert!(requeued_at.elapsed() >= Duration::from_millis(200));
+    assert_eq!(a.delivery_count(), 3);
+    a.nack(true); // waits 800 ms now
+    drop(c);
+    drop(q);
+    assert_eq!(counter.made(), 3);
+    assert_eq!(counter.dropped(), 3);
+}
+
+#[test]
+fn redelivery_backoff_settings_are_checked() {
+    let bad = |b: RedeliveryBackoff| {
+        DeliveryQueue::<u8>::builder()
+            .redelivery_backoff(b)
+            .build()
+            .unwrap_err()
+            .field()
+    };
+    let ms = Duration::from_millis;
+    assert_eq!(
+        bad(RedeliveryBackoff::new(Duration::ZERO, ms(10))),
+        "redelivery_backoff.initial"
+    );
+    assert_eq!(
+        bad(RedeliveryBackoff::new(ms(10), ms(5))),
+        "redelivery_backoff.max"
+    );
+    assert_eq!(
+        bad(RedeliveryBackoff::new(
+            ms(10),
+            Duration::from_secs(400 * 24 * 3600)
+        )),
+        "redelivery_backoff.max"
+    );
+    assert_eq!(
+        bad(RedeliveryBackoff::new(ms(10), ms(20)).factor(0)),
+        "redelivery_backoff.factor"
+    );
+    let b = RedeliveryBackoff::new(ms(10), Duration::from_secs(60)).factor(u32::MAX);
+    assert_eq!(b.delay_after(1), ms(10));
+    assert_eq!(b.delay_after(2), Duration::from_secs(60)); // saturates, then capped
+    assert_eq!(b.delay_after(u32::MAX), Duration::from_secs(60));
+    let constant = RedeliveryBackoff::new(ms(10), ms(10)).factor(1);
+    assert_eq!(constant.delay_after(100), ms(10));
 }

@@ -312,6 +312,46 @@ fn damage_before_the_end_is_an_error_naming_the_segment_and_offset() {
     assert_eq!(fs::read(aside).unwrap(), bytes[offset_of_1..]);
 }
 
+/// Review findings: a whole record above a smaller limit given at reopen is an error, not a torn
+/// tail to cut; a damaged length whose frame runs past the end while whole records follow is
+/// damage, not a torn tail.
+#[test]
+fn a_smaller_limit_or_a_damaged_length_never_cuts_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions::default().flush(FlushPolicy::EveryBatch);
+    let journal = Journal::open(dir.path(), options.clone()).unwrap();
+    journal.append(&[1; 10]).unwrap();
+    journal.append(&[2; 1000]).unwrap();
+    drop(journal);
+    let seg = segments(dir.path())[0].clone();
+    let before = fs::read(&seg).unwrap();
+    match Journal::open(dir.path(), options.clone().max_record_bytes(100)) {
+        Err(JournalError::Corrupt { offset, reason, .. }) => {
+            assert_eq!(offset, 16 + 8 + 10);
+            assert!(reason.contains("limit"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(fs::read(&seg).unwrap(), before, "the segment was changed");
+    let journal = Journal::open(dir.path(), options.clone()).unwrap();
+    assert_eq!(journal.end(), 2);
+    journal.append(b"third").unwrap();
+    drop(journal);
+
+    // Record 1's length gets a high bit: its frame now runs past the end of the file.
+    let mut bytes = fs::read(&seg).unwrap();
+    bytes[16 + 8 + 10 + 2] ^= 0x80;
+    fs::write(&seg, &bytes).unwrap();
+    match Journal::open(dir.path(), options.clone()) {
+        Err(JournalError::Corrupt { offset, reason, .. }) => {
+            assert_eq!(offset, 16 + 8 + 10);
+            assert!(reason.contains("damaged length"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(fs::read(&seg).unwrap(), bytes, "the segment was changed");
+}
+
 #[test]
 fn damage_in_an_earlier_segment_fails_the_reader_there() {
     let dir = tempfile::tempdir().unwrap();
@@ -613,9 +653,20 @@ fn the_sync_engine_reads_changes_from_a_journal() {
     assert_eq!(pulled[0].position, Some(journal.first()));
     assert_eq!(pulled[0].key, changes[journal.first() as usize].key);
 
-    // A record that is not a change fails the pull with its position, not a skip.
+    // A record that is not a change: the changes before it come first, then the pull fails
+    // with its position, on every later pull too (never read past).
+    let from = journal.end();
+    JournalSource::append(&journal, &changes[..2]).unwrap();
     let bad = journal.append(b"not json").unwrap();
-    let mut tail = JournalSource::new("journal", Arc::clone(&journal), bad).unwrap();
-    let err = tail.pull(10).unwrap_err();
-    assert!(err.to_string().contains(&format!("record {bad}")), "{err}");
+    JournalSource::append(&journal, &changes[2..3]).unwrap();
+    let mut tail = JournalSource::new("journal", Arc::clone(&journal), from).unwrap();
+    let pulled = tail.pull(10).unwrap();
+    assert_eq!(pulled.len(), 2);
+    for _ in 0..3 {
+        let err = tail.pull(10).unwrap_err();
+        assert!(err.to_string().contains(&format!("record {bad}")), "{err}");
+    }
+    assert_eq!(tail.position(), bad);
+    // A reader may start at the end while appends go on.
+    assert!(journal.reader(journal.end()).unwrap().next().is_none());
 }

@@ -1,6 +1,6 @@
 //! [`DeliveryBuilder`]: configuration of a [`DeliveryQueue`], checked once by `build()`.
 
-use super::config::{DeliveryConfig, PriorityMode};
+use super::config::{DeliveryConfig, PriorityMode, RedeliveryBackoff};
 use super::dead_letter::{DeadLetter, DeadLetterFn, DeadLetterTarget};
 use super::queue::DeliveryQueue;
 use super::shared::Shared;
@@ -209,6 +209,32 @@ impl<T> DeliveryBuilder<T> {
     /// ```
     pub fn dead_letter_to(mut self, target: DeadLetterTarget<T>) -> Self {
         self.dead_target = Some(target);
+        self
+    }
+
+    /// Waits before every redelivery, growing with the message's deliveries (a nack with
+    /// requeue, a dropped delivery, the visibility timeout), so that a failing message does not
+    /// hot-loop to its delivery limit. While it waits, a message is invisible and counted in
+    /// [`Stats::delayed`](super::Stats::delayed); see
+    /// [`Delivery::nack_after`](super::Delivery::nack_after) for how it comes back. `build`
+    /// refuses a zero `initial`, a `max` below `initial` or above a year, and a zero factor.
+    ///
+    /// ```
+    /// use mqsync::delivery::{DeliveryQueue, RedeliveryBackoff};
+    /// use std::time::Duration;
+    ///
+    /// let q = DeliveryQueue::builder()
+    ///     .redelivery_backoff(RedeliveryBackoff::new(Duration::from_millis(10), Duration::from_secs(1)))
+    ///     .build()
+    ///     .unwrap();
+    /// q.publish("job").unwrap();
+    /// let c = q.consumer();
+    /// c.try_receive().unwrap().nack(true); // back in 10 ms, not at once
+    /// assert_eq!(q.stats().delayed, 1);
+    /// assert_eq!(c.receive_timeout(Duration::from_secs(5)).unwrap().delivery_count(), 2);
+    /// ```
+    pub fn redelivery_backoff(mut self, backoff: RedeliveryBackoff) -> Self {
+        self.config.redelivery_backoff = Some(backoff);
         self
     }
 

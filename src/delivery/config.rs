@@ -47,6 +47,89 @@ pub enum PriorityMode {
     Weighted(Vec<u32>),
 }
 
+/// How long a requeued message waits before it is delivered again, growing with its
+/// deliveries: `initial` after the first delivery, then `factor` times longer after each
+/// further one, never more than `max`. Set with
+/// [`DeliveryBuilder::redelivery_backoff`](super::DeliveryBuilder::redelivery_backoff); it
+/// applies to every requeue of a delivered message (a nack with requeue, a dropped delivery, the
+/// visibility timeout), so a failing message does not hot-loop to its delivery limit.
+///
+/// ```
+/// use mqsync::delivery::RedeliveryBackoff;
+/// use std::time::Duration;
+///
+/// let backoff = RedeliveryBackoff::new(Duration::from_millis(100), Duration::from_secs(1)).factor(3);
+/// assert_eq!(backoff.delay_after(1), Duration::from_millis(100));
+/// assert_eq!(backoff.delay_after(2), Duration::from_millis(300));
+/// assert_eq!(backoff.delay_after(3), Duration::from_millis(900));
+/// assert_eq!(backoff.delay_after(4), Duration::from_secs(1)); // capped
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct RedeliveryBackoff {
+    /// The wait after the first delivery; more than zero.
+    pub initial: Duration,
+    /// The longest wait; at least `initial`, at most [`MAX_DELAY`].
+    pub max: Duration,
+    /// How much longer each further wait is; at least 1 (1: a constant delay).
+    pub factor: u32,
+}
+
+/// The longest redelivery delay, for [`RedeliveryBackoff::max`] and
+/// [`Delivery::nack_after`](super::Delivery::nack_after) (longer delays are cut to it): one year.
+pub const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+impl RedeliveryBackoff {
+    /// Waits of `initial`, doubling up to `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        RedeliveryBackoff {
+            initial,
+            max,
+            factor: 2,
+        }
+    }
+
+    /// Sets the growth factor (default 2).
+    pub fn factor(mut self, factor: u32) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// The wait before the next delivery of a message delivered `deliveries` times (≥ 1).
+    pub fn delay_after(&self, deliveries: u32) -> Duration {
+        let mut delay = self.initial;
+        for _ in 1..deliveries {
+            if delay >= self.max {
+                break;
+            }
+            delay = delay.saturating_mul(self.factor.max(1));
+        }
+        delay.min(self.max)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.initial.is_zero() {
+            return Err(ConfigError::Duration {
+                field: "redelivery_backoff.initial",
+                value: self.initial,
+                reason: "it must be longer than zero",
+            });
+        }
+        if self.max < self.initial || self.max > MAX_DELAY {
+            return Err(ConfigError::Duration {
+                field: "redelivery_backoff.max",
+                value: self.max,
+                reason: "it must be at least `initial` and at most one year",
+            });
+        }
+        if self.factor == 0 {
+            return Err(too_small("redelivery_backoff.factor", 0));
+        }
+        Ok(())
+    }
+}
+
 /// The settings of a [`DeliveryQueue`](super::DeliveryQueue) that are plain data: what a service
 /// keeps in its configuration file. The callbacks (`on_dead_letter`, `dead_letter_to`) are set on
 /// the builder.
@@ -96,6 +179,8 @@ pub struct DeliveryConfig {
     /// than zero. Needs `T: Clone` (see
     /// [`DeliveryBuilder::visibility_timeout`](super::DeliveryBuilder::visibility_timeout)).
     pub visibility_timeout: Option<Duration>,
+    /// The wait before a requeued message is delivered again (`None`: at once).
+    pub redelivery_backoff: Option<RedeliveryBackoff>,
 }
 
 impl Default for DeliveryConfig {
@@ -108,6 +193,7 @@ impl Default for DeliveryConfig {
             delivery_limit: None,
             default_ttl: None,
             visibility_timeout: None,
+            redelivery_backoff: None,
         }
     }
 }
@@ -173,6 +259,9 @@ impl DeliveryConfig {
         }
         if let Some(timeout) = self.visibility_timeout {
             check_deadline_duration("visibility_timeout", timeout)?;
+        }
+        if let Some(backoff) = &self.redelivery_backoff {
+            backoff.validate()?;
         }
         Ok(())
     }
@@ -240,6 +329,8 @@ fn weighted_schedule(levels: u8, weights: &[u32]) -> Box<[u8]> {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(feature = "serde")]
+    use super::RedeliveryBackoff;
     use super::{weighted_schedule, DeliveryConfig, PriorityMode};
     use crate::ConfigError;
     use std::time::Duration;
@@ -324,6 +415,7 @@ mod tests {
             prefetch = 64
             delivery_limit = 5
             default_ttl = { secs = 30, nanos = 0 }
+            redelivery_backoff = { initial = { secs = 1, nanos = 0 }, max = { secs = 60, nanos = 0 }, factor = 2 }
             "#,
         )
         .unwrap();
@@ -335,6 +427,10 @@ mod tests {
         expected.prefetch = Some(64);
         expected.delivery_limit = Some(5);
         expected.default_ttl = Some(Duration::from_secs(30));
+        expected.redelivery_backoff = Some(RedeliveryBackoff::new(
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        ));
         assert_eq!(config, expected);
         assert_eq!(config.validate(), Ok(()));
     }

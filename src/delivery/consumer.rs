@@ -89,6 +89,8 @@ impl<T> Consumer<T> {
         // First, so that a consumer at its limit because its own deliveries are overdue gets
         // its slots back.
         shared.expire_overdue();
+        // Delayed redeliveries that are due go back to their lanes (one load when none wait).
+        shared.release_due();
         let reservation = if shared.prefetch == usize::MAX {
             None
         } else if self.state.reserve_slot(shared.prefetch) {
@@ -198,10 +200,9 @@ impl<T> Consumer<T> {
                 .visibility
                 .as_ref()
                 .and_then(|v| v.next_deadline());
-            let wake_at = match (deadline, sweep_at) {
-                (Some(d), Some(s)) => Some(d.min(s)),
-                (d, s) => d.or(s),
-            };
+            // And at the next delayed redelivery's due time.
+            let due_at = self.state.shared.delayed.next_due();
+            let wake_at = [deadline, sweep_at, due_at].into_iter().flatten().min();
             match wake_at {
                 None => listener.wait(),
                 Some(wake_at) => {

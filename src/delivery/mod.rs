@@ -5,7 +5,9 @@
 //! [`publish`](DeliveryQueue::publish) or [`publish_with`](DeliveryQueue::publish_with);
 //! consumers take a [`Consumer`] handle (which carries the prefetch limit) and
 //! [`receive`](Consumer::try_receive) [`Delivery`]s. Every delivery ends in exactly one of
-//! [`ack`](Delivery::ack), [`nack`](Delivery::nack) or [`reject`](Delivery::reject); a delivery
+//! [`ack`](Delivery::ack), [`nack`](Delivery::nack), [`nack_after`](Delivery::nack_after) (a
+//! redelivery after a delay; [`RedeliveryBackoff`] makes every requeue wait) or
+//! [`reject`](Delivery::reject); a delivery
 //! dropped unsettled (a consumer that forgot, or panicked) counts as `nack(requeue = true)`, so
 //! nothing is lost.
 //!
@@ -59,8 +61,9 @@
 //     queue       → consumer, shared, lane, stats, dead_letter, error DeliveryQueue, Receipt
 //     consumer    → settle, shared, stats, dead_letter, error         Consumer
 //     settle      → shared, lane, stats, dead_letter                  Delivery
-//     shared      → visibility, closing, config, lane, stats,         Shared, ConsumerState
+//     shared      → visibility, delay, closing, config, lane, stats,  Shared, ConsumerState
 //                   dead_letter
+//     delay       → lane                                              delayed redelivery
 //     visibility  → lane                                              the visibility timeout
 //     closing, config, dead_letter, error, lane, stats: leaves
 //
@@ -73,6 +76,7 @@ mod closing;
 mod config;
 mod consumer;
 mod dead_letter;
+mod delay;
 mod error;
 mod lane;
 mod queue;
@@ -82,7 +86,7 @@ mod stats;
 mod visibility;
 
 pub use builder::DeliveryBuilder;
-pub use config::{DeliveryConfig, PriorityMode};
+pub use config::{DeliveryConfig, PriorityMode, RedeliveryBackoff, MAX_DELAY};
 pub use consumer::Consumer;
 pub use dead_letter::{DeadLetter, DeadReason};
 pub use error::{PublishError, ReceiveError, TryReceiveError};

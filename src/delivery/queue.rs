@@ -209,6 +209,26 @@ impl<T> DeliveryQueue<T> {
         self.shared.expire_overdue()
     }
 
+    /// Moves the delayed redeliveries that are due (see
+    /// [`Delivery::nack_after`](super::Delivery::nack_after) and
+    /// [`RedeliveryBackoff`](super::RedeliveryBackoff)) to the front of their lanes, waking
+    /// consumers; returns how many. Every receive does this first; call it from a timer when
+    /// consumers wait only in [`receive_async`](super::Consumer::receive_async), which nothing
+    /// else wakes when a delay ends.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q = mqsync::delivery::DeliveryQueue::builder().build().unwrap();
+    /// q.publish(7).unwrap();
+    /// q.consumer().try_receive().unwrap().nack_after(Duration::from_millis(1));
+    /// std::thread::sleep(Duration::from_millis(5));
+    /// assert_eq!(q.release_due(), 1);
+    /// assert_eq!((q.stats().ready, q.stats().delayed), (1, 0));
+    /// ```
+    pub fn release_due(&self) -> usize {
+        self.shared.release_due()
+    }
+
     /// The number of priority levels.
     ///
     /// ```
@@ -233,6 +253,7 @@ impl<T> DeliveryQueue<T> {
         Stats {
             ready: per_priority.iter().sum(),
             unacked: c.unacked.load(Ordering::Relaxed),
+            delayed: shared.delayed.len(),
             per_priority,
             published: shared.closing.published(),
             delivered: 0,

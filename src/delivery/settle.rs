@@ -114,8 +114,10 @@ impl<T> Delivery<T> {
     }
 
     /// Negative acknowledgement: with `requeue`, the message goes back to the front of its
-    /// lane (or to the dead letters with `DeliveryLimit` if it has reached the delivery limit);
-    /// without, it is dead-lettered as `Rejected`.
+    /// lane (or to the dead letters with `DeliveryLimit` if it has reached the delivery limit),
+    /// after the queue's [`RedeliveryBackoff`](super::RedeliveryBackoff) wait if it has one
+    /// (see [`nack_after`](Self::nack_after) for how a delayed message comes back); without,
+    /// it is dead-lettered as `Rejected`.
     ///
     /// ```
     /// let q = mqsync::delivery::DeliveryQueue::builder().build().unwrap();
@@ -134,6 +136,40 @@ impl<T> Delivery<T> {
             } else {
                 self.shared().dead_letter(envelope, DeadReason::Rejected);
             }
+            self.consumer.release(self.shared());
+        }
+    }
+
+    /// Negative acknowledgement with a delay: the message is delivered again no sooner than
+    /// `delay` from now (or dead-lettered with `DeliveryLimit` if it has reached the delivery
+    /// limit). Until then it is invisible to consumers and counted in
+    /// [`Stats::delayed`](super::Stats::delayed). A delay of zero is `nack(true)`; delays longer
+    /// than [`MAX_DELAY`](super::MAX_DELAY) (a year) are cut to it.
+    ///
+    /// The message is due at that time; it is moved back to the front of its lane by the next
+    /// receive on the queue (every receive checks, with one load when nothing is delayed), and a
+    /// blocking receive waiting for a message wakes when it is due. An async receive is woken
+    /// only by other activity on the queue (a publish, a settlement, a close) or by a call to
+    /// [`DeliveryQueue::release_due`](super::DeliveryQueue::release_due). A closed queue is not
+    /// drained while a delayed message waits: consumers keep receiving until it is settled.
+    ///
+    /// ```
+    /// use mqsync::delivery::{DeliveryQueue, TryReceiveError};
+    /// use std::time::Duration;
+    ///
+    /// let q = DeliveryQueue::builder().build().unwrap();
+    /// q.publish("flaky").unwrap();
+    /// let c = q.consumer();
+    /// c.try_receive().unwrap().nack_after(Duration::from_millis(20));
+    /// assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::Empty); // not yet
+    /// assert_eq!(q.stats().delayed, 1);
+    /// let again = c.receive_timeout(Duration::from_secs(5)).unwrap(); // wakes when due
+    /// assert_eq!(again.delivery_count(), 2);
+    /// again.ack();
+    /// ```
+    pub fn nack_after(mut self, delay: std::time::Duration) {
+        if let Some(envelope) = self.take_for_settlement() {
+            self.shared().requeue_after(envelope, Some(delay));
             self.consumer.release(self.shared());
         }
     }

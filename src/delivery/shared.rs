@@ -8,7 +8,9 @@
 
 use super::closing::Closing;
 use super::config::DeliveryConfig;
+use super::config::{RedeliveryBackoff, MAX_DELAY};
 use super::dead_letter::{DeadLetter, DeadLetterFn, DeadLetterTarget, DeadReason};
+use super::delay::Delayed;
 use super::lane::{Envelope, Lane};
 use super::stats::Counters;
 use super::visibility::{CloneFn, Visibility};
@@ -34,6 +36,10 @@ pub(super) struct Shared<T> {
     pub(super) dead_letters: MsQueue<DeadLetter<T>>,
     /// The closed flag folded into the publish claim, and the drained check (see `closing.rs`).
     pub(super) closing: Closing,
+    /// Messages requeued with a delay, until they are due (see `delay.rs`).
+    pub(super) delayed: Delayed<T>,
+    /// The wait before every requeue, when configured.
+    backoff: Option<RedeliveryBackoff>,
     /// Set when the builder configured a visibility timeout.
     pub(super) visibility: Option<Visibility<T, Arc<ConsumerState<T>>>>,
     /// Notified on every publish, requeue and close: consumers waiting for a message.
@@ -82,6 +88,8 @@ impl<T> Shared<T> {
             dead_target,
             dead_letters: MsQueue::new(),
             closing: Closing::default(),
+            delayed: Delayed::new(),
+            backoff: config.redelivery_backoff,
             visibility: config
                 .visibility_timeout
                 .zip(clone)
@@ -140,20 +148,51 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Puts a delivered message back at the front of its lane, or dead-letters it when it has
-    /// reached the delivery limit.
+    /// Puts a delivered message back at the front of its lane (after the backoff's wait, if
+    /// the queue has one), or dead-letters it when it has reached the delivery limit.
     pub(super) fn requeue(&self, envelope: Envelope<T>) {
-        match self.delivery_limit {
-            Some(limit) if envelope.deliveries >= limit => {
-                self.dead_letter(envelope, DeadReason::DeliveryLimit(limit))
-            }
-            _ => {
-                crate::observe::delivery_redelivered(envelope.priority, envelope.deliveries);
-                self.lanes[usize::from(envelope.priority)].requeue(envelope);
-                Counters::bump(&self.counters.redelivered);
-                self.ready.notify(1.additional());
+        let delay = self
+            .backoff
+            .map(|b| b.delay_after(envelope.deliveries.max(1)));
+        self.requeue_after(envelope, delay);
+    }
+
+    /// As `requeue`, with an explicit wait (`None` or zero: at once; cut to `MAX_DELAY`).
+    pub(super) fn requeue_after(&self, envelope: Envelope<T>, delay: Option<Duration>) {
+        if let Some(limit) = self.delivery_limit {
+            if envelope.deliveries >= limit {
+                return self.dead_letter(envelope, DeadReason::DeliveryLimit(limit));
             }
         }
+        crate::observe::delivery_redelivered(envelope.priority, envelope.deliveries);
+        Counters::bump(&self.counters.redelivered);
+        let due = delay
+            .filter(|d| !d.is_zero())
+            .and_then(|d| Instant::now().checked_add(d.min(MAX_DELAY)));
+        match due {
+            Some(due) => self.delayed.hold(envelope, due),
+            None => self.put_back(envelope),
+        }
+    }
+
+    /// Puts a message at the front of its lane and wakes one waiting consumer.
+    fn put_back(&self, envelope: Envelope<T>) {
+        self.lanes[usize::from(envelope.priority)].requeue(envelope);
+        self.ready.notify(1.additional());
+    }
+
+    /// Moves the delayed messages that are due to the front of their lanes; returns how many.
+    /// One load when nothing is delayed.
+    pub(super) fn release_due(&self) -> usize {
+        if self.delayed.is_empty() {
+            return 0;
+        }
+        let due = self.delayed.take_due(Instant::now());
+        let count = due.len();
+        for envelope in due {
+            self.put_back(envelope);
+        }
+        count
     }
 
     /// Hands a message to the dead-letter target with its reason.

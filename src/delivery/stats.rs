@@ -6,7 +6,8 @@ use crossbeam_utils::CachePadded;
 /// A reading of a [`DeliveryQueue`](super::DeliveryQueue)'s state and counters.
 ///
 /// Each field is read separately, so under concurrency they are not one atomic picture; with
-/// no operation in flight they add up: `published = acked + dead_lettered + ready + unacked`
+/// no operation in flight they add up:
+/// `published = acked + dead_lettered + ready + unacked + delayed`
 /// (dead letters counted once each, redeliveries not counted twice).
 ///
 /// ```
@@ -29,6 +30,8 @@ pub struct Stats {
     pub ready: usize,
     /// Deliveries handed out and not yet settled.
     pub unacked: usize,
+    /// Messages requeued with a delay that are not yet due (invisible to consumers).
+    pub delayed: usize,
     /// Ready messages per priority level (index = priority).
     pub per_priority: Vec<usize>,
     /// Messages accepted by `publish`.
@@ -38,7 +41,8 @@ pub struct Stats {
     pub delivered: u64,
     /// Messages acknowledged.
     pub acked: u64,
-    /// Messages put back for redelivery (nack with requeue, or a dropped delivery).
+    /// Messages put back for redelivery (nack with requeue, with or without a delay, or a
+    /// dropped delivery).
     pub redelivered: u64,
     /// Messages dead-lettered, for any reason.
     pub dead_lettered: u64,

@@ -93,12 +93,16 @@ pub(crate) enum Frame<'a> {
     /// Eight zero bytes where a frame should be: never written (a length of 0 has the CRC of
     /// four zero bytes, which is not 0).
     Zeros,
-    /// A length above the limit, or a CRC that does not match.
+    /// A whole frame whose CRC does not match.
     Bad(&'static str),
+    /// A whole record whose CRC matches but whose length is above the limit given (written by
+    /// a journal opened with a larger `max_record_bytes`).
+    TooLong(usize),
 }
 
 /// Decodes the record at the front of `bytes`, with payloads limited to `max_len` bytes.
-/// Never panics, whatever the bytes (a fuzz target checks it).
+/// The CRC is checked whatever the limit, so a whole record above the limit is `TooLong`, not
+/// damage. Never panics, whatever the bytes (a fuzz target checks it).
 pub(crate) fn decode(bytes: &[u8], max_len: u32) -> Frame<'_> {
     let Some(frame) = bytes.get(..FRAME_LEN as usize) else {
         return Frame::Incomplete;
@@ -110,19 +114,32 @@ pub(crate) fn decode(bytes: &[u8], max_len: u32) -> Frame<'_> {
     len.copy_from_slice(&frame[..4]);
     let mut crc = [0; 4];
     crc.copy_from_slice(&frame[4..8]);
-    let payload_len = u32::from_le_bytes(len);
-    if payload_len > max_len {
-        return Frame::Bad("record length is above the journal's record limit");
-    }
     // Lossless: a u32 fits in usize on every target this crate builds for (32 and 64 bits).
-    let end = FRAME_LEN as usize + payload_len as usize;
+    let payload_len = u32::from_le_bytes(len) as usize;
+    let Some(end) = (FRAME_LEN as usize).checked_add(payload_len) else {
+        return Frame::Incomplete;
+    };
     let Some(payload) = bytes.get(FRAME_LEN as usize..end) else {
         return Frame::Incomplete;
     };
     if checksum(len, payload) != u32::from_le_bytes(crc) {
         return Frame::Bad("record checksum does not match");
     }
+    if payload_len > max_len as usize {
+        return Frame::TooLong(payload_len);
+    }
     Frame::Record(payload, end)
+}
+
+/// True when a whole, CRC-valid record frame starts at some offset of `bytes` after the first
+/// byte: evidence that a frame that looks cut short at the front is damage, not a torn tail.
+pub(crate) fn whole_frame_after(bytes: &[u8]) -> bool {
+    (1..bytes.len()).any(|at| {
+        matches!(
+            decode(&bytes[at..], u32::MAX),
+            Frame::Record(..) | Frame::TooLong(_)
+        )
+    })
 }
 
 #[cfg(test)]
@@ -177,6 +194,7 @@ mod tests {
                     damaged[byte] ^= 1 << bit;
                     match decode(&damaged, 1 << 20) {
                         Frame::Record(p, _) => panic!("flip {byte}.{bit} accepted as {p:?}"),
+                        Frame::TooLong(n) => panic!("flip {byte}.{bit} accepted as {n} bytes"),
                         Frame::Bad(_) | Frame::Incomplete | Frame::Zeros => {}
                     }
                 }
@@ -188,7 +206,12 @@ mod tests {
     fn limits_and_zeros() {
         let mut buf = Vec::new();
         encode(&[1; 100], &mut buf);
-        assert!(matches!(decode(&buf, 99), Frame::Bad(_)));
+        assert_eq!(decode(&buf, 99), Frame::TooLong(100));
+        assert!(!whole_frame_after(&buf));
+        let mut two = buf.clone();
+        two.truncate(50);
+        encode(b"after", &mut two);
+        assert!(whole_frame_after(&two));
         assert_eq!(decode(&[0; 8], 10), Frame::Zeros);
         assert_eq!(decode(&[0; 3], 10), Frame::Incomplete);
         // An empty payload's frame is not all zeros.

@@ -52,6 +52,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// The shortest `Interval` the syncer thread waits (a shorter one, zero included, is this).
+const MIN_INTERVAL: Duration = Duration::from_millis(1);
+
 /// How many times an appender checks whether its batch is written before it sleeps: half
 /// spins, half `yield_now`s (see `Shared::wait_durable`).
 const SPIN_ROUNDS: u32 = 64;
@@ -65,11 +68,14 @@ const SPIN_ROUNDS: u32 = 64;
 /// | policy | an append returns after | a power loss may lose |
 /// |---|---|---|
 /// | `Never` | `write` | whatever the OS had not written back (Redis's `appendfsync no`) |
-/// | `Interval(d)` | `write`; a background thread syncs every `d` | the appends of the last `d` or so (Redis's `everysec`, Kafka's `flush.ms`) |
+/// | `Interval(d)` | `write`; a background thread syncs `d` after the last sync | the appends of the last `d` or so (Redis's `everysec`, Kafka's `flush.ms`) |
 /// | `EveryBatch` | `write` and `fsync` of its batch | nothing that returned (Redis's `always`, Kafka's `flush.messages=1`) |
 ///
 /// With `EveryBatch`, appends that arrive while a sync is under way share the next one (group
-/// commit), so throughput grows with the number of appending threads.
+/// commit), so throughput grows with the number of appending threads. Under every policy a new
+/// segment starts only after the previous one is synced (one sync per segment), and opening a
+/// journal syncs its last segment. Under `Interval`, an appender that leads a write when the
+/// interval has passed also does the sync; an interval under 1 ms is 1 ms.
 ///
 /// # Examples
 ///
@@ -85,7 +91,8 @@ const SPIN_ROUNDS: u32 = 64;
 pub enum FlushPolicy {
     /// Never sync; the operating system writes back when it chooses.
     Never,
-    /// Sync at most this long after a write, from a background thread.
+    /// Sync this long after the last sync, from a background thread (or inline, by an appender
+    /// that writes when the interval has passed).
     Interval(Duration),
     /// Sync every batch before its appends return.
     EveryBatch,
@@ -311,6 +318,7 @@ impl Journal {
         });
         let syncer = match shared.options.flush {
             FlushPolicy::Interval(every) => {
+                let every = every.max(MIN_INTERVAL);
                 let for_thread = Arc::clone(&shared);
                 let handle = std::thread::Builder::new()
                     .name("mqsync-journal-sync".into())
@@ -372,12 +380,20 @@ impl Journal {
         I::Item: AsRef<[u8]>,
     {
         let max = self.shared.options.max_record_bytes;
-        let records: Vec<I::Item> = records.into_iter().collect();
-        if let Some(big) = records.iter().find(|r| r.as_ref().len() > max as usize) {
-            return Err(JournalError::RecordTooLarge {
-                len: big.as_ref().len(),
-                max,
-            });
+        // Framed here, before the lock: the caller's `as_ref` runs once per record and never
+        // under the lock (a panic in it leaves the journal as it was), and so does the CRC.
+        let mut frames = Vec::new();
+        let mut count = 0u64;
+        for record in records {
+            let record = record.as_ref();
+            if record.len() > max as usize {
+                return Err(JournalError::RecordTooLarge {
+                    len: record.len(),
+                    max,
+                });
+            }
+            format::encode(record, &mut frames);
+            count += 1;
         }
         let mut state = self.shared.lock();
         if let Some(reason) = &state.stopped {
@@ -386,12 +402,9 @@ impl Journal {
             });
         }
         let start = state.next;
-        for record in &records {
-            format::encode(record.as_ref(), &mut state.pending);
-        }
-        state.next += records.len() as u64;
+        state.pending.extend_from_slice(&frames);
+        state.next += count;
         let end = state.next;
-        drop(records);
         self.shared.wait_durable(state, end)?;
         Ok(start..end)
     }
@@ -490,7 +503,13 @@ impl Journal {
         // Segment i holds segments[i]..segments[i + 1]; it can go when segments[i + 1] ≤ position.
         while state.segments.len() > 1 && state.segments[1] <= position {
             let path = segment_path(&self.shared.dir, state.segments[0]);
-            std::fs::remove_file(&path).map_err(|e| JournalError::io("remove", &path, e))?;
+            match std::fs::remove_file(&path) {
+                // Already gone (removed by hand): as good as removed.
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(JournalError::io("remove", &path, e));
+                }
+                _ => {}
+            }
             state.segments.remove(0);
             removed += 1;
         }
@@ -515,6 +534,17 @@ impl Drop for Journal {
 }
 
 impl Shared {
+    /// The end of what readers may read: records written, and under `EveryBatch` synced (an
+    /// append there is done only when synced, and a reader must not see a record whose append
+    /// may yet fail).
+    fn readable(&self, state: &State) -> u64 {
+        if self.options.flush == FlushPolicy::EveryBatch {
+            state.synced
+        } else {
+            state.written
+        }
+    }
+
     /// Locks the state. A panic while it was held cannot leave it inconsistent (the leader's
     /// I/O runs without the lock and every update is a plain assignment), so a poisoned lock
     /// is taken as is.
@@ -568,7 +598,17 @@ impl Shared {
                 state = self.progress.wait(state).unwrap_or_else(|e| e.into_inner());
                 state.sleepers -= 1;
             } else {
-                state = self.lead(state, every_batch)?;
+                state = match self.lead(state, every_batch) {
+                    Ok(state) => state,
+                    // The failing round may have been for later appenders: ours may be done.
+                    Err(err) => {
+                        let state = self.lock();
+                        if state.written >= end && (!every_batch || state.synced >= end) {
+                            return Ok(());
+                        }
+                        return Err(err);
+                    }
+                };
             }
         }
     }
@@ -593,7 +633,15 @@ impl Shared {
                 state = self.progress.wait(state).unwrap_or_else(|e| e.into_inner());
                 state.sleepers -= 1;
             } else {
-                state = self.lead(state, true)?;
+                state = match self.lead(state, true) {
+                    Ok(state) => state,
+                    Err(err) => {
+                        if self.lock().synced >= end {
+                            return Ok(());
+                        }
+                        return Err(err);
+                    }
+                };
             }
         }
     }
@@ -616,7 +664,7 @@ impl Shared {
         for _round in 0..4 {
             let want_sync = sync
                 || matches!(self.options.flush, FlushPolicy::Interval(every)
-                    if state.last_sync.elapsed() >= every);
+                    if state.last_sync.elapsed() >= every.max(MIN_INTERVAL));
             if state.pending.is_empty() && !(want_sync && state.synced < state.written) {
                 break;
             }
@@ -690,16 +738,13 @@ impl Shared {
     ) -> Result<Option<File>, JournalError> {
         let mut new_file = None;
         if roll {
-            if self.options.flush != FlushPolicy::Never {
-                let old = segment_path(&self.dir, active_base);
-                file.sync_data()
-                    .map_err(|e| JournalError::io("sync", old, e))?;
-            }
-            new_file = Some(open::create_segment(
-                &self.dir,
-                base,
-                self.options.flush != FlushPolicy::Never,
-            )?);
+            // Under every policy, `Never` included: a sealed segment and the new one's name are
+            // on disk before the first record goes into the new one, so `sync` and a reopen need
+            // only look at the active segment. One sync per segment (64 MiB by default).
+            let old = segment_path(&self.dir, active_base);
+            file.sync_data()
+                .map_err(|e| JournalError::io("sync", old, e))?;
+            new_file = Some(open::create_segment(&self.dir, base, true)?);
         }
         let (target, target_base) = match new_file.as_mut() {
             Some(f) => (f, base),
@@ -722,20 +767,30 @@ impl Shared {
     fn sync_every(&self, every: Duration) {
         let mut state = self.lock();
         loop {
+            // Until `every` after the last sync (a leader may have synced meanwhile), or until
+            // the journal closes: `wait_timeout_while` checks `closing` before it sleeps, so a
+            // close signalled while this thread was syncing is not missed.
+            let wait = every.saturating_sub(state.last_sync.elapsed());
             let (next, _) = self
                 .closing
-                .wait_timeout(state, every)
+                .wait_timeout_while(state, wait, |s| !s.closing && s.stopped.is_none())
                 .unwrap_or_else(|e| e.into_inner());
             state = next;
             if state.closing || state.stopped.is_some() {
                 return;
             }
-            if state.synced < state.written && state.last_sync.elapsed() >= every {
+            if state.last_sync.elapsed() < every {
+                continue;
+            }
+            if state.synced < state.written {
                 let end = state.written;
                 if self.sync_through(state, end).is_err() {
                     return;
                 }
                 state = self.lock();
+            } else {
+                // Nothing to sync: count the next interval from now.
+                state.last_sync = Instant::now();
             }
         }
     }

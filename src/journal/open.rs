@@ -22,7 +22,14 @@ pub(super) struct Opened {
 
 /// Opens (or creates) the journal in `dir`; see [`Journal::open`](super::Journal::open).
 pub(super) fn open(dir: &Path, options: &JournalOptions) -> Result<Opened, JournalError> {
+    let existed = dir.is_dir();
     fs::create_dir_all(dir).map_err(|e| JournalError::io("create", dir, e))?;
+    if !existed {
+        // The new directory's entry in its parent, so that the journal survives a power loss.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
     let lock = lock(dir)?;
     let mut segments = Vec::new();
     let entries = fs::read_dir(dir).map_err(|e| JournalError::io("list", dir, e))?;
@@ -95,8 +102,8 @@ fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     Ok(())
 }
 
-/// Takes the advisory lock on `dir/LOCK` (Linux and other Unix: `flock`, released when the
-/// file is closed, also by a crash). Elsewhere the file is created but not locked.
+/// Takes the advisory lock on `dir/LOCK` (Linux: `flock`, released when the file is closed,
+/// also by a crash). On other systems the file is created but not locked.
 fn lock(dir: &Path) -> Result<File, JournalError> {
     let path = dir.join("LOCK");
     let file = OpenOptions::new()
@@ -196,6 +203,25 @@ fn repair_last(
                 offset += len;
                 count += 1;
             }
+            // A valid record written under a larger limit: a setting to fix, not damage.
+            Frame::TooLong(_) => {
+                return Err(corrupt(
+                    offset as u64,
+                    "a whole record is above the record limit (written with a larger max_record_bytes?)",
+                ))
+            }
+            // Whole records after a frame that looks cut short: its length is damaged.
+            Frame::Incomplete if format::whole_frame_after(rest) => {
+                return damaged(
+                    &mut file,
+                    &path,
+                    &bytes,
+                    offset,
+                    count,
+                    options,
+                    "a frame runs past the end of the file, but whole records follow it (a damaged length?)",
+                );
+            }
             // Cut short by a crash: the tail of the last write.
             Frame::Incomplete => break Some(offset),
             // Never written (a file system that extended the file but lost the data).
@@ -222,9 +248,12 @@ fn repair_last(
     if let Some(at) = cut {
         file.set_len(at as u64)
             .map_err(|e| JournalError::io("truncate", &path, e))?;
-        file.sync_all()
-            .map_err(|e| JournalError::io("sync", &path, e))?;
     }
+    // Always: what an earlier process wrote may still be only in the page cache (it ran under
+    // `Never`, or died before its `Interval` sync); from here on, the journal counts it synced.
+    file.sync_all()
+        .map_err(|e| JournalError::io("sync", &path, e))?;
+    sync_dir(dir)?;
     file.seek(SeekFrom::Start(valid))
         .map_err(|e| JournalError::io("seek", &path, e))?;
     Ok((file, valid, count))
@@ -257,17 +286,27 @@ fn damaged(
             reason,
         });
     }
-    let mut aside = path.as_os_str().to_owned();
-    aside.push(format!(".damaged-{offset}"));
-    let aside = std::path::PathBuf::from(aside);
-    let mut out = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .open(&aside)
-        .map_err(|e| JournalError::io("create", &aside, e))?;
+    // `<segment>.damaged-<offset>`, or with `.2`, `.3`, ... if a crash during an earlier
+    // quarantine left that name behind.
+    let mut n = 1;
+    let (aside, mut out) = loop {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".damaged-{offset}"));
+        if n > 1 {
+            name.push(format!(".{n}"));
+        }
+        let aside = std::path::PathBuf::from(name);
+        match OpenOptions::new().create_new(true).write(true).open(&aside) {
+            Ok(out) => break (aside, out),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => return Err(JournalError::io("create", &aside, e)),
+        }
+    };
     out.write_all(&bytes[offset..])
         .and_then(|()| out.sync_all())
         .map_err(|e| JournalError::io("write", &aside, e))?;
+    // The moved bytes are on disk, under a name that survives, before the segment loses them.
+    sync_dir(path.parent().unwrap_or_else(|| Path::new(".")))?;
     file.set_len(offset as u64)
         .and_then(|()| file.sync_all())
         .map_err(|e| JournalError::io("truncate", path, e))?;

@@ -3,7 +3,7 @@
 use super::format::{self, segment_path, FRAME_LEN, HEADER_LEN};
 use super::{JournalError, Shared};
 use std::fs::File;
-use std::io::{BufReader, ErrorKind, Read};
+use std::io::{BufReader, ErrorKind, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -32,7 +32,8 @@ pub struct Record {
 /// `Result<Record, JournalError>`.
 ///
 /// It holds one segment file open and a read buffer (64 KiB plus the record being read), never
-/// the log. It yields only records whose append has written them, and follows appends that
+/// the log. It yields only records whose appends are done — written, and under
+/// [`FlushPolicy::EveryBatch`](super::FlushPolicy::EveryBatch) synced — and follows appends that
 /// happen while it reads: `None` means "nothing more for now"; call `next` again later for
 /// records appended since. After an error (a damaged record, a segment removed under it) it
 /// yields `None` for good.
@@ -87,9 +88,9 @@ impl std::fmt::Debug for JournalReader {
 
 impl JournalReader {
     pub(super) fn new(shared: Arc<Shared>, from: u64) -> Result<Self, JournalError> {
-        let (first, end) = {
+        let (first, end, limit) = {
             let state = shared.lock();
-            (state.segments[0], state.written)
+            (state.segments[0], state.next, shared.readable(&state))
         };
         if from < first || from > end {
             return Err(JournalError::OutOfRange {
@@ -101,7 +102,7 @@ impl JournalReader {
         Ok(JournalReader {
             shared,
             position: from,
-            limit: end,
+            limit,
             segment: None,
             failed: false,
         })
@@ -129,12 +130,24 @@ impl JournalReader {
     fn read_next(&mut self) -> Result<Option<Record>, JournalError> {
         if self.position >= self.limit {
             let state = self.shared.lock();
-            self.limit = state.written;
+            self.limit = self.shared.readable(&state);
+            let next_base = self.segment.as_ref().and_then(|segment| {
+                let base = segment.base;
+                segment
+                    .next_base
+                    .or_else(|| state.segments.iter().copied().find(|&b| b > base))
+            });
+            drop(state);
             if let Some(segment) = &mut self.segment {
-                if segment.next_base.is_none() {
-                    let base = segment.base;
-                    segment.next_base = state.segments.iter().copied().find(|&b| b > base);
-                }
+                segment.next_base = next_base;
+                // Drop what the buffer read past the records we had: it may hold the first
+                // bytes of a write that was in progress then (correct bytes in an append-only
+                // file, but there is no need to rely on it).
+                let offset = segment.offset;
+                segment
+                    .file
+                    .seek(SeekFrom::Start(offset))
+                    .map_err(|e| JournalError::io("seek", &segment.path, e))?;
             }
             if self.position >= self.limit {
                 return Ok(None);
@@ -242,7 +255,9 @@ fn read_record(segment: &mut Segment, max: u32) -> Result<Vec<u8>, JournalError>
         reason,
     };
     if len > max {
-        return Err(corrupt("record length is above the journal's record limit"));
+        return Err(corrupt(
+            "record length is above the record limit (damage, or written with a larger max_record_bytes)",
+        ));
     }
     // The frame and payload together, so `format::decode` does the one check of the format.
     // Lossless: u32 into usize.
@@ -259,11 +274,13 @@ fn read_record(segment: &mut Segment, max: u32) -> Result<Vec<u8>, JournalError>
             offset: at,
             reason,
         }),
-        format::Frame::Zeros | format::Frame::Incomplete => Err(JournalError::Corrupt {
-            segment: segment.path.clone(),
-            offset: at,
-            reason: "zero bytes where a record must be",
-        }),
+        format::Frame::TooLong(_) | format::Frame::Zeros | format::Frame::Incomplete => {
+            Err(JournalError::Corrupt {
+                segment: segment.path.clone(),
+                offset: at,
+                reason: "zero bytes where a record must be",
+            })
+        }
     }
 }
 

@@ -22,7 +22,15 @@ use std::sync::Arc;
 ///
 /// A record that is not a JSON `Change` fails the pull with [`SourceError::Other`] naming its
 /// position (a journal written by [`append`](Self::append) holds none); damage on disk is
-/// [`SourceError::Journal`]. Neither is skipped.
+/// [`SourceError::Journal`]. Neither is skipped: the changes before it are returned, and from
+/// then on every pull fails with the same reason (the source stops there; fix the journal and
+/// start a new source from the sink's checkpoint).
+///
+/// Retention (`retain_committed(false)`) deletes what the engine's sinks confirmed. With a sink
+/// whose checkpoint may roll back on a power loss (`SqliteSink` with
+/// `Durability::ProcessCrash`), a restart from that checkpoint may then find its start deleted
+/// ([`JournalError::OutOfRange`]); keep the segments (the default) or use a power-loss-safe
+/// sink. Two sources that remove on one journal remove under each other.
 ///
 /// ```
 /// use mqsync::journal::{Journal, JournalOptions};
@@ -47,6 +55,12 @@ pub struct JournalSource {
     start: u64,
     /// Delete committed segments on commit.
     remove_committed: bool,
+    /// Set once a pull fails: the same failure on every later pull, so nothing after it is
+    /// read past (the engine keeps pulling after an error).
+    stuck: Option<(u64, String)>,
+    /// A failure met after some changes were read in the same pull: those are returned first,
+    /// the failure on the next pull.
+    deferred: Option<SourceError>,
 }
 
 impl JournalSource {
@@ -68,6 +82,8 @@ impl JournalSource {
             reader,
             start: from,
             remove_committed: false,
+            stuck: None,
+            deferred: None,
         })
     }
 
@@ -117,9 +133,13 @@ impl JournalSource {
         journal.append_batch(&records)
     }
 
-    /// The position of the next change this source returns.
+    /// The position of the next change this source returns (once a pull failed, the position
+    /// of the record it failed on).
     pub fn position(&self) -> u64 {
-        self.reader.position()
+        match &self.stuck {
+            Some((at, _)) => *at,
+            None => self.reader.position(),
+        }
     }
 }
 
@@ -129,19 +149,42 @@ impl Source for JournalSource {
     }
 
     fn pull(&mut self, max: usize) -> Result<Vec<Change>, SourceError> {
+        if let Some(err) = self.deferred.take() {
+            return Err(err);
+        }
+        if let Some((_, reason)) = &self.stuck {
+            return Err(SourceError::other(reason.clone()));
+        }
         let mut out = Vec::new();
         while out.len() < max {
             let Some(record) = self.reader.next() else {
                 break;
             };
-            let record = record?;
-            let change: Change = serde_json::from_slice(&record.data).map_err(|e| {
-                SourceError::other(format!(
-                    "journal record {} is not a change: {e}",
-                    record.position
-                ))
-            })?;
-            out.push(change.at_position(record.position));
+            let (at, failure) = match record {
+                Ok(record) => match serde_json::from_slice::<Change>(&record.data) {
+                    Ok(change) => {
+                        out.push(change.at_position(record.position));
+                        continue;
+                    }
+                    Err(e) => (
+                        record.position,
+                        SourceError::other(format!(
+                            "journal record {} is not a change: {e}",
+                            record.position
+                        )),
+                    ),
+                },
+                Err(e) => (self.reader.position(), SourceError::Journal(e)),
+            };
+            // Stop here for good: every later pull fails the same way, so the engine's
+            // numbering never runs past the record that failed, and retention never removes
+            // it. The changes read before it in this pull are returned first.
+            self.stuck = Some((at, failure.to_string()));
+            if out.is_empty() {
+                return Err(failure);
+            }
+            self.deferred = Some(failure);
+            break;
         }
         Ok(out)
     }
