@@ -930,7 +930,7 @@ fn a_redelivery_backoff_delays_every_requeue() {
     let counter = stress::DropCounter::new();
     let q = DeliveryQueue::builder()
         .redelivery_backoff(
-            RedeliveryBackoff::new(Duration::from_millis(50), Duration::from_secs(10)).factor(4),
+            RedeliveryBackoff::new(Duration::from_millis(400), Duration::from_secs(10)).factor(4),
         )
         .build()
         .unwrap();
@@ -946,20 +946,20 @@ fn a_redelivery_backoff_delays_every_requeue() {
     assert_eq!(third.message().payload, 2);
     third.ack();
     assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::Empty);
-    // Both come back after 50 ms, in the order they were requeued.
+    // Both come back after 400 ms, in the order they were requeued.
     let a = c.receive_timeout(Duration::from_secs(30)).unwrap();
     let b = c.receive_timeout(Duration::from_secs(30)).unwrap();
     assert_eq!((a.message().payload, b.message().payload), (0, 1));
     assert_eq!((a.delivery_count(), b.delivery_count()), (2, 2));
-    // The second requeue of each waits 4 × 50 ms; dropping the queue then drops them once.
+    // The second requeue of each waits 4 × 400 ms; dropping the queue then drops them once.
     let requeued_at = Instant::now();
     a.nack(true);
     b.nack(true);
     assert_eq!(q.stats().delayed, 2);
     let a = c.receive_timeout(Duration::from_secs(30)).unwrap();
-    assert!(requeued_at.elapsed() >= Duration::from_millis(200));
+    assert!(requeued_at.elapsed() >= Duration::from_millis(1600));
     assert_eq!(a.delivery_count(), 3);
-    a.nack(true); // waits 800 ms now
+    a.nack(true); // waits 6.4 s now
     drop(c);
     drop(q);
     assert_eq!(counter.made(), 3);
@@ -1001,4 +1001,36 @@ fn redelivery_backoff_settings_are_checked() {
     assert_eq!(b.delay_after(u32::MAX), Duration::from_secs(60));
     let constant = RedeliveryBackoff::new(ms(10), ms(10)).factor(1);
     assert_eq!(constant.delay_after(100), ms(10));
+}
+
+/// A receive already asleep when another thread delays a message wakes when it is due (the
+/// hold wakes it to recompute its wake-up time), also after a close.
+#[test]
+fn a_sleeping_receive_wakes_for_a_message_delayed_after_it_slept() {
+    for close in [false, true] {
+        let q = DeliveryQueue::builder().build().unwrap();
+        q.publish("job").unwrap();
+        let held = q.consumer().try_receive().unwrap();
+        let waiter = {
+            let c = q.consumer();
+            thread::spawn(move || {
+                c.receive_timeout(Duration::from_secs(60)).map(|d| {
+                    let count = d.delivery_count();
+                    d.ack();
+                    count
+                })
+            })
+        };
+        // Let the waiter fall asleep on an empty queue (if it has not yet, it finds the delayed
+        // message when it looks: the test holds either way).
+        thread::sleep(Duration::from_millis(100));
+        held.nack_after(Duration::from_millis(50));
+        if close {
+            q.close();
+        }
+        assert_eq!(waiter.join().unwrap(), Ok(2));
+        if close {
+            assert_eq!(q.consumer().receive().unwrap_err(), ReceiveError::Closed);
+        }
+    }
 }

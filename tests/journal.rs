@@ -350,6 +350,18 @@ fn a_smaller_limit_or_a_damaged_length_never_cuts_records() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
     assert_eq!(fs::read(&seg).unwrap(), bytes, "the segment was changed");
+
+    // The last record's length gets its top bit: more than any append wrote, so damage even
+    // though nothing follows it.
+    let mut bytes = before.clone();
+    let last = 16 + 8 + 10;
+    bytes[last + 3] ^= 0x80;
+    fs::write(&seg, &bytes).unwrap();
+    assert!(matches!(
+        Journal::open(dir.path(), options.clone()),
+        Err(JournalError::Corrupt { offset, .. }) if offset == last as u64
+    ));
+    assert_eq!(fs::read(&seg).unwrap(), bytes, "the segment was changed");
 }
 
 #[test]

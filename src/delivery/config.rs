@@ -98,6 +98,11 @@ impl RedeliveryBackoff {
 
     /// The wait before the next delivery of a message delivered `deliveries` times (≥ 1).
     pub fn delay_after(&self, deliveries: u32) -> Duration {
+        if self.factor <= 1 || self.initial.is_zero() {
+            // Constant (or unchecked settings): no need to count the deliveries.
+            return self.initial.min(self.max);
+        }
+        // Grows at least twofold per step, so this ends within 64 steps.
         let mut delay = self.initial;
         for _ in 1..deliveries {
             if delay >= self.max {

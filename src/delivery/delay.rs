@@ -4,7 +4,8 @@
 // `RedeliveryBackoff`, holds the envelope here with its due time instead of putting it back in
 // its lane. Nothing moves it on its own: every receive first calls `Shared::release_due`, which
 // moves the due ones to the front of their lanes, and a blocking receive that finds nothing
-// wakes at the earliest due time. A delayed message is neither ready nor unsettled, and it is
+// wakes at the earliest due time. A hold that changes the earliest due time wakes every
+// waiting receive, so that one already asleep computes its wake-up again. A delayed message is neither ready nor unsettled, and it is
 // not yet acknowledged or dead-lettered, so a closed queue is not drained while one waits: the
 // consumers keep receiving until it comes due and is settled (nothing is lost on close).
 //
@@ -78,15 +79,19 @@ impl<T> Delayed<T> {
         self.heap.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Holds `envelope` until `due`.
-    pub(super) fn hold(&self, envelope: Envelope<T>, due: Instant) {
+    /// Holds `envelope` until `due`; true when it is now the earliest due (the caller then
+    /// wakes the blocking receives, whose wake-up time was computed from the old earliest).
+    pub(super) fn hold(&self, envelope: Envelope<T>, due: Instant) -> bool {
         let mut heap = self.lock();
         let seq = heap.next_seq;
         heap.next_seq += 1;
+        let earliest = heap.waiting.peek().is_none_or(|top| due < top.due);
         heap.waiting.push(Waiting { due, seq, envelope });
         // Release: pairs with the Acquire load in `is_empty`; the envelope is already in the
-        // heap (and the lock orders the heap itself).
+        // heap (and the lock orders the heap itself). What makes a sleeping receive see it is
+        // the caller's notify after this, not this ordering.
         self.count.fetch_add(1, Ordering::Release);
+        earliest
     }
 
     /// True when nothing is delayed (one load; may briefly miss a message being held).

@@ -143,14 +143,15 @@ impl<T> Delivery<T> {
     /// Negative acknowledgement with a delay: the message is delivered again no sooner than
     /// `delay` from now (or dead-lettered with `DeliveryLimit` if it has reached the delivery
     /// limit). Until then it is invisible to consumers and counted in
-    /// [`Stats::delayed`](super::Stats::delayed). A delay of zero is `nack(true)`; delays longer
-    /// than [`MAX_DELAY`](super::MAX_DELAY) (a year) are cut to it.
+    /// [`Stats::delayed`](super::Stats::delayed). A delay of zero requeues at once (also when the
+    /// queue has a [`RedeliveryBackoff`](super::RedeliveryBackoff): this delay replaces it);
+    /// delays longer than [`MAX_DELAY`](super::MAX_DELAY) (a year) are cut to it.
     ///
     /// The message is due at that time; it is moved back to the front of its lane by the next
     /// receive on the queue (every receive checks, with one load when nothing is delayed), and a
-    /// blocking receive waiting for a message wakes when it is due. An async receive is woken
-    /// only by other activity on the queue (a publish, a settlement, a close) or by a call to
-    /// [`DeliveryQueue::release_due`](super::DeliveryQueue::release_due). A closed queue is not
+    /// blocking receive waiting for a message wakes when it is due. An async receive is not
+    /// woken by the delay ending: only by other activity on the queue (a publish, a requeue, a
+    /// close) or by a call to [`DeliveryQueue::release_due`](super::DeliveryQueue::release_due). A closed queue is not
     /// drained while a delayed message waits: consumers keep receiving until it is settled.
     ///
     /// ```

@@ -164,19 +164,31 @@ impl<T> Shared<T> {
                 return self.dead_letter(envelope, DeadReason::DeliveryLimit(limit));
             }
         }
-        crate::observe::delivery_redelivered(envelope.priority, envelope.deliveries);
         Counters::bump(&self.counters.redelivered);
+        // (A delay cut to a year cannot overflow `Instant` on any platform we know; were it to,
+        // the message would come back at once rather than never.)
         let due = delay
             .filter(|d| !d.is_zero())
             .and_then(|d| Instant::now().checked_add(d.min(MAX_DELAY)));
         match due {
-            Some(due) => self.delayed.hold(envelope, due),
+            Some(due) => {
+                if self.delayed.hold(envelope, due) {
+                    // The earliest due time changed: every blocking receive computed its wake-up
+                    // from the old one (or from none), so wake them all to compute it again.
+                    // After `hold`'s increment of the count: event-listener's fences make a
+                    // waiter that registers after this see the message in `next_due`.
+                    self.ready.notify(usize::MAX);
+                }
+            }
             None => self.put_back(envelope),
         }
     }
 
     /// Puts a message at the front of its lane and wakes one waiting consumer.
     fn put_back(&self, envelope: Envelope<T>) {
+        // Here, not when a delayed message is held: the metrics' ready gauge counts messages in
+        // the lanes, as `Stats::ready` does.
+        crate::observe::delivery_redelivered(envelope.priority, envelope.deliveries);
         self.lanes[usize::from(envelope.priority)].requeue(envelope);
         self.ready.notify(1.additional());
     }

@@ -131,14 +131,25 @@ pub(crate) fn decode(bytes: &[u8], max_len: u32) -> Frame<'_> {
     Frame::Record(payload, end)
 }
 
-/// True when a whole, CRC-valid record frame starts at some offset of `bytes` after the first
-/// byte: evidence that a frame that looks cut short at the front is damage, not a torn tail.
+/// True when the frame at the front of `bytes` (which runs past their end) would be followed by
+/// a whole, CRC-valid frame if one bit of its length were different: evidence that its length
+/// is damaged rather than its record torn. Tries the 32 one-bit changes of the length, so the
+/// cost is at most 32 CRCs of what follows (a scan of every offset would be quadratic for
+/// payloads full of small integers).
 pub(crate) fn whole_frame_after(bytes: &[u8]) -> bool {
-    (1..bytes.len()).any(|at| {
-        matches!(
-            decode(&bytes[at..], u32::MAX),
-            Frame::Record(..) | Frame::TooLong(_)
-        )
+    let Some(len) = bytes.get(..4) else {
+        return false;
+    };
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
+    (0..32).any(|bit| {
+        // Lossless: u32 into usize on 32- and 64-bit targets.
+        let next = FRAME_LEN as usize + (len ^ (1 << bit)) as usize;
+        bytes.get(next..).is_some_and(|rest| {
+            matches!(
+                decode(rest, u32::MAX),
+                Frame::Record(..) | Frame::TooLong(_)
+            )
+        })
     })
 }
 
@@ -208,10 +219,13 @@ mod tests {
         encode(&[1; 100], &mut buf);
         assert_eq!(decode(&buf, 99), Frame::TooLong(100));
         assert!(!whole_frame_after(&buf));
+        // A record whose length lost a high bit to damage, followed by a whole record.
         let mut two = buf.clone();
-        two.truncate(50);
         encode(b"after", &mut two);
+        two[2] ^= 0x40;
         assert!(whole_frame_after(&two));
+        // A record cut short is not.
+        assert!(!whole_frame_after(&two[..50]));
         assert_eq!(decode(&[0; 8], 10), Frame::Zeros);
         assert_eq!(decode(&[0; 3], 10), Frame::Incomplete);
         // An empty payload's frame is not all zeros.

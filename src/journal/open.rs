@@ -1,6 +1,6 @@
 //! Opening a journal directory: the lock, the segment list, and the repair of a torn tail.
 
-use super::format::{self, segment_path, Frame, HEADER_LEN};
+use super::format::{self, segment_path, Frame, FRAME_LEN, HEADER_LEN};
 use super::{JournalError, JournalOptions, Recovery};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -26,9 +26,15 @@ pub(super) fn open(dir: &Path, options: &JournalOptions) -> Result<Opened, Journ
     fs::create_dir_all(dir).map_err(|e| JournalError::io("create", dir, e))?;
     if !existed {
         // The new directory's entry in its parent, so that the journal survives a power loss.
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync_dir(parent)?;
-        }
+        // (A relative name of one component has the parent "": the current directory. Only
+        // the last level is synced when several were created.)
+        let parent = dir.parent().unwrap_or_else(|| Path::new("."));
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        sync_dir(parent)?;
     }
     let lock = lock(dir)?;
     let mut segments = Vec::new();
@@ -186,6 +192,7 @@ fn repair_last(
             .map_err(|e| JournalError::io("write", &path, e))?;
         file.sync_all()
             .map_err(|e| JournalError::io("sync", &path, e))?;
+        sync_dir(dir)?;
         return Ok((file, HEADER_LEN, 0));
     }
     format::check_header(&bytes, base).map_err(|reason| corrupt(0, reason))?;
@@ -210,8 +217,13 @@ fn repair_last(
                     "a whole record is above the record limit (written with a larger max_record_bytes?)",
                 ))
             }
-            // Whole records after a frame that looks cut short: its length is damaged.
-            Frame::Incomplete if format::whole_frame_after(rest) => {
+            // A frame that looks cut short, but claims more than an append could have written, or
+            // would be followed by a whole record if one bit of its length were different: its
+            // length is damaged, not its record torn.
+            Frame::Incomplete
+                if claimed_end(rest).is_some_and(|end| end - FRAME_LEN as usize > max as usize)
+                    || format::whole_frame_after(rest) =>
+            {
                 return damaged(
                     &mut file,
                     &path,
@@ -219,7 +231,7 @@ fn repair_last(
                     offset,
                     count,
                     options,
-                    "a frame runs past the end of the file, but whole records follow it (a damaged length?)",
+                    "a frame runs past the end of the file with a length no append wrote, or one bit from a length that a whole record follows (a damaged length?)",
                 );
             }
             // Cut short by a crash: the tail of the last write.
@@ -265,7 +277,7 @@ fn claimed_end(rest: &[u8]) -> Option<usize> {
     let len = rest.get(..4)?;
     let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
     // Lossless: u32 into usize on 32- and 64-bit targets.
-    (format::FRAME_LEN as usize).checked_add(len as usize)
+    (FRAME_LEN as usize).checked_add(len as usize)
 }
 
 /// Damage at `offset` of the last segment that is not a torn tail: an error, or with

@@ -56,8 +56,8 @@ pub struct JournalReader {
     shared: Arc<Shared>,
     /// The position of the next record to yield.
     position: u64,
-    /// Records below this are written (a cached copy of the journal's `written`; refreshed
-    /// when `position` reaches it).
+    /// Records below this may be read (a cached copy of the journal's readable end: written, or
+    /// synced under `EveryBatch`; refreshed when `position` reaches it).
     limit: u64,
     /// The open segment, if any.
     segment: Option<Segment>,
@@ -183,7 +183,7 @@ impl JournalReader {
                 return Err(JournalError::OutOfRange {
                     position: self.position,
                     first: state.segments[0],
-                    end: state.written,
+                    end: state.next,
                 });
             }
             (
@@ -199,7 +199,7 @@ impl JournalReader {
                 return Err(JournalError::OutOfRange {
                     position: self.position,
                     first: state.segments[0],
-                    end: state.written,
+                    end: state.next,
                 });
             }
             Err(e) => return Err(JournalError::io("open", &path, e)),
@@ -278,7 +278,7 @@ fn read_record(segment: &mut Segment, max: u32) -> Result<Vec<u8>, JournalError>
             Err(JournalError::Corrupt {
                 segment: segment.path.clone(),
                 offset: at,
-                reason: "zero bytes where a record must be",
+                reason: "no whole record where one must be",
             })
         }
     }

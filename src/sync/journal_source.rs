@@ -179,7 +179,7 @@ impl Source for JournalSource {
             // Stop here for good: every later pull fails the same way, so the engine's
             // numbering never runs past the record that failed, and retention never removes
             // it. The changes read before it in this pull are returned first.
-            self.stuck = Some((at, failure.to_string()));
+            self.stuck = Some((at, chain(&failure)));
             if out.is_empty() {
                 return Err(failure);
             }
@@ -196,6 +196,19 @@ impl Source for JournalSource {
         }
         Ok(())
     }
+}
+
+/// An error and its causes, `: `-separated (the `Display` of `SourceError::Journal` alone does
+/// not name the segment or the offset; its source does).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 impl fmt::Debug for JournalSource {
