@@ -356,3 +356,51 @@ fn channel_blocked_receivers_wake_on_push_timeout_and_close() {
         [Ok(1), Err(PopError::Closed), Err(PopError::Closed)]
     );
 }
+
+/// Memory written by a thread before it drops one half of an SPSC ring, without a join.
+struct Written(std::cell::UnsafeCell<u64>);
+
+// SAFETY: one thread writes it, then drops its half of the ring; the other reads it only after
+// `is_abandoned` said true. That handoff is the synchronization the test checks (under TSan a
+// Relaxed `is_abandoned` is reported as a data race here).
+unsafe impl Sync for Written {}
+
+/// `is_abandoned` synchronizes with the other half's drop (Acquire against the drop's Release),
+/// in both directions: what a thread wrote before dropping its half is visible once the other
+/// half sees it abandoned.
+#[test]
+fn is_abandoned_synchronizes_with_the_other_halfs_drop() {
+    for producer_leaves in [true, false] {
+        let data = Arc::new(Written(std::cell::UnsafeCell::new(0)));
+        let (tx, rx) = spsc::<u8>(1);
+        let (leaving_tx, staying_rx, leaving_rx, staying_tx) = if producer_leaves {
+            (Some(tx), Some(rx), None, None)
+        } else {
+            (None, None, Some(rx), Some(tx))
+        };
+        let leaver = {
+            let data = Arc::clone(&data);
+            thread::spawn(move || {
+                // SAFETY: the only access until this thread drops its half (see `Written`).
+                unsafe { *data.0.get() = 42 };
+                drop(leaving_tx);
+                drop(leaving_rx);
+            })
+        };
+        loop {
+            let gone = match (&staying_rx, &staying_tx) {
+                (Some(rx), _) => rx.is_abandoned(),
+                (_, Some(tx)) => tx.is_abandoned(),
+                _ => unreachable!(),
+            };
+            if gone {
+                break;
+            }
+            thread::yield_now();
+        }
+        // SAFETY: `is_abandoned` returned true after the writer's drop; its Acquire pairs with
+        // the drop's Release, so the write happens before this read.
+        assert_eq!(unsafe { *data.0.get() }, 42);
+        leaver.join().unwrap();
+    }
+}

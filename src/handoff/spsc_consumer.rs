@@ -255,8 +255,11 @@ impl<T> Consumer<T> {
     /// assert!(rx.is_abandoned());
     /// ```
     pub fn is_abandoned(&self) -> bool {
-        // Relaxed: a snapshot of a flag that is only ever set.
-        self.shared.state.load(Ordering::Relaxed) & PRODUCER_GONE != 0
+        // Acquire: pairs with the Release half of the producer's `fetch_or` in `Shared::close`
+        // (its drop), so once this says true, everything the producer did before it was
+        // dropped — its last pushes, and any memory the caller wrote before dropping it —
+        // happens before what the caller does next (as rtrb's `is_abandoned`).
+        self.shared.state.load(Ordering::Acquire) & PRODUCER_GONE != 0
     }
 
     /// Values in the ring: a lower bound, since the producer may push meanwhile.

@@ -229,8 +229,10 @@ impl<T> Producer<T> {
     /// assert!(tx.is_abandoned());
     /// ```
     pub fn is_abandoned(&self) -> bool {
-        // Relaxed: a snapshot of a flag that is only ever set.
-        self.shared.state.load(Ordering::Relaxed) & CONSUMER_GONE != 0
+        // Acquire: pairs with the Release half of the consumer's `fetch_or` in `Shared::close`
+        // (its drop), so once this says true, everything the consumer did before it was
+        // dropped happens before what the caller does next (as rtrb's `is_abandoned`).
+        self.shared.state.load(Ordering::Acquire) & CONSUMER_GONE != 0
     }
 
     /// Values in the ring: an upper bound, since the consumer may pop meanwhile.
