@@ -6,27 +6,30 @@
 //!    numbers), some malformed, normalized in parallel on rayon; bad input is rejected with a
 //!    reason.
 //! 2. Delivery: the changes are published with a priority per source to a `DeliveryQueue`; a
-//!    journal consumer appends them, in delivery order, to a durable log (a JSON-lines file)
-//!    and acknowledges each once written.
-//! 3. Sync: a `DataSync` engine replays the log into an `SqliteSink` (one transaction per
-//!    batch, checkpoint in the same transaction) and a `Replica`. The SQLite target fails a
+//!    journal consumer appends them, in delivery order and in batches, to an `mqsync::journal`
+//!    `Journal` on disk (`FlushPolicy::EveryBatch`: written and synced) and acknowledges each
+//!    batch once it is durable.
+//! 3. Sync: a `DataSync` engine streams the journal (`JournalSource`, positions from the
+//!    journal) into an `SqliteSink` (one transaction per batch, checkpoint in the same
+//!    transaction) and a `Replica`. The SQLite target fails a
 //!    share of its batches (retried). Halfway, the SQLite writer "dies": from then on nothing
 //!    it is given reaches the file, as when the process is killed; the engine is stopped, the
-//!    database reopened, and a new engine resumes from the checkpoint stored in the database.
+//!    journal and the database reopened, and a new engine resumes from the checkpoint stored in
+//!    the database.
 //! 4. Report and verification: both targets must equal the final state computed independently.
 //!
-//! `cargo run --release --example sync_pipeline --features sqlite-bundled -- --help`
+//! `cargo run --release --example sync_pipeline --features sqlite-bundled,journal -- --help`
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mqsync::delivery::{Delivery, DeliveryQueue, TryReceiveError};
 use mqsync::integrate::{Integrator, RuleSet};
+use mqsync::journal::{FlushPolicy, Journal, JournalOptions};
 use mqsync::sync::{
-    Change, DataSync, Metrics, Op, ReplaySource, Replica, RetryPolicy, Sink, SinkError,
+    Change, DataSync, JournalSource, Metrics, Op, Replica, RetryPolicy, Sink, SinkError,
     SqliteSchema, SqliteSink, SyncReport,
 };
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -42,13 +45,13 @@ const HELP: &str = "\
 mqsync sync_pipeline: three source systems integrated, delivered and synced into SQLite and a
 replica, through injected failures and a crash-restart from the SQLite checkpoint, verified.
 
-usage: cargo run --release --example sync_pipeline --features sqlite-bundled -- [flags]
+usage: cargo run --release --example sync_pipeline --features sqlite-bundled,journal -- [flags]
 
   --messages N       inputs from the source systems (default 200000)
   --workers N        sync worker threads (default 2)
   --failure-rate F   share of batches the SQLite target fails and retries, 0..1 (default 0.05)
   --out PATH         the SQLite file (replaced if it exists; default: in a temporary
-                     directory, removed at the end); the journal goes next to it
+                     directory, removed at the end); the journal directory goes next to it
   -h, --help         this text
 
 Exit codes: 0 verified, 1 verification failed, 2 bad flags.";
@@ -153,7 +156,14 @@ fn run(args: &Args) -> Result<(), String> {
         p.push(suffix);
         let _ = std::fs::remove_file(p);
     }
-    let journal_path = db_path.with_extension("journal.jsonl");
+    let journal_path = db_path.with_extension("journal");
+    let _ = std::fs::remove_dir_all(&journal_path);
+    let journal_options = JournalOptions::default().flush(FlushPolicy::EveryBatch);
+    let open_journal = || {
+        Journal::open(&journal_path, journal_options.clone())
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    };
 
     // 1. Integration.
     println!(
@@ -220,7 +230,8 @@ fn run(args: &Args) -> Result<(), String> {
             queue.close();
         })
     };
-    let journaled = journal(&queue, &journal_path)?;
+    let journal = open_journal()?;
+    let journaled = journal_deliveries(&queue, &journal)?;
     publisher.join().map_err(|_| "the publisher panicked")?;
     let stats = queue.stats();
     if journaled != total || stats.acked != total {
@@ -254,7 +265,6 @@ fn run(args: &Args) -> Result<(), String> {
     let started = Instant::now();
 
     // Phase 1: until the crash.
-    let log = read_journal(&journal_path)?;
     let sqlite =
         Arc::new(SqliteSink::open(&db_path, schema()?, "journal").map_err(|e| e.to_string())?);
     let batches_to_crash = (total / 2 / 256).max(1);
@@ -266,15 +276,24 @@ fn run(args: &Args) -> Result<(), String> {
         crash_at: Some(batches_to_crash),
         crashed: AtomicBool::new(false),
     });
-    let first = sync_phase(args, &log, 0, &sqlite, &target, &replica, &bar, "phase 1")?;
+    let first = sync_phase(
+        args, &journal, 0, &sqlite, &target, &replica, &bar, "phase 1",
+    )?;
     let at_crash = sqlite.checkpoint();
-    drop((target, sqlite)); // the dead writer's connection is gone
+    drop((target, sqlite, journal)); // the dead writer's connection and journal are gone
     bar.suspend(|| println!(
         "   crash: the SQLite writer died after {batches_to_crash} batches; checkpoint in the database: {at_crash}"
     ));
 
-    // Phase 2: a new process, so to speak: reopen, read the checkpoint, resume from it.
-    let log = read_journal(&journal_path)?;
+    // Phase 2: a new process, so to speak: reopen the journal and the database, read the
+    // checkpoint, resume from it.
+    let journal = open_journal()?;
+    if journal.end() != total {
+        return Err(format!(
+            "journal reopened with {} of {total} changes",
+            journal.end()
+        ));
+    }
     let sqlite =
         Arc::new(SqliteSink::open(&db_path, schema()?, "journal").map_err(|e| e.to_string())?);
     let resume = sqlite.checkpoint();
@@ -287,7 +306,7 @@ fn run(args: &Args) -> Result<(), String> {
         crashed: AtomicBool::new(false),
     });
     let second = sync_phase(
-        args, &log, resume, &sqlite, &target, &replica, &bar, "phase 2",
+        args, &journal, resume, &sqlite, &target, &replica, &bar, "phase 2",
     )?;
     let sync_took = started.elapsed();
     bar.finish_and_clear();
@@ -397,55 +416,49 @@ fn run(args: &Args) -> Result<(), String> {
     }
 }
 
-/// Consumes the delivery queue into the journal file, acknowledging each change once written.
-fn journal(queue: &DeliveryQueue<Change>, path: &Path) -> Result<u64, String> {
+/// Consumes the delivery queue into the journal, in batches of up to 1024 changes: each batch
+/// is appended (written and synced: `EveryBatch`) before its deliveries are acknowledged.
+fn journal_deliveries(queue: &DeliveryQueue<Change>, journal: &Journal) -> Result<u64, String> {
     let consumer = queue.consumer();
-    let mut out = BufWriter::new(std::fs::File::create(path).map_err(|e| e.to_string())?);
     let mut written = 0u64;
-    let mut pending = Vec::new();
+    let mut pending: Vec<Delivery<Change>> = Vec::new();
+    let mut flush = |pending: &mut Vec<Delivery<Change>>| -> Result<(), String> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let changes: Vec<Change> = pending.iter().map(|d| d.message().clone()).collect();
+        JournalSource::append(journal, &changes).map_err(|e| e.to_string())?;
+        written += changes.len() as u64;
+        pending.drain(..).for_each(|d| d.ack());
+        Ok(())
+    };
     loop {
         let delivery = match consumer.try_receive() {
             Ok(delivery) => delivery,
             Err(TryReceiveError::Closed) => break,
             Err(_) => {
-                // Nothing ready: make what was written durable, acknowledge it, then wait.
-                out.flush().map_err(|e| e.to_string())?;
-                pending.drain(..).for_each(|d: Delivery<Change>| d.ack());
+                // Nothing ready: make what was taken durable, acknowledge it, then wait.
+                flush(&mut pending)?;
                 match consumer.receive_timeout(Duration::from_millis(10)) {
                     Ok(delivery) => delivery,
                     Err(_) => continue,
                 }
             }
         };
-        serde_json::to_writer(&mut out, delivery.message()).map_err(|e| e.to_string())?;
-        out.write_all(b"\n").map_err(|e| e.to_string())?;
-        written += 1;
         pending.push(delivery);
         if pending.len() >= 1024 {
-            out.flush().map_err(|e| e.to_string())?;
-            pending.drain(..).for_each(|d| d.ack());
+            flush(&mut pending)?;
         }
     }
-    out.flush().map_err(|e| e.to_string())?;
+    flush(&mut pending)?;
     Ok(written)
 }
 
-/// Reads the journal back: position `i` is line `i`.
-fn read_journal(path: &Path) -> Result<Arc<[Change]>, String> {
-    let file = std::io::BufReader::new(std::fs::File::open(path).map_err(|e| e.to_string())?);
-    file.lines()
-        .map(|line| {
-            let line = line.map_err(|e| e.to_string())?;
-            serde_json::from_str(&line).map_err(|e| e.to_string())
-        })
-        .collect()
-}
-
-/// Runs one engine from `from` until the log is done or the target crashes.
+/// Runs one engine from `from` until the journal is done or the target crashes.
 #[allow(clippy::too_many_arguments)]
 fn sync_phase(
     args: &Args,
-    log: &Arc<[Change]>,
+    journal: &Arc<Journal>,
     from: u64,
     sqlite: &SqliteSink,
     target: &Arc<SqliteTarget>,
@@ -453,9 +466,11 @@ fn sync_phase(
     bar: &ProgressBar,
     phase: &str,
 ) -> Result<SyncReport, String> {
-    let remaining = log.len() as u64 - from;
+    let remaining = journal.end() - from;
+    let source =
+        JournalSource::new("journal", Arc::clone(journal), from).map_err(|e| e.to_string())?;
     let engine = DataSync::builder()
-        .source(ReplaySource::new("journal", Arc::clone(log), from))
+        .source(source)
         .sink(target.clone())
         .sink(replica.clone())
         .workers(args.workers)
