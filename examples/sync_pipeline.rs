@@ -25,7 +25,7 @@ use mqsync::delivery::{Delivery, DeliveryQueue, TryReceiveError};
 use mqsync::integrate::{Integrator, RuleSet};
 use mqsync::journal::{FlushPolicy, Journal, JournalOptions};
 use mqsync::sync::{
-    Change, DataSync, JournalSource, Metrics, Op, Replica, RetryPolicy, Sink, SinkError,
+    Change, DataSync, JournalSource, Metrics, Op, Replica, RetryPolicy, Sink, SinkError, Source,
     SqliteSchema, SqliteSink, SyncReport,
 };
 use std::collections::BTreeMap;
@@ -50,8 +50,11 @@ usage: cargo run --release --example sync_pipeline --features sqlite-bundled,jou
   --messages N       inputs from the source systems (default 200000)
   --workers N        sync worker threads (default 2)
   --failure-rate F   share of batches the SQLite target fails and retries, 0..1 (default 0.05)
-  --out PATH         the SQLite file (replaced if it exists; default: in a temporary
-                     directory, removed at the end); the journal directory goes next to it
+  --out PATH         the SQLite file (default: in a temporary directory, removed at the
+                     end); the journal directory goes next to it (PATH with extension
+                     .journal). If that journal exists, an earlier run on the same PATH was
+                     stopped (killed, say): this run resumes from the journal and the
+                     database's checkpoint. Otherwise both are replaced.
   -h, --help         this text
 
 Exit codes: 0 verified, 1 verification failed, 2 bad flags.";
@@ -151,13 +154,18 @@ fn run(args: &Args) -> Result<(), String> {
         .out
         .clone()
         .unwrap_or_else(|| temp.path().join("sync.db"));
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = db_path.clone().into_os_string();
-        p.push(suffix);
-        let _ = std::fs::remove_file(p);
-    }
     let journal_path = db_path.with_extension("journal");
-    let _ = std::fs::remove_dir_all(&journal_path);
+    // A journal left by an earlier run on the same `--out` (killed, say): resume from it and
+    // from the database's checkpoint. Otherwise start from nothing.
+    let resuming = args.out.is_some() && journal_path.is_dir();
+    if !resuming {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = db_path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+        let _ = std::fs::remove_dir_all(&journal_path);
+    }
     let journal_options = JournalOptions::default().flush(FlushPolicy::EveryBatch);
     let open_journal = || {
         Journal::open(&journal_path, journal_options.clone())
@@ -195,9 +203,18 @@ fn run(args: &Args) -> Result<(), String> {
 
     // The expected final state, computed independently of the pipeline: the highest version of
     // each key wins (versionless meter readings are keyed by their unique ids).
+    //
+    // Each message's id is its source and its place among the accepted messages (they keep
+    // input order, and the inputs come from fixed seeds), not the fresh UUIDv7 the integrator
+    // gives messages without an id of their own (the bare meter numbers): a run that resumes
+    // after a kill must recognize what an earlier run journaled.
     let changes: Vec<(u8, Change)> = messages
         .into_iter()
-        .map(|m| (priority(&m.source), Change::from(m)))
+        .enumerate()
+        .map(|(n, mut m)| {
+            m.id = format!("{}#{n}", m.source);
+            (priority(&m.source), Change::from(m))
+        })
         .collect();
     let mut expected: BTreeMap<String, (Option<u64>, serde_json::Value)> = BTreeMap::new();
     for (_, c) in &changes {
@@ -214,6 +231,34 @@ fn run(args: &Args) -> Result<(), String> {
         journal_path.display()
     );
     let total = changes.len() as u64;
+    let journal = open_journal()?;
+    // Resuming: the changes an earlier run journaled are not published again (the inputs are
+    // the same, generated from fixed seeds). A change journaled but not acknowledged when that
+    // run died is in the journal, so it is skipped too: nothing twice, nothing lost.
+    let already: std::collections::HashSet<String> = if resuming {
+        let mut ids = std::collections::HashSet::new();
+        let mut source =
+            JournalSource::new("journal", Arc::clone(&journal), 0).map_err(|e| e.to_string())?;
+        loop {
+            let pulled = source.pull(4096).map_err(|e| e.to_string())?;
+            if pulled.is_empty() {
+                break;
+            }
+            ids.extend(pulled.into_iter().map(|c| c.id));
+        }
+        println!(
+            "   resuming: {} changes already in the journal from an earlier run",
+            ids.len()
+        );
+        ids
+    } else {
+        std::collections::HashSet::new()
+    };
+    let journaled_before = already.len() as u64;
+    let changes: Vec<(u8, Change)> = changes
+        .into_iter()
+        .filter(|(_, c)| !already.contains(&c.id))
+        .collect();
     let queue: DeliveryQueue<Change> = DeliveryQueue::builder()
         .priorities(4)
         .delivery_limit(5)
@@ -230,14 +275,14 @@ fn run(args: &Args) -> Result<(), String> {
             queue.close();
         })
     };
-    let journal = open_journal()?;
     let journaled = journal_deliveries(&queue, &journal)?;
     publisher.join().map_err(|_| "the publisher panicked")?;
     let stats = queue.stats();
-    if journaled != total || stats.acked != total {
+    if journaled_before + journaled != total || stats.acked != journaled || journal.end() != total {
         return Err(format!(
-            "journal: {journaled} written, {} acked of {total}",
-            stats.acked
+            "journal: {journaled_before} from before + {journaled} written now, {} acked, {} in the journal, of {total}",
+            stats.acked,
+            journal.end()
         ));
     }
 
@@ -267,7 +312,31 @@ fn run(args: &Args) -> Result<(), String> {
     // Phase 1: until the crash.
     let sqlite =
         Arc::new(SqliteSink::open(&db_path, schema()?, "journal").map_err(|e| e.to_string())?);
-    let batches_to_crash = (total / 2 / 256).max(1);
+    // 0, or where an earlier, killed run left the database. The replica lives in memory: it is
+    // rebuilt from the journal up to there, as a restarted service would rebuild its cache.
+    let start = sqlite.checkpoint();
+    if start > 0 {
+        let mut source =
+            JournalSource::new("journal", Arc::clone(&journal), 0).map_err(|e| e.to_string())?;
+        let mut rebuilt = 0;
+        while rebuilt < start {
+            let max = (start - rebuilt).min(4096) as usize;
+            let pulled = source.pull(max).map_err(|e| e.to_string())?;
+            if pulled.is_empty() {
+                return Err(format!(
+                    "journal ends at {rebuilt}, below the checkpoint {start}"
+                ));
+            }
+            rebuilt += pulled.len() as u64;
+            for change in &pulled {
+                replica.apply(change);
+            }
+        }
+        println!(
+            "   resuming: database checkpoint {start}; replica rebuilt from the journal up to it"
+        );
+    }
+    let batches_to_crash = ((total - start) / 2 / 256).max(1);
     let target = Arc::new(SqliteTarget {
         sqlite: Arc::clone(&sqlite),
         rng: Mutex::new(Rng::with_seed(0xF1A_C0FFEE)),
@@ -277,7 +346,7 @@ fn run(args: &Args) -> Result<(), String> {
         crashed: AtomicBool::new(false),
     });
     let first = sync_phase(
-        args, &journal, 0, &sqlite, &target, &replica, &bar, "phase 1",
+        args, &journal, start, &sqlite, &target, &replica, &bar, "phase 1",
     )?;
     let at_crash = sqlite.checkpoint();
     drop((target, sqlite, journal)); // the dead writer's connection and journal are gone
@@ -335,14 +404,14 @@ fn run(args: &Args) -> Result<(), String> {
         println!("       {n:>7} x {reason}");
     }
     println!(
-        "   journaled        {journaled:>9}   (delivery queue: acked {}, unacked {})",
+        "   journaled        {journaled:>9}   (delivery queue: acked {}, unacked {}; {journaled_before} by an earlier run)",
         stats.acked, stats.unacked
     );
     println!(
-        "   applied          {applied:>9}   (replays included; phase 1: {}; phase 2, resumed at checkpoint {resume}: {}, of which {} replayed)",
+        "   applied          {applied:>9}   (replays included; phase 1 from {start}: {}; phase 2, resumed at checkpoint {resume}: {}, of which {} replayed)",
         m1.applied,
         m2.applied,
-        m1.pulled.saturating_sub(resume)
+        (start + m1.pulled).saturating_sub(resume)
     );
     println!("   dead-lettered    {dead:>9}");
     println!("   retries          {retries:>9}");
