@@ -15,6 +15,7 @@
 use super::lane::Envelope;
 use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
 use crate::primitive::sync::{Mutex, MutexGuard, PoisonError};
+use crossbeam_utils::CachePadded;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::time::Instant;
@@ -23,8 +24,9 @@ use std::time::Instant;
 pub(super) struct Delayed<T> {
     heap: Mutex<Heap<T>>,
     /// How many messages wait. Incremented after the push, decremented after the pop, under the
-    /// lock; read without it as a hint (0 means "skip the lock").
-    count: AtomicUsize,
+    /// lock; read without it as a hint (0 means "skip the lock"), by every receive: on a line of
+    /// its own, so that those reads never miss on a line something else writes.
+    count: CachePadded<AtomicUsize>,
 }
 
 struct Heap<T> {
@@ -69,7 +71,7 @@ impl<T> Delayed<T> {
                 waiting: BinaryHeap::new(),
                 next_seq: 0,
             }),
-            count: AtomicUsize::new(0),
+            count: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
