@@ -495,9 +495,9 @@ fn journal_deliveries(queue: &DeliveryQueue<Change>, journal: &Journal) -> Resul
         if pending.is_empty() {
             return Ok(());
         }
-        let changes: Vec<Change> = pending.iter().map(|d| d.message().clone()).collect();
-        JournalSource::append(journal, &changes).map_err(|e| e.to_string())?;
-        written += changes.len() as u64;
+        JournalSource::append(journal, pending.iter().map(|d| d.message()))
+            .map_err(|e| e.to_string())?;
+        written += pending.len() as u64;
         pending.drain(..).for_each(|d| d.ack());
         Ok(())
     };

@@ -584,43 +584,30 @@ impl Shared {
             }
             state = self.lock();
         }
-        loop {
-            if state.written >= end && (!every_batch || state.synced >= end) {
-                return Ok(());
-            }
-            if let Some(reason) = &state.stopped {
-                return Err(JournalError::Stopped {
-                    reason: reason.clone(),
-                });
-            }
-            if state.leader {
-                state.sleepers += 1;
-                state = self.progress.wait(state).unwrap_or_else(|e| e.into_inner());
-                state.sleepers -= 1;
-            } else {
-                state = match self.lead(state, every_batch) {
-                    Ok(state) => state,
-                    // The failing round may have been for later appenders: ours may be done.
-                    Err(err) => {
-                        let state = self.lock();
-                        if state.written >= end && (!every_batch || state.synced >= end) {
-                            return Ok(());
-                        }
-                        return Err(err);
-                    }
-                };
-            }
-        }
+        self.wait_done(state, end, every_batch)
     }
 
     /// Syncs records below `end` (writing pending ones first), leading if no one else does.
     fn sync_through<'a>(
         &'a self,
-        mut state: MutexGuard<'a, State>,
+        state: MutexGuard<'a, State>,
         end: u64,
     ) -> Result<(), JournalError> {
+        self.wait_done(state, end, true)
+    }
+
+    /// Waits, under the lock, until records below `end` are written (and synced, with `sync`),
+    /// leading the I/O when no one else does.
+    fn wait_done<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        end: u64,
+        sync: bool,
+    ) -> Result<(), JournalError> {
+        // `synced ≤ written` always, so with `sync` this is `synced >= end`.
+        let done = |state: &State| state.written >= end && (!sync || state.synced >= end);
         loop {
-            if state.synced >= end {
+            if done(&state) {
                 return Ok(());
             }
             if let Some(reason) = &state.stopped {
@@ -633,14 +620,11 @@ impl Shared {
                 state = self.progress.wait(state).unwrap_or_else(|e| e.into_inner());
                 state.sleepers -= 1;
             } else {
-                state = match self.lead(state, true) {
+                state = match self.lead(state, sync) {
                     Ok(state) => state,
-                    Err(err) => {
-                        if self.lock().synced >= end {
-                            return Ok(());
-                        }
-                        return Err(err);
-                    }
+                    // The failing round may have been for later appenders: ours may be done.
+                    Err(_) if done(&self.lock()) => return Ok(()),
+                    Err(err) => return Err(err),
                 };
             }
         }

@@ -106,8 +106,8 @@ impl JournalSource {
     }
 
     /// Appends `changes` to `journal` as one batch, in this source's record format (the
-    /// change as JSON, without its `position`); returns their positions once durable per the
-    /// journal's policy.
+    /// change as JSON; a `position` it carries is stored but ignored: reading gives each change
+    /// its journal position); returns their positions once durable per the journal's policy.
     ///
     /// # Errors
     ///
@@ -121,16 +121,17 @@ impl JournalSource {
     /// let journal = Journal::open(dir.path(), JournalOptions::default()).unwrap();
     /// assert_eq!(JournalSource::append(&journal, &[Change::delete("k", 1)]).unwrap(), 0..1);
     /// ```
-    pub fn append(journal: &Journal, changes: &[Change]) -> Result<Range<u64>, JournalError> {
-        let records: Vec<Vec<u8>> = changes
-            .iter()
-            .map(|change| {
-                let mut change = change.clone();
-                change.position = None;
-                serde_json::to_vec(&change).expect("a Change always serializes to JSON")
-            })
-            .collect();
-        journal.append_batch(&records)
+    pub fn append<'a>(
+        journal: &Journal,
+        changes: impl IntoIterator<Item = &'a Change>,
+    ) -> Result<Range<u64>, JournalError> {
+        // Serialized in place (no clone of the change and its body); `append_batch` frames each
+        // record once, before its lock.
+        journal.append_batch(
+            changes.into_iter().map(|change| {
+                serde_json::to_vec(change).expect("a Change always serializes to JSON")
+            }),
+        )
     }
 
     /// The position of the next change this source returns (once a pull failed, the position
