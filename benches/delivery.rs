@@ -3,7 +3,9 @@
 //! cost of priorities (1 level against 8). Consumers back off on empty (crossbeam-utils'
 //! `Backoff::snooze`: a short spin, then `yield_now`), as real code does.
 //!
-//! `cargo bench --bench delivery --features delivery`
+//! With `journal`, the durable queue (a journal under it) against the in-memory one.
+//!
+//! `cargo bench --bench delivery --features delivery,journal`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use crossbeam_utils::Backoff;
@@ -145,9 +147,51 @@ fn publish_receive_ack(c: &mut Criterion) {
     }
 }
 
+/// The durable queue against the in-memory one: the same 1P1C run of publish → receive → ack,
+/// with a journal under the queue at two flush policies.
+#[cfg(feature = "journal")]
+fn durable(c: &mut Criterion) {
+    use mqsync::journal::{FlushPolicy, Journal, JournalOptions};
+    let mut g = c.benchmark_group("delivery/durable/1P1C");
+    g.throughput(Throughput::Elements(MESSAGES));
+    g.bench_function("in memory", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| run_mqsync(&DeliveryQueue::builder().build().unwrap(), 1, 1, 1))
+                .sum()
+        })
+    });
+    let interval = FlushPolicy::Interval(Duration::from_millis(10));
+    for (name, policy, mapped) in [
+        ("journal, Interval(10 ms), mapped", interval, true),
+        ("journal, Interval(10 ms), write", interval, false),
+        ("journal, EveryBatch, mapped", FlushPolicy::EveryBatch, true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let dir = tempfile::tempdir().unwrap();
+                        let options = JournalOptions::default()
+                            .flush(policy)
+                            .memory_mapped(mapped);
+                        let journal = Journal::open(dir.path(), options).unwrap();
+                        let q = DeliveryQueue::builder().open_durable(journal).unwrap();
+                        run_mqsync(&q, 1, 1, 1)
+                    })
+                    .sum()
+            })
+        });
+    }
+    g.finish();
+}
+
+#[cfg(not(feature = "journal"))]
+fn durable(_: &mut Criterion) {}
+
 criterion_group! {
     name = benches;
     config = support::config();
-    targets = publish_receive_ack
+    targets = publish_receive_ack, durable
 }
 criterion_main!(benches);

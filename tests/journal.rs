@@ -45,11 +45,10 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn round_trip_and_reopen_under_every_policy() {
+fn round_trip_and_reopen_under_every_policy_with(mapped: bool) {
     for policy in policies() {
         let dir = tempfile::tempdir().unwrap();
-        let options = JournalOptions::default().flush(policy);
+        let options = JournalOptions::default().memory_mapped(mapped).flush(policy);
         {
             let journal = Journal::open(dir.path(), options.clone()).unwrap();
             for i in 0..200 {
@@ -63,12 +62,12 @@ fn round_trip_and_reopen_under_every_policy() {
             );
         }
         let journal = Journal::open(dir.path(), options).unwrap();
-        assert_eq!(journal.end(), 300, "{policy:?}");
+        assert_eq!(journal.end(), 300, "{policy:?} mapped {mapped}");
         let all = read_all(&journal, 0);
         assert_eq!(all.len(), 300);
         for (i, (position, data)) in all.into_iter().enumerate() {
             assert_eq!(position, i as u64);
-            assert_eq!(data, record(i as u64), "{policy:?} record {i}");
+            assert_eq!(data, record(i as u64), "{policy:?} mapped {mapped} record {i}");
         }
         assert_eq!(read_all(&journal, 300), []);
         assert_eq!(read_all(&journal, 299)[0].0, 299);
@@ -87,9 +86,14 @@ fn round_trip_and_reopen_under_every_policy() {
 }
 
 #[test]
-fn segments_roll_and_retention_removes_whole_segments() {
+fn round_trip_and_reopen_under_every_policy() {
+    round_trip_and_reopen_under_every_policy_with(false);
+    round_trip_and_reopen_under_every_policy_with(true);
+}
+
+fn segments_roll_and_retention_removes_whole_segments_with(mapped: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let options = JournalOptions::default()
+    let options = JournalOptions::default().memory_mapped(mapped)
         .segment_bytes(4096)
         .flush(FlushPolicy::Never);
     let journal = Journal::open(dir.path(), options.clone()).unwrap();
@@ -144,12 +148,17 @@ fn segments_roll_and_retention_removes_whole_segments() {
 }
 
 #[test]
-fn concurrent_appenders_get_distinct_positions_and_lose_nothing() {
+fn segments_roll_and_retention_removes_whole_segments() {
+    segments_roll_and_retention_removes_whole_segments_with(false);
+    segments_roll_and_retention_removes_whole_segments_with(true);
+}
+
+fn concurrent_appenders_get_distinct_positions_and_lose_nothing_with(mapped: bool) {
     const THREADS: u64 = 4;
     const EACH: u64 = if cfg!(miri) { 20 } else { 2000 };
     for policy in [FlushPolicy::EveryBatch, FlushPolicy::Never] {
         let dir = tempfile::tempdir().unwrap();
-        let options = JournalOptions::default()
+        let options = JournalOptions::default().memory_mapped(mapped)
             .flush(policy)
             .segment_bytes(64 << 10);
         let journal = Arc::new(Journal::open(dir.path(), options.clone()).unwrap());
@@ -197,6 +206,12 @@ fn concurrent_appenders_get_distinct_positions_and_lose_nothing() {
             }
         }
     }
+}
+
+#[test]
+fn concurrent_appenders_get_distinct_positions_and_lose_nothing() {
+    concurrent_appenders_get_distinct_positions_and_lose_nothing_with(false);
+    concurrent_appenders_get_distinct_positions_and_lose_nothing_with(true);
 }
 
 /// Copies the journal directory `from` into a fresh temp dir (without the lock file).
@@ -431,10 +446,9 @@ fn a_path_that_cannot_be_a_directory_is_a_clear_error() {
 /// with ENOSPC. The append gets the error, the journal stops, and a reopen (with the link gone)
 /// has every record whose append returned `Ok`.
 #[cfg(target_os = "linux")]
-#[test]
-fn a_full_disk_fails_the_append_and_loses_nothing_committed() {
+fn a_full_disk_fails_the_append_and_loses_nothing_committed_with(mapped: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let options = JournalOptions::default()
+    let options = JournalOptions::default().memory_mapped(mapped)
         .segment_bytes(4096)
         .flush(FlushPolicy::EveryBatch);
     let journal = Journal::open(dir.path(), options.clone()).unwrap();
@@ -491,6 +505,55 @@ fn a_full_disk_fails_the_append_and_loses_nothing_committed() {
     }
 }
 
+#[test]
+fn a_full_disk_fails_the_append_and_loses_nothing_committed() {
+    a_full_disk_fails_the_append_and_loses_nothing_committed_with(false);
+    a_full_disk_fails_the_append_and_loses_nothing_committed_with(true);
+}
+
+/// Mapped mode: a copy of the files taken while the journal is open (what a crash leaves: the
+/// active segment preallocated, zeros after the last record) reopens with every record, in
+/// either mode; records larger than a segment get a segment of their own size; a clean close
+/// leaves no zeros behind.
+#[test]
+fn a_mapped_journal_reopens_from_its_preallocated_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions::default()
+        .segment_bytes(8192)
+        .flush(FlushPolicy::Never)
+        .memory_mapped(true);
+    let journal = Journal::open(dir.path(), options.clone()).unwrap();
+    let big = vec![0xab; 20_000];
+    for i in 0..300 {
+        journal.append(&record(i)).unwrap();
+    }
+    assert_eq!(journal.append(&big).unwrap(), 300);
+    journal.append(b"after").unwrap();
+    let crashed = copy_dir(dir.path());
+    if options.is_memory_mapped() {
+        let last = segments(crashed.path()).pop().unwrap();
+        assert_eq!(
+            fs::metadata(&last).unwrap().len(),
+            8192,
+            "the active segment is preallocated"
+        );
+    }
+    for mapped in [false, true] {
+        let copy = copy_dir(crashed.path());
+        let reopened = Journal::open(copy.path(), options.clone().memory_mapped(mapped)).unwrap();
+        assert_eq!(reopened.end(), 302, "mapped {mapped}");
+        let all = read_all(&reopened, 0);
+        assert!(all[..300].iter().all(|(p, d)| *d == record(*p)));
+        assert_eq!(all[300].1, big);
+        assert_eq!(all[301].1, b"after");
+        assert_eq!(reopened.append(b"more").unwrap(), 302);
+    }
+    drop(journal);
+    let last = segments(dir.path()).pop().unwrap();
+    let len = fs::metadata(&last).unwrap().len();
+    assert!(len < 8192, "a closed segment keeps no zeros ({len} bytes)");
+}
+
 /// The child side of the crash test: appends until killed, printing each acknowledged
 /// position. Runs only when the parent starts it (`--ignored` plus the environment variable).
 #[test]
@@ -504,9 +567,11 @@ fn crash_child() {
         Ok("never") => FlushPolicy::Never,
         _ => FlushPolicy::EveryBatch,
     };
+    let mapped = std::env::var("MQSYNC_JOURNAL_CRASH_MAPPED").is_ok_and(|v| v == "1");
     let options = JournalOptions::default()
         .segment_bytes(16 << 10)
-        .flush(policy);
+        .flush(policy)
+        .memory_mapped(mapped);
     let journal = Arc::new(Journal::open(&dir, options).unwrap());
     let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
     let threads: Vec<_> = (0..3)
@@ -537,7 +602,12 @@ fn crash_child() {
 fn a_killed_process_loses_no_acknowledged_record() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    for policy in ["every-batch", "never"] {
+    for (policy, mapped) in [
+        ("every-batch", false),
+        ("never", false),
+        ("every-batch", true),
+        ("never", true),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let mut acked: HashMap<u64, String> = HashMap::new();
         let mut rng = fastrand::Rng::with_seed(0x5eed);
@@ -552,6 +622,7 @@ fn a_killed_process_loses_no_acknowledged_record() {
                 ])
                 .env("MQSYNC_JOURNAL_CRASH_DIR", dir.path())
                 .env("MQSYNC_JOURNAL_CRASH_POLICY", policy)
+                .env("MQSYNC_JOURNAL_CRASH_MAPPED", if mapped { "1" } else { "0" })
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()

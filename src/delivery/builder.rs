@@ -1,12 +1,16 @@
 //! [`DeliveryBuilder`]: configuration of a [`DeliveryQueue`], checked once by `build()`.
 
 use super::config::{DeliveryConfig, PriorityMode, RedeliveryBackoff};
+#[cfg(feature = "journal")]
+use super::durable::{self, DurableError, Persist};
 use super::dead_letter::{DeadLetter, DeadLetterFn, DeadLetterTarget};
 use super::queue::DeliveryQueue;
 use super::shared::Shared;
 use super::visibility::CloneFn;
 use crate::primitive::sync::Arc;
 use crate::ConfigError;
+#[cfg(feature = "journal")]
+use crate::journal::Journal;
 use std::fmt;
 use std::time::Duration;
 
@@ -254,6 +258,67 @@ impl<T> DeliveryBuilder<T> {
                 self.dead_target,
                 self.clone,
             )),
+        })
+    }
+}
+
+#[cfg(feature = "journal")]
+impl<T: Persist> DeliveryBuilder<T> {
+    /// Builds a durable queue on `journal` (feature `journal`): every publish is written to it
+    /// before it returns, every settlement and requeue after, and the messages the journal
+    /// holds unsettled — from an earlier run that ended in any way, `kill -9` included — are
+    /// delivered again, in publish order, ahead of new ones, with their priority, TTL deadline,
+    /// delivery count and delay. docs/durability.md has the record format and what each flush
+    /// policy survives.
+    ///
+    /// The queue owns the journal; give it a directory of its own.
+    ///
+    /// # Errors
+    ///
+    /// [`DurableError::Config`] for a refused setting (as [`build`](Self::build)),
+    /// [`DurableError::Journal`] when the journal cannot be read or rewritten,
+    /// [`DurableError::Record`] for a record the queue did not write, and
+    /// [`DurableError::Decode`] when [`Persist::decode`] refuses a message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::delivery::DeliveryQueue;
+    /// use mqsync::journal::{Journal, JournalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let open = || {
+    ///     let journal = Journal::open(dir.path(), JournalOptions::default()).unwrap();
+    ///     DeliveryQueue::<String>::builder().priorities(2).open_durable(journal).unwrap()
+    /// };
+    /// let queue = open();
+    /// queue.publish_with("kept".to_string(), 1, None).unwrap();
+    /// queue.publish("done".to_string()).unwrap();
+    /// queue.consumer().try_receive().unwrap().nack(true); // "kept": delivered once, returned
+    /// let c = queue.consumer();
+    /// let _kept = c.try_receive().unwrap();
+    /// c.try_receive().unwrap().ack(); // "done"
+    /// drop((_kept, c, queue)); // (or the process dies: the same)
+    ///
+    /// let queue = open();
+    /// let again = queue.consumer().try_receive().unwrap();
+    /// assert_eq!((again.message().as_str(), again.priority()), ("kept", 1));
+    /// assert_eq!(again.delivery_count(), 3); // two before the restart, counted
+    /// assert_eq!(queue.stats().recovered, 1); // "done" was acknowledged: never again
+    /// ```
+    pub fn open_durable(self, journal: Journal) -> Result<DeliveryQueue<T>, DurableError> {
+        self.config.validate()?;
+        let priorities = self.config.priorities;
+        let (durable, recovered) = durable::recover::<T>(journal, priorities)?;
+        let mut shared = Shared::new(
+            self.config,
+            self.dead_letter,
+            self.dead_target,
+            self.clone,
+        );
+        shared.recover(durable, recovered);
+        Ok(DeliveryQueue {
+            shared: Arc::new(shared),
         })
     }
 }

@@ -87,7 +87,17 @@ impl Closing {
         self.publishes.fetch_add(ONE_PUBLISH, Ordering::Relaxed) & CLOSED == 0
     }
 
-    /// An accepted publish found its bounded lane full: it will never be settled.
+    /// Counts `n` messages recovered from a durable queue's journal as accepted publishes, before
+    /// the queue is shared (so before any close).
+    #[cfg(feature = "journal")]
+    pub(super) fn count_recovered(&self, n: u64) {
+        // Relaxed: the queue is not shared yet; sharing it (an `Arc` handed to another thread)
+        // publishes this.
+        self.publishes.fetch_add(n * ONE_PUBLISH, Ordering::Relaxed);
+    }
+
+    /// An accepted publish found its bounded lane full (or its journal refused it): it will
+    /// never be settled.
     pub(super) fn refused_full(&self) {
         // Release: pairs with the Acquire load in `settled_all`.
         self.refused_full.fetch_add(1, Ordering::Release);

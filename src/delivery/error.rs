@@ -14,6 +14,15 @@ pub enum PublishError<T> {
     Full(T),
     /// The queue was closed.
     Closed(T),
+    /// A durable queue's message is larger than its journal's record limit
+    /// ([`JournalOptions::max_record_bytes`](crate::journal::JournalOptions::max_record_bytes),
+    /// less the 30 bytes of the queue's own header). Feature `journal`.
+    TooLarge(T),
+    /// A durable queue's journal failed to write (a full disk, an I/O error): the queue can no
+    /// longer make messages durable and refuses every publish;
+    /// [`DeliveryQueue::journal_failure`](super::DeliveryQueue::journal_failure) says why.
+    /// Feature `journal`.
+    Storage(T),
 }
 
 impl<T> PublishError<T> {
@@ -28,7 +37,10 @@ impl<T> PublishError<T> {
     /// ```
     pub fn into_inner(self) -> T {
         match self {
-            PublishError::Full(m) | PublishError::Closed(m) => m,
+            PublishError::Full(m)
+            | PublishError::Closed(m)
+            | PublishError::TooLarge(m)
+            | PublishError::Storage(m) => m,
         }
     }
 
@@ -43,6 +55,8 @@ impl<T> fmt::Debug for PublishError<T> {
         match self {
             PublishError::Full(_) => f.write_str("Full(..)"),
             PublishError::Closed(_) => f.write_str("Closed(..)"),
+            PublishError::TooLarge(_) => f.write_str("TooLarge(..)"),
+            PublishError::Storage(_) => f.write_str("Storage(..)"),
         }
     }
 }
@@ -52,6 +66,12 @@ impl<T> fmt::Display for PublishError<T> {
         match self {
             PublishError::Full(_) => f.write_str("the priority lane is full"),
             PublishError::Closed(_) => f.write_str("the delivery queue is closed"),
+            PublishError::TooLarge(_) => {
+                f.write_str("the message is larger than the queue's journal accepts")
+            }
+            PublishError::Storage(_) => {
+                f.write_str("the delivery queue's journal failed; it refuses publishes")
+            }
         }
     }
 }

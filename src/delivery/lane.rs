@@ -12,6 +12,9 @@ pub(super) struct Envelope<T> {
     /// Deliveries so far (0 until first received).
     pub(super) deliveries: u32,
     pub(super) expires_at: Option<Instant>,
+    /// The message's id in the queue's journal (see `durable.rs`); 0 and unused when the queue
+    /// is not durable.
+    pub(super) id: u64,
 }
 
 /// Fresh messages of one level: unbounded, or bounded.

@@ -57,13 +57,15 @@
 // below it, never the files above, so nothing imports in a circle. The edges (`use super::`),
 // top to bottom, each file using only files on later lines:
 //
-//     builder     → queue, shared, config, dead_letter, visibility   DeliveryBuilder
+//     builder     → queue, shared, config, dead_letter, visibility,  DeliveryBuilder
+//                   durable
 //     queue       → consumer, shared, lane, stats, dead_letter, error DeliveryQueue, Receipt
 //     consumer    → settle, shared, stats, dead_letter, error         Consumer
 //     settle      → shared, lane, stats, dead_letter                  Delivery
-//     shared      → visibility, delay, closing, config, lane, stats,  Shared, ConsumerState
-//                   dead_letter
+//     shared      → visibility, delay, durable, closing, config, lane, Shared, ConsumerState
+//                   stats, dead_letter
 //     delay       → lane                                              delayed redelivery
+//     durable     → lane                                              the journal (feature)
 //     visibility  → lane                                              the visibility timeout
 //     closing, config, dead_letter, error, lane, stats: leaves
 //
@@ -77,6 +79,8 @@ mod config;
 mod consumer;
 mod dead_letter;
 mod delay;
+#[cfg(feature = "journal")]
+mod durable;
 mod error;
 mod lane;
 mod queue;
@@ -89,6 +93,8 @@ pub use builder::DeliveryBuilder;
 pub use config::{DeliveryConfig, PriorityMode, RedeliveryBackoff, MAX_DELAY};
 pub use consumer::Consumer;
 pub use dead_letter::{DeadLetter, DeadReason};
+#[cfg(feature = "journal")]
+pub use durable::{DurableError, Persist};
 pub use error::{PublishError, ReceiveError, TryReceiveError};
 pub use queue::{DeliveryQueue, Receipt};
 pub use settle::Delivery;

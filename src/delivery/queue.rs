@@ -6,6 +6,8 @@ use super::error::PublishError;
 use super::lane::{Envelope, Lane};
 use super::shared::Shared;
 use super::stats::Stats;
+#[cfg(feature = "journal")]
+use super::durable::WriteError;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use crate::queue::MsQueue;
@@ -105,13 +107,35 @@ impl<T> DeliveryQueue<T> {
         if !shared.closing.claim_publish() {
             return Err(PublishError::Closed(message));
         }
+        // Durable: in the journal before it is in the lane, so that a returned publish is as
+        // durable as the journal's flush policy promises.
+        #[cfg(feature = "journal")]
+        let id = match &shared.durable {
+            None => 0,
+            Some(durable) => match durable.publish(&message, priority, expires_at) {
+                Ok(id) => id,
+                Err(error) => {
+                    shared.closing.refused_full();
+                    shared.wake_if_drained();
+                    return Err(match error {
+                        WriteError::TooLarge => PublishError::TooLarge(message),
+                        WriteError::Failed => PublishError::Storage(message),
+                    });
+                }
+            },
+        };
+        #[cfg(not(feature = "journal"))]
+        let id = 0;
         let envelope = Envelope {
             message,
             priority,
             deliveries: 0,
             expires_at,
+            id,
         };
         if let Err(back) = shared.lanes[usize::from(priority)].push(envelope) {
+            // Durable: it was written, so it must be settled or the restart would bring it back.
+            shared.record_settled(&[back.id]);
             shared.closing.refused_full();
             // A close may be waiting for exactly this claim to end.
             shared.wake_if_drained();
@@ -229,6 +253,62 @@ impl<T> DeliveryQueue<T> {
         self.shared.release_due()
     }
 
+    /// Why a durable queue's journal stopped writing, if it did (feature `journal`): from then
+    /// on every publish is refused with [`PublishError::Storage`], and settlements keep working
+    /// in memory but are no longer written, so a restart may deliver them again. `None` for a
+    /// healthy or in-memory queue.
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::<u8>::builder().build().unwrap();
+    /// assert_eq!(q.journal_failure(), None);
+    /// ```
+    #[cfg(feature = "journal")]
+    pub fn journal_failure(&self) -> Option<String> {
+        self.shared.durable.as_ref().and_then(|d| d.failure())
+    }
+
+    /// Forces everything a durable queue has written to the disk, whatever its journal's flush
+    /// policy (feature `journal`): after it returns, every publish and settlement so far
+    /// survives a power loss too. Nothing to do for an in-memory queue.
+    ///
+    /// # Errors
+    ///
+    /// The journal's, if the sync fails (the journal then stops: see
+    /// [`journal_failure`](Self::journal_failure)).
+    ///
+    /// ```
+    /// use mqsync::delivery::DeliveryQueue;
+    /// use mqsync::journal::{FlushPolicy, Journal, JournalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let options = JournalOptions::default().flush(FlushPolicy::Never);
+    /// let journal = Journal::open(dir.path(), options).unwrap();
+    /// let q = DeliveryQueue::<Vec<u8>>::builder().open_durable(journal).unwrap();
+    /// q.publish(b"order 17".to_vec()).unwrap();
+    /// q.sync().unwrap(); // on the disk now
+    /// ```
+    #[cfg(feature = "journal")]
+    pub fn sync(&self) -> Result<(), crate::journal::JournalError> {
+        match &self.shared.durable {
+            Some(durable) => durable.journal().sync(),
+            None => Ok(()),
+        }
+    }
+
+    /// True if the queue keeps a journal (built with
+    /// [`open_durable`](super::DeliveryBuilder::open_durable)).
+    ///
+    /// ```
+    /// let q = mqsync::delivery::DeliveryQueue::<u8>::builder().build().unwrap();
+    /// assert!(!q.is_durable());
+    /// ```
+    pub fn is_durable(&self) -> bool {
+        #[cfg(feature = "journal")]
+        return self.shared.durable.is_some();
+        #[cfg(not(feature = "journal"))]
+        false
+    }
+
     /// The number of priority levels.
     ///
     /// ```
@@ -262,6 +342,7 @@ impl<T> DeliveryQueue<T> {
             dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
             timed_out: c.timed_out.load(Ordering::Relaxed),
             late_settlements: c.late_settlements.load(Ordering::Relaxed),
+            recovered: shared.recovered,
         }
         .with_delivered(c.expired.load(Ordering::Relaxed))
     }

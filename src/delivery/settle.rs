@@ -101,16 +101,67 @@ impl<T> Delivery<T> {
     /// ```
     pub fn ack(mut self) {
         if let Some(envelope) = self.take_for_settlement() {
-            // Release: pairs with the Acquire load in `Shared::is_drained`.
-            self.shared().counters.acked.fetch_add(1, Ordering::Release);
-            crate::observe::delivery_acked();
-            self.consumer.release(self.shared());
-            // After a close, the last ack may be what lets waiting consumers see `Closed`.
-            self.shared().wake_if_drained();
+            // Durable: in the journal before it counts, so that an ack that returned is never
+            // redelivered after a restart.
+            self.shared().record_settled(&[envelope.id]);
+            self.count_ack();
             // Last: the message's destructor is user code; if it panics, the settlement is
             // already counted and the prefetch slot already released.
             drop(envelope);
         }
+    }
+
+    /// Acknowledges every delivery of `deliveries` at once: on a durable queue, one journal
+    /// write for all of them instead of one each. The same as calling [`ack`](Self::ack) on
+    /// each, in order.
+    ///
+    /// ```
+    /// use mqsync::delivery::{Delivery, DeliveryQueue};
+    ///
+    /// let q = DeliveryQueue::builder().build().unwrap();
+    /// (0..3).for_each(|i| { q.publish(i).unwrap(); });
+    /// let c = q.consumer();
+    /// let held: Vec<_> = (0..3).map(|_| c.try_receive().unwrap()).collect();
+    /// Delivery::ack_all(held);
+    /// assert_eq!(q.stats().acked, 3);
+    /// ```
+    pub fn ack_all(deliveries: impl IntoIterator<Item = Delivery<T>>) {
+        let taken: Vec<(Delivery<T>, Envelope<T>)> = deliveries
+            .into_iter()
+            .filter_map(|mut d| d.take_for_settlement().map(|e| (d, e)))
+            .collect();
+        let Some((first, _)) = taken.first() else {
+            return;
+        };
+        // Deliveries of different queues: each queue writes its own.
+        let same_queue = taken
+            .iter()
+            .all(|(d, _)| Arc::ptr_eq(&d.consumer.shared, &first.consumer.shared));
+        if same_queue {
+            let ids: Vec<u64> = taken.iter().map(|(_, e)| e.id).collect();
+            first.shared().record_settled(&ids);
+        } else {
+            for (d, e) in &taken {
+                d.shared().record_settled(&[e.id]);
+            }
+        }
+        let mut messages = Vec::with_capacity(taken.len());
+        for (delivery, envelope) in taken {
+            delivery.count_ack();
+            messages.push(envelope);
+        }
+        // Last, as in `ack`: every settlement is counted before any user destructor runs.
+        drop(messages);
+    }
+
+    /// The in-memory half of an ack, after the journal: counts it and releases the slot.
+    fn count_ack(&self) {
+        // Release: pairs with the Acquire load in `Shared::is_drained`.
+        self.shared().counters.acked.fetch_add(1, Ordering::Release);
+        crate::observe::delivery_acked();
+        self.consumer.release(self.shared());
+        // After a close, the last ack may be what lets waiting consumers see `Closed`.
+        self.shared().wake_if_drained();
     }
 
     /// Negative acknowledgement: with `requeue`, the message goes back to the front of its

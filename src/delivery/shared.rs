@@ -11,6 +11,8 @@ use super::config::DeliveryConfig;
 use super::config::{RedeliveryBackoff, MAX_DELAY};
 use super::dead_letter::{DeadLetter, DeadLetterFn, DeadLetterTarget, DeadReason};
 use super::delay::Delayed;
+#[cfg(feature = "journal")]
+use super::durable::{Durable, Recovered};
 use super::lane::{Envelope, Lane};
 use super::stats::Counters;
 use super::visibility::{CloneFn, Visibility};
@@ -45,6 +47,11 @@ pub(super) struct Shared<T> {
     /// Notified on every publish, requeue and close: consumers waiting for a message.
     pub(super) ready: Event,
     pub(super) counters: Counters,
+    /// The journal under a durable queue (see `durable.rs`).
+    #[cfg(feature = "journal")]
+    pub(super) durable: Option<Durable<T>>,
+    /// Messages brought back from the journal when the queue was opened.
+    pub(super) recovered: u64,
 }
 
 // Only with `metrics`: the lanes' lengths are computed for the gauge and nothing else.
@@ -96,7 +103,44 @@ impl<T> Shared<T> {
                 .map(|(timeout, clone)| Visibility::new(timeout, clone)),
             ready: Event::new(),
             counters: Counters::default(),
+            #[cfg(feature = "journal")]
+            durable: None,
+            recovered: 0,
         }
+    }
+
+    /// Makes a new queue durable and puts the messages recovered from its journal back, in
+    /// publish order, at the front of their lanes (or held until due, if they were delayed).
+    /// Before the queue is shared with anyone.
+    #[cfg(feature = "journal")]
+    pub(super) fn recover(&mut self, durable: Durable<T>, recovered: Vec<Recovered<T>>) {
+        self.durable = Some(durable);
+        self.recovered = recovered.len() as u64;
+        // Accepted like publishes: a close counts them, and consumers drain them first.
+        self.closing.count_recovered(self.recovered);
+        for Recovered { envelope, due } in recovered {
+            match due.filter(|&due| due > Instant::now()) {
+                Some(due) => {
+                    self.delayed.hold(envelope, due);
+                }
+                None => {
+                    crate::observe::delivery_published(envelope.priority);
+                    self.lanes[usize::from(envelope.priority)].requeue(envelope);
+                }
+            }
+        }
+    }
+
+    /// Writes to the journal, when the queue is durable, that these messages left the queue
+    /// for good (acknowledged, dead-lettered, refused).
+    #[inline]
+    pub(super) fn record_settled(&self, ids: &[u64]) {
+        #[cfg(feature = "journal")]
+        if let Some(durable) = &self.durable {
+            durable.settle(ids);
+        }
+        #[cfg(not(feature = "journal"))]
+        let _ = ids;
     }
 
     /// The next ready message: in strict mode the highest level first; in weighted mode the
@@ -170,6 +214,11 @@ impl<T> Shared<T> {
         let due = delay
             .filter(|d| !d.is_zero())
             .and_then(|d| Instant::now().checked_add(d.min(MAX_DELAY)));
+        // In the journal before it is back: its delivery count and due time survive a crash.
+        #[cfg(feature = "journal")]
+        if let Some(durable) = &self.durable {
+            durable.requeue(envelope.id, envelope.deliveries, due);
+        }
         match due {
             Some(due) => {
                 if self.delayed.hold(envelope, due) {
@@ -209,6 +258,7 @@ impl<T> Shared<T> {
 
     /// Hands a message to the dead-letter target with its reason.
     pub(super) fn dead_letter(&self, envelope: Envelope<T>, reason: DeadReason) {
+        let id = envelope.id;
         let dead = DeadLetter {
             message: envelope.message,
             reason,
@@ -230,6 +280,9 @@ impl<T> Shared<T> {
         if let Some(dead) = refused {
             self.dead_letters.push(dead);
         }
+        // After the hand-off: a crash before this line dead-letters the message again after the
+        // restart, rather than losing it.
+        self.record_settled(&[id]);
         // Counted once the letter is where its reader finds it. Release: pairs with the Acquire
         // load in `is_drained` (a consumer told `Closed` finds every dead letter in place).
         self.counters.dead_lettered.fetch_add(1, Ordering::Release);

@@ -50,6 +50,9 @@ pub struct Stats {
     pub timed_out: u64,
     /// Settlements that came after the visibility timeout had requeued the message (ignored).
     pub late_settlements: u64,
+    /// Messages a durable queue brought back from its journal when it was opened (counted in
+    /// `published` too).
+    pub recovered: u64,
 }
 
 impl Stats {

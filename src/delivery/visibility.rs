@@ -71,6 +71,7 @@ impl<T, H: Clone> Visibility<T, H> {
             priority: envelope.priority,
             deliveries: envelope.deliveries,
             expires_at: envelope.expires_at,
+            id: envelope.id,
         };
         let deadline = Instant::now() + self.timeout;
         let mut records = self.records();

@@ -35,6 +35,7 @@
 
 mod error;
 mod format;
+mod mapped;
 mod open;
 mod reader;
 
@@ -44,6 +45,7 @@ pub use reader::{JournalReader, Record};
 use crate::primitive::sync::atomic::{AtomicU64, Ordering};
 use crate::primitive::thread::yield_now;
 use format::{segment_path, HEADER_LEN};
+use mapped::Mapping;
 use std::fs::File;
 use std::io::Write;
 use std::ops::Range;
@@ -141,6 +143,7 @@ pub struct JournalOptions {
     segment_bytes: u64,
     max_record_bytes: u32,
     recovery: Recovery,
+    memory_mapped: bool,
 }
 
 impl Default for JournalOptions {
@@ -151,6 +154,7 @@ impl Default for JournalOptions {
             segment_bytes: 64 << 20,
             max_record_bytes: 16 << 20,
             recovery: Recovery::Strict,
+            memory_mapped: false,
         }
     }
 }
@@ -181,6 +185,36 @@ impl JournalOptions {
     pub fn recovery(mut self, recovery: Recovery) -> Self {
         self.recovery = recovery;
         self
+    }
+
+    /// Appends by copying into a memory mapping of the active segment instead of calling
+    /// `write` (default off; Linux only, elsewhere it falls back to `write`). An append then
+    /// makes no system call under `Never` and `Interval`, and survives a process crash as a
+    /// written one does: the mapping is the file's page cache, which the kernel writes back
+    /// whether or not the process lives. Power loss: the same as in write mode, per the flush
+    /// policy. The segment is preallocated (`fallocate`), so a full disk fails the roll that
+    /// allocates it with an error; nothing else may truncate the files while the journal is
+    /// open (as for any mapped database). docs/durability.md has the details.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::journal::{Journal, JournalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let journal = Journal::open(dir.path(), JournalOptions::default().memory_mapped(true)).unwrap();
+    /// assert_eq!(journal.append(b"copied, not written").unwrap(), 0);
+    /// assert_eq!(journal.reader(0).unwrap().next().unwrap().unwrap().data, b"copied, not written");
+    /// ```
+    pub fn memory_mapped(mut self, on: bool) -> Self {
+        self.memory_mapped = on;
+        self
+    }
+
+    /// True if appends go through a memory mapping (see
+    /// [`memory_mapped`](Self::memory_mapped)): asked for, and on Linux.
+    pub fn is_memory_mapped(&self) -> bool {
+        self.memory_mapped && cfg!(target_os = "linux")
     }
 
     /// The flush policy.
@@ -259,6 +293,9 @@ struct State {
     closing: bool,
     /// Appenders blocked on `progress`: the leader signals only when there are some.
     sleepers: usize,
+    /// Memory-mapped mode: the active segment's mapping (`None` in write mode, and until the
+    /// first append when the segment opened full).
+    map: Option<Mapping>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -309,6 +346,7 @@ impl Journal {
                 stopped: None,
                 closing: false,
                 sleepers: 0,
+                map: None,
             }),
             progress: Condvar::new(),
             closing: Condvar::new(),
@@ -316,6 +354,19 @@ impl Journal {
             synced_hint: AtomicU64::new(end),
             _lock: opened.lock,
         });
+        if shared.options.is_memory_mapped() {
+            let mut state = shared.lock();
+            if state.active_len < shared.options.segment_bytes {
+                let base = *state.segments.last().expect("at least one segment");
+                let file = state.file.as_ref().expect("no leader yet");
+                let map = Mapping::new(
+                    file,
+                    shared.options.segment_bytes,
+                    &segment_path(&shared.dir, base),
+                )?;
+                state.map = Some(map);
+            }
+        }
         let syncer = match shared.options.flush {
             FlushPolicy::Interval(every) => {
                 let every = every.max(MIN_INTERVAL);
@@ -401,6 +452,9 @@ impl Journal {
                 reason: reason.clone(),
             });
         }
+        if self.shared.options.is_memory_mapped() {
+            return self.shared.append_mapped(state, &frames, count);
+        }
         let start = state.next;
         state.pending.extend_from_slice(&frames);
         state.next += count;
@@ -467,6 +521,22 @@ impl Journal {
         self.shared.lock().next
     }
 
+    /// The options the journal was opened with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::journal::{FlushPolicy, Journal, JournalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let options = JournalOptions::default().flush(FlushPolicy::EveryBatch);
+    /// let journal = Journal::open(dir.path(), options).unwrap();
+    /// assert_eq!(journal.options().flush_policy(), FlushPolicy::EveryBatch);
+    /// ```
+    pub fn options(&self) -> &JournalOptions {
+        &self.shared.options
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
@@ -529,6 +599,12 @@ impl Drop for Journal {
         self.shared.closing.notify_all();
         if let Some(syncer) = self.syncer.take() {
             let _ = syncer.join();
+        }
+        // Mapped mode: cut the preallocated zeros (a reopen would, but a tidy file is smaller).
+        let mut state = self.shared.lock();
+        if let (Some(map), Some(file)) = (state.map.take(), state.file.as_ref()) {
+            let base = *state.segments.last().expect("at least one segment");
+            let _ = map.seal(file, state.active_len, &segment_path(&self.shared.dir, base));
         }
     }
 }
@@ -671,9 +747,13 @@ impl Shared {
                         state.active_len = HEADER_LEN;
                     }
                     state.active_len += batch.len() as u64;
-                    state.written = batch_end;
-                    // Release: pairs with the Acquire loads in `wait_durable`.
-                    self.written_hint.store(batch_end, Ordering::Release);
+                    // (In mapped mode appends move `written` themselves, and the leader only
+                    // syncs: never move it back.)
+                    if batch_end > state.written {
+                        state.written = batch_end;
+                        // Release: pairs with the Acquire loads in `wait_durable`.
+                        self.written_hint.store(batch_end, Ordering::Release);
+                    }
                     if want_sync {
                         state.synced = batch_end;
                         state.last_sync = Instant::now();
@@ -697,6 +777,89 @@ impl Shared {
         state.leader = false;
         self.wake(&state);
         Ok(state)
+    }
+
+    /// The mapped-mode append, under the lock: copies `frames` into the active segment's
+    /// mapping (rolling to a new segment when they do not fit), then, under `EveryBatch`,
+    /// syncs. No `write` and, under `Never` and `Interval`, no system call at all.
+    fn append_mapped<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        frames: &[u8],
+        count: u64,
+    ) -> Result<Range<u64>, JournalError> {
+        loop {
+            let fits = state.map.as_ref().is_some_and(|map| {
+                state.active_len as usize + frames.len() <= map.len()
+            });
+            if fits {
+                break;
+            }
+            if state.leader {
+                // A leader is syncing with the segment's file in hand; the roll needs it.
+                state.sleepers += 1;
+                state = self.progress.wait(state).unwrap_or_else(|e| e.into_inner());
+                state.sleepers -= 1;
+                if let Some(reason) = &state.stopped {
+                    return Err(JournalError::Stopped {
+                        reason: reason.clone(),
+                    });
+                }
+                continue;
+            }
+            if let Err(err) = self.roll_mapped(&mut state, frames.len() as u64) {
+                state.stopped = Some(err.to_string());
+                self.wake(&state);
+                return Err(err);
+            }
+        }
+        let offset = state.active_len as usize;
+        state
+            .map
+            .as_mut()
+            .expect("checked above")
+            .write_at(offset, frames);
+        state.active_len += frames.len() as u64;
+        let start = state.next;
+        state.next += count;
+        state.written = state.next;
+        let end = state.next;
+        // Release: pairs with the Acquire loads in `wait_durable` (a syncing appender watching).
+        self.written_hint.store(end, Ordering::Release);
+        if self.options.flush == FlushPolicy::EveryBatch {
+            self.wait_done(state, end, true)?;
+        }
+        Ok(start..end)
+    }
+
+    /// Mapped mode: seals the active segment (unmaps it, cuts its preallocated tail, syncs it,
+    /// as write mode syncs a segment it leaves) and maps a new one big enough for `need` more
+    /// bytes; when the active segment holds no record yet, maps it bigger instead. Called
+    /// under the lock with no leader (the leader holds the file).
+    fn roll_mapped(&self, state: &mut State, need: u64) -> Result<(), JournalError> {
+        let base = *state.segments.last().expect("at least one segment");
+        let len = self.options.segment_bytes.max(HEADER_LEN + need);
+        let old_path = segment_path(&self.dir, base);
+        let file = state.file.as_ref().expect("no leader holds the file");
+        if state.next == base {
+            // Empty: the record is larger than the segment size; grow this one.
+            state.map = None;
+            state.map = Some(Mapping::new(file, len, &old_path)?);
+            return Ok(());
+        }
+        if let Some(map) = state.map.take() {
+            map.seal(file, state.active_len, &old_path)?;
+        }
+        file.sync_data()
+            .map_err(|e| JournalError::io("sync", &old_path, e))?;
+        let new_base = state.next;
+        let new_file = open::create_segment(&self.dir, new_base, true)?;
+        let map = Mapping::new(&new_file, len, &segment_path(&self.dir, new_base))?;
+        state.file = Some(new_file);
+        state.segments.push(new_base);
+        state.active_len = HEADER_LEN;
+        state.map = Some(map);
+        Ok(())
     }
 
     /// Wakes the appenders blocked on `progress`, if any (called with the lock held, so a

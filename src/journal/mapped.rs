@@ -1,0 +1,144 @@
+//! The memory-mapped write path ([`JournalOptions::memory_mapped`](super::JournalOptions)):
+//! the active segment is preallocated and mapped, and an append copies its frames into the
+//! mapping instead of calling `write`.
+//
+// Why it is as safe against a process crash as `write`: a shared file mapping *is* the page
+// cache of the file. Once the copy is done, the bytes belong to the kernel, which writes them
+// back whether or not the process lives (exactly as for bytes handed over by `write`). A power
+// loss is covered, as in write mode, only by a sync: `fdatasync` on the segment's descriptor
+// writes back the mapping's dirty pages too (Linux).
+//
+// The file is preallocated with `fallocate`, so that the blocks exist before any page is
+// touched: a full disk shows up as an error from the roll that allocates the segment, never as
+// a SIGBUS on a write fault. What the mapping cannot survive is someone else truncating the
+// file under it (the same as any mapped database); the directory lock keeps other journals
+// out, not other programs.
+//
+// The preallocated tail is zeros. Opening reads zeros after the last record as a torn tail
+// (`open::repair_last`) and cuts them, so a crashed mapped journal reopens like a crashed
+// written one; a clean close cuts the tail itself (`Mapping::seal`).
+
+use super::JournalError;
+use std::fs::File;
+use std::path::Path;
+
+/// The mapping of the active segment: `len` bytes of `file` from offset 0.
+pub(super) struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value (unmapped in `drop`); it is only
+// written through `&mut self` (`write_at`), and the journal keeps it inside its state mutex.
+unsafe impl Send for Mapping {}
+
+impl Mapping {
+    /// Preallocates `file` to `len` bytes and maps all of them, shared and writable.
+    #[cfg(target_os = "linux")]
+    pub(super) fn new(file: &File, len: u64, path: &Path) -> Result<Self, JournalError> {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        let off_len = libc::off_t::try_from(len).map_err(|_| {
+            JournalError::io(
+                "allocate",
+                path,
+                std::io::Error::from(std::io::ErrorKind::InvalidInput),
+            )
+        })?;
+        // SAFETY: `fallocate` on a descriptor we own; no memory is passed. Mode 0 allocates
+        // and extends the file to `len`, zero-filled.
+        let rc = unsafe { libc::fallocate(fd, 0, 0, off_len) };
+        if rc != 0 {
+            return Err(JournalError::io(
+                "allocate",
+                path,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        let len = usize::try_from(len).expect("a segment fits in the address space");
+        // SAFETY: a new shared mapping of `len` bytes of a file we hold open, at an address the
+        // kernel chooses; the file is `len` bytes long (allocated above), so every mapped page
+        // is backed. The result is checked against MAP_FAILED.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(JournalError::io(
+                "map",
+                path,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(Mapping {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    /// Mapping is Linux-only: elsewhere the option falls back to `write`.
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn new(_file: &File, _len: u64, path: &Path) -> Result<Self, JournalError> {
+        Err(JournalError::io(
+            "map",
+            path,
+            std::io::Error::from(std::io::ErrorKind::Unsupported),
+        ))
+    }
+
+    /// The mapped length.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Copies `bytes` into the mapping at `offset`.
+    ///
+    /// # Panics
+    ///
+    /// If they do not fit (the caller checks first).
+    pub(super) fn write_at(&mut self, offset: usize, bytes: &[u8]) {
+        assert!(
+            offset
+                .checked_add(bytes.len())
+                .is_some_and(|end| end <= self.len),
+            "a write past the mapped segment"
+        );
+        // SAFETY: `offset + bytes.len() ≤ len` (asserted above), so the destination lies inside
+        // the mapping, which stays mapped while `self` lives; `bytes` is a Rust slice and
+        // cannot overlap memory only this value hands out; `&mut self` makes this the only
+        // writer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(offset), bytes.len());
+        }
+    }
+
+    /// Unmaps, then cuts the file to `used` bytes (the preallocated zeros go).
+    pub(super) fn seal(self, file: &File, used: u64, path: &Path) -> Result<(), JournalError> {
+        drop(self);
+        file.set_len(used)
+            .map_err(|e| JournalError::io("truncate", path, e))
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: `ptr`/`len` are exactly what `mmap` returned in `new`, unmapped once, here;
+        // no reference into the mapping outlives `self` (`write_at` copies in and returns).
+        unsafe {
+            libc::munmap(self.ptr.cast(), self.len);
+        }
+    }
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapping").field("len", &self.len).finish()
+    }
+}
