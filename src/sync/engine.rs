@@ -5,17 +5,25 @@
 // Threads and what they own
 // =========================
 //
-//   reader ──(SPSC ring per worker, partitioned by hash(key))──▶ worker 0..n ──▶ sinks
-//     ▲                                                             │
-//     └──────────────(MsQueue of confirmations: (source, seq))──────┘
+//   reader ──(SPSC ring of parcels per worker, partitioned by hash(key))──▶ worker 0..n ──▶ sinks
+//     ▲                                                                         │
+//     └──────────(MsQueue of confirmations: (source, ticket, count))────────────┘
 //
-// * The reader owns the sources and one `Watermark` per source. It numbers each pulled change
-//   (`seq`), routes it to the worker that owns its key, and commits a source only up to the
-//   highest `seq` below which every change is confirmed. A confirmation means "applied by every
-//   sink, or dead-lettered with a reason", so a committed position never skips a change.
-// * Each worker owns the consumer half of its ring. One key always maps to one worker, so the
-//   changes of a key reach the sinks in pull order (a retried change may land after a later one
-//   of the same key; the sinks' version check makes the end state the same).
+// * The reader owns the sources and one `Ledger` per source. Each pull gets a ticket and its
+//   changes consecutive numbers; the reader splits the pull by the worker that owns each key
+//   and hands each worker its share as one parcel (a `Vec<Change>`): one handoff per worker
+//   per pull, not per change, and with one worker the pulled vector goes through untouched.
+//   A source is committed only through the last change of the last pull before which every
+//   change is confirmed. A confirmation means "applied by every sink, or dead-lettered with a
+//   reason", so a committed position never skips a change.
+// * `handoff_capacity` bounds the changes in a worker's ring (`Shared::queued`): the reader
+//   waits for room, or dead-letters what does not fit (`FullPolicy`).
+// * Each worker owns the consumer half of its ring and gathers parcels into batches of up to
+//   `batch_size`. One key always maps to one worker, so the changes of a key reach the sinks in
+//   pull order (a retried change may land after a later one of the same key; the sinks'
+//   version check makes the end state the same). Bookkeeping is per parcel: one latency record,
+//   one confirmation. The last sink may take the batch (`Sink::apply_owned`) when nothing needs
+//   it afterwards; what it leaves after a failure is retried and dead-lettered as before.
 // * Shutdown: the reader stops pulling, closes the rings (workers drain what is inside, then
 //   exit), waits for every confirmation, commits, and returns. Nothing pulled is lost.
 
@@ -24,13 +32,14 @@ use super::event::{DeadChange, Observer, Subscription, SyncEvent};
 use super::metrics::{Counters, LatencySnapshot, Metrics};
 use super::reconcile::{ReconcileReport, Reconciler};
 use super::replica::Replica;
-use super::sink::{deliver, error_chain, IntoSink, RetryPolicy, Sink};
+use super::sink::{deliver, deliver_owned, error_chain, IntoSink, RetryPolicy, Sink};
 use super::source::Source;
-use super::watermark::Watermark;
 use crate::handoff::{self, Consumer, Producer, PushError};
 use crate::observe;
 use crate::queue::MsQueue;
 use crate::ConfigError;
+use crossbeam_utils::CachePadded;
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -161,19 +170,45 @@ impl SyncSettings {
     }
 }
 
-/// One change on its way from the reader to a worker.
-struct Item {
+/// Changes of one pull on their way from the reader to the worker that owns their keys: one
+/// handoff for many changes.
+struct Parcel {
     source: usize,
-    seq: u64,
-    change: Change,
+    /// The pull's ticket in its source's [`Ledger`].
+    ticket: u64,
+    /// When the pull left its source.
     pulled_at: Instant,
+    /// In pull order; never empty.
+    changes: Vec<Change>,
+}
+
+/// A worker's word to the reader: `count` changes of pull `ticket` of `source` are applied by
+/// every sink, or dead-lettered.
+struct Confirm {
+    source: usize,
+    ticket: u64,
+    count: usize,
 }
 
 /// State shared by the reader, the workers and the handle.
 struct Shared {
     counters: Counters,
     dead: MsQueue<DeadChange>,
-    confirms: MsQueue<(usize, u64)>,
+    confirms: MsQueue<Confirm>,
+    /// What the workers' batches left behind (applied changes, the values they replaced), for
+    /// the reader to drop: freeing stays off the workers' apply path, on a thread that mostly
+    /// waits for its sources.
+    spent: MsQueue<Vec<Change>>,
+    /// Batches in `spent`: a worker drops its own leftovers instead once the reader is
+    /// [`SPENT_BACKLOG`] behind, so that neither thread waits for the other. Relaxed: it only
+    /// decides who frees; the queue publishes the batches.
+    spent_backlog: AtomicUsize,
+    /// Per worker, the changes in its ring and not yet taken into a batch: the reader adds
+    /// before it pushes a parcel and waits (or dead-letters) when the sum would pass
+    /// `handoff_capacity`; the worker subtracts as it takes a parcel. Relaxed everywhere: the
+    /// count only paces the reader (a stale reading makes it wait a little longer or push a
+    /// little earlier, never lose a change); the ring itself publishes the parcels.
+    queued: Box<[CachePadded<AtomicUsize>]>,
     stop: AtomicBool,
     paused: AtomicBool,
     /// True while the reader found nothing to pull and nothing is in flight.
@@ -440,6 +475,11 @@ impl DataSyncBuilder {
             counters: Counters::new(),
             dead: MsQueue::new(),
             confirms: MsQueue::new(),
+            spent: MsQueue::new(),
+            spent_backlog: AtomicUsize::new(0),
+            queued: (0..worker_count)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
             stop: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             idle: AtomicBool::new(false),
@@ -464,6 +504,7 @@ impl DataSyncBuilder {
                 })?;
             producers.push(producer);
             let worker = Worker {
+                index,
                 consumer,
                 sinks: self.sinks.clone(),
                 shared: Arc::clone(&shared),
@@ -479,14 +520,16 @@ impl DataSyncBuilder {
         }
         let names = self.sources.iter().map(|s| s.name().to_owned()).collect();
         let reader = Reader {
-            marks: vec![Watermark::new(); self.sources.len() + 1],
+            ledgers: vec![Ledger::default(); self.sources.len() + 1],
             committed: vec![None; self.sources.len()],
             sources: self.sources,
             producers,
             shared: Arc::clone(&shared),
             batch_size,
+            capacity: handoff_capacity,
             full: full_buffer,
             idle_wait: self.idle_wait,
+            routed: vec![Vec::new(); worker_count],
         };
         let reader = thread::Builder::new()
             .name("mqsync-sync-reader".into())
@@ -654,13 +697,17 @@ impl fmt::Debug for DataSync {
 struct Reader {
     sources: Vec<Box<dyn Source>>,
     /// One per source, plus the last one for reconciliation repairs.
-    marks: Vec<Watermark>,
+    ledgers: Vec<Ledger>,
     committed: Vec<Option<u64>>,
-    producers: Vec<Producer<Item>>,
+    producers: Vec<Producer<Parcel>>,
     shared: Arc<Shared>,
     batch_size: usize,
+    /// The most changes a worker's ring may hold (`handoff_capacity`).
+    capacity: usize,
     full: FullPolicy,
     idle_wait: Duration,
+    /// Per worker, the changes of the pull being routed (kept to reuse their allocation).
+    routed: Vec<Vec<Change>>,
 }
 
 impl Reader {
@@ -688,15 +735,12 @@ impl Reader {
                     last_reconcile = Instant::now();
                 }
             }
-            while let Some(change) = self
-                .shared
-                .reconciler
-                .as_ref()
-                .and_then(|r| r.repairs.pop())
-            {
-                self.route(repairs, change, Instant::now());
-                routed += 1;
-            }
+            let fixes: Vec<Change> = match &self.shared.reconciler {
+                Some(reconciler) => std::iter::from_fn(|| reconciler.repairs.pop()).collect(),
+                None => Vec::new(),
+            };
+            routed += fixes.len();
+            self.route(repairs, fixes, Instant::now());
             for index in 0..self.sources.len() {
                 match self.sources[index].pull(self.batch_size) {
                     Ok(changes) => {
@@ -706,12 +750,10 @@ impl Reader {
                         observe::sync_pulled(
                             self.sources[index].name(),
                             changes.len(),
-                            self.marks[index].in_flight(),
+                            self.ledgers[index].in_flight(),
                         );
                         routed += changes.len();
-                        for change in changes {
-                            self.route(index, change, pulled_at);
-                        }
+                        self.route(index, changes, pulled_at);
                     }
                     Err(error) => {
                         let source = self.sources[index].name().to_owned();
@@ -723,19 +765,19 @@ impl Reader {
                     }
                 }
             }
-            let idle = routed == 0 && self.marks.iter().all(|m| m.in_flight() == 0);
+            let idle = routed == 0 && self.ledgers.iter().all(|l| l.in_flight() == 0);
             // Release: the counters read after `wait_idle` sees this are settled.
             self.shared.idle.store(idle, Ordering::Release);
             // Release: pairs with the Acquire loads in `wait_idle`. Acquire: pairs with the RMW
             // that starts `wait_idle`, so the waiter's earlier writes are visible to the next pass.
             self.shared.passes.fetch_add(1, Ordering::AcqRel);
-            if routed == 0 {
+            if routed == 0 && !self.recycle() {
                 thread::sleep(self.idle_wait);
             }
         }
         // Shutdown: close the rings; workers drain them and exit.
         self.producers.clear();
-        while self.marks.iter().any(|m| m.in_flight() > 0) {
+        while self.ledgers.iter().any(|l| l.in_flight() > 0) {
             self.settle();
             // Acquire: pairs with the Release decrement of a worker that exits.
             if self.shared.live_workers.load(Ordering::Acquire) == 0 {
@@ -747,48 +789,130 @@ impl Reader {
         self.committed
     }
 
-    /// Numbers a change and hands it to the worker that owns its key.
-    fn route(&mut self, source: usize, change: Change, pulled_at: Instant) {
-        let seq = self.marks[source].issue();
-        Counters::add(&self.shared.counters.pulled, 1);
-        let worker = (partition_hash(&change.key) % self.producers.len() as u64) as usize;
-        let item = Item {
-            source,
-            seq,
-            change,
-            pulled_at,
-        };
-        let producer = &mut self.producers[worker];
-        let refused = match self.full {
-            FullPolicy::Block => producer.push_blocking(item).err(),
-            FullPolicy::Reject => producer.push(item).err(),
-        };
-        if let Some(refused) = refused {
-            let reason = match &refused {
-                PushError::Full(_) => "handoff buffer full",
-                PushError::Closed(_) => "worker stopped",
+    /// Numbers the changes of one pull (one ticket in the source's ledger) and hands them to
+    /// the workers that own their keys: one parcel per worker, not one handoff per change.
+    fn route(&mut self, source: usize, changes: Vec<Change>, pulled_at: Instant) {
+        if changes.is_empty() {
+            return;
+        }
+        Counters::add(&self.shared.counters.pulled, changes.len() as u64);
+        let ticket = self.ledgers[source].issue(changes.len());
+        if self.producers.len() == 1 {
+            // One worker owns every key: the pull is its parcel as it came.
+            self.hand_off(0, source, ticket, changes, pulled_at);
+            return;
+        }
+        let workers = self.producers.len() as u64;
+        let mut routed = std::mem::take(&mut self.routed);
+        for change in changes {
+            let worker = (partition_hash(&change.key) % workers) as usize;
+            routed[worker].push(change);
+        }
+        for (worker, part) in routed.iter_mut().enumerate() {
+            if !part.is_empty() {
+                let parcel = std::mem::replace(part, Vec::with_capacity(part.capacity()));
+                self.hand_off(worker, source, ticket, parcel, pulled_at);
+            }
+        }
+        self.routed = routed;
+    }
+
+    /// Pushes `changes` (of one ticket) into `worker`'s ring, in parcels that fit its capacity,
+    /// waiting for room or dead-lettering what does not fit, as the [`FullPolicy`] says.
+    fn hand_off(
+        &mut self,
+        worker: usize,
+        source: usize,
+        ticket: u64,
+        mut changes: Vec<Change>,
+        pulled_at: Instant,
+    ) {
+        while !changes.is_empty() {
+            // Relaxed: see `Shared::queued`; the ring itself publishes the parcels.
+            let queued = self.shared.queued[worker].load(Ordering::Relaxed);
+            let room = self.capacity.saturating_sub(queued);
+            let fits = room.min(changes.len());
+            if fits == 0 {
+                match self.full {
+                    FullPolicy::Reject => {
+                        self.dead_letter(source, ticket, changes, "handoff buffer full");
+                        return;
+                    }
+                    // A ring whose worker is gone never makes room: the push below reports it.
+                    FullPolicy::Block if !self.producers[worker].is_abandoned() => {
+                        // The worker takes a whole batch at a time: wait for it, settling
+                        // what it confirms and freeing what it left meanwhile.
+                        self.settle();
+                        if !self.recycle() {
+                            thread::sleep(self.idle_wait);
+                        }
+                        continue;
+                    }
+                    FullPolicy::Block => {}
+                }
+            }
+            let rest = if fits > 0 && fits < changes.len() {
+                changes.split_off(fits)
+            } else {
+                Vec::new()
             };
-            let item = refused.into_inner();
-            let dead = DeadChange::new(item.change, "engine", reason);
-            Counters::add(&self.shared.counters.dead_lettered, 1);
+            let len = changes.len();
+            // Relaxed: as above; the worker subtracts once it takes the parcel.
+            self.shared.queued[worker].fetch_add(len, Ordering::Relaxed);
+            let parcel = Parcel {
+                source,
+                ticket,
+                pulled_at,
+                changes,
+            };
+            if let Err(refused) = self.producers[worker].push(parcel) {
+                self.shared.queued[worker].fetch_sub(len, Ordering::Relaxed);
+                let reason = match &refused {
+                    PushError::Full(_) => "handoff buffer full",
+                    PushError::Closed(_) => "worker stopped",
+                };
+                let parcel = refused.into_inner();
+                self.dead_letter(source, ticket, parcel.changes, reason);
+            }
+            changes = rest;
+        }
+    }
+
+    /// Dead-letters changes the engine itself could not hand to a worker, and confirms them.
+    fn dead_letter(&mut self, source: usize, ticket: u64, changes: Vec<Change>, reason: &str) {
+        let count = changes.len();
+        Counters::add(&self.shared.counters.dead_lettered, count as u64);
+        for change in changes {
+            let dead = DeadChange::new(change, "engine", reason);
             observe::sync_dead_letter(&dead.sink, &dead.change.key, &dead.reason);
             let event = dead.clone();
             self.shared.emit(|| SyncEvent::DeadLettered(event));
             self.shared.dead.push(dead);
-            self.marks[source].confirm(seq);
         }
+        self.ledgers[source].confirm(ticket, count);
+    }
+
+    /// Drops one batch of what the workers left behind; false if there was none.
+    fn recycle(&mut self) -> bool {
+        let Some(spent) = self.shared.spent.pop() else {
+            return false;
+        };
+        // Relaxed: see `Shared::spent_backlog`.
+        self.shared.spent_backlog.fetch_sub(1, Ordering::Relaxed);
+        drop(spent);
+        true
     }
 
     /// Takes the workers' confirmations and commits each source as far as it may.
     fn settle(&mut self) {
         let mut confirmed = Vec::new();
         while self.shared.confirms.pop_many(&mut confirmed, 1024) > 0 {
-            for (source, seq) in confirmed.drain(..) {
-                self.marks[source].confirm(seq);
+            for confirm in confirmed.drain(..) {
+                self.ledgers[confirm.source].confirm(confirm.ticket, confirm.count);
             }
         }
         for index in 0..self.sources.len() {
-            let Some(through) = self.marks[index].committable() else {
+            let Some(through) = self.ledgers[index].committable() else {
                 continue;
             };
             if self.committed[index] == Some(through) {
@@ -801,7 +925,7 @@ impl Reader {
                     observe::sync_committed(self.sources[index].name(), newly, through);
                     observe::sync_in_flight(
                         self.sources[index].name(),
-                        self.marks[index].in_flight(),
+                        self.ledgers[index].in_flight(),
                     );
                     self.committed[index] = Some(through);
                     let source = self.sources[index].name().to_owned();
@@ -820,6 +944,9 @@ impl Reader {
         }
     }
 }
+
+/// How many batches of leftovers may wait for the reader to drop them (`Shared::spent`).
+const SPENT_BACKLOG: usize = 4;
 
 /// FNV-1a over the key's bytes: stable, fast for short keys, and good enough to spread keys
 /// over a handful of workers (SipHash's flooding resistance buys nothing here).
@@ -843,12 +970,22 @@ impl Drop for LiveWorker {
 
 /// A worker thread's state.
 struct Worker {
-    consumer: Consumer<Item>,
+    /// Which worker this is (its slot in `Shared::queued`).
+    index: usize,
+    consumer: Consumer<Parcel>,
     sinks: Vec<Arc<dyn Sink>>,
     shared: Arc<Shared>,
     retry: RetryPolicy,
     batch_size: usize,
     linger: Duration,
+}
+
+/// The part of a batch that one parcel brought: `len` changes of one ticket, pulled together.
+struct Span {
+    source: usize,
+    ticket: u64,
+    len: usize,
+    pulled_at: Instant,
 }
 
 impl Worker {
@@ -857,76 +994,291 @@ impl Worker {
         // waiting for confirmations once no worker is live, and a worker that died without
         // counting itself out (a panic outside the sinks' guard) would keep it waiting forever.
         let _live = LiveWorker(Arc::clone(&self.shared));
-        let mut items = Vec::with_capacity(self.batch_size);
-        while let Ok(first) = self.consumer.pop_blocking() {
-            items.push(first);
-            let deadline = Instant::now() + self.linger;
-            while items.len() < self.batch_size {
-                let room = self.batch_size - items.len();
-                if self.consumer.pop_many(&mut items, room) > 0 {
-                    continue;
+        // Parcels popped from the ring and not yet in a batch (they did not fit the last one).
+        let mut waiting: VecDeque<Parcel> = VecDeque::new();
+        let mut popped = Vec::new();
+        let mut spans = Vec::new();
+        loop {
+            let first = match waiting.pop_front() {
+                Some(parcel) => parcel,
+                None => match self.consumer.pop_blocking() {
+                    Ok(parcel) => parcel,
+                    Err(_) => break, // closed and drained
+                },
+            };
+            let mut changes = self.take(first, &mut spans, Vec::new());
+            let mut deadline = None;
+            while changes.len() < self.batch_size {
+                if waiting.is_empty() {
+                    if self.consumer.pop_many(&mut popped, 64) == 0 {
+                        let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.linger);
+                        match self.consumer.pop_deadline(deadline) {
+                            Ok(parcel) => popped.push(parcel),
+                            Err(_) => break,
+                        }
+                    }
+                    waiting.extend(popped.drain(..));
                 }
-                match self.consumer.pop_deadline(deadline) {
-                    Ok(item) => items.push(item),
-                    Err(_) => break,
+                match waiting.front() {
+                    Some(next) if changes.len() + next.changes.len() <= self.batch_size => {}
+                    _ => break, // the next parcel starts the next batch
+                }
+                if let Some(parcel) = waiting.pop_front() {
+                    changes = self.take(parcel, &mut spans, changes);
                 }
             }
-            self.apply(&mut items);
+            self.apply(changes, &spans);
+            spans.clear();
+        }
+    }
+
+    /// Adds `parcel` to the batch being gathered (`changes`), and counts it out of the ring.
+    fn take(&self, parcel: Parcel, spans: &mut Vec<Span>, mut changes: Vec<Change>) -> Vec<Change> {
+        let len = parcel.changes.len();
+        // Relaxed: see `Shared::queued`.
+        self.shared.queued[self.index].fetch_sub(len, Ordering::Relaxed);
+        spans.push(Span {
+            source: parcel.source,
+            ticket: parcel.ticket,
+            len,
+            pulled_at: parcel.pulled_at,
+        });
+        if changes.is_empty() {
+            parcel.changes
+        } else {
+            changes.extend(parcel.changes);
+            changes
         }
     }
 
     /// Applies one batch to every sink, then confirms each change (applied or dead-lettered).
-    fn apply(&self, items: &mut Vec<Item>) {
-        let mut meta = Vec::with_capacity(items.len());
-        let mut changes = Vec::with_capacity(items.len());
-        for item in items.drain(..) {
-            meta.push((item.source, item.seq, item.pulled_at));
-            changes.push(item.change);
-        }
+    fn apply(&self, mut changes: Vec<Change>, spans: &[Span]) {
         let _batch = observe::sync_batch(changes.len());
-        let mut dead: Vec<Option<(String, String)>> = vec![None; changes.len()];
-        for sink in &self.sinks {
+        let observed = !self.shared.subscriptions.is_empty();
+        // Per change, the sink that gave up on it and why (the first one that did).
+        let mut refused: Vec<Option<(String, String)>> = Vec::new();
+        let mut dead: Vec<(usize, DeadChange)> = Vec::new();
+        let mut spent = Vec::new();
+        let Some((last, others)) = self.sinks.split_last() else {
+            return;
+        };
+        for sink in others {
             let delivering = observe::sync_deliver(sink.name(), changes.len());
             let report = deliver(sink.as_ref(), &changes, &self.retry);
             observe::sync_delivered(delivering, sink.name(), report.retries);
-            if report.retries > 0 {
-                Counters::add(&self.shared.counters.retries, report.retries);
-                let name = sink.name().to_owned();
-                self.shared.emit(|| SyncEvent::Retried {
-                    sink: name,
-                    attempts: report.retries,
-                });
-            }
+            self.retried(sink.as_ref(), report.retries);
             for (index, reason) in report.dead {
-                dead[index].get_or_insert_with(|| (sink.name().to_owned(), reason));
+                if refused.is_empty() {
+                    refused.resize(changes.len(), None);
+                }
+                refused[index].get_or_insert_with(|| (sink.name().to_owned(), reason));
             }
         }
-        let now = Instant::now();
-        let mut confirms = Vec::with_capacity(changes.len());
-        let (mut applied, mut dead_lettered) = (0, 0);
-        for ((change, fate), (source, seq, pulled_at)) in changes.into_iter().zip(dead).zip(meta) {
-            match fate {
-                None => {
-                    applied += 1;
-                    self.shared.counters.latency.record(now - pulled_at);
-                    observe::sync_applied(now - pulled_at);
-                    self.shared.emit(|| SyncEvent::Applied(change));
-                }
-                Some((sink, reason)) => {
-                    dead_lettered += 1;
-                    let dead = DeadChange::new(change, sink, reason);
-                    observe::sync_dead_letter(&dead.sink, &dead.change.key, &dead.reason);
-                    let event = dead.clone();
-                    self.shared.emit(|| SyncEvent::DeadLettered(event));
-                    self.shared.dead.push(dead);
-                }
+        let delivering = observe::sync_deliver(last.name(), changes.len());
+        if !observed && refused.is_empty() {
+            // Nothing needs the changes after the last sink: it may take them.
+            let report = deliver_owned(last.as_ref(), changes, &self.retry, &mut spent);
+            observe::sync_delivered(delivering, last.name(), report.retries);
+            self.retried(last.as_ref(), report.retries);
+            for (index, change, reason) in report.dead {
+                dead.push((index, DeadChange::new(change, last.name(), reason)));
             }
-            confirms.push((source, seq));
+            changes = Vec::new();
+        } else {
+            let report = deliver(last.as_ref(), &changes, &self.retry);
+            observe::sync_delivered(delivering, last.name(), report.retries);
+            self.retried(last.as_ref(), report.retries);
+            if !report.dead.is_empty() && refused.is_empty() {
+                refused.resize(changes.len(), None);
+            }
+            for (index, reason) in report.dead {
+                refused[index].get_or_insert_with(|| (last.name().to_owned(), reason));
+            }
+        }
+        // What is left of `changes`: the borrowed path's batch, split into dead and applied.
+        let mut applied_changes = Vec::new();
+        for (index, change) in changes.into_iter().enumerate() {
+            match refused.get_mut(index).and_then(Option::take) {
+                Some((sink, reason)) => dead.push((index, DeadChange::new(change, sink, reason))),
+                None => applied_changes.push(change),
+            }
+        }
+        if observed {
+            self.finish(spans, dead, applied_changes, spent);
+        } else {
+            spent.append(&mut applied_changes);
+            self.finish(spans, dead, Vec::new(), spent);
+        }
+    }
+
+    /// Counts and reports the retries a sink needed for a batch.
+    fn retried(&self, sink: &dyn Sink, retries: u64) {
+        if retries > 0 {
+            Counters::add(&self.shared.counters.retries, retries);
+            let name = sink.name().to_owned();
+            self.shared.emit(|| SyncEvent::Retried {
+                sink: name,
+                attempts: retries,
+            });
+        }
+    }
+
+    /// Records a delivered batch: latency per span, events, dead letters, counters, and last
+    /// the confirmations. `dead` holds batch indices in increasing order.
+    fn finish(
+        &self,
+        spans: &[Span],
+        dead: Vec<(usize, DeadChange)>,
+        applied: Vec<Change>,
+        spent: Vec<Change>,
+    ) {
+        let now = Instant::now();
+        let mut dead = dead;
+        dead.sort_unstable_by_key(|(index, _)| *index);
+        let mut start = 0;
+        let mut dead_at = dead.iter().map(|(index, _)| *index).peekable();
+        let mut applied_total = 0u64;
+        for span in spans {
+            let end = start + span.len;
+            let mut gave_up = 0;
+            while dead_at.next_if(|&index| index < end).is_some() {
+                gave_up += 1;
+            }
+            let count = span.len - gave_up;
+            // Every change of a span left its source at `pulled_at` and is applied now.
+            let latency = now.saturating_duration_since(span.pulled_at);
+            self.shared.counters.latency.record_many(latency, count as u64);
+            observe::sync_applied(latency, count);
+            applied_total += count as u64;
+            start = end;
+        }
+        for change in applied {
+            self.shared.emit(|| SyncEvent::Applied(change));
+        }
+        let dead_total = dead.len() as u64;
+        for (_, dead) in dead {
+            observe::sync_dead_letter(&dead.sink, &dead.change.key, &dead.reason);
+            let event = dead.clone();
+            self.shared.emit(|| SyncEvent::DeadLettered(event));
+            self.shared.dead.push(dead);
+        }
+        // Relaxed: see `Shared::spent_backlog`.
+        if !spent.is_empty() && self.shared.spent_backlog.load(Ordering::Relaxed) < SPENT_BACKLOG
+        {
+            self.shared.spent_backlog.fetch_add(1, Ordering::Relaxed);
+            self.shared.spent.push(spent);
+        } else {
+            drop(spent);
         }
         // Counters first, then the confirmations: once the reader has every confirmation, the
         // counters are final.
-        Counters::add(&self.shared.counters.applied, applied);
-        Counters::add(&self.shared.counters.dead_lettered, dead_lettered);
-        self.shared.confirms.push_batch(confirms);
+        Counters::add(&self.shared.counters.applied, applied_total);
+        Counters::add(&self.shared.counters.dead_lettered, dead_total);
+        self.shared
+            .confirms
+            .push_batch(spans.iter().map(|span| Confirm {
+                source: span.source,
+                ticket: span.ticket,
+                count: span.len,
+            }));
+    }
+}
+
+/// The reader's record of one source's pulls, a ticket per pull: which changes are still in
+/// flight, and up to which change number the source may be committed.
+///
+/// Batch-granular commit-after-confirm ([`Watermark`](super::Watermark) does the same per
+/// change): workers confirm whole parcels, `count` changes of one ticket at a time, in any
+/// order; a pull is done once all its changes are confirmed, and the source may be committed
+/// through the last change of the last pull before which every pull is done. So a commit never
+/// passes an unconfirmed change, and lands on pull boundaries.
+#[derive(Debug, Default, Clone)]
+struct Ledger {
+    /// The ticket of `pulls[0]`.
+    first_ticket: u64,
+    /// Per pull not yet done (and not yet below the commit point), oldest first: one past its
+    /// last change number, and how many of its changes are unconfirmed. The front is never done.
+    pulls: VecDeque<Pull>,
+    /// One past the last change number issued.
+    next_seq: u64,
+    /// One past the last change number every earlier one of which is confirmed.
+    done_through: u64,
+    /// Issued and not yet confirmed.
+    in_flight: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Pull {
+    end: u64,
+    unconfirmed: usize,
+}
+
+impl Ledger {
+    /// Numbers a pull of `count` changes (at least 1) and returns its ticket.
+    fn issue(&mut self, count: usize) -> u64 {
+        debug_assert!(count > 0);
+        self.next_seq += count as u64;
+        self.in_flight += count;
+        self.pulls.push_back(Pull {
+            end: self.next_seq,
+            unconfirmed: count,
+        });
+        self.first_ticket + self.pulls.len() as u64 - 1
+    }
+
+    /// Confirms `count` changes of the pull `ticket` (applied by every sink, or dead-lettered).
+    fn confirm(&mut self, ticket: u64, count: usize) {
+        let Some(pull) = ticket
+            .checked_sub(self.first_ticket)
+            .and_then(|offset| usize::try_from(offset).ok())
+            .and_then(|offset| self.pulls.get_mut(offset))
+        else {
+            debug_assert!(false, "confirmation of unknown ticket {ticket}");
+            return;
+        };
+        debug_assert!(count <= pull.unconfirmed);
+        let count = count.min(pull.unconfirmed);
+        pull.unconfirmed -= count;
+        self.in_flight -= count;
+        while self.pulls.front().is_some_and(|pull| pull.unconfirmed == 0) {
+            if let Some(pull) = self.pulls.pop_front() {
+                self.done_through = pull.end;
+                self.first_ticket += 1;
+            }
+        }
+    }
+
+    /// The highest change number through which everything is confirmed, or `None`.
+    fn committable(&self) -> Option<u64> {
+        self.done_through.checked_sub(1)
+    }
+
+    /// Changes issued and not yet confirmed.
+    fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ledger;
+
+    #[test]
+    fn ledger_commits_only_past_whole_pulls_confirmed_in_any_order() {
+        let mut ledger = Ledger::default();
+        let a = ledger.issue(3); // changes 0..3
+        let b = ledger.issue(2); // 3..5
+        let c = ledger.issue(4); // 5..9
+        assert_eq!((ledger.in_flight(), ledger.committable()), (9, None));
+        ledger.confirm(b, 2);
+        ledger.confirm(a, 1);
+        assert_eq!(ledger.committable(), None, "pull a is not done");
+        ledger.confirm(c, 4);
+        ledger.confirm(a, 2);
+        assert_eq!((ledger.in_flight(), ledger.committable()), (0, Some(8)));
+        let d = ledger.issue(1);
+        assert_eq!(ledger.committable(), Some(8));
+        ledger.confirm(d, 1);
+        assert_eq!(ledger.committable(), Some(9));
     }
 }

@@ -126,6 +126,63 @@ pub trait Sink: Send + Sync {
     /// Applies `batch` in order. On error, says which items failed (the rest must have been
     /// applied) or that the whole batch failed (none applied).
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError>;
+
+    /// Applies `batch` in order, owning the changes: a sink that keeps them (an in-memory
+    /// target, a buffer it sends later) takes them out of `batch` instead of copying them.
+    ///
+    /// The engine calls this instead of [`apply`](Self::apply) when nothing after the sink needs
+    /// the batch: for its last sink, when no observer listens and no earlier sink gave up on a
+    /// change of the batch. The default lends the batch to `apply` and, once applied, moves it
+    /// into `spent`.
+    ///
+    /// The contract, so that a failure or a panic loses nothing:
+    ///
+    /// * Take changes from the front of `batch` ([`Iterator::next`]) only as you apply them.
+    /// * `Ok(())`: the whole batch is applied, whether or not you took every change.
+    /// * `Err` or a panic: the changes taken count as applied; those still in `batch` as not
+    ///   applied, and the engine retries them as it retries a failed [`apply`](Self::apply) (an
+    ///   [`SinkError::Items`] index counts from the first change still in `batch`).
+    /// * `spent` takes what you took and no longer need (a change you applied by copying, or
+    ///   what is left of one after you moved its key or value out): the engine drops it away
+    ///   from the worker thread, so that freeing memory stays off the apply path. Dropping it
+    ///   yourself is correct too, only slower for the engine.
+    ///
+    /// ```
+    /// use mqsync::sync::{Change, Sink, SinkError};
+    /// use std::sync::Mutex;
+    ///
+    /// /// Keeps every change, moved rather than copied.
+    /// struct Keep(Mutex<Vec<Change>>);
+    /// impl Sink for Keep {
+    ///     fn name(&self) -> &str { "keep" }
+    ///     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+    ///         self.0.lock().unwrap().extend_from_slice(batch);
+    ///         Ok(())
+    ///     }
+    ///     fn apply_owned(
+    ///         &self,
+    ///         batch: &mut std::vec::IntoIter<Change>,
+    ///         _spent: &mut Vec<Change>,
+    ///     ) -> Result<(), SinkError> {
+    ///         self.0.lock().unwrap().extend(batch);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let keep = Keep(Mutex::new(Vec::new()));
+    /// let mut spent = Vec::new();
+    /// keep.apply_owned(&mut vec![Change::delete("k", 1)].into_iter(), &mut spent).unwrap();
+    /// assert_eq!(keep.0.lock().unwrap()[0].id, "k@1");
+    /// assert!(spent.is_empty());
+    /// ```
+    fn apply_owned(
+        &self,
+        batch: &mut std::vec::IntoIter<Change>,
+        spent: &mut Vec<Change>,
+    ) -> Result<(), SinkError> {
+        self.apply(batch.as_slice())?;
+        spent.extend(batch);
+        Ok(())
+    }
 }
 
 /// What [`DataSyncBuilder::sink`](super::DataSyncBuilder::sink) takes: a sink by value, or an
@@ -297,11 +354,62 @@ pub struct DeliveryReport {
 /// assert_eq!(*sink.0.lock().unwrap(), ["a", "b", "c"]);
 /// ```
 pub fn deliver(sink: &dyn Sink, batch: &[Change], policy: &RetryPolicy) -> DeliveryReport {
+    deliver_after(sink, batch, policy, None)
+}
+
+/// [`deliver`], where the first attempt already happened and failed with `first` (when given).
+fn deliver_after(
+    sink: &dyn Sink,
+    batch: &[Change],
+    policy: &RetryPolicy,
+    first: Option<SinkError>,
+) -> DeliveryReport {
     let mut report = DeliveryReport::default();
     let indices: Vec<usize> = (0..batch.len()).collect();
-    deliver_part(sink, batch, &indices, policy, &mut report);
+    deliver_part(sink, batch, &indices, policy, &mut report, first);
     report.applied.sort_unstable();
     report
+}
+
+/// What delivering an owned batch to one sink came to ([`deliver_owned`]).
+#[derive(Debug, Default)]
+pub(crate) struct OwnedReport {
+    /// The changes given up on: their index in the batch, the change and the last reason.
+    pub(crate) dead: Vec<(usize, Change, String)>,
+    /// Failed attempts that were retried.
+    pub(crate) retries: u64,
+}
+
+/// [`deliver`] for a batch that nothing needs afterwards: the sink may take the changes
+/// ([`Sink::apply_owned`]). Only what the sink left untaken after a failure or a panic is kept,
+/// to be retried and, in the end, dead-lettered.
+pub(crate) fn deliver_owned(
+    sink: &dyn Sink,
+    batch: Vec<Change>,
+    policy: &RetryPolicy,
+    spent: &mut Vec<Change>,
+) -> OwnedReport {
+    let total = batch.len();
+    let mut changes = batch.into_iter();
+    let outcome = catch_unwind(AssertUnwindSafe(|| sink.apply_owned(&mut changes, spent)))
+        .unwrap_or_else(|panic| Err(SinkError::Panicked(panic_message(&panic))));
+    let Err(error) = outcome else {
+        spent.extend(changes); // applied, left untaken
+        return OwnedReport::default();
+    };
+    let rest: Vec<Change> = changes.collect();
+    let taken = total - rest.len();
+    let report = deliver_after(sink, &rest, policy, Some(error));
+    let mut rest: Vec<Option<Change>> = rest.into_iter().map(Some).collect();
+    let dead = report
+        .dead
+        .into_iter()
+        .filter_map(|(index, reason)| Some((taken + index, rest[index].take()?, reason)))
+        .collect();
+    OwnedReport {
+        dead,
+        retries: report.retries,
+    }
 }
 
 fn deliver_part(
@@ -310,6 +418,7 @@ fn deliver_part(
     indices: &[usize],
     policy: &RetryPolicy,
     report: &mut DeliveryReport,
+    mut first: Option<SinkError>,
 ) {
     let mut remaining: Vec<usize> = indices.to_vec();
     let mut attempt = 0u32;
@@ -317,16 +426,21 @@ fn deliver_part(
     let attempts = policy.attempts.max(1);
     while !remaining.is_empty() {
         attempt += 1;
-        // The whole batch in order is a slice of it; only a subset needs copying.
-        let whole = remaining.len() == batch.len();
-        let subset: Vec<Change> = if whole {
-            Vec::new()
-        } else {
-            remaining.iter().map(|&i| batch[i].clone()).collect()
+        let outcome = match first.take() {
+            Some(error) => Err(error),
+            None => {
+                // The whole batch in order is a slice of it; only a subset needs copying.
+                let whole = remaining.len() == batch.len();
+                let subset: Vec<Change> = if whole {
+                    Vec::new()
+                } else {
+                    remaining.iter().map(|&i| batch[i].clone()).collect()
+                };
+                let part: &[Change] = if whole { batch } else { &subset };
+                catch_unwind(AssertUnwindSafe(|| sink.apply(part)))
+                    .unwrap_or_else(|panic| Err(SinkError::Panicked(panic_message(&panic))))
+            }
         };
-        let part: &[Change] = if whole { batch } else { &subset };
-        let outcome = catch_unwind(AssertUnwindSafe(|| sink.apply(part)))
-            .unwrap_or_else(|panic| Err(SinkError::Panicked(panic_message(&panic))));
         match outcome {
             Ok(()) => {
                 report.applied.append(&mut remaining);
@@ -367,8 +481,8 @@ fn deliver_part(
                     report.retries += 1;
                     crate::observe::sync_split(sink.name(), remaining.len(), &error);
                     let (left, right) = remaining.split_at(remaining.len() / 2);
-                    deliver_part(sink, batch, left, policy, report);
-                    deliver_part(sink, batch, right, policy, report);
+                    deliver_part(sink, batch, left, policy, report, None);
+                    deliver_part(sink, batch, right, policy, report, None);
                     return;
                 }
                 if attempt >= attempts {
