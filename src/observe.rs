@@ -140,7 +140,7 @@ pub(crate) struct SpanGuard {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The sync engine (src/sync/engine.rs, src/sync/sink.rs).
+// The sync engine (src/sync/engine/, src/sync/retry.rs).
 
 /// A worker starts on a batch of `size` changes: the span `mqsync.sync.batch` around the
 /// delivery to every sink, and the batch size histogram.

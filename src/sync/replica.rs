@@ -3,7 +3,8 @@
 
 use super::change::{Change, Op};
 use super::dedup::DedupWindow;
-use super::sink::{Sink, SinkError};
+use super::error::SinkError;
+use super::sink::Sink;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};

@@ -23,9 +23,10 @@
 //
 // `above` is memory only: lost in a crash, which costs only replays, never a gap.
 
-use super::change::{Change, Op};
-use super::sink::{Sink, SinkError};
-use super::sqlite_schema::SqliteSchema;
+use super::super::change::{Change, Op};
+use super::super::error::SinkError;
+use super::super::sink::Sink;
+use super::schema::SqliteSchema;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
