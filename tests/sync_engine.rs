@@ -544,7 +544,10 @@ fn a_sink_that_takes_its_batches_loses_nothing_to_failures_or_panics() {
     assert_eq!((m.pulled, m.applied, m.dead_lettered), (5_000, 5_000, 0));
     assert!(m.retries > 0, "the failures were retried");
     assert_eq!(report.committed, [("seed".to_string(), Some(4_999))]);
-    assert!(taker.owned_calls.load(Ordering::SeqCst) > 0, "the engine lent no batch");
+    assert!(
+        taker.owned_calls.load(Ordering::SeqCst) > 0,
+        "the engine lent no batch"
+    );
     assert!(
         taker.lent_calls.load(Ordering::SeqCst) > 0,
         "what a failed take left was retried through apply"
@@ -576,4 +579,60 @@ fn an_observed_engine_lends_batches_instead() {
     // The observer needs the applied change: the sink is lent the batch.
     assert_eq!(taker.owned_calls.load(Ordering::SeqCst), 0);
     assert_eq!(taker.lent_calls.load(Ordering::SeqCst), 1);
+}
+
+/// Rejects (fatally) every change whose key starts with "bad".
+struct Refuses(Replica);
+
+impl Sink for Refuses {
+    fn name(&self) -> &str {
+        "refuses"
+    }
+    fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+        let mut rejected = Vec::new();
+        for (i, change) in batch.iter().enumerate() {
+            if change.key.starts_with("bad") {
+                rejected.push((i, format!("{} is malformed", change.key)));
+            } else {
+                self.0.apply(change);
+            }
+        }
+        if rejected.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::Rejected(rejected))
+        }
+    }
+}
+
+#[test]
+fn fatal_failures_are_dead_lettered_without_retries() {
+    let changes: Vec<Change> = (0..200u64)
+        .map(|i| {
+            let key = if i % 10 == 0 {
+                format!("bad{i}")
+            } else {
+                format!("k{i}")
+            };
+            Change::upsert(key, 1, json!(i))
+        })
+        .collect();
+    let engine = DataSync::builder()
+        .source(IterSource::new("seed", changes))
+        .sink(Refuses(Replica::new()))
+        .retry(RetryPolicy::new(
+            5,
+            Duration::from_millis(50),
+            Duration::from_millis(50),
+        ))
+        .start()
+        .unwrap();
+    assert!(engine.wait_idle(Duration::from_secs(30)));
+    let report = engine.shutdown();
+    let m = &report.metrics;
+    assert_eq!((m.applied, m.dead_lettered, m.retries), (180, 20, 0));
+    assert!(report
+        .dead_letters
+        .iter()
+        .all(|d| d.sink == "refuses" && d.reason == format!("{} is malformed", d.change.key)));
 }

@@ -46,7 +46,7 @@ mod watermark;
 pub use change::{Change, Op};
 pub use dedup::DedupWindow;
 pub use engine::{DataSync, DataSyncBuilder, FullPolicy, SyncReport, SyncSettings};
-pub use error::{error_chain, BoxError, SinkError};
+pub use error::{error_chain, BoxError, SinkError, SinkErrorKind};
 pub use event::{DeadChange, Observer, ObserverMode, SyncEvent};
 #[cfg(feature = "journal")]
 pub use journal_source::JournalSource;

@@ -115,9 +115,11 @@ pub struct DeliveryReport {
     pub retries: u64,
 }
 
-/// Delivers `batch` to `sink`: retries failures with exponential backoff; when the whole batch
-/// fails, splits it in halves to isolate the poison changes; treats a panic in the sink as a
-/// whole-batch failure. Every index ends in `applied` or `dead`, never both, never neither.
+/// Delivers `batch` to `sink`: retries retriable failures with exponential backoff and
+/// dead-letters fatal ones at once ([`SinkErrorKind`](super::SinkErrorKind)); when the whole
+/// batch fails, splits it in halves to isolate the poison changes; treats a panic in the sink as
+/// a (retriable) whole-batch failure. Every index ends in `applied` or `dead`, never both,
+/// never neither.
 ///
 /// ```
 /// use mqsync::sync::{deliver, Change, RetryPolicy, Sink, SinkError};
@@ -234,7 +236,11 @@ fn deliver_part(
             Ok(()) => {
                 report.applied.append(&mut remaining);
             }
-            Err(SinkError::Items(failed)) => {
+            Err(error @ (SinkError::Items(_) | SinkError::Rejected(_))) => {
+                let fatal = !error.is_retriable();
+                let (SinkError::Items(failed) | SinkError::Rejected(failed)) = error else {
+                    unreachable!("matched above");
+                };
                 let failed_local: Vec<(usize, String)> = failed
                     .into_iter()
                     .filter(|(i, _)| *i < remaining.len())
@@ -250,7 +256,8 @@ fn deliver_part(
                     .into_iter()
                     .map(|(local, reason)| (remaining[local], reason))
                     .collect();
-                if attempt >= attempts {
+                if fatal || attempt >= attempts {
+                    // Fatal: no attempt can apply them; dead-letter them now, with the reason.
                     report.dead.extend(still);
                     remaining.clear();
                 } else {
@@ -274,7 +281,7 @@ fn deliver_part(
                     deliver_part(sink, batch, right, policy, report, None);
                     return;
                 }
-                if attempt >= attempts {
+                if !error.is_retriable() || attempt >= attempts {
                     report.dead.push((remaining[0], error_chain(&error)));
                     remaining.clear();
                 } else {

@@ -354,7 +354,8 @@ impl Sink for SqliteSink {
 
     /// One transaction: every valid change and the checkpoint, or nothing
     /// ([`SinkError::Sqlite`]). Changes whose version or position does not fit an SQLite
-    /// integer fail alone ([`SinkError::Items`]); the others are applied.
+    /// integer fail alone, fatally ([`SinkError::Rejected`]: no retry makes them fit); the
+    /// others are applied.
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
         let mut failed = Vec::new();
         let mut valid = Vec::with_capacity(batch.len());
@@ -376,7 +377,7 @@ impl Sink for SqliteSink {
         if failed.is_empty() {
             Ok(())
         } else {
-            Err(SinkError::Items(failed))
+            Err(SinkError::Rejected(failed))
         }
     }
 }
