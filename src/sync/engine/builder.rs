@@ -159,7 +159,7 @@ impl DataSyncBuilder {
         self
     }
 
-    /// Capacity of each worker's handoff ring (default 4096).
+    /// The most changes waiting in each worker's handoff ring (default 4096).
     ///
     /// ```
     /// let builder = mqsync::sync::DataSync::builder().handoff_capacity(1024);

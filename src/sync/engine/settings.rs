@@ -56,7 +56,8 @@ pub struct SyncSettings {
     pub linger: Duration,
     /// How failing sinks are retried.
     pub retry: RetryPolicy,
-    /// Capacity of each worker's handoff ring (default 4096). At least 1.
+    /// The most changes waiting in each worker's handoff ring, not yet in a batch (default 4096;
+    /// the ring holds parcels, each the worker's share of one pull). At least 1.
     pub handoff_capacity: usize,
     /// What to do when a worker's ring is full (default: block).
     pub full_buffer: FullPolicy,
