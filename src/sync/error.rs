@@ -4,7 +4,7 @@
 #[cfg(doc)]
 use super::source::SourceError;
 
-/// Any error, boxed: what a [`Sink`] or [`Source`](super::Source) of your own returns as the
+/// Any error, boxed: what a [`Sink`](super::Sink) or [`Source`](super::Source) of your own returns as the
 /// cause of a failure ([`SinkError::batch`], [`SourceError::other`](super::SourceError::other)).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

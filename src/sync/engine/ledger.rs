@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 /// The reader's record of one source's pulls, a ticket per pull: which changes are still in
 /// flight, and up to which change number the source may be committed.
 ///
-/// Batch-granular commit-after-confirm ([`Watermark`](super::Watermark) does the same per
+/// Batch-granular commit-after-confirm ([`Watermark`](crate::sync::Watermark) does the same per
 /// change): workers confirm whole parcels, `count` changes of one ticket at a time, in any
 /// order; a pull is done once all its changes are confirmed, and the source may be committed
 /// through the last change of the last pull before which every pull is done. So a commit never
