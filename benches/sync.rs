@@ -6,7 +6,13 @@
 //! Latency: a steady 100k changes/s for 0.5 s; the engine's own histogram gives p50/p99
 //! (printed, since criterion measures throughput only).
 //!
-//! `cargo bench --bench sync --features sync`
+//! Both are timed until everything is done: the baseline until its applier thread has joined,
+//! the engine until `shutdown` has returned (threads joined, every change applied and every
+//! leftover freed).
+//!
+//! `cargo bench --bench sync --features sync`; on mimalloc instead of the system allocator
+//! (both sides): `RUSTFLAGS="--cfg mqsync_bench_mimalloc" cargo bench --bench sync --features
+//! sync`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mqsync::sync::{Change, DataSync, Op, QueueSource, Replica};
@@ -19,6 +25,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod support;
+
+#[cfg(mqsync_bench_mimalloc)]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CHANGES: u64 = 100_000;
 const KEYS: u64 = 1_000;
@@ -45,8 +55,9 @@ fn run_engine(workers: usize, input: Vec<Change>) -> Duration {
     while engine.metrics().applied < CHANGES {
         thread::sleep(Duration::from_micros(50));
     }
+    let report = engine.shutdown();
     let elapsed = t0.elapsed();
-    drop(engine);
+    assert_eq!(report.metrics.applied, CHANGES);
     elapsed
 }
 

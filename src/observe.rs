@@ -140,7 +140,7 @@ pub(crate) struct SpanGuard {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The sync engine (src/sync/engine.rs, src/sync/sink.rs).
+// The sync engine (src/sync/engine/, src/sync/retry.rs).
 
 /// A worker starts on a batch of `size` changes: the span `mqsync.sync.batch` around the
 /// delivery to every sink, and the batch size histogram.
@@ -215,15 +215,18 @@ pub(crate) fn sync_dead_letter(sink: &str, key: &str, reason: &dyn Display) {
     metrics::counter!(SYNC_DEAD_LETTERED, "sink" => sink.to_owned()).increment(1);
 }
 
-/// A change was applied by every sink, `latency` after it was pulled.
+/// `count` changes, pulled together, were applied by every sink `latency` after they were
+/// pulled.
 #[cfg(feature = "sync")]
 #[inline(always)]
-pub(crate) fn sync_applied(latency: Duration) {
+pub(crate) fn sync_applied(latency: Duration, count: usize) {
     #[cfg(feature = "metrics")]
     {
-        metrics::counter!(SYNC_APPLIED).increment(1);
-        metrics::histogram!(SYNC_APPLY_LATENCY).record(latency.as_secs_f64());
+        metrics::counter!(SYNC_APPLIED).increment(count as u64);
+        metrics::histogram!(SYNC_APPLY_LATENCY).record_many(latency.as_secs_f64(), count);
     }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (latency, count);
 }
 
 /// The reader pulled `count` changes from `source`, which had `in_flight` changes pulled and not

@@ -123,7 +123,9 @@ fn too_large_versions_fail_alone() {
             Change::upsert("b", u64::MAX, json!(2)),
         ])
         .unwrap_err();
-    assert!(matches!(err, SinkError::Items(ref items) if items.len() == 1 && items[0].0 == 1));
+    // Fatal: no retry makes the version fit, so the engine dead-letters it at once.
+    assert!(matches!(err, SinkError::Rejected(ref items) if items.len() == 1 && items[0].0 == 1));
+    assert!(!err.is_retriable());
     assert_eq!(sink.snapshot().unwrap().len(), 1);
 }
 

@@ -478,3 +478,161 @@ fn shutdown_returns_when_a_worker_died_outside_the_sinks() {
     // Nothing past the lost change is committed: the source will deliver it again.
     assert_eq!(report.committed, [("one".to_owned(), None)]);
 }
+
+/// A sink that takes its batches (`apply_owned`), applying them to a replica by value; every
+/// few batches it takes part of a batch and then fails or panics, leaving the rest in the batch.
+struct Taker {
+    inner: Replica,
+    calls: AtomicU64,
+    owned_calls: AtomicU64,
+    lent_calls: AtomicU64,
+}
+
+impl Sink for Taker {
+    fn name(&self) -> &str {
+        "taker"
+    }
+    fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+        self.lent_calls.fetch_add(1, Ordering::SeqCst);
+        Sink::apply(&self.inner, batch)
+    }
+    fn apply_owned(
+        &self,
+        batch: &mut std::vec::IntoIter<Change>,
+        spent: &mut Vec<Change>,
+    ) -> Result<(), SinkError> {
+        self.owned_calls.fetch_add(1, Ordering::SeqCst);
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        // Take (and apply) half, then fail or panic on every third and fifth call.
+        let half = batch.len() / 2;
+        let taken: Vec<Change> = batch.by_ref().take(half).collect();
+        self.inner
+            .apply_owned(&mut taken.into_iter(), spent)
+            .unwrap();
+        match call % 15 {
+            3 | 6 | 9 | 12 => return Err(SinkError::batch("connection reset")),
+            5 | 10 => panic!("taker panics after taking half"),
+            _ => {}
+        }
+        self.inner.apply_owned(batch, spent)
+    }
+}
+
+#[test]
+fn a_sink_that_takes_its_batches_loses_nothing_to_failures_or_panics() {
+    quiet_panics();
+    let changes: Vec<Change> = (0..5_000u64)
+        .map(|i| Change::upsert(format!("k{}", i % 97), i, json!(i)))
+        .collect();
+    let taker = Arc::new(Taker {
+        inner: Replica::new(),
+        calls: AtomicU64::new(0),
+        owned_calls: AtomicU64::new(0),
+        lent_calls: AtomicU64::new(0),
+    });
+    let engine = DataSync::builder()
+        .source(IterSource::new("seed", changes.clone()))
+        .sink(Arc::clone(&taker))
+        .workers(2)
+        .batch_size(64)
+        .retry(RetryPolicy::new(3, Duration::ZERO, Duration::ZERO))
+        .start()
+        .unwrap();
+    assert!(engine.wait_idle(Duration::from_secs(60)));
+    let report = engine.shutdown();
+    let m = &report.metrics;
+    assert_eq!((m.pulled, m.applied, m.dead_lettered), (5_000, 5_000, 0));
+    assert!(m.retries > 0, "the failures were retried");
+    assert_eq!(report.committed, [("seed".to_string(), Some(4_999))]);
+    assert!(
+        taker.owned_calls.load(Ordering::SeqCst) > 0,
+        "the engine lent no batch"
+    );
+    assert!(
+        taker.lent_calls.load(Ordering::SeqCst) > 0,
+        "what a failed take left was retried through apply"
+    );
+    // Every key holds its last version: nothing taken before a failure was lost.
+    for key in 0..97u64 {
+        let last = (0..5_000u64).filter(|i| i % 97 == key).max().unwrap();
+        assert_eq!(taker.inner.get(&format!("k{key}")), Some(json!(last)));
+    }
+}
+
+#[test]
+fn an_observed_engine_lends_batches_instead() {
+    let taker = Arc::new(Taker {
+        inner: Replica::new(),
+        calls: AtomicU64::new(1), // never fails
+        owned_calls: AtomicU64::new(0),
+        lent_calls: AtomicU64::new(0),
+    });
+    let observer = Observer::new(ObserverMode::BoundedLag(1024));
+    let engine = DataSync::builder()
+        .source(IterSource::new("seed", [Change::upsert("k", 1, json!(1))]))
+        .sink(Arc::clone(&taker))
+        .observe(&observer)
+        .start()
+        .unwrap();
+    assert!(engine.wait_idle(Duration::from_secs(30)));
+    assert_eq!(engine.shutdown().metrics.applied, 1);
+    // The observer needs the applied change: the sink is lent the batch.
+    assert_eq!(taker.owned_calls.load(Ordering::SeqCst), 0);
+    assert_eq!(taker.lent_calls.load(Ordering::SeqCst), 1);
+}
+
+/// Rejects (fatally) every change whose key starts with "bad".
+struct Refuses(Replica);
+
+impl Sink for Refuses {
+    fn name(&self) -> &str {
+        "refuses"
+    }
+    fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+        let mut rejected = Vec::new();
+        for (i, change) in batch.iter().enumerate() {
+            if change.key.starts_with("bad") {
+                rejected.push((i, format!("{} is malformed", change.key)));
+            } else {
+                self.0.apply(change);
+            }
+        }
+        if rejected.is_empty() {
+            Ok(())
+        } else {
+            Err(SinkError::Rejected(rejected))
+        }
+    }
+}
+
+#[test]
+fn fatal_failures_are_dead_lettered_without_retries() {
+    let changes: Vec<Change> = (0..200u64)
+        .map(|i| {
+            let key = if i % 10 == 0 {
+                format!("bad{i}")
+            } else {
+                format!("k{i}")
+            };
+            Change::upsert(key, 1, json!(i))
+        })
+        .collect();
+    let engine = DataSync::builder()
+        .source(IterSource::new("seed", changes))
+        .sink(Refuses(Replica::new()))
+        .retry(RetryPolicy::new(
+            5,
+            Duration::from_millis(50),
+            Duration::from_millis(50),
+        ))
+        .start()
+        .unwrap();
+    assert!(engine.wait_idle(Duration::from_secs(30)));
+    let report = engine.shutdown();
+    let m = &report.metrics;
+    assert_eq!((m.applied, m.dead_lettered, m.retries), (180, 20, 0));
+    assert!(report
+        .dead_letters
+        .iter()
+        .all(|d| d.sink == "refuses" && d.reason == format!("{} is malformed", d.change.key)));
+}

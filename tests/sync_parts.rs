@@ -161,3 +161,87 @@ fn every_change_is_applied_or_dead_lettered_exactly_once() {
     }
     std::panic::set_hook(quiet);
 }
+
+/// Fails any batch holding the key "poison" with a fatal or a retriable whole-batch error, and
+/// rejects (fatally) or fails (retriably) the key "bad" alone; counts the calls per key.
+struct Strict {
+    fatal: bool,
+    applied: std::sync::Mutex<Vec<String>>,
+    tries: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl Sink for Strict {
+    fn name(&self) -> &str {
+        "strict"
+    }
+    fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
+        let mut tries = self.tries.lock().unwrap();
+        for change in batch {
+            *tries.entry(change.key.clone()).or_default() += 1;
+        }
+        if batch.iter().any(|c| c.key == "poison") {
+            return Err(if self.fatal {
+                SinkError::fatal("poison refused")
+            } else {
+                SinkError::batch("poison timed out")
+            });
+        }
+        let mut failed = Vec::new();
+        for (i, change) in batch.iter().enumerate() {
+            if change.key == "bad" {
+                failed.push((i, "bad value".to_owned()));
+            } else {
+                self.applied.lock().unwrap().push(change.key.clone());
+            }
+        }
+        match (failed.is_empty(), self.fatal) {
+            (true, _) => Ok(()),
+            (false, true) => Err(SinkError::Rejected(failed)),
+            (false, false) => Err(SinkError::Items(failed)),
+        }
+    }
+}
+
+#[test]
+fn fatal_failures_are_dead_lettered_at_once_and_retriable_ones_retried() {
+    let batch: Vec<Change> = ["a", "poison", "b", "bad", "c"]
+        .iter()
+        .map(|k| Change::delete(*k, 1))
+        .collect();
+    let policy = RetryPolicy::new(4, Duration::ZERO, Duration::ZERO);
+    for fatal in [true, false] {
+        let sink = Strict {
+            fatal,
+            applied: Default::default(),
+            tries: Default::default(),
+        };
+        let report = deliver(&sink, &batch, &policy);
+        let mut dead: Vec<_> = report.dead.iter().map(|(i, r)| (*i, r.as_str())).collect();
+        dead.sort_unstable();
+        let tries = sink.tries.lock().unwrap();
+        let mut applied = sink.applied.lock().unwrap().clone();
+        applied.sort_unstable();
+        assert_eq!(applied, ["a", "b", "c"], "fatal: {fatal}");
+        assert_eq!(report.applied, [0, 2, 4]);
+        if fatal {
+            // Split until "poison" stands alone, then dead-lettered without a retry; "bad" is
+            // rejected on its first try.
+            assert_eq!(dead, [(1, "poison refused"), (3, "bad value")]);
+            assert_eq!(
+                tries["bad"], 2,
+                "tried in the whole batch and in its half, no retry"
+            );
+            assert_eq!(
+                tries["poison"], 3,
+                "whole, half, alone: no retry once alone"
+            );
+        } else {
+            assert_eq!(dead, [(1, "poison timed out"), (3, "bad value")]);
+            assert_eq!(
+                tries["bad"], 5,
+                "tried in the whole batch, then 4 attempts in its half"
+            );
+            assert_eq!(tries["poison"], 6, "whole, half, then 4 attempts alone");
+        }
+    }
+}

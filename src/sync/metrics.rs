@@ -68,14 +68,21 @@ impl Histogram {
         (base - 1) + (base >> SUB_BITS) * (sub + 1)
     }
 
+    #[cfg(test)]
     pub(crate) fn record(&self, elapsed: Duration) {
+        self.record_many(elapsed, 1);
+    }
+
+    /// Records `count` samples of the same value with one add.
+    pub(crate) fn record_many(&self, elapsed: Duration, count: u64) {
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         debug_assert!(Self::index(nanos) < BUCKETS);
         // Relaxed: a statistic.
-        self.buckets[Self::index(nanos)].fetch_add(1, Ordering::Relaxed);
+        self.buckets[Self::index(nanos)].fetch_add(count, Ordering::Relaxed);
     }
 
-    /// The counts so far.
+    /// The counts so far (tests compare them with exact quantiles).
+    #[cfg(test)]
     pub(crate) fn read(&self) -> Counts {
         // Relaxed: a statistic; concurrent records land in this reading or the next.
         Counts(
@@ -100,11 +107,13 @@ impl Histogram {
 }
 
 impl Counts {
+    #[cfg(test)]
     fn total(&self) -> u64 {
         self.0.iter().sum()
     }
 
     /// The smallest bucket bound below which `quantile` of the samples fall.
+    #[cfg(test)]
     pub(crate) fn quantile(&self, quantile: f64) -> Option<Duration> {
         let total = self.total();
         if total == 0 {
@@ -122,6 +131,7 @@ impl Counts {
     }
 
     /// The bound of the highest bucket with a sample.
+    #[cfg(test)]
     fn max(&self) -> Option<Duration> {
         let top = self.0.iter().rposition(|&c| c > 0)?;
         Some(Duration::from_nanos(Histogram::upper(top)))
@@ -129,15 +139,64 @@ impl Counts {
 
     /// The quantiles of these counts, over `period`.
     pub(crate) fn snapshot(&self, period: Duration) -> LatencySnapshot {
-        LatencySnapshot {
-            count: self.total(),
-            p50: self.quantile(0.50),
-            p90: self.quantile(0.90),
-            p99: self.quantile(0.99),
-            p999: self.quantile(0.999),
-            max: self.max(),
+        summarize(|| self.0.iter().copied(), period)
+    }
+}
+
+impl Histogram {
+    /// The quantiles of the counts so far, over `period`, read in place: no copy of the
+    /// buckets, so that polling [`Metrics`] costs two passes of loads and no allocation.
+    /// A record racing the read lands in it or not (a quantile the second pass no longer
+    /// reaches, after a concurrent `take`, reads as the maximum).
+    fn snapshot(&self, period: Duration) -> LatencySnapshot {
+        // Relaxed: a statistic, as in `read`.
+        summarize(
+            || self.buckets.iter().map(|b| b.load(Ordering::Relaxed)),
             period,
+        )
+    }
+}
+
+/// The quantiles reported, in the order of [`LatencySnapshot`]'s fields.
+const QUANTILES: [f64; 4] = [0.50, 0.90, 0.99, 0.999];
+
+/// The count, quantiles and maximum of the bucket counts that `counts` yields (called twice:
+/// once for the total, once to find every quantile in one pass).
+fn summarize<I: Iterator<Item = u64>>(counts: impl Fn() -> I, period: Duration) -> LatencySnapshot {
+    let total: u64 = counts().sum();
+    if total == 0 {
+        return LatencySnapshot {
+            period,
+            ..LatencySnapshot::default()
+        };
+    }
+    // The q-quantile is the bound of the first bucket where the running count reaches
+    // ceil(q * total) (at least 1).
+    let targets = QUANTILES.map(|q| ((total as f64) * q).ceil().max(1.0) as u64);
+    let mut found = [None; QUANTILES.len()];
+    let (mut seen, mut max) = (0, None);
+    for (index, count) in counts().enumerate() {
+        if count == 0 {
+            continue;
         }
+        seen += count;
+        let bound = Some(Duration::from_nanos(Histogram::upper(index)));
+        for (slot, &target) in found.iter_mut().zip(&targets) {
+            if slot.is_none() && seen >= target {
+                *slot = bound;
+            }
+        }
+        max = bound;
+    }
+    let [p50, p90, p99, p999] = found.map(|quantile| quantile.or(max));
+    LatencySnapshot {
+        count: total,
+        p50,
+        p90,
+        p99,
+        p999,
+        max,
+        period,
     }
 }
 
@@ -207,14 +266,23 @@ impl Latency {
     }
 
     /// Records the latency of one applied change.
+    #[cfg(test)]
     pub(crate) fn record(&self, elapsed: Duration) {
-        self.total.record(elapsed);
-        self.interval.record(elapsed);
+        self.record_many(elapsed, 1);
+    }
+
+    /// Records the latency of `count` changes applied together, pulled at the same moment.
+    pub(crate) fn record_many(&self, elapsed: Duration, count: u64) {
+        if count == 0 {
+            return;
+        }
+        self.total.record_many(elapsed, count);
+        self.interval.record_many(elapsed, count);
     }
 
     /// The latency since the engine started.
     fn total(&self) -> LatencySnapshot {
-        self.total.read().snapshot(self.started.elapsed())
+        self.total.snapshot(self.started.elapsed())
     }
 
     /// The latency since the previous `take` (or the start), and a new interval begins.

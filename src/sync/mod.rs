@@ -9,8 +9,10 @@
 //!   idempotent and order-insensitive per key.
 //! * [`Replica`]: a concurrent in-memory target that applies changes idempotently and can be
 //!   read while syncing; [`DedupWindow`] deduplicates versionless changes by id.
-//! * [`Sink`] and [`deliver`]: a target trait, and delivery of a batch to it with retries and
-//!   exponential backoff, poison isolation by splitting, and panics caught as failures.
+//! * [`Sink`]: a target trait, which may take ownership of a batch ([`Sink::apply_owned`]);
+//!   [`SinkError`]: why it failed, typed. [`deliver`]: delivery of a batch to a sink with retries
+//!   and exponential backoff ([`RetryPolicy`]), poison isolation by splitting, and panics caught
+//!   as failures.
 //! * [`Watermark`]: commit-after-confirm — the source position that may be committed when
 //!   parallel workers confirm out of order.
 //! * [`SqliteSink`] (feature `sqlite`): an SQLite table written one transaction
@@ -24,6 +26,7 @@ mod change;
 mod dedup;
 mod duration_serde;
 mod engine;
+mod error;
 mod event;
 #[cfg(feature = "journal")]
 mod journal_source;
@@ -33,17 +36,17 @@ mod reconcile;
 mod redis_streams;
 mod replay;
 mod replica;
+mod retry;
 mod sink;
 mod source;
 #[cfg(feature = "sqlite")]
-mod sqlite_schema;
-#[cfg(feature = "sqlite")]
-mod sqlite_sink;
+mod sqlite;
 mod watermark;
 
 pub use change::{Change, Op};
 pub use dedup::DedupWindow;
 pub use engine::{DataSync, DataSyncBuilder, FullPolicy, SyncReport, SyncSettings};
+pub use error::{error_chain, BoxError, SinkError, SinkErrorKind};
 pub use event::{DeadChange, Observer, ObserverMode, SyncEvent};
 #[cfg(feature = "journal")]
 pub use journal_source::JournalSource;
@@ -58,12 +61,9 @@ pub use redis_streams::{
 };
 pub use replay::ReplaySource;
 pub use replica::{Applied, Replica};
-pub use sink::{
-    deliver, error_chain, BoxError, DeliveryReport, IntoSink, RetryPolicy, Sink, SinkError,
-};
+pub use retry::{deliver, DeliveryReport, RetryPolicy};
+pub use sink::{IntoSink, Sink};
 pub use source::{DeliverySource, IterSource, PollSource, QueueSource, Source, SourceError};
 #[cfg(feature = "sqlite")]
-pub use sqlite_schema::{SqliteSchema, SqliteSchemaBuilder};
-#[cfg(feature = "sqlite")]
-pub use sqlite_sink::{Durability, SqliteError, SqliteSink};
+pub use sqlite::{Durability, SqliteError, SqliteSchema, SqliteSchemaBuilder, SqliteSink};
 pub use watermark::Watermark;

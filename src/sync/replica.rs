@@ -3,11 +3,10 @@
 
 use super::change::{Change, Op};
 use super::dedup::DedupWindow;
-use super::sink::{Sink, SinkError};
-use std::collections::hash_map::DefaultHasher;
+use super::error::SinkError;
+use super::sink::Sink;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockWriteGuard};
 use std::time::Duration;
 
 /// What applying one change did.
@@ -76,50 +75,83 @@ impl Replica {
         }
     }
 
+    /// The shard of `key`, by FNV-1a over its bytes: cheap for short keys, and all a shard
+    /// choice needs (each shard's map hashes keys with `RandomState` against flooding).
     fn shard(&self, key: &str) -> &RwLock<HashMap<String, Entry>> {
-        let mut h = DefaultHasher::new();
-        key.hash(&mut h);
-        &self.shards[(h.finish() % self.shards.len() as u64) as usize]
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        &self.shards[(hash % self.shards.len() as u64) as usize]
     }
 
     /// Applies one change idempotently.
     pub fn apply(&self, change: &Change) -> Applied {
-        if change.version.is_none() {
-            // No user code runs under these locks, so a poisoned lock is still consistent.
-            let fresh = self
-                .dedup
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(&change.id);
-            if !fresh {
-                return Applied::Duplicate;
-            }
+        if !self.fresh(change) {
+            return Applied::Duplicate;
         }
-        let mut shard = self
-            .shard(&change.key)
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Copy the value only once the change is known to win: stale replays cost no clone.
-        let entry = || Entry {
-            version: change.version,
-            op: change.op.clone(),
-        };
+        let mut shard = self.write_shard(&change.key);
         match shard.get_mut(&change.key) {
             None => {
-                shard.insert(change.key.clone(), entry());
-            }
-            Some(current) => {
-                let wins = match current.version {
-                    Some(v) => change.supersedes(Some((&v, &current.op))),
-                    None => true,
+                let entry = Entry {
+                    version: change.version,
+                    op: change.op.clone(),
                 };
-                if !wins {
-                    return Applied::Stale;
-                }
-                *current = entry();
+                shard.insert(change.key.clone(), entry);
             }
+            // Copy the value only once the change is known to win: stale replays cost no clone.
+            Some(current) if wins(change, current) => {
+                current.version = change.version;
+                current.op = change.op.clone();
+            }
+            Some(_) => return Applied::Stale,
         }
         Applied::Changed
+    }
+
+    /// Applies one change idempotently, moving its key and value in, and gives back what is
+    /// left to drop: the change with the value it replaced (or the whole change, if it did not
+    /// win; or only its id, if its key was new).
+    fn apply_moved(&self, mut change: Change) -> (Applied, Change) {
+        if !self.fresh(&change) {
+            return (Applied::Duplicate, change);
+        }
+        let mut shard = self.write_shard(&change.key);
+        let applied = match shard.get_mut(&change.key) {
+            None => {
+                let entry = Entry {
+                    version: change.version,
+                    op: std::mem::replace(&mut change.op, Op::Delete),
+                };
+                shard.insert(std::mem::take(&mut change.key), entry);
+                Applied::Changed
+            }
+            Some(current) if wins(&change, current) => {
+                current.version = change.version;
+                std::mem::swap(&mut current.op, &mut change.op);
+                Applied::Changed
+            }
+            Some(_) => Applied::Stale,
+        };
+        (applied, change)
+    }
+
+    /// False for a versionless change whose id was already applied within the dedup window.
+    fn fresh(&self, change: &Change) -> bool {
+        if change.version.is_some() {
+            return true;
+        }
+        // No user code runs under these locks, so a poisoned lock is still consistent.
+        self.dedup
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(&change.id)
+    }
+
+    fn write_shard(&self, key: &str) -> RwLockWriteGuard<'_, HashMap<String, Entry>> {
+        // No user code runs under these locks, so a poisoned lock is still consistent.
+        self.shard(key)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The live value of `key` (`None` if absent or deleted).
@@ -206,6 +238,14 @@ impl Replica {
     }
 }
 
+/// Whether `change` wins over what the replica holds for its key ([`Change::supersedes`]).
+fn wins(change: &Change, current: &Entry) -> bool {
+    match current.version {
+        Some(v) => change.supersedes(Some((&v, &current.op))),
+        None => true,
+    }
+}
+
 impl Sink for Replica {
     fn name(&self) -> &str {
         "replica"
@@ -215,6 +255,21 @@ impl Sink for Replica {
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
         for change in batch {
             Replica::apply(self, change);
+        }
+        Ok(())
+    }
+
+    /// Moves each change in (no copy of keys or values) and leaves what it replaced, or what
+    /// lost, in `spent`; a replica never fails.
+    fn apply_owned(
+        &self,
+        batch: &mut std::vec::IntoIter<Change>,
+        spent: &mut Vec<Change>,
+    ) -> Result<(), SinkError> {
+        spent.reserve(batch.len());
+        for change in batch {
+            let (_, rest) = self.apply_moved(change);
+            spent.push(rest);
         }
         Ok(())
     }

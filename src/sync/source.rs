@@ -2,8 +2,8 @@
 
 use super::change::Change;
 #[cfg(doc)]
-use super::sink::error_chain;
-use super::sink::BoxError;
+use super::error::error_chain;
+use super::error::BoxError;
 use crate::delivery::{Delivery, DeliveryQueue};
 use crate::queue::Fifo;
 use std::collections::VecDeque;

@@ -33,7 +33,7 @@ use super::entry::{
 };
 use super::link::Link;
 use crate::sync::change::Change;
-use crate::sync::sink::error_chain;
+use crate::sync::error::error_chain;
 use crate::sync::source::{Source, SourceError};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;

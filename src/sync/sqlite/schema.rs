@@ -1,5 +1,5 @@
 //! The table layout of the [`SqliteSink`](super::SqliteSink): which table and columns a
-//! [`Change`](super::Change) is written to, validated identifiers, and the SQL built from them.
+//! [`Change`](crate::sync::Change) is written to, validated identifiers, and the SQL built from them.
 //
 // Identifiers cannot be bound as parameters, so they are the one thing spliced into SQL text:
 // every name is checked against `^[A-Za-z_][A-Za-z0-9_]{0,62}$` before any SQL is built, and is
@@ -24,15 +24,15 @@ fn is_identifier(name: &str) -> bool {
 ///
 /// | column (default name) | SQLite type | holds |
 /// |---|---|---|
-/// | `key` | `TEXT PRIMARY KEY` | [`Change::key`](super::Change::key) |
-/// | `version` | `INTEGER` (NULL if versionless) | [`Change::version`](super::Change::version) |
-/// | `body` | `TEXT` (JSON; NULL for a tombstone) | the value of an [`Op::Upsert`](super::Op::Upsert) |
-/// | `deleted` | `INTEGER` 0 / 1 | 1: an [`Op::Delete`](super::Op::Delete) tombstone |
+/// | `key` | `TEXT PRIMARY KEY` | [`Change::key`](crate::sync::Change::key) |
+/// | `version` | `INTEGER` (NULL if versionless) | [`Change::version`](crate::sync::Change::version) |
+/// | `body` | `TEXT` (JSON; NULL for a tombstone) | the value of an [`Op::Upsert`](crate::sync::Op::Upsert) |
+/// | `deleted` | `INTEGER` 0 / 1 | 1: an [`Op::Delete`](crate::sync::Op::Delete) tombstone |
 /// | `updated_at` | `INTEGER` | when the row was last written, Unix milliseconds |
 ///
 /// and a checkpoint table (default `mqsync_checkpoint`) of `(source TEXT PRIMARY KEY,
 /// position INTEGER)`. An integrated [`Message`](crate::integrate::Message) reaches these
-/// columns through [`Change::from`](super::Change): its key (or id) is `key`, its version is
+/// columns through [`Change::from`](crate::sync::Change): its key (or id) is `key`, its version is
 /// `version`, its body object is `body`.
 ///
 /// ```
@@ -304,7 +304,7 @@ impl SqliteSchema {
     }
 
     /// The version-checked upsert: parameters `(key, version, body, updated_at)`. It writes only
-    /// when the new version wins by [`Change::supersedes`](super::Change::supersedes): a higher
+    /// when the new version wins by [`Change::supersedes`](crate::sync::Change::supersedes): a higher
     /// version, or an equal one over a live row whose JSON text is smaller; versionless rows on
     /// either side always write.
     pub(crate) fn upsert_sql(&self) -> String {

@@ -23,9 +23,10 @@
 //
 // `above` is memory only: lost in a crash, which costs only replays, never a gap.
 
-use super::change::{Change, Op};
-use super::sink::{Sink, SinkError};
-use super::sqlite_schema::SqliteSchema;
+use super::super::change::{Change, Op};
+use super::super::error::SinkError;
+use super::super::sink::Sink;
+use super::schema::SqliteSchema;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -353,7 +354,8 @@ impl Sink for SqliteSink {
 
     /// One transaction: every valid change and the checkpoint, or nothing
     /// ([`SinkError::Sqlite`]). Changes whose version or position does not fit an SQLite
-    /// integer fail alone ([`SinkError::Items`]); the others are applied.
+    /// integer fail alone, fatally ([`SinkError::Rejected`]: no retry makes them fit); the
+    /// others are applied.
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
         let mut failed = Vec::new();
         let mut valid = Vec::with_capacity(batch.len());
@@ -375,7 +377,7 @@ impl Sink for SqliteSink {
         if failed.is_empty() {
             Ok(())
         } else {
-            Err(SinkError::Items(failed))
+            Err(SinkError::Rejected(failed))
         }
     }
 }
