@@ -47,7 +47,13 @@ fn crash_copy(dir: &Path) -> tempfile::TempDir {
 fn segments(dir: &Path) -> usize {
     fs::read_dir(dir)
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "seg"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "seg")
+        })
         .count()
 }
 
@@ -62,7 +68,9 @@ fn a_restart_brings_back_exactly_the_unsettled_messages_in_publish_order() {
         let options = JournalOptions::default().flush(policy);
         let queue = open_with(dir.path(), options.clone());
         for i in 0..100 {
-            queue.publish_with(format!("m{i}"), (i % 4) as u8, None).unwrap();
+            queue
+                .publish_with(format!("m{i}"), (i % 4) as u8, None)
+                .unwrap();
         }
         let held = drain(&queue);
         assert_eq!(held.len(), 100);
@@ -141,7 +149,10 @@ fn delivery_counts_deadlines_and_delays_survive_a_restart() {
     let c = queue.consumer();
     let counted = c.try_receive().unwrap();
     // Three nacks were written; the fourth delivery was in flight at the crash (not written).
-    assert_eq!((counted.message().as_str(), counted.delivery_count()), ("counted", 4));
+    assert_eq!(
+        (counted.message().as_str(), counted.delivery_count()),
+        ("counted", 4)
+    );
     let long = c.try_receive().unwrap();
     assert_eq!(long.message(), "long");
     assert_eq!(
@@ -150,9 +161,15 @@ fn delivery_counts_deadlines_and_delays_survive_a_restart() {
         "short expired; later still delayed"
     );
     let dead = queue.dead_letters().pop().unwrap();
-    assert_eq!((dead.message.as_str(), dead.reason), ("short", DeadReason::Expired));
+    assert_eq!(
+        (dead.message.as_str(), dead.reason),
+        ("short", DeadReason::Expired)
+    );
     let later = c.receive_timeout(Duration::from_secs(5)).unwrap();
-    assert_eq!((later.message().as_str(), later.delivery_count()), ("later", 2));
+    assert_eq!(
+        (later.message().as_str(), later.delivery_count()),
+        ("later", 2)
+    );
     assert!(
         started.elapsed() >= Duration::from_millis(200),
         "the delay ran on after the restart"
@@ -238,7 +255,9 @@ fn many_publishers_and_consumers_then_a_restart_lose_and_repeat_nothing() {
             let queue = queue.clone();
             s.spawn(move || {
                 for i in 0..2000 {
-                    queue.publish_with(format!("p{p}-{i}"), (i % 3) as u8, None).unwrap();
+                    queue
+                        .publish_with(format!("p{p}-{i}"), (i % 3) as u8, None)
+                        .unwrap();
                 }
             });
         }
@@ -287,7 +306,9 @@ fn a_message_over_the_record_limit_is_handed_back() {
     let dir = tempfile::tempdir().unwrap();
     let journal =
         Journal::open(dir.path(), JournalOptions::default().max_record_bytes(100)).unwrap();
-    let queue = DeliveryQueue::<String>::builder().open_durable(journal).unwrap();
+    let queue = DeliveryQueue::<String>::builder()
+        .open_durable(journal)
+        .unwrap();
     let big = "x".repeat(100);
     match queue.publish(big.clone()) {
         Err(PublishError::TooLarge(back)) => assert_eq!(back, big),
@@ -335,7 +356,11 @@ fn a_full_disk_refuses_publishes_and_loses_nothing_published() {
     drop(queue);
     for entry in fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
-        if fs::symlink_metadata(&path).unwrap().file_type().is_symlink() {
+        if fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+        {
             fs::remove_file(path).unwrap();
         }
     }
@@ -361,15 +386,26 @@ fn records_the_queue_did_not_write_are_refused_with_their_position() {
         journal.append(&record).unwrap();
     }
     let journal = Journal::open(dir.path(), JournalOptions::default()).unwrap();
-    let err = DeliveryQueue::<String>::builder().open_durable(journal).unwrap_err();
+    let err = DeliveryQueue::<String>::builder()
+        .open_durable(journal)
+        .unwrap_err();
     assert!(
-        matches!(err, DurableError::Decode { id: 7, position: 1, .. }),
+        matches!(
+            err,
+            DurableError::Decode {
+                id: 7,
+                position: 1,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(std::error::Error::source(&err).is_some());
     // The bytes are still there for a reader that can decode them.
     let journal = Journal::open(dir.path(), JournalOptions::default()).unwrap();
-    let queue = DeliveryQueue::<Vec<u8>>::builder().open_durable(journal).unwrap();
+    let queue = DeliveryQueue::<Vec<u8>>::builder()
+        .open_durable(journal)
+        .unwrap();
     assert_eq!(queue.stats().recovered, 2);
 }
 
@@ -384,17 +420,25 @@ fn a_custom_message_type_round_trips() {
         }
         fn decode(bytes: &[u8]) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
             let (n, s) = bytes.split_at_checked(4).ok_or("short")?;
-            Ok(Job(u32::from_le_bytes(n.try_into()?), std::str::from_utf8(s)?.into()))
+            Ok(Job(
+                u32::from_le_bytes(n.try_into()?),
+                std::str::from_utf8(s)?.into(),
+            ))
         }
     }
     let dir = tempfile::tempdir().unwrap();
     let open = || {
         let journal = Journal::open(dir.path(), JournalOptions::default()).unwrap();
-        DeliveryQueue::<Job>::builder().open_durable(journal).unwrap()
+        DeliveryQueue::<Job>::builder()
+            .open_durable(journal)
+            .unwrap()
     };
     open().publish(Job(9, "nine".into())).unwrap();
     let queue = open();
-    assert_eq!(*queue.consumer().try_receive().unwrap().message(), Job(9, "nine".into()));
+    assert_eq!(
+        *queue.consumer().try_receive().unwrap().message(),
+        Job(9, "nine".into())
+    );
 }
 
 /// The child side of the crash test: publishes and consumes until killed, printing each
@@ -448,7 +492,7 @@ fn crash_child() {
                         1 => held.push(d), // held until the kill
                         2..=4 => {
                             held.push(d);
-                            let batch: Vec<_> = held.drain(..).collect();
+                            let batch = std::mem::take(&mut held);
                             let names: Vec<String> =
                                 batch.iter().map(|d| d.message().clone()).collect();
                             names.iter().for_each(|m| say(format!("acking {m}")));
@@ -486,7 +530,13 @@ fn a_killed_process_loses_no_published_message_and_repeats_no_acknowledged_one()
         let mut rng = fastrand::Rng::with_seed(0xd1ab);
         for round in 0..4 {
             let mut child = Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "crash_child",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env("MQSYNC_DURABLE_CRASH_DIR", dir.path())
                 .env("MQSYNC_DURABLE_CRASH_POLICY", policy)
                 .env("MQSYNC_DURABLE_CRASH_ROUND", round.to_string())
@@ -512,7 +562,10 @@ fn a_killed_process_loses_no_published_message_and_repeats_no_acknowledged_one()
                 } else if let Some(m) = line.strip_prefix("acking ") {
                     acking.insert(m.to_string());
                 } else if let Some(m) = line.strip_prefix("ack ") {
-                    assert!(acked.insert(m.to_string()), "{policy}: {m} acknowledged twice");
+                    assert!(
+                        acked.insert(m.to_string()),
+                        "{policy}: {m} acknowledged twice"
+                    );
                 }
             }
             // The parent looks, holding every message, then lets them go back (requeued):
@@ -526,7 +579,10 @@ fn a_killed_process_loses_no_published_message_and_repeats_no_acknowledged_one()
             drop((held, queue));
             for (m, n) in &back {
                 assert_eq!(*n, 1, "{policy}, round {round}: {m} came back {n} times");
-                assert!(!acked.contains(m), "{policy}, round {round}: acknowledged {m} came back");
+                assert!(
+                    !acked.contains(m),
+                    "{policy}, round {round}: acknowledged {m} came back"
+                );
             }
             for m in published.difference(&acked) {
                 assert!(
@@ -541,6 +597,10 @@ fn a_killed_process_loses_no_published_message_and_repeats_no_acknowledged_one()
                 }
             }
         }
-        assert!(acked.len() > 100, "{policy}: only {} acknowledged", acked.len());
+        assert!(
+            acked.len() > 100,
+            "{policy}: only {} acknowledged",
+            acked.len()
+        );
     }
 }

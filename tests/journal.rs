@@ -48,7 +48,9 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
 fn round_trip_and_reopen_under_every_policy_with(mapped: bool) {
     for policy in policies() {
         let dir = tempfile::tempdir().unwrap();
-        let options = JournalOptions::default().memory_mapped(mapped).flush(policy);
+        let options = JournalOptions::default()
+            .memory_mapped(mapped)
+            .flush(policy);
         {
             let journal = Journal::open(dir.path(), options.clone()).unwrap();
             for i in 0..200 {
@@ -67,7 +69,11 @@ fn round_trip_and_reopen_under_every_policy_with(mapped: bool) {
         assert_eq!(all.len(), 300);
         for (i, (position, data)) in all.into_iter().enumerate() {
             assert_eq!(position, i as u64);
-            assert_eq!(data, record(i as u64), "{policy:?} mapped {mapped} record {i}");
+            assert_eq!(
+                data,
+                record(i as u64),
+                "{policy:?} mapped {mapped} record {i}"
+            );
         }
         assert_eq!(read_all(&journal, 300), []);
         assert_eq!(read_all(&journal, 299)[0].0, 299);
@@ -93,7 +99,8 @@ fn round_trip_and_reopen_under_every_policy() {
 
 fn segments_roll_and_retention_removes_whole_segments_with(mapped: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let options = JournalOptions::default().memory_mapped(mapped)
+    let options = JournalOptions::default()
+        .memory_mapped(mapped)
         .segment_bytes(4096)
         .flush(FlushPolicy::Never);
     let journal = Journal::open(dir.path(), options.clone()).unwrap();
@@ -158,7 +165,8 @@ fn concurrent_appenders_get_distinct_positions_and_lose_nothing_with(mapped: boo
     const EACH: u64 = if cfg!(miri) { 20 } else { 2000 };
     for policy in [FlushPolicy::EveryBatch, FlushPolicy::Never] {
         let dir = tempfile::tempdir().unwrap();
-        let options = JournalOptions::default().memory_mapped(mapped)
+        let options = JournalOptions::default()
+            .memory_mapped(mapped)
             .flush(policy)
             .segment_bytes(64 << 10);
         let journal = Arc::new(Journal::open(dir.path(), options.clone()).unwrap());
@@ -448,7 +456,8 @@ fn a_path_that_cannot_be_a_directory_is_a_clear_error() {
 #[cfg(target_os = "linux")]
 fn a_full_disk_fails_the_append_and_loses_nothing_committed_with(mapped: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let options = JournalOptions::default().memory_mapped(mapped)
+    let options = JournalOptions::default()
+        .memory_mapped(mapped)
         .segment_bytes(4096)
         .flush(FlushPolicy::EveryBatch);
     let journal = Journal::open(dir.path(), options.clone()).unwrap();
@@ -622,7 +631,10 @@ fn a_killed_process_loses_no_acknowledged_record() {
                 ])
                 .env("MQSYNC_JOURNAL_CRASH_DIR", dir.path())
                 .env("MQSYNC_JOURNAL_CRASH_POLICY", policy)
-                .env("MQSYNC_JOURNAL_CRASH_MAPPED", if mapped { "1" } else { "0" })
+                .env(
+                    "MQSYNC_JOURNAL_CRASH_MAPPED",
+                    if mapped { "1" } else { "0" },
+                )
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()

@@ -1,16 +1,16 @@
 //! [`DeliveryBuilder`]: configuration of a [`DeliveryQueue`], checked once by `build()`.
 
 use super::config::{DeliveryConfig, PriorityMode, RedeliveryBackoff};
+use super::dead_letter::{DeadLetter, DeadLetterFn, DeadLetterTarget};
 #[cfg(feature = "journal")]
 use super::durable::{self, DurableError, Persist};
-use super::dead_letter::{DeadLetter, DeadLetterFn, DeadLetterTarget};
 use super::queue::DeliveryQueue;
 use super::shared::Shared;
 use super::visibility::CloneFn;
-use crate::primitive::sync::Arc;
-use crate::ConfigError;
 #[cfg(feature = "journal")]
 use crate::journal::Journal;
+use crate::primitive::sync::Arc;
+use crate::ConfigError;
 use std::fmt;
 use std::time::Duration;
 
@@ -310,12 +310,7 @@ impl<T: Persist> DeliveryBuilder<T> {
         self.config.validate()?;
         let priorities = self.config.priorities;
         let (durable, recovered) = durable::recover::<T>(journal, priorities)?;
-        let mut shared = Shared::new(
-            self.config,
-            self.dead_letter,
-            self.dead_target,
-            self.clone,
-        );
+        let mut shared = Shared::new(self.config, self.dead_letter, self.dead_target, self.clone);
         shared.recover(durable, recovered);
         Ok(DeliveryQueue {
             shared: Arc::new(shared),

@@ -149,7 +149,11 @@ pub enum DurableError {
     Config(#[from] ConfigError),
     /// The journal could not be read or written.
     #[error("the delivery queue's journal failed")]
-    Journal(#[from] #[source] JournalError),
+    Journal(
+        #[from]
+        #[source]
+        JournalError,
+    ),
     /// A record is not one a delivery queue writes (another program's journal, or a newer
     /// format).
     #[error("journal record {position} is not a delivery-queue record: {reason}")]
@@ -277,7 +281,9 @@ pub(super) enum WriteError {
 
 impl<T> Durable<T> {
     fn lock_retention(&self) -> MutexGuard<'_, Retention> {
-        self.retention.lock().unwrap_or_else(PoisonError::into_inner)
+        self.retention
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn fail(&self, error: &JournalError) {

@@ -2,12 +2,12 @@
 
 use super::consumer::Consumer;
 use super::dead_letter::DeadLetter;
+#[cfg(feature = "journal")]
+use super::durable::WriteError;
 use super::error::PublishError;
 use super::lane::{Envelope, Lane};
 use super::shared::Shared;
 use super::stats::Stats;
-#[cfg(feature = "journal")]
-use super::durable::WriteError;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use crate::queue::MsQueue;

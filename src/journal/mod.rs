@@ -604,7 +604,11 @@ impl Drop for Journal {
         let mut state = self.shared.lock();
         if let (Some(map), Some(file)) = (state.map.take(), state.file.as_ref()) {
             let base = *state.segments.last().expect("at least one segment");
-            let _ = map.seal(file, state.active_len, &segment_path(&self.shared.dir, base));
+            let _ = map.seal(
+                file,
+                state.active_len,
+                &segment_path(&self.shared.dir, base),
+            );
         }
     }
 }
@@ -789,9 +793,10 @@ impl Shared {
         count: u64,
     ) -> Result<Range<u64>, JournalError> {
         loop {
-            let fits = state.map.as_ref().is_some_and(|map| {
-                state.active_len as usize + frames.len() <= map.len()
-            });
+            let fits = state
+                .map
+                .as_ref()
+                .is_some_and(|map| state.active_len as usize + frames.len() <= map.len());
             if fits {
                 break;
             }

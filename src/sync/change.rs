@@ -147,6 +147,29 @@ fn tie_break(a: &Op, b: &Op) -> Ordering {
     }
 }
 
+/// A `Change` in a durable [`DeliveryQueue`](crate::delivery::DeliveryQueue) is kept as JSON
+/// (feature `journal`).
+///
+/// ```
+/// use mqsync::delivery::Persist;
+/// use mqsync::sync::Change;
+///
+/// let change = Change::upsert("k", 3, serde_json::json!({"n": 1}));
+/// let mut bytes = Vec::new();
+/// change.encode(&mut bytes);
+/// assert_eq!(Change::decode(&bytes).unwrap(), change);
+/// ```
+#[cfg(feature = "journal")]
+impl crate::delivery::Persist for Change {
+    fn encode(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, self).expect("a Change always serializes to JSON");
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,28 +218,5 @@ mod tests {
             serde_json::from_str::<Change>(&text).unwrap().position,
             None
         );
-    }
-}
-
-/// A `Change` in a durable [`DeliveryQueue`](crate::delivery::DeliveryQueue) is kept as JSON
-/// (feature `journal`).
-///
-/// ```
-/// use mqsync::delivery::Persist;
-/// use mqsync::sync::Change;
-///
-/// let change = Change::upsert("k", 3, serde_json::json!({"n": 1}));
-/// let mut bytes = Vec::new();
-/// change.encode(&mut bytes);
-/// assert_eq!(Change::decode(&bytes).unwrap(), change);
-/// ```
-#[cfg(feature = "journal")]
-impl crate::delivery::Persist for Change {
-    fn encode(&self, out: &mut Vec<u8>) {
-        serde_json::to_writer(out, self).expect("a Change always serializes to JSON");
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(serde_json::from_slice(bytes)?)
     }
 }
