@@ -396,8 +396,10 @@ impl<T> Durable<T> {
                 }
                 entry.remove();
             }
-            let cut = match retention.buckets.first_key_value() {
-                Some((_, bucket)) => bucket.first,
+            // The lowest position of any live bucket, not the first bucket's: ids are taken
+            // before the lock, so a lower bucket can be counted after a higher one.
+            let cut = match retention.buckets.values().map(|b| b.first).min() {
+                Some(first) => first,
                 // Nothing live: a publish counts itself under this lock before it writes, so
                 // everything below the end is settled.
                 None => self.journal.end(),

@@ -240,6 +240,9 @@ fn repair_last(
             Frame::Zeros if rest.iter().all(|&b| b == 0) => break Some(offset),
             // The last record, whole in length but not in content: a torn page at the end.
             Frame::Bad(_) if claimed_end(rest) == Some(rest.len()) => break Some(offset),
+            // A memory-mapped segment's last copy, cut short or written back in part (see
+            // `mapped.rs`): damage within one record's span, zeros after it to the end.
+            Frame::Bad(_) | Frame::Zeros if mapped_torn(rest, max) => break Some(offset),
             Frame::Zeros => {
                 return damaged(
                     &mut file,
@@ -269,6 +272,19 @@ fn repair_last(
     file.seek(SeekFrom::Start(valid))
         .map_err(|e| JournalError::io("seek", &path, e))?;
     Ok((file, valid, count))
+}
+
+/// True if the damaged frame at the front of `rest` is the torn last copy of a preallocated
+/// (memory-mapped) segment: zeros run from the end of the data to the end of the file, the data
+/// after the frame's start spans at most one record, and no whole record follows the frame.
+fn mapped_torn(rest: &[u8], max: u32) -> bool {
+    let data_end = rest.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let preallocated = data_end < rest.len();
+    let one_record = data_end <= FRAME_LEN as usize + max as usize;
+    let record_follows = claimed_end(rest)
+        .filter(|&end| end > FRAME_LEN as usize && end < data_end)
+        .is_some_and(|end| matches!(format::decode(&rest[end..], max), Frame::Record(..)));
+    preallocated && one_record && !record_follows
 }
 
 /// The end of the frame at the front of `rest`, as its length field says, if the field is
