@@ -5,10 +5,12 @@
 //! 1. Integration: orders (JSON), sensors (CSV rows), logs (logfmt lines) and meters (bare
 //!    numbers), some malformed, normalized in parallel on rayon; bad input is rejected with a
 //!    reason.
-//! 2. Delivery: the changes are published with a priority per source to a `DeliveryQueue`; a
-//!    journal consumer appends them, in delivery order and in batches, to an `mqsync::journal`
-//!    `Journal` on disk (`FlushPolicy::EveryBatch`: written and synced) and acknowledges each
-//!    batch once it is durable.
+//! 2. Delivery: the changes are published with a priority per source to a durable
+//!    `DeliveryQueue` (its own `Journal`, beside the database); a journal consumer appends them,
+//!    in delivery order and in batches, to the change journal, an `mqsync::journal` `Journal`
+//!    on disk (`FlushPolicy::EveryBatch`: written and synced), and acknowledges each batch once
+//!    it is durable. A run that resumes first moves what the queue recovered (published, not
+//!    acknowledged) into the change journal, then publishes only what neither held.
 //! 3. Sync: a `DataSync` engine streams the journal (`JournalSource`, positions from the
 //!    journal) into an `SqliteSink` (one transaction per batch, checkpoint in the same
 //!    transaction) and a `Replica`. The SQLite target fails a
@@ -28,8 +30,8 @@ use mqsync::sync::{
     Change, DataSync, JournalSource, Metrics, Op, Replica, RetryPolicy, Sink, SinkError, Source,
     SqliteSchema, SqliteSink, SyncReport,
 };
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -51,19 +53,30 @@ usage: cargo run --release --example sync_pipeline --features sqlite-bundled,jou
   --workers N        sync worker threads (default 2)
   --failure-rate F   share of batches the SQLite target fails and retries, 0..1 (default 0.05)
   --out PATH         the SQLite file (default: in a temporary directory, removed at the
-                     end); the journal directory goes next to it (PATH with extension
-                     .journal). If that journal exists, an earlier run on the same PATH was
-                     stopped (killed, say): this run resumes from the journal and the
-                     database's checkpoint. Otherwise both are replaced.
+                     end); the change journal and the delivery queue's journal go next to it
+                     (directories: PATH with extensions .journal and .queue). If the change
+                     journal exists, an earlier run on the same PATH was stopped (killed, say):
+                     this run resumes from the queue, the journal and the database's
+                     checkpoint. Otherwise all three are replaced.
+  --crash-in-delivery N
+                     exit at once (exit code 3, no clean-up, as if killed) when at least N
+                     changes are in the change journal and the last of them are not yet
+                     acknowledged, once everything is published: a resumed run then finds
+                     both kinds of unacknowledged messages in the queue. For tests
   -h, --help         this text
 
-Exit codes: 0 verified, 1 verification failed, 2 bad flags.";
+Exit codes: 0 verified, 1 verification failed, 2 bad flags, 3 --crash-in-delivery crashed.";
+
+/// The exit code of a run stopped by `--crash-in-delivery`.
+const CRASH_EXIT: i32 = 3;
 
 struct Args {
     messages: usize,
     workers: usize,
     failure_rate: f64,
     out: Option<PathBuf>,
+    /// `--crash-in-delivery`: exit once this many changes are journaled in this run.
+    crash_in_delivery: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -72,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
         workers: 2,
         failure_rate: 0.05,
         out: None,
+        crash_in_delivery: None,
     };
     flags::parse(std::env::args_os().skip(1), HELP, |flag, p| {
         match flag {
@@ -79,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
             "--workers" => args.workers = flags::whole(p, flag)?,
             "--failure-rate" => args.failure_rate = flags::fraction(p, flag)?,
             "--out" => args.out = Some(PathBuf::from(flags::text(p, flag)?)),
+            "--crash-in-delivery" => args.crash_in_delivery = Some(flags::whole(p, flag)? as u64),
             other => return Err(format!("unknown flag {other:?} (try --help)")),
         }
         Ok(())
@@ -155,8 +170,11 @@ fn run(args: &Args) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| temp.path().join("sync.db"));
     let journal_path = db_path.with_extension("journal");
-    // A journal left by an earlier run on the same `--out` (killed, say): resume from it and
-    // from the database's checkpoint. Otherwise start from nothing.
+    let queue_path = db_path.with_extension("queue");
+    // A change journal left by an earlier run on the same `--out` (killed, say): resume from
+    // the delivery queue's journal, the change journal and the database's checkpoint.
+    // Otherwise start from nothing. (The change journal is opened before the queue, so a queue
+    // without a change journal is from an older, finished-over run: replaced too.)
     let resuming = args.out.is_some() && journal_path.is_dir();
     if !resuming {
         for suffix in ["", "-wal", "-shm"] {
@@ -165,6 +183,7 @@ fn run(args: &Args) -> Result<(), String> {
             let _ = std::fs::remove_file(p);
         }
         let _ = std::fs::remove_dir_all(&journal_path);
+        let _ = std::fs::remove_dir_all(&queue_path);
     }
     let journal_options = JournalOptions::default().flush(FlushPolicy::EveryBatch);
     let open_journal = || {
@@ -224,67 +243,88 @@ fn run(args: &Args) -> Result<(), String> {
         }
     }
 
-    // 2. Delivery into the journal.
+    // 2. Delivery into the journal, through a durable queue.
     println!(
-        "== 2. delivery: {} changes by priority (orders 3, sensors 2, logs 1, meters 0) into the journal {}",
+        "== 2. delivery: {} changes by priority (orders 3, sensors 2, logs 1, meters 0) through the durable queue {} into the journal {}",
         changes.len(),
+        queue_path.display(),
         journal_path.display()
     );
     let total = changes.len() as u64;
     let journal = open_journal()?;
     // Resuming: the changes an earlier run journaled are not published again (the inputs are
-    // the same, generated from fixed seeds). A change journaled but not acknowledged when that
-    // run died is in the journal, so it is skipped too: nothing twice, nothing lost.
-    let already: std::collections::HashSet<String> = if resuming {
-        let mut ids = std::collections::HashSet::new();
-        let mut source =
-            JournalSource::new("journal", Arc::clone(&journal), 0).map_err(|e| e.to_string())?;
-        loop {
-            let pulled = source.pull(4096).map_err(|e| e.to_string())?;
-            if pulled.is_empty() {
-                break;
-            }
-            ids.extend(pulled.into_iter().map(|c| c.id));
-        }
-        println!(
-            "   resuming: {} changes already in the journal from an earlier run",
-            ids.len()
-        );
-        ids
+    // the same, generated from fixed seeds). Where that run died decides where a change is:
+    // - published, not yet journaled: in the queue only; recovered and journaled now;
+    // - journaled (synced), its ack not yet written: in both; recovered, acknowledged and not
+    //   journaled again (its id is in the journal);
+    // - acknowledged: in the journal only; not published again;
+    // - its publish not returned (a PUBLISH cut short): in neither; published again.
+    // Nothing twice, nothing lost; stage 2 checks that the journal ends with each change once.
+    let mut in_journal: HashSet<String> = if resuming {
+        journaled_ids(&journal)?
     } else {
-        std::collections::HashSet::new()
+        HashSet::new()
     };
-    let journaled_before = already.len() as u64;
+    let journaled_before = in_journal.len() as u64;
+    if resuming {
+        println!(
+            "   resuming: {journaled_before} changes already in the journal from an earlier run"
+        );
+    }
+    let queue = open_queue(&queue_path)?;
+    let recovered = queue.stats().recovered;
+    // What the queue recovered goes into the change journal before anything new is published:
+    // its lanes are by priority, so a new publish could otherwise overtake a recovered change.
+    let recovered_journaled = journal_recovered(&queue, recovered, &journal, &mut in_journal)?;
+    if recovered > 0 {
+        println!(
+            "   resuming: the delivery queue recovered {recovered} unacknowledged changes: {recovered_journaled} journaled now, {} were already in the journal",
+            recovered - recovered_journaled
+        );
+    }
+    // Publish only what neither the change journal nor the recovered queue held (everything
+    // the queue held is in `in_journal` now).
     let changes: Vec<(u8, Change)> = changes
         .into_iter()
-        .filter(|(_, c)| !already.contains(&c.id))
+        .filter(|(_, c)| !in_journal.contains(&c.id))
         .collect();
-    let queue: DeliveryQueue<Change> = DeliveryQueue::builder()
-        .priorities(4)
-        .delivery_limit(5)
-        .build()
-        .expect("valid delivery settings");
+    let to_publish = changes.len() as u64;
     let publisher = {
         let queue = queue.clone();
         thread::spawn(move || {
+            let mut result = Ok(());
             for (priority, change) in changes {
-                queue
-                    .publish_with(change, priority, None)
-                    .expect("an open, unbounded queue");
+                if let Err(e) = queue.publish_with(change, priority, None) {
+                    result = Err(format!("publish: {e}"));
+                    break;
+                }
             }
+            // Closed either way, so that the journal consumer stops.
             queue.close();
+            result
         })
     };
-    let journaled = journal_deliveries(&queue, &journal)?;
-    publisher.join().map_err(|_| "the publisher panicked")?;
+    let journaled = journal_deliveries(&queue, &journal, &mut in_journal, args.crash_in_delivery);
+    publisher.join().map_err(|_| "the publisher panicked")??;
+    let journaled = journaled?;
     let stats = queue.stats();
-    if journaled_before + journaled != total || stats.acked != journaled || journal.end() != total {
+    if let Some(failure) = queue.journal_failure() {
+        return Err(format!("the delivery queue's journal failed: {failure}"));
+    }
+    if journaled_before + recovered_journaled + journaled != total
+        || stats.published != recovered + to_publish
+        || stats.acked != stats.published
+        || journal.end() != total
+    {
         return Err(format!(
-            "journal: {journaled_before} from before + {journaled} written now, {} acked, {} in the journal, of {total}",
+            "journal: {journaled_before} from before + {recovered_journaled} recovered from the queue + {journaled} written now, \
+             {} acked of {} published ({recovered} recovered, {to_publish} new), {} in the journal, of {total}",
             stats.acked,
+            stats.published,
             journal.end()
         ));
     }
+    drop(queue); // its journal holds nothing unsettled now
 
     // 3. Sync, with a crash halfway.
     println!(
@@ -404,8 +444,14 @@ fn run(args: &Args) -> Result<(), String> {
         println!("       {n:>7} x {reason}");
     }
     println!(
-        "   journaled        {journaled:>9}   (delivery queue: acked {}, unacked {}; {journaled_before} by an earlier run)",
-        stats.acked, stats.unacked
+        "   journaled        {:>9}   ({journaled} published now, {recovered_journaled} recovered; delivery queue: acked {}, unacked {}; {journaled_before} by an earlier run)",
+        journaled + recovered_journaled,
+        stats.acked,
+        stats.unacked
+    );
+    println!(
+        "   recovered        {recovered:>9}   from the durable queue (published by an earlier run, not acknowledged): {recovered_journaled} journaled now, {} were already in the journal",
+        recovered - recovered_journaled
     );
     println!(
         "   applied          {applied:>9}   (replays included; phase 1 from {start}: {}; phase 2, resumed at checkpoint {resume}: {}, of which {} replayed)",
@@ -485,9 +531,111 @@ fn run(args: &Args) -> Result<(), String> {
     }
 }
 
+/// The ids of the changes in the journal.
+fn journaled_ids(journal: &Arc<Journal>) -> Result<HashSet<String>, String> {
+    let mut ids = HashSet::new();
+    let mut source =
+        JournalSource::new("journal", Arc::clone(journal), 0).map_err(|e| e.to_string())?;
+    loop {
+        let pulled = source.pull(4096).map_err(|e| e.to_string())?;
+        if pulled.is_empty() {
+            return Ok(ids);
+        }
+        ids.extend(pulled.into_iter().map(|c| c.id));
+    }
+}
+
+/// Opens the durable delivery queue on its own journal in `dir`, recovering what an earlier
+/// run published and did not acknowledge.
+fn open_queue(dir: &Path) -> Result<DeliveryQueue<Change>, String> {
+    // `Interval` (the default, 1 s): a publish is written before it returns, so it survives
+    // `kill -9` under any policy; a power loss may take back the last second of PUBLISH and
+    // SETTLE records, which costs nothing here. A lost PUBLISH leaves its change in neither
+    // journal, and a resumed run publishes it again from the deterministic inputs; a lost
+    // SETTLE brings back a change the change journal already holds, and the resumed run skips
+    // it. What makes an acknowledged delivery safe is the change journal's sync of its batch
+    // (`EveryBatch`) before the ack, not this journal; an fsync per publish would only slow
+    // the publisher down.
+    let options = JournalOptions::default().flush(FlushPolicy::Interval(Duration::from_secs(1)));
+    let journal = Journal::open(dir, options).map_err(|e| format!("{}: {e}", dir.display()))?;
+    DeliveryQueue::builder()
+        .priorities(4)
+        .delivery_limit(5)
+        .open_durable(journal)
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Appends the changes of `batch` that `in_journal` lacks to the journal (written and synced:
+/// `EveryBatch`) and adds their ids to it; acknowledges nothing. Returns how many were
+/// appended. A change the journal already holds (a recovered one whose ack did not reach the
+/// queue's journal before a crash) is not appended again.
+fn append_new(
+    journal: &Journal,
+    batch: &[Delivery<Change>],
+    in_journal: &mut HashSet<String>,
+) -> Result<u64, String> {
+    let mut fresh = HashSet::new();
+    let new: Vec<&Change> = batch
+        .iter()
+        .map(|d| d.message())
+        .filter(|c| !in_journal.contains(&c.id) && fresh.insert(c.id.as_str()))
+        .collect();
+    if !new.is_empty() {
+        JournalSource::append(journal, new.iter().copied()).map_err(|e| e.to_string())?;
+    }
+    in_journal.extend(fresh.into_iter().map(str::to_owned));
+    Ok(new.len() as u64)
+}
+
+/// [`append_new`], then acknowledges the whole batch (one SETTLE record in the queue's
+/// journal) once its changes are durable in the change journal.
+fn journal_batch(
+    journal: &Journal,
+    batch: &mut Vec<Delivery<Change>>,
+    in_journal: &mut HashSet<String>,
+) -> Result<u64, String> {
+    let appended = append_new(journal, batch, in_journal)?;
+    Delivery::ack_all(batch.drain(..));
+    Ok(appended)
+}
+
+/// Moves the `recovered` changes the durable queue brought back into the journal, in batches
+/// of up to 1024, before anything new is published. Returns how many were appended (the rest
+/// were in the journal already).
+fn journal_recovered(
+    queue: &DeliveryQueue<Change>,
+    recovered: u64,
+    journal: &Journal,
+    in_journal: &mut HashSet<String>,
+) -> Result<u64, String> {
+    let consumer = queue.consumer();
+    let mut appended = 0u64;
+    let mut received = 0u64;
+    let mut batch = Vec::new();
+    while received < recovered {
+        // Recovered changes have no TTL and no delay: all of them are ready now.
+        let delivery = consumer.try_receive().map_err(|e| {
+            format!("the queue recovered {recovered} changes, gave back {received}: {e}")
+        })?;
+        batch.push(delivery);
+        received += 1;
+        if batch.len() >= 1024 || received == recovered {
+            appended += journal_batch(journal, &mut batch, in_journal)?;
+        }
+    }
+    Ok(appended)
+}
+
 /// Consumes the delivery queue into the journal, in batches of up to 1024 changes: each batch
 /// is appended (written and synced: `EveryBatch`) before its deliveries are acknowledged.
-fn journal_deliveries(queue: &DeliveryQueue<Change>, journal: &Journal) -> Result<u64, String> {
+/// With `crash_at`, exits the process (as if killed) once that many are appended, before the
+/// last batch is acknowledged and after the publisher has closed the queue.
+fn journal_deliveries(
+    queue: &DeliveryQueue<Change>,
+    journal: &Journal,
+    in_journal: &mut HashSet<String>,
+    crash_at: Option<u64>,
+) -> Result<u64, String> {
     let consumer = queue.consumer();
     let mut written = 0u64;
     let mut pending: Vec<Delivery<Change>> = Vec::new();
@@ -495,10 +643,22 @@ fn journal_deliveries(queue: &DeliveryQueue<Change>, journal: &Journal) -> Resul
         if pending.is_empty() {
             return Ok(());
         }
-        JournalSource::append(journal, pending.iter().map(|d| d.message()))
-            .map_err(|e| e.to_string())?;
-        written += pending.len() as u64;
-        pending.drain(..).for_each(|d| d.ack());
+        if crash_at.is_some_and(|at| written + pending.len() as u64 >= at) {
+            // Appended and synced, not acknowledged: what a resumed run must not journal
+            // twice. Once the publisher is done, everything else published is unacknowledged
+            // in the queue too: what a resumed run must journal.
+            let appended = append_new(journal, pending, in_journal)?;
+            while !queue.is_closed() {
+                thread::sleep(Duration::from_millis(1));
+            }
+            println!(
+                "   crash: exiting, as if killed, with {} changes journaled by this run, the last {appended} not acknowledged",
+                written + appended
+            );
+            // No destructor runs: nothing is settled, synced or closed, as after `kill -9`.
+            std::process::exit(CRASH_EXIT);
+        }
+        written += journal_batch(journal, pending, in_journal)?;
         Ok(())
     };
     loop {

@@ -12,6 +12,9 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod crash;
+use crash::crash_copy;
+
 fn open_with(dir: &Path, options: JournalOptions) -> DeliveryQueue<String> {
     let journal = Journal::open(dir, options).unwrap();
     DeliveryQueue::builder()
@@ -28,20 +31,6 @@ fn open(dir: &Path) -> DeliveryQueue<String> {
 fn drain(queue: &DeliveryQueue<String>) -> Vec<Delivery<String>> {
     let consumer = queue.consumer();
     std::iter::from_fn(|| consumer.try_receive().ok()).collect()
-}
-
-/// What a `kill -9` at this moment would leave: a copy of the journal's files (everything
-/// written is in them, as in the page cache a killed process leaves behind). Deliveries still
-/// held stay unsettled in the copy, and the original keeps its directory lock.
-fn crash_copy(dir: &Path) -> tempfile::TempDir {
-    let copy = tempfile::tempdir().unwrap();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    copy
 }
 
 fn segments(dir: &Path) -> usize {

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod crash;
+use crash::crash_copy;
+
 fn policies() -> [FlushPolicy; 3] {
     [
         FlushPolicy::Never,
@@ -222,18 +225,6 @@ fn concurrent_appenders_get_distinct_positions_and_lose_nothing() {
     concurrent_appenders_get_distinct_positions_and_lose_nothing_with(true);
 }
 
-/// Copies the journal directory `from` into a fresh temp dir (without the lock file).
-fn copy_dir(from: &Path) -> tempfile::TempDir {
-    let to = tempfile::tempdir().unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "seg") {
-            fs::copy(&path, to.path().join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    to
-}
-
 #[test]
 fn a_torn_tail_is_cut_at_every_byte_offset() {
     let dir = tempfile::tempdir().unwrap();
@@ -248,7 +239,7 @@ fn a_torn_tail_is_cut_at_every_byte_offset() {
     let seg = segments(dir.path())[0].clone();
     let full = fs::read(&seg).unwrap();
     for cut in before_last..full.len() as u64 {
-        let copy = copy_dir(dir.path());
+        let copy = crash_copy(dir.path());
         let path = copy.path().join(seg.file_name().unwrap());
         fs::write(&path, &full[..cut as usize]).unwrap();
         let journal = Journal::open(copy.path(), options.clone()).unwrap();
@@ -273,7 +264,7 @@ fn a_torn_tail_is_cut_at_every_byte_offset() {
         last[n - 1] ^= 0xff;
         last
     }] {
-        let copy = copy_dir(dir.path());
+        let copy = crash_copy(dir.path());
         let path = copy.path().join(seg.file_name().unwrap());
         let mut bytes = full[..before_last as usize].to_vec();
         bytes.extend_from_slice(&damage);
@@ -283,7 +274,7 @@ fn a_torn_tail_is_cut_at_every_byte_offset() {
         assert_eq!(read_all(&journal, 0).len(), 10);
     }
     // A torn segment creation (a header cut short): the segment is started again.
-    let copy = copy_dir(dir.path());
+    let copy = crash_copy(dir.path());
     fs::write(copy.path().join("00000000000000000011.seg"), b"MQSJ").unwrap();
     let journal = Journal::open(copy.path(), options.clone()).unwrap();
     assert_eq!(journal.end(), 11);
@@ -538,7 +529,7 @@ fn a_mapped_journal_reopens_from_its_preallocated_segment() {
     }
     assert_eq!(journal.append(&big).unwrap(), 300);
     journal.append(b"after").unwrap();
-    let crashed = copy_dir(dir.path());
+    let crashed = crash_copy(dir.path());
     if options.is_memory_mapped() {
         let last = segments(crashed.path()).pop().unwrap();
         assert_eq!(
@@ -548,7 +539,7 @@ fn a_mapped_journal_reopens_from_its_preallocated_segment() {
         );
     }
     for mapped in [false, true] {
-        let copy = copy_dir(crashed.path());
+        let copy = crash_copy(crashed.path());
         let reopened = Journal::open(copy.path(), options.clone().memory_mapped(mapped)).unwrap();
         assert_eq!(reopened.end(), 302, "mapped {mapped}");
         let all = read_all(&reopened, 0);
@@ -565,7 +556,7 @@ fn a_mapped_journal_reopens_from_its_preallocated_segment() {
         let data_end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
         let record_start = data_end - (8 + b"after".len());
         for damage in [data_end - 2..data_end, record_start..record_start + 4] {
-            let copy = copy_dir(crashed.path());
+            let copy = crash_copy(crashed.path());
             let path = copy.path().join(last.file_name().unwrap());
             let mut torn = bytes.clone();
             torn[damage.clone()].fill(0);
