@@ -25,7 +25,7 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use mqsync::delivery::{Delivery, DeliveryQueue, TryReceiveError};
 use mqsync::integrate::{Integrator, RuleSet};
-use mqsync::journal::{FlushPolicy, Journal, JournalOptions};
+use mqsync::journal::{FlushPolicy, Journal, JournalOptions, Recovery};
 use mqsync::sync::{
     Change, DataSync, JournalSource, Metrics, Op, Replica, RetryPolicy, Sink, SinkError, Source,
     SqliteSchema, SqliteSink, SyncReport,
@@ -59,10 +59,12 @@ usage: cargo run --release --example sync_pipeline --features sqlite-bundled,jou
                      this run resumes from the queue, the journal and the database's
                      checkpoint. Otherwise all three are replaced.
   --crash-in-delivery N
-                     exit at once (exit code 3, no clean-up, as if killed) when at least N
-                     changes are in the change journal and the last of them are not yet
-                     acknowledged, once everything is published: a resumed run then finds
-                     both kinds of unacknowledged messages in the queue. For tests
+                     exit at once (exit code 3, no clean-up, as if killed) once this run has
+                     journaled at least N newly published changes, the last batch of them
+                     not yet acknowledged, and everything is published: a resumed run then
+                     finds both kinds of unacknowledged messages in the queue. Changes
+                     recovered from the queue or journaled by an earlier run do not count; if
+                     fewer than N remain, the run does not stop. Needs --out. For tests
   -h, --help         this text
 
 Exit codes: 0 verified, 1 verification failed, 2 bad flags, 3 --crash-in-delivery crashed.";
@@ -75,7 +77,9 @@ struct Args {
     workers: usize,
     failure_rate: f64,
     out: Option<PathBuf>,
-    /// `--crash-in-delivery`: exit once this many changes are journaled in this run.
+    /// `--crash-in-delivery`: exit once this run has journaled this many newly published
+    /// changes (not those recovered from the queue or journaled by an earlier run); no exit if
+    /// fewer remain. Only with `out`: the crashed run leaves its files for the next one.
     crash_in_delivery: Option<u64>,
 }
 
@@ -100,6 +104,11 @@ fn parse_args() -> Result<Args, String> {
     })?;
     if args.workers == 0 || args.messages < 10 {
         return Err("--workers must be at least 1 and --messages at least 10".into());
+    }
+    if args.crash_in_delivery.is_some() && args.out.is_none() {
+        // The crash skips every clean-up: a temporary directory would be left behind, and no
+        // later run could resume from it.
+        return Err("--crash-in-delivery needs --out (the next run resumes there)".into());
     }
     Ok(args)
 }
@@ -173,8 +182,9 @@ fn run(args: &Args) -> Result<(), String> {
     let queue_path = db_path.with_extension("queue");
     // A change journal left by an earlier run on the same `--out` (killed, say): resume from
     // the delivery queue's journal, the change journal and the database's checkpoint.
-    // Otherwise start from nothing. (The change journal is opened before the queue, so a queue
-    // without a change journal is from an older, finished-over run: replaced too.)
+    // Otherwise start from nothing. (No run deletes the change journal, and it is created
+    // before the queue's, so a queue directory without one appears only if someone removed the
+    // change journal by hand: it is replaced too, with the database.)
     let resuming = args.out.is_some() && journal_path.is_dir();
     if !resuming {
         for suffix in ["", "-wal", "-shm"] {
@@ -254,8 +264,10 @@ fn run(args: &Args) -> Result<(), String> {
     let journal = open_journal()?;
     // Resuming: the changes an earlier run journaled are not published again (the inputs are
     // the same, generated from fixed seeds). Where that run died decides where a change is:
-    // - published, not yet journaled: in the queue only; recovered and journaled now;
-    // - journaled (synced), its ack not yet written: in both; recovered, acknowledged and not
+    // - published, not yet written to the change journal: in the queue only; recovered and
+    //   journaled now;
+    // - written to the change journal (a written batch survives `kill -9` in the page cache,
+    //   synced or not), its ack not yet written: in both; recovered, acknowledged and not
     //   journaled again (its id is in the journal);
     // - acknowledged: in the journal only; not published again;
     // - its publish not returned (a PUBLISH cut short): in neither; published again.
@@ -273,8 +285,9 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let queue = open_queue(&queue_path)?;
     let recovered = queue.stats().recovered;
-    // What the queue recovered goes into the change journal before anything new is published:
-    // its lanes are by priority, so a new publish could otherwise overtake a recovered change.
+    // What the queue recovered goes into the change journal, and its ids into `in_journal`,
+    // before the filter below picks what to publish: a recovered change the change journal
+    // lacks is not in `in_journal` until then, and would be published a second time.
     let recovered_journaled = journal_recovered(&queue, recovered, &journal, &mut in_journal)?;
     if recovered > 0 {
         println!(
@@ -548,15 +561,20 @@ fn journaled_ids(journal: &Arc<Journal>) -> Result<HashSet<String>, String> {
 /// Opens the durable delivery queue on its own journal in `dir`, recovering what an earlier
 /// run published and did not acknowledge.
 fn open_queue(dir: &Path) -> Result<DeliveryQueue<Change>, String> {
-    // `Interval` (the default, 1 s): a publish is written before it returns, so it survives
-    // `kill -9` under any policy; a power loss may take back the last second of PUBLISH and
-    // SETTLE records, which costs nothing here. A lost PUBLISH leaves its change in neither
-    // journal, and a resumed run publishes it again from the deterministic inputs; a lost
-    // SETTLE brings back a change the change journal already holds, and the resumed run skips
-    // it. What makes an acknowledged delivery safe is the change journal's sync of its batch
-    // (`EveryBatch`) before the ack, not this journal; an fsync per publish would only slow
-    // the publisher down.
-    let options = JournalOptions::default().flush(FlushPolicy::Interval(Duration::from_secs(1)));
+    // `Interval` (1 s): a publish is written before it returns, so it survives `kill -9` under
+    // any policy. A power loss may take back the records of the last second, and may leave a
+    // page missing in the middle of the last batch written: `Recovery::Strict` (the default)
+    // would then refuse to open (`Corrupt`), so the damaged tail is quarantined (cut and moved
+    // aside) instead. Losing any tail of this journal is safe here: a lost PUBLISH leaves its
+    // change in neither journal, and a resumed run publishes it again from the deterministic
+    // inputs; a lost SETTLE brings back a change the change journal already holds, and the
+    // resumed run acknowledges it without journaling it again (the id check); a lost REQUEUE
+    // only resets a delivery count. What makes an acknowledged delivery safe is the change
+    // journal's sync of its batch (`EveryBatch`) before the ack, not this journal; an fsync per
+    // publish would only slow the publisher down.
+    let options = JournalOptions::default()
+        .flush(FlushPolicy::Interval(Duration::from_secs(1)))
+        .recovery(Recovery::QuarantineDamagedTail);
     let journal = Journal::open(dir, options).map_err(|e| format!("{}: {e}", dir.display()))?;
     DeliveryQueue::builder()
         .priorities(4)
@@ -613,7 +631,10 @@ fn journal_recovered(
     let mut received = 0u64;
     let mut batch = Vec::new();
     while received < recovered {
-        // Recovered changes have no TTL and no delay: all of them are ready now.
+        // Every recovered change is ready now: `open_queue` sets no default TTL, no redelivery
+        // backoff and no visibility timeout, and the publisher gives no TTL (`publish_with`'s
+        // `None`), so nothing recovered has expired or waits for a delay. A builder setting
+        // that can hold a delivery back would make this fail: wait here then.
         let delivery = consumer.try_receive().map_err(|e| {
             format!("the queue recovered {recovered} changes, gave back {received}: {e}")
         })?;
@@ -628,8 +649,9 @@ fn journal_recovered(
 
 /// Consumes the delivery queue into the journal, in batches of up to 1024 changes: each batch
 /// is appended (written and synced: `EveryBatch`) before its deliveries are acknowledged.
-/// With `crash_at`, exits the process (as if killed) once that many are appended, before the
-/// last batch is acknowledged and after the publisher has closed the queue.
+/// With `crash_at`, exits the process (as if killed) once it has appended that many (counting
+/// only what it appends: newly published changes, not recovered ones), before the last batch is
+/// acknowledged and after the publisher has closed the queue; if fewer come, it never exits.
 fn journal_deliveries(
     queue: &DeliveryQueue<Change>,
     journal: &Journal,

@@ -22,9 +22,13 @@
 //
 // Recovery (`recover`) reads the log from its first retained record and replays it into a map
 // id → state: PUBLISH inserts (a later copy of the same id replaces the earlier one), REQUEUE
-// updates, SETTLE removes; ids are unique for the life of the log (`next_id` resumes above the
-// largest seen), so a SETTLE can never hit a later message. The survivors go back into their
-// lanes in id (publish) order, ahead of anything published after the restart.
+// updates, SETTLE removes. `next_id` resumes above the largest id of a retained PUBLISH, so ids
+// are unique among retained PUBLISH records, not for the life of the log: once retention has
+// deleted the segment with the largest PUBLISH and nothing is live, a restart can give again an
+// id that a retained SETTLE or REQUEUE names. That is harmless, because replay is sequential:
+// those old records come before the new PUBLISH and act on the old message (or on nothing), so
+// a SETTLE never removes a later message. The survivors go back into their lanes in id
+// (publish) order, ahead of anything published after the restart.
 //
 // Retention. Segments are deleted once no live message has its PUBLISH in them. Ids are counted
 // in buckets of `BUCKET` consecutive ids; each bucket knows how many of its messages are live
