@@ -9,7 +9,9 @@
 //! documents per round: bare `serde_json::from_slice::<Value>` or `integrate`),
 //! `nested-batch-1`, `nested-batch-2`, `mixed-batch-1`, `mixed-batch-2` (`integrate_batch` of
 //! 100k inputs on a 1- or 2-thread pool; the messages are dropped on the calling thread after
-//! each round, as a consumer would). It prints the wall and CPU time (all threads) of the timed
+//! each round, as a consumer would), `nested-serde`, `nested-serde-2` (the machine's ceiling:
+//! bare serde_json over the 100k nested events on 1 or 2 threads, each thread freeing what it
+//! parsed, so no memory crosses threads). It prints the wall and CPU time (all threads) of the timed
 //! part per round, so the 1- and 2-thread runs compare in CPU as well as in wall time: on a
 //! loaded machine the wall time of the 2-thread run says little, the CPU it took says what it
 //! would take on free cores. `RUSTFLAGS="--cfg mqsync_bench_mimalloc"` runs it on mimalloc.
@@ -42,9 +44,12 @@ fn main() {
         "mixed" => Vec::new(),
         other => panic!("unknown shape {other}"),
     };
-    let threads: usize = action
-        .strip_prefix("batch-")
-        .map_or(1, |t| t.parse().expect("batch-THREADS"));
+    let threads: usize = match action {
+        "serde-2" => 2,
+        _ => action
+            .strip_prefix("batch-")
+            .map_or(1, |t| t.parse().expect("batch-THREADS")),
+    };
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -74,6 +79,22 @@ fn main() {
                 for raw in raws {
                     black_box(integrator.integrate(raw).expect("accepted"));
                 }
+                (start.elapsed(), cpu_time() - cpu_start)
+            }
+            "serde" | "serde-2" => {
+                // The machine's ceiling: bare serde_json on 1 or 2 threads, each thread parsing
+                // its own half and freeing what it parsed, so no memory crosses threads.
+                let halves = if action == "serde" { 1 } else { 2 };
+                let (start, cpu_start) = (Instant::now(), cpu_time());
+                pool.install(|| {
+                    docs.par_chunks(docs.len() / halves).for_each(|half| {
+                        let values: Vec<serde_json::Value> = half
+                            .iter()
+                            .map(|doc| serde_json::from_slice(doc).expect("JSON"))
+                            .collect();
+                        drop(black_box(values));
+                    })
+                });
                 (start.elapsed(), cpu_time() - cpu_start)
             }
             _ => {

@@ -506,6 +506,33 @@ fn batches_keep_order_and_account_for_everything() {
         check_outcome(&inputs, &out);
         assert_eq!(out.rejected.len(), (0..5000).filter(|i| i % 7 >= 5).count());
     }
+    // Called from one of the pool's own threads (a batch inside a rayon task), and from a
+    // thread of another pool.
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap(),
+    );
+    let integrator = Integrator::builder()
+        .pool(Arc::clone(&pool))
+        .chunk_size(100)
+        .build()
+        .unwrap();
+    check_outcome(
+        &inputs,
+        &pool.install(|| integrator.integrate_batch(inputs.clone())),
+    );
+    let other = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let (first, second) = other.join(
+        || integrator.integrate_batch(inputs.clone()),
+        || integrator.integrate_batch(inputs.clone()),
+    );
+    check_outcome(&inputs, &first);
+    check_outcome(&inputs, &second);
     let small = mixed(10);
     check_outcome(
         &small,

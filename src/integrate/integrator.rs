@@ -4,12 +4,12 @@
 use super::pipeline::Pipeline;
 use super::rejection::{BatchOutcome, Rejection};
 use super::rules::{RuleError, RuleSet, SourceRules};
-use super::{Input, Message};
+use super::{Input, Message, Raw};
 use crate::queue::MsQueue;
 use crate::ConfigError;
-use rayon::prelude::*;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// Default number of inputs one rayon task handles at least; batches of fewer than two chunks
 /// run on the calling thread, because splitting them costs more than it saves (and a batch that
@@ -89,16 +89,27 @@ impl Integrator {
     }
 
     fn integrate_at(&self, index: usize, input: Input) -> Result<Message, Rejection> {
+        self.integrate_keeping_payload(index, input).0
+    }
+
+    /// [`integrate_at`](Self::integrate_at), handing an accepted input's payload back.
+    fn integrate_keeping_payload(
+        &self,
+        index: usize,
+        input: Input,
+    ) -> (Result<Message, Rejection>, Option<Raw>) {
         let pipeline = if self.sources.is_empty() {
             &self.default
         } else {
             self.sources.get(&input.source).unwrap_or(&self.default)
         };
-        pipeline.run(input).map_err(|(input, reason)| Rejection {
+        let (result, payload) = pipeline.run_keeping_payload(input);
+        let result = result.map_err(|(input, reason)| Rejection {
             index,
             input,
             reason,
-        })
+        });
+        (result, payload)
     }
 
     /// Integrates a batch, in parallel when it holds at least two chunks and the pool has more
@@ -139,18 +150,7 @@ impl Integrator {
                     .map(|(i, input)| self.integrate_at(offset + i, input.into()))
                     .collect()
             } else {
-                let parallel = || {
-                    inputs
-                        .into_par_iter()
-                        .enumerate()
-                        .with_min_len(self.chunk_size)
-                        .map(|(i, input)| self.integrate_at(offset + i, input.into()))
-                        .collect()
-                };
-                match &self.pool {
-                    Some(pool) => pool.install(parallel),
-                    None => parallel(),
-                }
+                self.integrate_together(offset, inputs)
             };
         let mut outcome = BatchOutcome {
             messages: Vec::with_capacity(count),
@@ -218,6 +218,82 @@ impl Integrator {
 }
 
 impl Integrator {
+    /// A batch of at least two chunks, shared by the calling thread and all but one of the
+    /// pool's threads: each takes the next chunk nobody has taken until none is left, so as
+    /// many threads work as the pool has, and fast ones take more chunks. Results keep input
+    /// order: chunk `k` holds inputs `k * chunk_size ..`.
+    ///
+    /// Memory stays with the thread that made it where the library can arrange it, because
+    /// glibc's malloc is slow at re-using memory that another thread freed into its arena:
+    /// - the calling thread works rather than waits: it allocated the inputs, and most likely
+    ///   frees the messages, so what it integrates is allocated and freed on one thread;
+    /// - a pool thread hands the payloads of the inputs it accepted back, and the calling
+    ///   thread frees them after the scope.
+    ///
+    /// docs/integrate.md#batches has the measurements.
+    fn integrate_together<I: Into<Input> + Send>(
+        &self,
+        offset: usize,
+        inputs: Vec<I>,
+    ) -> Vec<Result<Message, Rejection>> {
+        let size = self.chunk_size;
+        let count = inputs.len();
+        let mut chunks = Vec::with_capacity(count.div_ceil(size));
+        let mut rest = inputs.into_iter();
+        loop {
+            let chunk: Vec<I> = rest.by_ref().take(size).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            chunks.push(Mutex::new(Some(chunk)));
+        }
+        let done: Vec<OnceLock<Done>> = chunks.iter().map(|_| OnceLock::new()).collect();
+        // The next chunk to take. Relaxed: the counter only hands out indexes, each once (the
+        // RMW's atomicity is all that matters); the chunk itself is passed through its mutex,
+        // and the results back through their `OnceLock`s and the scope's join.
+        let next = AtomicUsize::new(0);
+        // `helper`: on a pool thread, which hands the payloads of the inputs it accepted back
+        // for the calling thread, which allocated them, to free.
+        let work = |helper: bool| loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = chunks.get(k) else { return };
+            let chunk = slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .unwrap_or_default();
+            let first = offset + k * size;
+            let mut payloads = Vec::with_capacity(if helper { chunk.len() } else { 0 });
+            let results = chunk
+                .into_iter()
+                .enumerate()
+                .map(|(i, input)| {
+                    let (result, payload) = self.integrate_keeping_payload(first + i, input.into());
+                    if helper {
+                        payloads.extend(payload);
+                    }
+                    result
+                })
+                .collect();
+            // Chunk `k` is handed out once, so its results are set once.
+            let _ = done[k].set(Done { results, payloads });
+        };
+        let helpers = self.threads().saturating_sub(1);
+        match &self.pool {
+            Some(pool) => pool.in_place_scope(|scope| together(scope, helpers, &work)),
+            None => rayon::in_place_scope(|scope| together(scope, helpers, &work)),
+        }
+        let mut results = Vec::with_capacity(count);
+        for chunk in done {
+            let chunk = chunk.into_inner().unwrap_or_else(|| {
+                unreachable!("the scope joins every worker, and every chunk was taken")
+            });
+            results.extend(chunk.results);
+            drop(chunk.payloads);
+        }
+        results
+    }
+
     /// The number of threads batches run on.
     fn threads(&self) -> usize {
         match &self.pool {
@@ -225,6 +301,25 @@ impl Integrator {
             None => rayon::current_num_threads(),
         }
     }
+}
+
+/// Runs `work(false)` on the calling thread and `work(true)` on `helpers` tasks spawned into
+/// `scope`'s pool.
+fn together<'scope>(
+    scope: &rayon::Scope<'scope>,
+    helpers: usize,
+    work: &'scope (dyn Fn(bool) + Sync),
+) {
+    for _ in 0..helpers {
+        scope.spawn(move |_| work(true));
+    }
+    work(false);
+}
+
+/// One chunk's results, in input order, and the payloads its pool thread handed back.
+struct Done {
+    results: Vec<Result<Message, Rejection>>,
+    payloads: Vec<Raw>,
 }
 
 /// How many inputs [`Integrator::integrate_queue`] moved, by destination.

@@ -12,7 +12,7 @@ use super::path::{kind_of, FieldPath};
 use super::rejection::Reason;
 use super::rules::{Conversion, RuleError, SourceRules, MAX_DEPTH_CEILING};
 use super::schema::CompiledSchema;
-use super::{Input, Message};
+use super::{Input, Message, Raw};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -31,6 +31,9 @@ pub(crate) struct Pipeline {
     checks: Vec<CompiledCheck>,
     schema: Option<CompiledSchema>,
 }
+
+/// A message, or the input handed back whole with the reason it was rejected.
+pub(crate) type Accepted = Result<Message, (Box<Input>, Reason)>;
 
 impl Pipeline {
     /// Compiles `rules`; `at` is where they sit in the rule set (`sources.orders`), for errors.
@@ -114,18 +117,29 @@ impl Pipeline {
 
     /// Runs every rule on `input`. The input is only borrowed until it is accepted, so a
     /// rejection can hand it back whole.
-    pub(crate) fn run(&self, input: Input) -> Result<Message, (Box<Input>, Reason)> {
+    ///
+    /// An accepted input's payload is handed back rather than dropped, so that a batch can free
+    /// it on the thread that allocated it.
+    pub(crate) fn run_keeping_payload(&self, input: Input) -> (Accepted, Option<Raw>) {
         match self.shape(&input) {
-            Ok(derived) => Ok(Message {
-                id: derived.id,
-                source: input.source,
-                key: derived.key,
-                version: derived.version,
-                timestamp: derived.timestamp,
-                headers: input.headers,
-                body: derived.body,
-            }),
-            Err(reason) => Err((Box::new(input), reason)),
+            Ok(derived) => {
+                let Input {
+                    source,
+                    headers,
+                    raw,
+                } = input;
+                let message = Message {
+                    id: derived.id,
+                    source,
+                    key: derived.key,
+                    version: derived.version,
+                    timestamp: derived.timestamp,
+                    headers,
+                    body: derived.body,
+                };
+                (Ok(message), Some(raw))
+            }
+            Err(reason) => (Err((Box::new(input), reason)), None),
         }
     }
 
