@@ -14,6 +14,14 @@
 // file under it (the same as any mapped database); the directory lock keeps other journals
 // out, not other programs.
 //
+// Before each sync, the leader drops this process's page-table entries for the whole pages
+// below the end of what is written (`Mapping::written_pages` → `WrittenPages::release`,
+// `madvise(MADV_DONTNEED)`): appends never write there again, and a sync of a page that is
+// still mapped writable must write-protect it first, one TLB shootdown (an interrupt to every
+// CPU running the process) per page, where a release flushes the whole range at once. For a
+// shared file mapping MADV_DONTNEED keeps the data: the pages stay in the page cache, dirty
+// until written back, and readers read them through the file as before.
+//
 // The preallocated tail is zeros. Opening reads zeros after the last record as a torn tail
 // (`open::repair_last`) and cuts them, so a crashed mapped journal reopens like a crashed
 // written one; a clean close cuts the tail itself (`Mapping::seal`).
@@ -26,7 +34,22 @@ use std::path::Path;
 pub(super) struct Mapping {
     ptr: *mut u8,
     len: usize,
+    /// The pages below this offset are released (see the essay above); a multiple of the
+    /// page size, only grows. Written under the journal's lock.
+    released: usize,
 }
+
+/// Whole pages of a mapping below its written end, to release without the journal's lock.
+#[derive(Debug)]
+pub(super) struct WrittenPages {
+    ptr: *mut u8,
+    len: usize,
+}
+
+/// The page size assumed for releases: 4 KiB, the smallest on Linux. On a system with larger
+/// pages `madvise` rounds within a page (and a range that does not start on a page fails with
+/// EINVAL, which the release ignores: it is an optimisation, not a duty).
+const PAGE: usize = 4096;
 
 // SAFETY: the mapping is plain memory owned by this value (unmapped in `drop`); it is only
 // written through `&mut self` (`write_at`), and the journal keeps it inside its state mutex.
@@ -79,6 +102,7 @@ impl Mapping {
         Ok(Mapping {
             ptr: ptr.cast(),
             len,
+            released: 0,
         })
     }
 
@@ -118,11 +142,52 @@ impl Mapping {
         }
     }
 
+    /// The whole pages from the last release up to `written` (the bytes appended so far), and
+    /// counts them released; `None` when no whole page was completed since.
+    pub(super) fn written_pages(&mut self, written: usize) -> Option<WrittenPages> {
+        let end = (written.min(self.len) / PAGE) * PAGE;
+        if end <= self.released {
+            return None;
+        }
+        debug_assert!(self.released % PAGE == 0 && end <= self.len);
+        // SAFETY: `released < end ≤ len`, so the offset is inside the mapping.
+        let ptr = unsafe { self.ptr.add(self.released) };
+        let pages = WrittenPages {
+            ptr,
+            len: end - self.released,
+        };
+        self.released = end;
+        Some(pages)
+    }
+
     /// Unmaps, then cuts the file to `used` bytes (the preallocated zeros go).
     pub(super) fn seal(self, file: &File, used: u64, path: &Path) -> Result<(), JournalError> {
         drop(self);
         file.set_len(used)
             .map_err(|e| JournalError::io("truncate", path, e))
+    }
+}
+
+impl WrittenPages {
+    /// Drops the process's page-table entries for these pages; their data stays in the page
+    /// cache (a shared file mapping). Errors are ignored (see [`PAGE`]).
+    ///
+    /// # Safety
+    ///
+    /// The mapping these pages came from must still be mapped (the journal keeps it while a
+    /// leader, the only caller, does its I/O: a roll and the journal's drop wait for it), and
+    /// no one may hold a reference into these pages (appends copy in and return, at or past
+    /// the written end, never below it).
+    pub(super) unsafe fn release(self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: by the caller's contract, `ptr..ptr + len` lies in a live mapping with no
+        // references into it; `ptr` is page-aligned (the mapping is, and the offset is a
+        // multiple of `PAGE`). MADV_DONTNEED on a shared file mapping discards no data.
+        unsafe {
+            libc::madvise(self.ptr.cast(), self.len, libc::MADV_DONTNEED);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = self;
     }
 }
 
