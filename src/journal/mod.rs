@@ -832,19 +832,19 @@ impl Shared {
             let roll = !batch.is_empty() && state.active_len >= self.options.segment_bytes;
             let base = state.written;
             let active_base = *state.segments.last().expect("at least one segment");
-            // Mapped mode: the pages appends are done with, to release before the sync (see
-            // `mapped.rs`).
+            // Mapped mode: the pages appends are done with, to release before the sync, and
+            // the next ones, to read ahead (see `mapped.rs`).
             let active_len = state.active_len as usize;
-            let written_pages = match state.map.as_mut() {
-                Some(map) if want_sync => map.written_pages(active_len),
+            let sync_pages = match state.map.as_mut() {
+                Some(map) if want_sync => map.pages_at_sync(active_len),
                 _ => None,
             };
             drop(state);
 
-            if let Some(pages) = written_pages {
+            if let Some(pages) = sync_pages {
                 // SAFETY: this thread leads, so the mapping stays (a roll and the journal's
-                // drop wait for no leader), and appends write at or past `active_len` only.
-                unsafe { pages.release() };
+                // drop wait for no leader); appends copy in and return, holding no reference.
+                unsafe { pages.run() };
             }
             let result = self.write_batch(&mut file, active_base, base, roll, &batch, want_sync);
 
