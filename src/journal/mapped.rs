@@ -72,6 +72,8 @@ const PAGE: usize = 4096;
 
 // SAFETY: the mapping is plain memory owned by this value (unmapped in `drop`); it is only
 // written through `&mut self` (`write_at`), and the journal keeps it inside its state mutex.
+// The one use without the lock, a leader's `SyncPages::run`, changes page-table entries of
+// pages no append writes again (and reads ahead pages not written yet), touching no byte.
 unsafe impl Send for Mapping {}
 
 impl Mapping {
