@@ -316,6 +316,43 @@ fn append_with_refuses_a_large_record_and_survives_a_panicking_writer() {
     }
 }
 
+/// `active_base` and `end`, read before an append, are at or below its position, whoever else
+/// appends and rolls meanwhile; `remove_before(active_base())` keeps the active segment.
+#[test]
+fn active_base_and_end_bound_every_later_append() {
+    for mapped in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions::default()
+            .memory_mapped(mapped)
+            .segment_bytes(4096)
+            .flush(FlushPolicy::Interval(Duration::from_millis(1)));
+        let journal = Journal::open(dir.path(), options).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..3u64 {
+                let journal = &journal;
+                s.spawn(move || {
+                    for i in 0..500 {
+                        let (base, end) = (journal.active_base(), journal.end());
+                        let position = journal.append(&record(t * 1000 + i)).unwrap();
+                        assert!(
+                            base <= position && end <= position,
+                            "{base} {end} {position}"
+                        );
+                        if i % 50 == 0 {
+                            journal.remove_before(journal.active_base()).unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(journal.end(), 1500);
+        let base = journal.active_base();
+        journal.remove_before(base).unwrap();
+        assert_eq!(journal.first(), base);
+        assert_eq!(read_all(&journal, base).len() as u64, 1500 - base);
+    }
+}
+
 /// A mapped journal syncing as it goes (each sync releases the pages it is done with) keeps
 /// every record, in the file and through readers, and reopens whole.
 #[test]

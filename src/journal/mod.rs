@@ -597,14 +597,32 @@ impl Journal {
         self.shared.end_hint.load(Ordering::Acquire)
     }
 
-    /// The first position of the active segment, lock-free: at or below the position of every
-    /// record appended after this call, and, within a segment, as good a lower bound for
-    /// [`remove_before`](Self::remove_before) as [`end`](Self::end) (which deletes whole
-    /// segments below the active one at most). Changes once a segment, so reading it from many
-    /// threads costs no cache traffic, unlike `end`. The durable delivery queue's retention
-    /// bounds use it (`delivery/durable.rs` has the argument, with the ordering it needs: this
-    /// load is Acquire and pairs with the Release store of the roll, made under the lock).
-    pub(crate) fn active_base(&self) -> u64 {
+    /// The first position of the active segment (the last, the one appends go to), read
+    /// without the lock: at or below the position of every record appended after this call
+    /// returns. As a bound for [`remove_before`](Self::remove_before), which never deletes the
+    /// active segment, it deletes exactly what [`end`](Self::end) would; and it changes once a
+    /// segment, so threads that read it often share it in their caches, where `end` changes
+    /// with every append. The durable delivery queue's retention bounds use it
+    /// (`src/delivery/retention.rs` has the argument; the load is Acquire and pairs with the
+    /// Release store a roll makes under the lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::journal::{Journal, JournalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let journal = Journal::open(dir.path(), JournalOptions::default().segment_bytes(4096)).unwrap();
+    /// assert_eq!(journal.active_base(), 0);
+    /// for _ in 0..100 {
+    ///     journal.append(&[7; 100]).unwrap();
+    /// }
+    /// let base = journal.active_base();
+    /// assert!(base > 0 && base < journal.end());
+    /// journal.remove_before(base).unwrap();
+    /// assert_eq!(journal.first(), base); // every segment but the active one is gone
+    /// ```
+    pub fn active_base(&self) -> u64 {
         // Acquire: pairs with the Release store in `Shared::store_segments`.
         self.shared.active_base.load(Ordering::Acquire)
     }
