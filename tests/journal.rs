@@ -225,6 +225,163 @@ fn concurrent_appenders_get_distinct_positions_and_lose_nothing() {
     concurrent_appenders_get_distinct_positions_and_lose_nothing_with(true);
 }
 
+/// `append_with` (framed in place, in the thread's buffer) against `append` and
+/// `append_batch` (framed from a slice): the same positions and the same bytes in every
+/// segment file, in both write modes, across segment rolls.
+fn append_with_writes_the_same_bytes_as_append_with(mapped: bool) {
+    let options = JournalOptions::default()
+        .memory_mapped(mapped)
+        .segment_bytes(8192)
+        .flush(FlushPolicy::Never);
+    let (copied, in_place) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    {
+        let a = Journal::open(copied.path(), options.clone()).unwrap();
+        let b = Journal::open(in_place.path(), options.clone()).unwrap();
+        for i in 0..300 {
+            let payload = record(i);
+            let position = if i % 3 == 0 {
+                a.append_batch([&payload]).unwrap().start
+            } else {
+                a.append(&payload).unwrap()
+            };
+            assert_eq!(position, i);
+            let position = b
+                .append_with(|out| {
+                    // Written in two parts, as a caller's header and payload would be.
+                    let (head, tail) = payload.split_at(payload.len() / 2);
+                    out.extend_from_slice(head);
+                    out.extend_from_slice(tail);
+                })
+                .unwrap();
+            assert_eq!(position, i);
+            assert_eq!(a.end(), i + 1);
+            assert_eq!(b.end(), i + 1);
+        }
+        assert_eq!(read_all(&a, 0), read_all(&b, 0));
+    }
+    let (a, b) = (segments(copied.path()), segments(in_place.path()));
+    assert!(a.len() > 2, "rolled: {}", a.len());
+    assert_eq!(a.len(), b.len());
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!(a.file_name(), b.file_name());
+        assert!(
+            fs::read(a).unwrap() == fs::read(b).unwrap(),
+            "{a:?} differs"
+        );
+    }
+}
+
+#[test]
+fn append_with_writes_the_same_bytes_as_append() {
+    append_with_writes_the_same_bytes_as_append_with(false);
+    append_with_writes_the_same_bytes_as_append_with(true);
+}
+
+#[test]
+fn append_with_refuses_a_large_record_and_survives_a_panicking_writer() {
+    for mapped in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions::default()
+            .memory_mapped(mapped)
+            .max_record_bytes(16);
+        let journal = Journal::open(dir.path(), options).unwrap();
+        let err = journal.append_with(|out| out.extend_from_slice(&[1; 17]));
+        assert!(matches!(
+            err,
+            Err(JournalError::RecordTooLarge { len: 17, max: 16 })
+        ));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            journal.append_with(|out| {
+                out.extend_from_slice(b"half");
+                panic!("the writer failed");
+            })
+        }));
+        assert!(panicked.is_err());
+        // A writer that takes bytes away is refused before anything is appended.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            journal.append_with(|out| out.clear())
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(journal.end(), 0);
+        // An append from inside a writer gets a buffer of its own.
+        let outer = journal
+            .append_with(|out| {
+                out.extend_from_slice(b"outer");
+                journal
+                    .append_with(|inner| inner.extend_from_slice(b"inner"))
+                    .unwrap();
+            })
+            .unwrap();
+        assert_eq!(outer, 1);
+        let records: Vec<Vec<u8>> = read_all(&journal, 0).into_iter().map(|r| r.1).collect();
+        assert_eq!(records, [b"inner".to_vec(), b"outer".to_vec()]);
+    }
+}
+
+/// `active_base` and `end`, read before an append, are at or below its position, whoever else
+/// appends and rolls meanwhile; `remove_before(active_base())` keeps the active segment.
+#[test]
+fn active_base_and_end_bound_every_later_append() {
+    for mapped in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions::default()
+            .memory_mapped(mapped)
+            .segment_bytes(4096)
+            .flush(FlushPolicy::Interval(Duration::from_millis(1)));
+        let journal = Journal::open(dir.path(), options).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..3u64 {
+                let journal = &journal;
+                s.spawn(move || {
+                    for i in 0..500 {
+                        let (base, end) = (journal.active_base(), journal.end());
+                        let position = journal.append(&record(t * 1000 + i)).unwrap();
+                        assert!(
+                            base <= position && end <= position,
+                            "{base} {end} {position}"
+                        );
+                        if i % 50 == 0 {
+                            journal.remove_before(journal.active_base()).unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(journal.end(), 1500);
+        let base = journal.active_base();
+        journal.remove_before(base).unwrap();
+        assert_eq!(journal.first(), base);
+        assert_eq!(read_all(&journal, base).len() as u64, 1500 - base);
+    }
+}
+
+/// A mapped journal syncing as it goes (each sync releases the pages it is done with) keeps
+/// every record, in the file and through readers, and reopens whole.
+#[test]
+fn a_mapped_journal_keeps_every_record_across_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions::default()
+        .memory_mapped(true)
+        .segment_bytes(256 << 10)
+        .flush(FlushPolicy::Interval(Duration::from_millis(1)));
+    let expected: Vec<(u64, Vec<u8>)> = (0..5000).map(|i| (i, record(i))).collect();
+    {
+        let journal = Journal::open(dir.path(), options.clone()).unwrap();
+        for (i, payload) in &expected {
+            assert_eq!(journal.append(payload).unwrap(), *i);
+            if i % 97 == 0 {
+                journal.sync().unwrap();
+            }
+        }
+        assert_eq!(read_all(&journal, 0), expected);
+        assert!(segments(dir.path()).len() > 2);
+    }
+    let crashed = crash_copy(dir.path());
+    let journal = Journal::open(crashed.path(), options).unwrap();
+    assert_eq!(read_all(&journal, 0), expected);
+}
+
+
 #[test]
 fn a_torn_tail_is_cut_at_every_byte_offset() {
     let dir = tempfile::tempdir().unwrap();

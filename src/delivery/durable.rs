@@ -30,17 +30,17 @@
 // a SETTLE never removes a later message. The survivors go back into their lanes in id
 // (publish) order, ahead of anything published after the restart.
 //
-// Retention. Segments are deleted once no live message has its PUBLISH in them. Ids are counted
-// in buckets of `BUCKET` consecutive ids; each bucket knows how many of its messages are live
-// and a position at or below its first PUBLISH. A publish counts itself in its bucket (taking
-// the journal's end as that lower bound) *before* it appends, under the retention lock, so a
-// cut computed under the same lock never passes a PUBLISH that is about to be written. The cut
-// is the first live bucket's position, or the journal's end when nothing is live; segments
-// entirely below it hold only settled messages and go. A message that is never settled keeps
-// its segment and every later one; a restart rewrites the live messages to the end of the log
-// (`compact`) and deletes the rest, once the copies are synced.
+// Retention (which segments no live message needs) is counted in `retention.rs`, which has
+// its own protocol essay: a publish reads the journal's active segment base before it takes
+// its id, the settlements count, and the cut never passes a live PUBLISH.
+//
+// The costs per message (mapped journal, `Interval`): the PUBLISH and the SETTLE are framed in
+// the journal's per-thread buffer (`Journal::append_with`, no allocation) and copied into the
+// mapping under one short hold of the journal's lock each; the retention lock is taken by the
+// settlement only (and by one publish in `BUCKET`), and never around the journal's lock.
 
 use super::lane::Envelope;
+use super::retention::{Retention, BUCKET};
 use crate::journal::{Journal, JournalError};
 use crate::primitive::sync::atomic::{AtomicU64, Ordering};
 use crate::primitive::sync::{Mutex, MutexGuard, PoisonError};
@@ -187,8 +187,6 @@ const SETTLE: u8 = 3;
 const PUBLISH_HEADER: usize = 1 + 8 + 1 + 4 + 8 + 8;
 /// REQUEUE: tag, id, deliveries, due.
 const REQUEUE_LEN: usize = 1 + 8 + 4 + 8;
-/// Consecutive ids counted together for retention.
-const BUCKET: u64 = 1024;
 
 /// A point in time as milliseconds since the Unix epoch (0 for none), and back: `Instant`s do
 /// not survive the process.
@@ -233,13 +231,28 @@ fn publish_record(
     due: u64,
     payload: impl FnOnce(&mut Vec<u8>),
 ) {
-    out.push(PUBLISH);
-    out.extend_from_slice(&id.to_le_bytes());
-    out.push(priority);
-    out.extend_from_slice(&deliveries.to_le_bytes());
-    out.extend_from_slice(&deadline.to_le_bytes());
-    out.extend_from_slice(&due.to_le_bytes());
+    // The header in one copy (a push per field costs a capacity check each).
+    let mut header = [0u8; PUBLISH_HEADER];
+    header[0] = PUBLISH;
+    header[1..9].copy_from_slice(&id.to_le_bytes());
+    header[9] = priority;
+    header[10..14].copy_from_slice(&deliveries.to_le_bytes());
+    header[14..22].copy_from_slice(&deadline.to_le_bytes());
+    header[22..30].copy_from_slice(&due.to_le_bytes());
+    out.extend_from_slice(&header);
     payload(out);
+}
+
+/// SETTLE: tag, count (u32), ids.
+fn settle_record(out: &mut Vec<u8>, ids: &[u64]) {
+    debug_assert!(u32::try_from(ids.len()).is_ok());
+    out.reserve(5 + 8 * ids.len());
+    out.push(SETTLE);
+    // Lossless: the caller's chunks fit the record limit (a u32 of bytes, 8 per id).
+    out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
+    for id in ids {
+        out.extend_from_slice(&id.to_le_bytes());
+    }
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
@@ -249,21 +262,6 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
-
-/// The live-message counts behind retention (see the protocol above).
-#[derive(Default)]
-struct Retention {
-    /// Bucket (id / BUCKET) → its live messages and a position at or below its first PUBLISH.
-    buckets: BTreeMap<u64, Bucket>,
-    /// The last cut handed to `remove_before`.
-    cut: u64,
-}
-
-struct Bucket {
-    live: u64,
-    first: u64,
-}
-
 /// The journal side of a durable queue; `Shared` holds one when the queue is durable.
 pub(super) struct Durable<T> {
     journal: Journal,
@@ -309,42 +307,28 @@ impl<T> Durable<T> {
         &self.journal
     }
 
-    /// Writes the PUBLISH of a new message; returns its id. The message is counted live (for
-    /// retention) before the write, and uncounted if the write fails.
+    /// Writes the PUBLISH of a new message; returns its id. A failed write counts the id as
+    /// settled (for retention).
     pub(super) fn publish(
         &self,
         message: &T,
         priority: u8,
         expires_at: Option<Instant>,
     ) -> Result<u64, WriteError> {
+        // [1]: the active segment's base before the id.
+        let bound = self.journal.active_base();
+        // Relaxed: ids need only be unique; the bound's argument ([2]) needs no more.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut record = Vec::with_capacity(PUBLISH_HEADER + 64);
-        publish_record(
-            &mut record,
-            id,
-            priority,
-            0,
-            to_wall(expires_at),
-            0,
-            |out| (self.encode)(message, out),
-        );
-        {
-            let mut retention = self.lock_retention();
-            // The journal's end now is at or below where this record will land.
-            let end = self.journal.end();
-            retention
-                .buckets
-                .entry(id / BUCKET)
-                .and_modify(|b| {
-                    b.live += 1;
-                    b.first = b.first.min(end);
-                })
-                .or_insert(Bucket {
-                    live: 1,
-                    first: end,
-                });
+        if id % BUCKET == 0 {
+            self.lock_retention().bound(id / BUCKET, bound);
         }
-        match self.journal.append(&record) {
+        let deadline = to_wall(expires_at);
+        let written = self.journal.append_with(|out| {
+            publish_record(out, id, priority, 0, deadline, 0, |out| {
+                (self.encode)(message, out)
+            })
+        });
+        match written {
             Ok(_) => Ok(id),
             Err(error) => {
                 self.forget(&[id]);
@@ -369,13 +353,18 @@ impl<T> Durable<T> {
         // As few records as the journal's record limit allows (one, unless it is tiny).
         let limit = self.journal.options().max_record() as usize;
         let per_record = (limit.saturating_sub(5) / 8).max(1);
+        if ids.len() <= per_record {
+            // One record, framed in place: no allocation.
+            let result = self.journal.append_with(|out| settle_record(out, ids));
+            if let Err(error) = result {
+                self.fail(&error);
+            }
+            self.forget(ids);
+            return;
+        }
         let records = ids.chunks(per_record).map(|chunk| {
             let mut record = Vec::with_capacity(5 + 8 * chunk.len());
-            record.push(SETTLE);
-            record.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
-            for id in chunk {
-                record.extend_from_slice(&id.to_le_bytes());
-            }
+            settle_record(&mut record, chunk);
             record
         });
         let result = self.journal.append_batch(records);
@@ -385,28 +374,29 @@ impl<T> Durable<T> {
         self.forget(ids);
     }
 
-    /// Uncounts `ids` and deletes the segments below the new cut.
+    /// Counts `ids` settled and deletes the segments below the new cut.
     fn forget(&self, ids: &[u64]) {
         let cut = {
             let mut retention = self.lock_retention();
-            for id in ids {
-                if let Some(bucket) = retention.buckets.get_mut(&(id / BUCKET)) {
-                    bucket.live -= 1;
-                }
+            for &id in ids {
+                retention.settle(id);
             }
-            while let Some(entry) = retention.buckets.first_entry() {
-                if entry.get().live > 0 {
-                    break;
-                }
-                entry.remove();
+            // [4]: the active base first, then the ids taken.
+            let active = self.journal.active_base();
+            if retention.cut >= active {
+                // [5]: every segment below the active one is already gone.
+                return;
             }
-            // The lowest position of any live bucket, not the first bucket's: ids are taken
-            // before the lock, so a lower bucket can be counted after a higher one.
-            let cut = match retention.buckets.values().map(|b| b.first).min() {
-                Some(first) => first,
-                // Nothing live: a publish counts itself under this lock before it writes, so
-                // everything below the end is settled.
-                None => self.journal.end(),
+            // Relaxed: the argument of [4] needs only the happens-before chain through the
+            // journal's lock and `active_base`'s Acquire load, and coherence on this counter.
+            let taken = self.next_id.load(Ordering::Relaxed);
+            let cut = if retention.settled == taken {
+                active
+            } else {
+                match retention.first_bound() {
+                    Some(bound) => bound,
+                    None => return,
+                }
             };
             if cut <= retention.cut {
                 return;
@@ -535,20 +525,10 @@ pub(super) fn recover<T: Persist>(
         journal.remove_before(copies_start)?;
     }
 
-    let mut retention = Retention::default();
+    let positions: Vec<(u64, u64)> = live.iter().map(|(&id, e)| (id, e.position)).collect();
+    let retention = Retention::recovered(&positions, next_id, journal.end());
     let mut recovered = Vec::with_capacity(live.len());
     for (id, entry) in live {
-        retention
-            .buckets
-            .entry(id / BUCKET)
-            .and_modify(|b| {
-                b.live += 1;
-                b.first = b.first.min(entry.position);
-            })
-            .or_insert(Bucket {
-                live: 1,
-                first: entry.position,
-            });
         let message = T::decode(&entry.payload).map_err(|source| DurableError::Decode {
             id,
             position: entry.position,
@@ -575,7 +555,6 @@ pub(super) fn recover<T: Persist>(
     };
     Ok((durable, recovered))
 }
-
 #[cfg(all(test, not(mqsync_loom)))]
 mod tests {
     use super::{from_wall, to_wall};

@@ -65,9 +65,9 @@
 //     shared      → visibility, delay, durable, closing, config, lane, Shared, ConsumerState
 //                   stats, dead_letter
 //     delay       → lane                                              delayed redelivery
-//     durable     → lane                                              the journal (feature)
+//     durable     → lane, retention                                   the journal (feature)
 //     visibility  → lane                                              the visibility timeout
-//     closing, config, dead_letter, error, lane, stats: leaves
+//     closing, config, dead_letter, error, lane, retention, stats: leaves
 //
 // Check: `grep -n "^use super::" src/delivery/*.rs`. Below the module: `crate::queue` (the
 // lanes' MsQueue / RingBuffer), `crate::primitive` (every atomic, Arc and Mutex, so that loom
@@ -84,6 +84,8 @@ mod durable;
 mod error;
 mod lane;
 mod queue;
+#[cfg(feature = "journal")]
+mod retention;
 mod settle;
 mod shared;
 mod stats;

@@ -83,6 +83,39 @@ pub(crate) fn encode(payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
+/// Appends one record to `out`, framed in place: reserves the frame, lets `payload` append the
+/// payload bytes after it, then fills in the length and the CRC. Returns the payload's length.
+/// The bytes are exactly those [`encode`] writes for the same payload.
+///
+/// A payload longer than `u32::MAX` bytes gets a wrong frame; the caller checks the length
+/// against the record limit (a `u32`) and drops the bytes before they reach a file.
+///
+/// # Panics
+///
+/// If `payload` removes bytes it did not append.
+pub(crate) fn encode_with(out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) -> usize {
+    let frame_at = out.len();
+    out.extend_from_slice(&[0; FRAME_LEN as usize]);
+    payload(out);
+    let payload_at = frame_at + FRAME_LEN as usize;
+    assert!(
+        out.len() >= payload_at,
+        "a record writer removed bytes it did not append"
+    );
+    let payload_len = out.len() - payload_at;
+    // Truncating only when the caller will refuse the record (see above).
+    let len = (payload_len as u32).to_le_bytes();
+    // The CRC covers the length bytes, then the payload: with the length put just before the
+    // payload for a moment (where the CRC goes), that is one contiguous run, hashed in one
+    // call (a short record costs a CRC call's setup as much as its bytes).
+    let crc_at = frame_at + 4;
+    out[crc_at..payload_at].copy_from_slice(&len);
+    let crc = crc32fast::hash(&out[crc_at..]);
+    out[frame_at..crc_at].copy_from_slice(&len);
+    out[crc_at..payload_at].copy_from_slice(&crc.to_le_bytes());
+    payload_len
+}
+
 /// What is at the front of a byte slice that should start with a record.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Frame<'a> {
@@ -210,6 +243,18 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn framing_in_place_writes_the_same_bytes() {
+        for payload in [&b""[..], b"x", b"hello journal", &[7u8; 300]] {
+            let mut copied = b"before".to_vec();
+            encode(payload, &mut copied);
+            let mut in_place = b"before".to_vec();
+            let len = encode_with(&mut in_place, |out| out.extend_from_slice(payload));
+            assert_eq!(len, payload.len());
+            assert_eq!(in_place, copied);
         }
     }
 

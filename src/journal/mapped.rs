@@ -14,6 +14,23 @@
 // file under it (the same as any mapped database); the directory lock keeps other journals
 // out, not other programs.
 //
+// Paging work at each sync, done by the leader outside the journal's lock
+// (`Mapping::pages_at_sync` → `SyncPages::run`):
+//
+// - It drops this process's page-table entries for the whole pages below the end of what is
+//   written (`madvise(MADV_DONTNEED)`): appends never write there again, and a sync of a page
+//   that is still mapped writable must write-protect it first, one TLB shootdown (an
+//   interrupt to every CPU running the process) per page, where a release flushes the whole
+//   range at once. For a shared file mapping MADV_DONTNEED keeps the data: the pages stay in
+//   the page cache, dirty until written back, and readers read them through the file.
+// - It reads ahead the pages past the written end that the next interval will likely fill
+//   (twice as many bytes as the last one wrote, from 64 KiB to 8 MiB; `MADV_POPULATE_READ`,
+//   Linux 5.14): the page cache pages are allocated and zeroed (the preallocated blocks read as
+//   zeros) and mapped read-only here, on the syncing thread, so that an append's first write
+//   to a page costs a write-protect fault instead of a fault that allocates and zeroes the
+//   page. The pages stay clean, so a sync writes nothing for them. Where the kernel lacks
+//   the call, it fails and the appends fault as before.
+//
 // The preallocated tail is zeros. Opening reads zeros after the last record as a torn tail
 // (`open::repair_last`) and cuts them, so a crashed mapped journal reopens like a crashed
 // written one; a clean close cuts the tail itself (`Mapping::seal`).
@@ -26,10 +43,37 @@ use std::path::Path;
 pub(super) struct Mapping {
     ptr: *mut u8,
     len: usize,
+    /// The pages below this offset are released (see the essay above); a multiple of the
+    /// page size, only grows. Written under the journal's lock.
+    released: usize,
 }
+
+/// The paging work of one sync (see the essay above): the written whole pages to release,
+/// and the pages after them to read ahead; done without the journal's lock.
+#[derive(Debug)]
+pub(super) struct SyncPages {
+    /// The mapping's start.
+    base: *mut u8,
+    /// Release `released..written_end`, read ahead `written_end..ahead_end` (offsets, page
+    /// multiples, within the mapping).
+    released: usize,
+    written_end: usize,
+    ahead_end: usize,
+}
+
+/// The read-ahead's bounds (see the essay above).
+const AHEAD_MIN: usize = 64 << 10;
+const AHEAD_MAX: usize = 8 << 20;
+
+/// The page size assumed for releases: 4 KiB, the smallest on Linux. On a system with larger
+/// pages `madvise` rounds within a page (and a range that does not start on a page fails with
+/// EINVAL, which the release ignores: it is an optimisation, not a duty).
+const PAGE: usize = 4096;
 
 // SAFETY: the mapping is plain memory owned by this value (unmapped in `drop`); it is only
 // written through `&mut self` (`write_at`), and the journal keeps it inside its state mutex.
+// The one use without the lock, a leader's `SyncPages::run`, changes page-table entries of
+// pages no append writes again (and reads ahead pages not written yet), touching no byte.
 unsafe impl Send for Mapping {}
 
 impl Mapping {
@@ -79,6 +123,7 @@ impl Mapping {
         Ok(Mapping {
             ptr: ptr.cast(),
             len,
+            released: 0,
         })
     }
 
@@ -118,11 +163,67 @@ impl Mapping {
         }
     }
 
+    /// The paging work of a sync with `written` bytes appended so far: the whole pages from
+    /// the last release up to `written`, counted released, and twice as many bytes after them
+    /// as they span (within the read-ahead's bounds and the mapping); `None` when no whole
+    /// page was completed since the last.
+    pub(super) fn pages_at_sync(&mut self, written: usize) -> Option<SyncPages> {
+        let written_end = (written.min(self.len) / PAGE) * PAGE;
+        if written_end <= self.released {
+            return None;
+        }
+        let ahead = (2 * (written_end - self.released)).clamp(AHEAD_MIN, AHEAD_MAX);
+        let ahead_end = written_end + ahead.min(self.len - written_end) / PAGE * PAGE;
+        debug_assert!(self.released % PAGE == 0 && ahead_end <= self.len);
+        let pages = SyncPages {
+            base: self.ptr,
+            released: self.released,
+            written_end,
+            ahead_end,
+        };
+        self.released = written_end;
+        Some(pages)
+    }
+
     /// Unmaps, then cuts the file to `used` bytes (the preallocated zeros go).
     pub(super) fn seal(self, file: &File, used: u64, path: &Path) -> Result<(), JournalError> {
         drop(self);
         file.set_len(used)
             .map_err(|e| JournalError::io("truncate", path, e))
+    }
+}
+
+impl SyncPages {
+    /// Releases the written pages and reads ahead the next ones (see the essay above). Errors
+    /// are ignored: both are optimisations, not duties.
+    ///
+    /// # Safety
+    ///
+    /// The mapping these pages came from must still be mapped (the journal keeps it while a
+    /// leader, the only caller, does its I/O: a roll and the journal's drop wait for it), and
+    /// no one may hold a reference into these pages (appends copy in and return).
+    pub(super) unsafe fn run(self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: by the caller's contract, the mapping is live with no references into it;
+        // both ranges lie inside it (`pages_at_sync`) and start on a page (the mapping does,
+        // and the offsets are multiples of `PAGE`). MADV_DONTNEED on a shared file mapping
+        // discards no data; MADV_POPULATE_READ only faults pages in for reading.
+        unsafe {
+            libc::madvise(
+                self.base.add(self.released).cast(),
+                self.written_end - self.released,
+                libc::MADV_DONTNEED,
+            );
+            if self.ahead_end > self.written_end {
+                libc::madvise(
+                    self.base.add(self.written_end).cast(),
+                    self.ahead_end - self.written_end,
+                    libc::MADV_POPULATE_READ,
+                );
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = self;
     }
 }
 

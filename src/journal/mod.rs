@@ -35,6 +35,7 @@
 
 mod error;
 mod format;
+mod frames;
 mod mapped;
 mod open;
 mod reader;
@@ -261,6 +262,18 @@ struct Shared {
     /// `wait_durable`). Never ahead of the state.
     written_hint: AtomicU64,
     synced_hint: AtomicU64,
+    /// A copy of `State::next`, stored under the lock each time it grows, so that
+    /// [`Journal::end`] reads it without the lock. Never ahead of the state.
+    end_hint: AtomicU64,
+    /// A copy of `State::segments[1]` (`u64::MAX` while there is one segment), stored under the
+    /// lock when the segments change, so that a [`Journal::remove_before`] that has nothing to
+    /// delete returns without the lock. A stale copy is lower (a `remove_before` then takes
+    /// the lock and finds out) or `u64::MAX` (a roll not seen yet: the call deletes nothing,
+    /// as it would have a moment earlier).
+    removable_below: AtomicU64,
+    /// A copy of the active segment's base (`State::segments`' last), stored under the lock
+    /// when a roll adds a segment: every record appended after the store is at or above it.
+    active_base: AtomicU64,
     /// Held for the journal's life: the advisory lock on the directory (see `open.rs`).
     _lock: File,
 }
@@ -352,8 +365,12 @@ impl Journal {
             closing: Condvar::new(),
             written_hint: AtomicU64::new(end),
             synced_hint: AtomicU64::new(end),
+            end_hint: AtomicU64::new(end),
+            removable_below: AtomicU64::new(u64::MAX),
+            active_base: AtomicU64::new(0),
             _lock: opened.lock,
         });
+        shared.store_segments(&shared.lock());
         if shared.options.is_memory_mapped() {
             let mut state = shared.lock();
             if state.active_len < shared.options.segment_bytes {
@@ -433,19 +450,72 @@ impl Journal {
         let max = self.shared.options.max_record_bytes;
         // Framed here, before the lock: the caller's `as_ref` runs once per record and never
         // under the lock (a panic in it leaves the journal as it was), and so does the CRC.
-        let mut frames = Vec::new();
-        let mut count = 0u64;
-        for record in records {
-            let record = record.as_ref();
-            if record.len() > max as usize {
-                return Err(JournalError::RecordTooLarge {
-                    len: record.len(),
-                    max,
-                });
+        frames::with_frames(|frames| {
+            let mut count = 0u64;
+            for record in records {
+                let record = record.as_ref();
+                if record.len() > max as usize {
+                    return Err(JournalError::RecordTooLarge {
+                        len: record.len(),
+                        max,
+                    });
+                }
+                format::encode(record, frames);
+                count += 1;
             }
-            format::encode(record, &mut frames);
-            count += 1;
-        }
+            self.append_frames(frames, count)
+        })
+    }
+
+    /// Appends one record that `write` appends to the vector it is given (which holds the
+    /// record's frame before it: `write` must only append); returns its position once it is as
+    /// durable as the [`FlushPolicy`] promises.
+    ///
+    /// The same record as [`append`](Self::append) of the same bytes, byte for byte on disk,
+    /// without building it in a buffer of the caller's first: the record is framed in place in
+    /// a buffer of the calling thread's that the journal keeps between appends, so that an
+    /// append allocates nothing (after the thread's first of its size). `write` runs on the
+    /// calling thread before the journal's lock is taken; if it panics, nothing is appended.
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append); a record above the limit is refused after `write` ran.
+    ///
+    /// # Panics
+    ///
+    /// If `write` removes bytes it did not append (the journal is not changed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::journal::{Journal, JournalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let journal = Journal::open(dir.path(), JournalOptions::default()).unwrap();
+    /// let id = 7u64;
+    /// let position = journal
+    ///     .append_with(|out| {
+    ///         out.push(b'T');
+    ///         out.extend_from_slice(&id.to_le_bytes());
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(position, 0);
+    /// let record = journal.reader(0).unwrap().next().unwrap().unwrap();
+    /// assert_eq!(record.data, [b'T', 7, 0, 0, 0, 0, 0, 0, 0]);
+    /// ```
+    pub fn append_with(&self, write: impl FnOnce(&mut Vec<u8>)) -> Result<u64, JournalError> {
+        let max = self.shared.options.max_record_bytes;
+        frames::with_frames(|frames| {
+            let len = format::encode_with(frames, write);
+            if len > max as usize {
+                return Err(JournalError::RecordTooLarge { len, max });
+            }
+            self.append_frames(frames, 1).map(|range| range.start)
+        })
+    }
+
+    /// Appends `count` records framed in `frames`; returns their range when done.
+    fn append_frames(&self, frames: &[u8], count: u64) -> Result<Range<u64>, JournalError> {
         let mut state = self.shared.lock();
         if let Some(reason) = &state.stopped {
             return Err(JournalError::Stopped {
@@ -453,12 +523,14 @@ impl Journal {
             });
         }
         if self.shared.options.is_memory_mapped() {
-            return self.shared.append_mapped(state, &frames, count);
+            return self.shared.append_mapped(state, frames, count);
         }
         let start = state.next;
-        state.pending.extend_from_slice(&frames);
+        state.pending.extend_from_slice(frames);
         state.next += count;
         let end = state.next;
+        // Release: pairs with the Acquire load in `end`.
+        self.shared.end_hint.store(end, Ordering::Release);
         self.shared.wait_durable(state, end)?;
         Ok(start..end)
     }
@@ -516,9 +588,43 @@ impl Journal {
         state.segments[0]
     }
 
-    /// The position the next append will get: one past the last record.
+    /// The position the next append will get: one past the last record. Lock-free; under
+    /// concurrent appends, the end at some moment during the call (an append that returned
+    /// before the call is below it).
     pub fn end(&self) -> u64 {
-        self.shared.lock().next
+        // Acquire: pairs with the Release stores where appends move `State::next`; only the
+        // number matters, and the store that made it happens before any return of its append.
+        self.shared.end_hint.load(Ordering::Acquire)
+    }
+
+    /// The first position of the active segment (the last, the one appends go to), read
+    /// without the lock: at or below the position of every record appended after this call
+    /// returns. As a bound for [`remove_before`](Self::remove_before), which never deletes the
+    /// active segment, it deletes exactly what [`end`](Self::end) would; and it changes once a
+    /// segment, so threads that read it often share it in their caches, where `end` changes
+    /// with every append. The durable delivery queue's retention bounds use it
+    /// (`src/delivery/retention.rs` has the argument; the load is Acquire and pairs with the
+    /// Release store a roll makes under the lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqsync::journal::{Journal, JournalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let journal = Journal::open(dir.path(), JournalOptions::default().segment_bytes(4096)).unwrap();
+    /// assert_eq!(journal.active_base(), 0);
+    /// for _ in 0..100 {
+    ///     journal.append(&[7; 100]).unwrap();
+    /// }
+    /// let base = journal.active_base();
+    /// assert!(base > 0 && base < journal.end());
+    /// journal.remove_before(base).unwrap();
+    /// assert_eq!(journal.first(), base); // every segment but the active one is gone
+    /// ```
+    pub fn active_base(&self) -> u64 {
+        // Acquire: pairs with the Release store in `Shared::store_segments`.
+        self.shared.active_base.load(Ordering::Acquire)
     }
 
     /// The options the journal was opened with.
@@ -568,6 +674,11 @@ impl Journal {
     /// assert_eq!(journal.reader(90).unwrap().count(), 10);
     /// ```
     pub fn remove_before(&self, position: u64) -> Result<usize, JournalError> {
+        // Acquire: pairs with the Release store in `store_segments`. Nothing to delete: done
+        // without the lock (see `removable_below` on why a stale value is harmless).
+        if position < self.shared.removable_below.load(Ordering::Acquire) {
+            return Ok(0);
+        }
         let mut state = self.shared.lock();
         let mut removed = 0;
         // Segment i holds segments[i]..segments[i + 1]; it can go when segments[i + 1] ≤ position.
@@ -582,6 +693,7 @@ impl Journal {
             }
             state.segments.remove(0);
             removed += 1;
+            self.shared.store_segments(&state);
         }
         Ok(removed)
     }
@@ -738,8 +850,20 @@ impl Shared {
             let roll = !batch.is_empty() && state.active_len >= self.options.segment_bytes;
             let base = state.written;
             let active_base = *state.segments.last().expect("at least one segment");
+            // Mapped mode: the pages appends are done with, to release before the sync, and
+            // the next ones, to read ahead (see `mapped.rs`).
+            let active_len = state.active_len as usize;
+            let sync_pages = match state.map.as_mut() {
+                Some(map) if want_sync => map.pages_at_sync(active_len),
+                _ => None,
+            };
             drop(state);
 
+            if let Some(pages) = sync_pages {
+                // SAFETY: this thread leads, so the mapping stays (a roll and the journal's
+                // drop wait for no leader); appends copy in and return, holding no reference.
+                unsafe { pages.run() };
+            }
             let result = self.write_batch(&mut file, active_base, base, roll, &batch, want_sync);
 
             state = self.lock();
@@ -749,6 +873,7 @@ impl Shared {
                         file = new_file;
                         state.segments.push(base);
                         state.active_len = HEADER_LEN;
+                        self.store_segments(&state);
                     }
                     state.active_len += batch.len() as u64;
                     // (In mapped mode appends move `written` themselves, and the leader only
@@ -829,8 +954,10 @@ impl Shared {
         state.next += count;
         state.written = state.next;
         let end = state.next;
-        // Release: pairs with the Acquire loads in `wait_durable` (a syncing appender watching).
+        // Release: pairs with the Acquire loads in `wait_durable` (a syncing appender watching)
+        // and in `Journal::end`.
         self.written_hint.store(end, Ordering::Release);
+        self.end_hint.store(end, Ordering::Release);
         if self.options.flush == FlushPolicy::EveryBatch {
             self.wait_done(state, end, true)?;
         }
@@ -863,8 +990,20 @@ impl Shared {
         state.file = Some(new_file);
         state.segments.push(new_base);
         state.active_len = HEADER_LEN;
+        self.store_segments(state);
         state.map = Some(map);
         Ok(())
+    }
+
+    /// Stores `removable_below` and `active_base` from the segments; called under the lock
+    /// whenever they change.
+    fn store_segments(&self, state: &State) {
+        let below = state.segments.get(1).copied().unwrap_or(u64::MAX);
+        // Release: pairs with the Acquire load in `Journal::remove_before`.
+        self.removable_below.store(below, Ordering::Release);
+        let active = *state.segments.last().expect("at least one segment");
+        // Release: pairs with the Acquire load in `Journal::active_base`.
+        self.active_base.store(active, Ordering::Release);
     }
 
     /// Wakes the appenders blocked on `progress`, if any (called with the lock held, so a
