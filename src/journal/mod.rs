@@ -332,7 +332,8 @@ impl Journal {
     /// [`Recovery::QuarantineDamagedTail`] is set. Earlier segments are checked record by record
     /// when read. Holds an advisory lock on the directory (Linux: `flock`) until it and every
     /// [`JournalReader`] made from it are dropped, so a second `Journal` on it fails with
-    /// [`JournalError::Locked`] meanwhile.
+    /// [`JournalError::Locked`] meanwhile (after waiting up to 200 ms for the lock: a child
+    /// process being started by another thread holds a copy of it until it runs its program).
     ///
     /// # Errors
     ///

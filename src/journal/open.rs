@@ -109,7 +109,8 @@ fn sync_dir(dir: &Path) -> Result<(), JournalError> {
 }
 
 /// Takes the advisory lock on `dir/LOCK` (Linux: `flock`, released when the file is closed,
-/// also by a crash). On other systems the file is created but not locked.
+/// also by a crash), waiting up to 200 ms for a holder to let go. On other systems the file is
+/// created but not locked.
 fn lock(dir: &Path) -> Result<File, JournalError> {
     let path = dir.join("LOCK");
     let file = OpenOptions::new()
@@ -121,16 +122,27 @@ fn lock(dir: &Path) -> Result<File, JournalError> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
-        // SAFETY: `flock` on a descriptor we own and keep open; no memory is passed.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
+        // A lock held elsewhere is retried for a moment before it counts: a child process that
+        // another thread of this process is starting (fork, then exec) holds a copy of every
+        // descriptor, this lock's included, until its exec closes them, so a journal dropped
+        // and reopened meanwhile would find its own lock still taken.
+        let patience = std::time::Instant::now() + std::time::Duration::from_millis(200);
+        loop {
+            // SAFETY: `flock` on a descriptor we own and keep open; no memory is passed.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                break;
+            }
             let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::WouldBlock {
+            if err.kind() != std::io::ErrorKind::WouldBlock {
+                return Err(JournalError::io("lock", &path, err));
+            }
+            if std::time::Instant::now() >= patience {
                 return Err(JournalError::Locked {
                     dir: dir.to_path_buf(),
                 });
             }
-            return Err(JournalError::io("lock", &path, err));
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
     Ok(file)
