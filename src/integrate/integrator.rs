@@ -138,30 +138,20 @@ impl Integrator {
         inputs: Vec<I>,
     ) -> BatchOutcome {
         let count = inputs.len();
-        // A blocking call gains nothing from handing all its work to one other thread, and
-        // with glibc malloc it loses: inputs and messages would cross malloc arenas. Under two
-        // chunks `with_min_len` could not split the batch, so it too would be one task on
-        // another thread.
-        let results: Vec<Result<Message, Rejection>> =
-            if count < self.chunk_size.saturating_mul(2) || self.threads() < 2 {
-                inputs
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, input)| self.integrate_at(offset + i, input.into()))
-                    .collect()
-            } else {
-                self.integrate_together(offset, inputs)
+        // A batch under two chunks stays on the calling thread: splitting it would cost more
+        // than it saves.
+        let outcome = if count < self.chunk_size.saturating_mul(2) || self.threads() < 2 {
+            let mut outcome = BatchOutcome {
+                messages: Vec::with_capacity(count),
+                rejected: Vec::new(),
             };
-        let mut outcome = BatchOutcome {
-            messages: Vec::with_capacity(count),
-            rejected: Vec::new(),
-        };
-        for result in results {
-            match result {
-                Ok(message) => outcome.messages.push(message),
-                Err(rejection) => outcome.rejected.push(rejection),
+            for (i, input) in inputs.into_iter().enumerate() {
+                outcome.add(self.integrate_at(offset + i, input.into()));
             }
-        }
+            outcome
+        } else {
+            self.integrate_together(offset, inputs)
+        };
         debug_assert_eq!(outcome.len(), count);
         outcome
     }
@@ -235,7 +225,7 @@ impl Integrator {
         &self,
         offset: usize,
         inputs: Vec<I>,
-    ) -> Vec<Result<Message, Rejection>> {
+    ) -> BatchOutcome {
         let size = self.chunk_size;
         let count = inputs.len();
         let mut chunks = Vec::with_capacity(count.div_ceil(size));
@@ -263,35 +253,39 @@ impl Integrator {
                 .take()
                 .unwrap_or_default();
             let first = offset + k * size;
+            let mut outcome = BatchOutcome {
+                messages: Vec::with_capacity(chunk.len()),
+                rejected: Vec::new(),
+            };
             let mut payloads = Vec::with_capacity(if helper { chunk.len() } else { 0 });
-            let results = chunk
-                .into_iter()
-                .enumerate()
-                .map(|(i, input)| {
-                    let (result, payload) = self.integrate_keeping_payload(first + i, input.into());
-                    if helper {
-                        payloads.extend(payload);
-                    }
-                    result
-                })
-                .collect();
+            for (i, input) in chunk.into_iter().enumerate() {
+                let (result, payload) = self.integrate_keeping_payload(first + i, input.into());
+                outcome.add(result);
+                if helper {
+                    payloads.extend(payload);
+                }
+            }
             // Chunk `k` is handed out once, so its results are set once.
-            let _ = done[k].set(Done { results, payloads });
+            let _ = done[k].set(Done { outcome, payloads });
         };
         let helpers = self.threads().saturating_sub(1);
         match &self.pool {
             Some(pool) => pool.in_place_scope(|scope| together(scope, helpers, &work)),
             None => rayon::in_place_scope(|scope| together(scope, helpers, &work)),
         }
-        let mut results = Vec::with_capacity(count);
+        let mut outcome = BatchOutcome {
+            messages: Vec::with_capacity(count),
+            rejected: Vec::new(),
+        };
         for chunk in done {
             let chunk = chunk.into_inner().unwrap_or_else(|| {
                 unreachable!("the scope joins every worker, and every chunk was taken")
             });
-            results.extend(chunk.results);
+            outcome.messages.extend(chunk.outcome.messages);
+            outcome.rejected.extend(chunk.outcome.rejected);
             drop(chunk.payloads);
         }
-        results
+        outcome
     }
 
     /// The number of threads batches run on.
@@ -316,9 +310,10 @@ fn together<'scope>(
     work(false);
 }
 
-/// One chunk's results, in input order, and the payloads its pool thread handed back.
+/// One chunk's messages and rejections, in input order, and the payloads its pool thread
+/// handed back.
 struct Done {
-    results: Vec<Result<Message, Rejection>>,
+    outcome: BatchOutcome,
     payloads: Vec<Raw>,
 }
 

@@ -144,6 +144,14 @@ pub struct BatchOutcome {
 }
 
 impl BatchOutcome {
+    /// Files one result under messages or rejections.
+    pub(crate) fn add(&mut self, result: Result<Message, Rejection>) {
+        match result {
+            Ok(message) => self.messages.push(message),
+            Err(rejection) => self.rejected.push(rejection),
+        }
+    }
+
     /// How many inputs the batch had.
     ///
     /// ```
