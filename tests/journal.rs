@@ -381,7 +381,6 @@ fn a_mapped_journal_keeps_every_record_across_syncs() {
     assert_eq!(read_all(&journal, 0), expected);
 }
 
-
 #[test]
 fn a_torn_tail_is_cut_at_every_byte_offset() {
     let dir = tempfile::tempdir().unwrap();
