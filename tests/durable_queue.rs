@@ -230,6 +230,50 @@ fn acknowledged_segments_are_deleted_and_a_reopen_rewrites_the_live_messages() {
     assert_eq!(queue.stats().recovered, 0);
 }
 
+/// A message type whose `encode` panics for the text "boom".
+#[derive(Debug, PartialEq)]
+struct Fragile(String);
+
+impl Persist for Fragile {
+    fn encode(&self, out: &mut Vec<u8>) {
+        assert_ne!(self.0, "boom", "encode panics on purpose");
+        out.extend_from_slice(self.0.as_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Fragile(std::str::from_utf8(bytes)?.into()))
+    }
+}
+
+#[test]
+fn a_panicking_encode_neither_stops_retention_nor_holds_up_a_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path(), JournalOptions::default().segment_bytes(4096)).unwrap();
+    let queue = DeliveryQueue::<Fragile>::builder()
+        .open_durable(journal)
+        .unwrap();
+    let c = queue.consumer();
+    queue.publish(Fragile("before".into())).unwrap();
+    c.try_receive().unwrap().ack();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        queue.publish(Fragile("boom".into()))
+    }));
+    assert!(panicked.is_err());
+    for i in 0..3000 {
+        queue.publish(Fragile(format!("{i:0100}"))).unwrap();
+        c.try_receive().unwrap().ack();
+    }
+    // The id the panicking publish took counts as settled: segments go as they are settled.
+    assert!(segments(dir.path()) <= 2, "{}", segments(dir.path()));
+    // Its claim ended too: the closed queue is drained.
+    queue.close();
+    assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::Closed);
+    assert_eq!(queue.journal_failure(), None);
+    assert_eq!(queue.stats().published, 3001);
+    drop((c, queue));
+    let journal = Journal::open(dir.path(), JournalOptions::default().segment_bytes(4096)).unwrap();
+    assert!(journal.first() > 0, "segments were deleted");
+}
+
 #[test]
 fn many_publishers_and_consumers_then_a_restart_lose_and_repeat_nothing() {
     let dir = tempfile::tempdir().unwrap();
