@@ -384,7 +384,7 @@ impl<T> Durable<T> {
 
     /// Counts `ids` settled and deletes the segments below the new cut.
     fn forget(&self, ids: &[u64]) {
-        let cut = {
+        let (cut, previous) = {
             let mut retention = self.lock_retention();
             for &id in ids {
                 retention.settle(id);
@@ -409,11 +409,18 @@ impl<T> Durable<T> {
             if cut <= retention.cut {
                 return;
             }
+            let previous = retention.cut;
             retention.cut = cut;
-            cut
+            (cut, previous)
         };
         if let Err(error) = self.journal.remove_before(cut) {
-            // Deleting is housekeeping: a failure costs disk space, not messages.
+            // Deleting is housekeeping: a failure costs disk space, not messages. The cut goes
+            // back down so that a later settlement tries again (`min`: a racing call may have
+            // recorded a higher cut meanwhile, or lowered it after its own failure; a lower
+            // recorded cut only costs a `remove_before` that finds less to do).
+            let mut retention = self.lock_retention();
+            retention.cut = retention.cut.min(previous);
+            drop(retention);
             self.fail(&error);
         }
     }

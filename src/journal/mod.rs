@@ -495,9 +495,14 @@ impl Journal {
     ///
     /// As [`append`](Self::append); a record above the limit is refused after `write` ran.
     ///
+    /// `write` must only append: it must not remove, overwrite or shift the bytes already in
+    /// the buffer (the frame reserved for this record).
+    ///
     /// # Panics
     ///
-    /// If `write` removes bytes it did not append (the journal is not changed).
+    /// If `write` removes bytes it did not append (the journal is not changed). A writer that
+    /// overwrites or shifts bytes without shortening the buffer is not caught (the check sees
+    /// only the length): whatever bytes follow the frame are appended as the record.
     ///
     /// # Examples
     ///
