@@ -19,9 +19,10 @@
 //       load → S's fetch_add is a happens-before chain, so P's fetch_add comes first in the
 //       counter's modification order: P's id is the smaller. Contradiction; so P appended
 //       after R, at or above the base S read. (The id counter itself can stay Relaxed.)
-//   [3] A bucket is done when all `BUCKET` of its ids are settled (a publish that failed
-//       counts as settled). The cut is the bound of the first bucket not done; when its bound
-//       is not stored yet (its starter is between [1] and the store), the cut waits.
+//   [3] A bucket is done when all `BUCKET` of its ids are settled (a publish that failed,
+//       or panicked in its message's `encode`, counts as settled). The cut is the bound of
+//       the first bucket not done; when its bound is not stored yet (its starter is between
+//       [1] and the store), the cut waits.
 //   [4] Nothing live: `Durable::forget` reads the active base (v), then the id counter (n); if the ids
 //       settled so far are exactly the n taken, every id below n is settled, and every later
 //       id's PUBLISH is at or above v (the argument of [2], with `forget`'s load of the counter
