@@ -230,6 +230,50 @@ fn acknowledged_segments_are_deleted_and_a_reopen_rewrites_the_live_messages() {
     assert_eq!(queue.stats().recovered, 0);
 }
 
+/// A message type whose `encode` panics for the text "boom".
+#[derive(Debug, PartialEq)]
+struct Fragile(String);
+
+impl Persist for Fragile {
+    fn encode(&self, out: &mut Vec<u8>) {
+        assert_ne!(self.0, "boom", "encode panics on purpose");
+        out.extend_from_slice(self.0.as_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Fragile(std::str::from_utf8(bytes)?.into()))
+    }
+}
+
+#[test]
+fn a_panicking_encode_neither_stops_retention_nor_holds_up_a_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path(), JournalOptions::default().segment_bytes(4096)).unwrap();
+    let queue = DeliveryQueue::<Fragile>::builder()
+        .open_durable(journal)
+        .unwrap();
+    let c = queue.consumer();
+    queue.publish(Fragile("before".into())).unwrap();
+    c.try_receive().unwrap().ack();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        queue.publish(Fragile("boom".into()))
+    }));
+    assert!(panicked.is_err());
+    for i in 0..3000 {
+        queue.publish(Fragile(format!("{i:0100}"))).unwrap();
+        c.try_receive().unwrap().ack();
+    }
+    // The id the panicking publish took counts as settled: segments go as they are settled.
+    assert!(segments(dir.path()) <= 2, "{}", segments(dir.path()));
+    // Its claim ended too: the closed queue is drained.
+    queue.close();
+    assert_eq!(c.try_receive().unwrap_err(), TryReceiveError::Closed);
+    assert_eq!(queue.journal_failure(), None);
+    assert_eq!(queue.stats().published, 3001);
+    drop((c, queue));
+    let journal = Journal::open(dir.path(), JournalOptions::default().segment_bytes(4096)).unwrap();
+    assert!(journal.first() > 0, "segments were deleted");
+}
+
 #[test]
 fn many_publishers_and_consumers_then_a_restart_lose_and_repeat_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -288,6 +332,120 @@ fn many_publishers_and_consumers_then_a_restart_lose_and_repeat_nothing() {
     assert_eq!(unique.len(), back.len(), "a message came back twice");
     assert_eq!(back.len() + acked.len(), 6000, "lost or repeated");
     assert!(back.iter().all(|m| !acked.contains(m)));
+}
+
+/// The bytes the PUBLISH records of `names` take in the journal, frames included.
+fn published_bytes(names: &HashSet<String>) -> usize {
+    names.iter().map(|n| 8 + 30 + n.len()).sum()
+}
+
+/// Retention under concurrency: small segments, three publishers, two consumers acking in
+/// random order while holding up to `HOLD` deliveries each (the late ones of those stay held);
+/// segments go during the run, and a crash copy brings back exactly the messages published and
+/// not acknowledged.
+#[test]
+fn retention_with_small_segments_deletes_only_settled_messages_under_concurrency() {
+    const PER_PUBLISHER: usize = 1500;
+    const HOLD: usize = 20;
+    const LATE: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions::default()
+        .segment_bytes(4096)
+        .flush(FlushPolicy::Interval(Duration::from_millis(2)));
+    let queue = open_with(dir.path(), options.clone());
+    let first_segments: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    assert_eq!(first_segments.len(), 1);
+    let published = std::sync::Mutex::new(HashSet::new());
+    let acked = std::sync::Mutex::new(HashSet::new());
+    let held = std::sync::Mutex::new(Vec::new());
+    let publishing = std::sync::atomic::AtomicUsize::new(3);
+    std::thread::scope(|s| {
+        for p in 0..3 {
+            let (queue, published, publishing) = (queue.clone(), &published, &publishing);
+            s.spawn(move || {
+                for i in 0..PER_PUBLISHER {
+                    let name = format!("p{p}-{i:080}");
+                    queue
+                        .publish_with(name.clone(), (i % 3) as u8, None)
+                        .unwrap();
+                    assert!(published.lock().unwrap().insert(name));
+                }
+                publishing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        for _ in 0..2 {
+            let (queue, acked, held) = (queue.clone(), &acked, &held);
+            let publishing = &publishing;
+            s.spawn(move || {
+                let c = queue.consumer();
+                let mut mine: Vec<Delivery<String>> = Vec::new();
+                let mut idle = 0;
+                while idle < 100 {
+                    match c.try_receive() {
+                        Ok(d) => {
+                            idle = 0;
+                            mine.push(d);
+                            if mine.len() > HOLD {
+                                // Acknowledge one of the held ones, in random order.
+                                let d = mine.swap_remove(fastrand::usize(..mine.len()));
+                                let name = d.message().clone();
+                                d.ack();
+                                assert!(acked.lock().unwrap().insert(name));
+                            }
+                        }
+                        Err(_) => {
+                            if publishing.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                                idle += 1;
+                            }
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                    }
+                }
+                // Only late messages stay unsettled at the "crash" (a consumer the scheduler
+                // starved may hold early ones: those are acknowledged now), so that the first
+                // segments can go whatever the interleaving.
+                for d in mine {
+                    let (_, i) = d.message().split_once('-').unwrap();
+                    if i.parse::<usize>().unwrap() >= PER_PUBLISHER - LATE {
+                        held.lock().unwrap().push(d);
+                    } else {
+                        let name = d.message().clone();
+                        d.ack();
+                        assert!(acked.lock().unwrap().insert(name));
+                    }
+                }
+            });
+        }
+    });
+    // Segments were deleted during the run: the first is gone, and fewer remain than the run
+    // filled (retention keeps up to a bucket, 1,024 messages, more than the oldest held
+    // message needs).
+    assert!(first_segments.iter().all(|p| !p.exists()), "segment 0 kept");
+    // Each PUBLISH: an 8-byte frame, 30 bytes of fields and its name; each SETTLE 21 bytes.
+    let written: usize =
+        published_bytes(&published.lock().unwrap()) + 21 * acked.lock().unwrap().len();
+    let (left, filled) = (segments(dir.path()), written / 4096);
+    assert!(left < filled, "{left} of {filled} segments left");
+    let crashed = crash_copy(dir.path());
+    let held = held.into_inner().unwrap();
+    assert!(held.len() <= 2 * HOLD);
+    drop((held, queue));
+    let (published, acked) = (published.into_inner().unwrap(), acked.into_inner().unwrap());
+    assert_eq!(published.len(), 3 * PER_PUBLISHER);
+    let queue = open_with(crashed.path(), options);
+    let back: Vec<String> = drain(&queue).iter().map(|d| d.message().clone()).collect();
+    let back_set: HashSet<&String> = back.iter().collect();
+    assert_eq!(back_set.len(), back.len(), "a message came back twice");
+    assert!(
+        back.iter().all(|m| !acked.contains(m)),
+        "an acked message came back"
+    );
+    let expected: HashSet<&String> = published.difference(&acked).collect();
+    assert_eq!(back_set, expected, "lost or extra messages");
 }
 
 #[test]

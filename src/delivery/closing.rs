@@ -96,8 +96,8 @@ impl Closing {
         self.publishes.fetch_add(n * ONE_PUBLISH, Ordering::Relaxed);
     }
 
-    /// An accepted publish found its bounded lane full (or its journal refused it): it will
-    /// never be settled.
+    /// An accepted publish found its bounded lane full (or its journal refused it, or it
+    /// panicked before its message reached a lane): it will never be settled.
     pub(super) fn refused_full(&self) {
         // Release: pairs with the Acquire load in `settled_all`.
         self.refused_full.fetch_add(1, Ordering::Release);

@@ -48,6 +48,7 @@ use crate::ConfigError;
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::fmt;
+use std::mem;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How a message type is written to and read back from a durable queue's journal.
@@ -319,6 +320,11 @@ impl<T> Durable<T> {
         let bound = self.journal.active_base();
         // Relaxed: ids need only be unique; the bound's argument ([2]) needs no more.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // A panic from here to `append_with`'s return (the message's `encode` runs inside it)
+        // appends nothing: `append_with` runs the writer before it takes the journal's lock.
+        // The id must still count as settled, or retention's `settled == taken` never holds
+        // again and its bucket is never done: no segment from its bound on would ever go.
+        let unsettled = ForgetOnUnwind { durable: self, id };
         if id % BUCKET == 0 {
             self.lock_retention().bound(id / BUCKET, bound);
         }
@@ -328,6 +334,8 @@ impl<T> Durable<T> {
                 (self.encode)(message, out)
             })
         });
+        // Returned: the id is settled below on an error, or lives on in the queue.
+        mem::forget(unsettled);
         match written {
             Ok(_) => Ok(id),
             Err(error) => {
@@ -376,7 +384,7 @@ impl<T> Durable<T> {
 
     /// Counts `ids` settled and deletes the segments below the new cut.
     fn forget(&self, ids: &[u64]) {
-        let cut = {
+        let (cut, previous) = {
             let mut retention = self.lock_retention();
             for &id in ids {
                 retention.settle(id);
@@ -401,11 +409,18 @@ impl<T> Durable<T> {
             if cut <= retention.cut {
                 return;
             }
+            let previous = retention.cut;
             retention.cut = cut;
-            cut
+            (cut, previous)
         };
         if let Err(error) = self.journal.remove_before(cut) {
-            // Deleting is housekeeping: a failure costs disk space, not messages.
+            // Deleting is housekeeping: a failure costs disk space, not messages. The cut goes
+            // back down so that a later settlement tries again (`min`: a racing call may have
+            // recorded a higher cut meanwhile, or lowered it after its own failure; a lower
+            // recorded cut only costs a `remove_before` that finds less to do).
+            let mut retention = self.lock_retention();
+            retention.cut = retention.cut.min(previous);
+            drop(retention);
             self.fail(&error);
         }
     }
@@ -420,6 +435,19 @@ impl<T> Durable<T> {
         if let Err(error) = self.journal.append(&record) {
             self.fail(&error);
         }
+    }
+}
+
+/// Counts an id settled when a publish unwinds before its PUBLISH was appended (see
+/// `Durable::publish`); `mem::forget` disarms it once the append has returned.
+struct ForgetOnUnwind<'a, T> {
+    durable: &'a Durable<T>,
+    id: u64,
+}
+
+impl<T> Drop for ForgetOnUnwind<'_, T> {
+    fn drop(&mut self) {
+        self.durable.forget(&[self.id]);
     }
 }
 

@@ -112,17 +112,25 @@ impl<T> DeliveryQueue<T> {
         #[cfg(feature = "journal")]
         let id = match &shared.durable {
             None => 0,
-            Some(durable) => match durable.publish(&message, priority, expires_at) {
-                Ok(id) => id,
-                Err(error) => {
-                    shared.closing.refused_full();
-                    shared.wake_if_drained();
-                    return Err(match error {
-                        WriteError::TooLarge => PublishError::TooLarge(message),
-                        WriteError::Failed => PublishError::Storage(message),
-                    });
+            Some(durable) => {
+                // A panic in the durable queue's `encode` (run by `durable.publish`) must end
+                // the claim, or a close would wait for a message that never comes.
+                let claim = RefuseOnUnwind(shared);
+                let written = durable.publish(&message, priority, expires_at);
+                // Returned: the claim ends below (refused here, or pushed or refused full).
+                core::mem::forget(claim);
+                match written {
+                    Ok(id) => id,
+                    Err(error) => {
+                        shared.closing.refused_full();
+                        shared.wake_if_drained();
+                        return Err(match error {
+                            WriteError::TooLarge => PublishError::TooLarge(message),
+                            WriteError::Failed => PublishError::Storage(message),
+                        });
+                    }
                 }
-            },
+            }
         };
         #[cfg(not(feature = "journal"))]
         let id = 0;
@@ -345,6 +353,20 @@ impl<T> DeliveryQueue<T> {
             recovered: shared.recovered,
         }
         .with_delivered(c.expired.load(Ordering::Relaxed))
+    }
+}
+
+/// Ends an accepted publish's claim as refused when the publish unwinds before its message
+/// reached a lane (see `publish_with`); `mem::forget` disarms it once the write returned.
+#[cfg(feature = "journal")]
+struct RefuseOnUnwind<'a, T>(&'a Shared<T>);
+
+#[cfg(feature = "journal")]
+impl<T> Drop for RefuseOnUnwind<'_, T> {
+    fn drop(&mut self) {
+        self.0.closing.refused_full();
+        // A close may be waiting for exactly this claim to end.
+        self.0.wake_if_drained();
     }
 }
 

@@ -90,9 +90,14 @@ pub(crate) fn encode(payload: &[u8], out: &mut Vec<u8>) {
 /// A payload longer than `u32::MAX` bytes gets a wrong frame; the caller checks the length
 /// against the record limit (a `u32`) and drops the bytes before they reach a file.
 ///
+/// `payload` must only append: it must not remove, overwrite or shift the bytes already in
+/// `out`.
+///
 /// # Panics
 ///
-/// If `payload` removes bytes it did not append.
+/// If `payload` removes bytes it did not append. One that overwrites or shifts bytes without
+/// shortening `out` is not caught (the assert sees only the length): whatever bytes follow the
+/// frame are framed as the payload, and bytes before the frame stay changed.
 pub(crate) fn encode_with(out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) -> usize {
     let frame_at = out.len();
     out.extend_from_slice(&[0; FRAME_LEN as usize]);

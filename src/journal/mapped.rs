@@ -43,9 +43,14 @@ use std::path::Path;
 pub(super) struct Mapping {
     ptr: *mut u8,
     len: usize,
-    /// The pages below this offset are released (see the essay above); a multiple of the
-    /// page size, only grows. Written under the journal's lock.
+    /// The pages below this offset are released (see the essay above); a multiple of `page`,
+    /// only grows. Written under the journal's lock.
     released: usize,
+    /// The kernel's page size (`sysconf(_SC_PAGESIZE)`, read once in `new`): every range
+    /// handed to `madvise` starts and ends on it. A hard-coded 4 KiB would be wrong on a
+    /// 16 or 64 KiB-page kernel, where `madvise` rounds the length up and a release could cover
+    /// the page that appends are still writing.
+    page: usize,
 }
 
 /// The paging work of one sync (see the essay above): the written whole pages to release,
@@ -65,15 +70,17 @@ pub(super) struct SyncPages {
 const AHEAD_MIN: usize = 64 << 10;
 const AHEAD_MAX: usize = 8 << 20;
 
-/// The page size assumed for releases: 4 KiB, the smallest on Linux. On a system with larger
-/// pages `madvise` rounds within a page (and a range that does not start on a page fails with
-/// EINVAL, which the release ignores: it is an optimisation, not a duty).
-const PAGE: usize = 4096;
+/// The page size used when `sysconf(_SC_PAGESIZE)` gives no answer: 4 KiB, the smallest on
+/// Linux.
+#[cfg(target_os = "linux")]
+const FALLBACK_PAGE: usize = 4096;
 
 // SAFETY: the mapping is plain memory owned by this value (unmapped in `drop`); it is only
 // written through `&mut self` (`write_at`), and the journal keeps it inside its state mutex.
 // The one use without the lock, a leader's `SyncPages::run`, changes page-table entries of
-// pages no append writes again (and reads ahead pages not written yet), touching no byte.
+// pages no append writes again, and reads ahead from the write position's page on (that first
+// page is partly written, and may be written concurrently by an append under the lock:
+// harmless, as MADV_POPULATE_READ only faults pages in); it never changes a byte.
 unsafe impl Send for Mapping {}
 
 impl Mapping {
@@ -120,10 +127,17 @@ impl Mapping {
                 std::io::Error::last_os_error(),
             ));
         }
+        // SAFETY: `sysconf` reads a system constant; no memory is passed.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let page = usize::try_from(page)
+            .ok()
+            .filter(|p| p.is_power_of_two())
+            .unwrap_or(FALLBACK_PAGE);
         Ok(Mapping {
             ptr: ptr.cast(),
             len,
             released: 0,
+            page,
         })
     }
 
@@ -168,13 +182,14 @@ impl Mapping {
     /// as they span (within the read-ahead's bounds and the mapping); `None` when no whole
     /// page was completed since the last.
     pub(super) fn pages_at_sync(&mut self, written: usize) -> Option<SyncPages> {
-        let written_end = (written.min(self.len) / PAGE) * PAGE;
+        let page = self.page;
+        let written_end = (written.min(self.len) / page) * page;
         if written_end <= self.released {
             return None;
         }
         let ahead = (2 * (written_end - self.released)).clamp(AHEAD_MIN, AHEAD_MAX);
-        let ahead_end = written_end + ahead.min(self.len - written_end) / PAGE * PAGE;
-        debug_assert!(self.released % PAGE == 0 && ahead_end <= self.len);
+        let ahead_end = written_end + ahead.min(self.len - written_end) / page * page;
+        debug_assert!(self.released % page == 0 && ahead_end <= self.len);
         let pages = SyncPages {
             base: self.ptr,
             released: self.released,
@@ -200,14 +215,18 @@ impl SyncPages {
     /// # Safety
     ///
     /// The mapping these pages came from must still be mapped (the journal keeps it while a
-    /// leader, the only caller, does its I/O: a roll and the journal's drop wait for it), and
+    /// leader, the only caller, does its I/O: a roll waits for it, and the journal's drop
+    /// joins the syncer and runs with no append in flight before it unmaps), and
     /// no one may hold a reference into these pages (appends copy in and return).
     pub(super) unsafe fn run(self) {
         #[cfg(target_os = "linux")]
         // SAFETY: by the caller's contract, the mapping is live with no references into it;
-        // both ranges lie inside it (`pages_at_sync`) and start on a page (the mapping does,
-        // and the offsets are multiples of `PAGE`). MADV_DONTNEED on a shared file mapping
-        // discards no data; MADV_POPULATE_READ only faults pages in for reading.
+        // both ranges lie inside it (`pages_at_sync`) and start and end on a page boundary
+        // (the mapping starts on one, and the offsets are multiples of the kernel's page size,
+        // `Mapping::page`), so the release covers only whole pages below the write position.
+        // MADV_DONTNEED on a shared file mapping discards no data; MADV_POPULATE_READ only
+        // faults pages in for reading (its first page is the write position's, partly written
+        // and perhaps being written by an append: it changes no byte of it).
         unsafe {
             libc::madvise(
                 self.base.add(self.released).cast(),

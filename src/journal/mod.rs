@@ -45,6 +45,7 @@ pub use reader::{JournalReader, Record};
 
 use crate::primitive::sync::atomic::{AtomicU64, Ordering};
 use crate::primitive::thread::yield_now;
+use crossbeam_utils::CachePadded;
 use format::{segment_path, HEADER_LEN};
 use mapped::Mapping;
 use std::fs::File;
@@ -265,17 +266,27 @@ struct Shared {
     /// A copy of `State::next`, stored under the lock each time it grows, so that
     /// [`Journal::end`] reads it without the lock. Never ahead of the state.
     end_hint: AtomicU64,
+    /// Copies of the segment list read without the lock, on a cache line of their own: they
+    /// change once a segment, while `end_hint` and `written_hint` are stored on every append.
+    segment_hints: CachePadded<SegmentHints>,
+    /// Held for the journal's life: the advisory lock on the directory (see `open.rs`).
+    _lock: File,
+}
+
+/// The copies of the segment list that [`Journal::remove_before`] and
+/// [`Journal::active_base`] read without the lock; stored together by
+/// `Shared::store_segments`, under the lock, `removable_below` first.
+struct SegmentHints {
     /// A copy of `State::segments[1]` (`u64::MAX` while there is one segment), stored under the
     /// lock when the segments change, so that a [`Journal::remove_before`] that has nothing to
     /// delete returns without the lock. A stale copy is lower (a `remove_before` then takes
     /// the lock and finds out) or `u64::MAX` (a roll not seen yet: the call deletes nothing,
-    /// as it would have a moment earlier).
+    /// as it would have a moment earlier). Stored before `active_base`, which retention's
+    /// fast path depends on (see `Shared::store_segments`).
     removable_below: AtomicU64,
     /// A copy of the active segment's base (`State::segments`' last), stored under the lock
     /// when a roll adds a segment: every record appended after the store is at or above it.
     active_base: AtomicU64,
-    /// Held for the journal's life: the advisory lock on the directory (see `open.rs`).
-    _lock: File,
 }
 
 /// The mutable part, under `Shared::state`.
@@ -367,8 +378,10 @@ impl Journal {
             written_hint: AtomicU64::new(end),
             synced_hint: AtomicU64::new(end),
             end_hint: AtomicU64::new(end),
-            removable_below: AtomicU64::new(u64::MAX),
-            active_base: AtomicU64::new(0),
+            segment_hints: CachePadded::new(SegmentHints {
+                removable_below: AtomicU64::new(u64::MAX),
+                active_base: AtomicU64::new(0),
+            }),
             _lock: opened.lock,
         });
         shared.store_segments(&shared.lock());
@@ -482,9 +495,14 @@ impl Journal {
     ///
     /// As [`append`](Self::append); a record above the limit is refused after `write` ran.
     ///
+    /// `write` must only append: it must not remove, overwrite or shift the bytes already in
+    /// the buffer (the frame reserved for this record).
+    ///
     /// # Panics
     ///
-    /// If `write` removes bytes it did not append (the journal is not changed).
+    /// If `write` removes bytes it did not append (the journal is not changed). A writer that
+    /// overwrites or shifts bytes without shortening the buffer is not caught (the check sees
+    /// only the length): whatever bytes follow the frame are appended as the record.
     ///
     /// # Examples
     ///
@@ -625,7 +643,10 @@ impl Journal {
     /// ```
     pub fn active_base(&self) -> u64 {
         // Acquire: pairs with the Release store in `Shared::store_segments`.
-        self.shared.active_base.load(Ordering::Acquire)
+        self.shared
+            .segment_hints
+            .active_base
+            .load(Ordering::Acquire)
     }
 
     /// The options the journal was opened with.
@@ -676,8 +697,16 @@ impl Journal {
     /// ```
     pub fn remove_before(&self, position: u64) -> Result<usize, JournalError> {
         // Acquire: pairs with the Release store in `store_segments`. Nothing to delete: done
-        // without the lock (see `removable_below` on why a stale value is harmless).
-        if position < self.shared.removable_below.load(Ordering::Acquire) {
+        // without the lock (see `removable_below` on why a stale value is harmless; a caller
+        // that read `active_base` first sees a value at least as new, by the store order
+        // that `store_segments` keeps).
+        if position
+            < self
+                .shared
+                .segment_hints
+                .removable_below
+                .load(Ordering::Acquire)
+        {
             return Ok(0);
         }
         let mut state = self.shared.lock();
@@ -710,6 +739,8 @@ impl Drop for Journal {
         }
         self.shared.lock().closing = true;
         self.shared.closing.notify_all();
+        // The syncer may be leading, with its `SyncPages` running on the mapping: it must end
+        // before the map is taken below (`&mut self` rules out every other leader).
         if let Some(syncer) = self.syncer.take() {
             let _ = syncer.join();
         }
@@ -861,8 +892,12 @@ impl Shared {
             drop(state);
 
             if let Some(pages) = sync_pages {
-                // SAFETY: this thread leads, so the mapping stays (a roll and the journal's
-                // drop wait for no leader); appends copy in and return, holding no reference.
+                // SAFETY: this thread leads, so the mapping stays: a roll (`roll_mapped`)
+                // waits while `state.leader` is set. The journal's drop does not check
+                // `state.leader`; it is safe because it has `&mut Journal`, so no append (and
+                // no append's leader) is in flight, and it joins the syncer thread, the only
+                // other leader, before `state.map.take()`: keep that join before the take.
+                // Appends copy in and return, holding no reference into the mapping.
                 unsafe { pages.run() };
             }
             let result = self.write_batch(&mut file, active_base, base, roll, &batch, want_sync);
@@ -998,13 +1033,23 @@ impl Shared {
 
     /// Stores `removable_below` and `active_base` from the segments; called under the lock
     /// whenever they change.
+    ///
+    /// The order matters: `removable_below` first, then `active_base`. A caller that cuts at
+    /// the `active_base` it read (the durable queue's retention, `Durable::forget`) relies on
+    /// it: its Acquire load of the new base synchronizes with the second store, so its
+    /// `remove_before` then sees this `removable_below` (or a later one), never the
+    /// `u64::MAX` from before the roll. Stored the other way round, that fast path could
+    /// return 0 for a cut that should delete a segment, and retention, which records the cut
+    /// as done, would keep the segment until the next roll.
     fn store_segments(&self, state: &State) {
+        let hints = &self.segment_hints;
         let below = state.segments.get(1).copied().unwrap_or(u64::MAX);
         // Release: pairs with the Acquire load in `Journal::remove_before`.
-        self.removable_below.store(below, Ordering::Release);
+        hints.removable_below.store(below, Ordering::Release);
         let active = *state.segments.last().expect("at least one segment");
-        // Release: pairs with the Acquire load in `Journal::active_base`.
-        self.active_base.store(active, Ordering::Release);
+        // Release: pairs with the Acquire load in `Journal::active_base` (and, through it, makes
+        // the store above visible to its reader; see above).
+        hints.active_base.store(active, Ordering::Release);
     }
 
     /// Wakes the appenders blocked on `progress`, if any (called with the lock held, so a
