@@ -37,6 +37,16 @@
 // sum — an ack, a dead letter, a full refusal — checks `is_drained` afterwards and wakes every
 // waiting consumer when it holds, so the last settlement after a close releases them all.
 //
+// Each of them writes one word and then reads the others: the store-buffering pattern. With
+// Release increments and Acquire loads, two settlements that race to be the last (an ack and a
+// full refusal, say) may each read the other's counter from before its increment, both find the
+// sum one short, and neither wake anyone: consumers already asleep then sleep on a drained
+// queue (miri found this interleaving). So every write of the check's words (the three counters
+// and `accepted_at_close`) and every read of them in the check is SeqCst: all of them lie in
+// one total order, the later of two racing settlements reads the earlier one's write, and it
+// wakes the waiters. On x86 this costs nothing (the increments are locked RMWs either way and
+// SeqCst loads are plain loads); only `close`'s one store becomes an exchange.
+//
 // Cost: the claim replaces the closed-flag load and the `published` counter increment of the
 // old publish path, so a publish still pays one read-modify-write beyond its lane's push.
 
@@ -99,8 +109,8 @@ impl Closing {
     /// An accepted publish found its bounded lane full (or its journal refused it, or it
     /// panicked before its message reached a lane): it will never be settled.
     pub(super) fn refused_full(&self) {
-        // Release: pairs with the Acquire load in `settled_all`.
-        self.refused_full.fetch_add(1, Ordering::Release);
+        // SeqCst: pairs with the SeqCst load in `settled_all` (see "Who wakes the waiters").
+        self.refused_full.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Closes; true for the first call. Publishes claimed from now on are refused.
@@ -110,9 +120,10 @@ impl Closing {
         if before & CLOSED != 0 {
             return false;
         }
-        // Release: pairs with the Acquire load in `settled_all`; the count is final.
+        // SeqCst: pairs with the SeqCst load in `accepted_at_close` (see "Who wakes the
+        // waiters"); the count is final.
         self.accepted_at_close
-            .store(before / ONE_PUBLISH, Ordering::Release);
+            .store(before / ONE_PUBLISH, Ordering::SeqCst);
         true
     }
 
@@ -128,8 +139,8 @@ impl Closing {
     /// transfer, unlike the claim word every publish writes.
     #[inline]
     pub(super) fn accepted_at_close(&self) -> Option<u64> {
-        // Acquire: pairs with the Release store in `close`.
-        match self.accepted_at_close.load(Ordering::Acquire) {
+        // SeqCst: pairs with the SeqCst store in `close` (see "Who wakes the waiters").
+        match self.accepted_at_close.load(Ordering::SeqCst) {
             OPEN => None,
             accepted => Some(accepted),
         }
@@ -138,8 +149,8 @@ impl Closing {
     /// True when `settled` (acks plus dead letters, read with Acquire by the caller) and the
     /// full refusals account for every one of the `accepted` publishes.
     pub(super) fn settled_all(&self, accepted: u64, settled: u64) -> bool {
-        // Acquire: pairs with the Release increment in `refused_full`.
-        settled + self.refused_full.load(Ordering::Acquire) == accepted
+        // SeqCst: pairs with the SeqCst increment in `refused_full` (see "Who wakes the waiters").
+        settled + self.refused_full.load(Ordering::SeqCst) == accepted
     }
 
     /// Messages accepted by `publish` and not refused as full: the accepted claims (only those

@@ -156,8 +156,10 @@ impl<T> Delivery<T> {
 
     /// The in-memory half of an ack, after the journal: counts it and releases the slot.
     fn count_ack(&self) {
-        // Release: pairs with the Acquire load in `Shared::is_drained`.
-        self.shared().counters.acked.fetch_add(1, Ordering::Release);
+        // SeqCst: one of the drained check's settlement counters (see "Who wakes the waiters"
+        // in closing.rs): with the SeqCst loads in `Shared::is_drained`, of two settlements that
+        // race to be the last, at least one sees the other's and wakes the waiters.
+        self.shared().counters.acked.fetch_add(1, Ordering::SeqCst);
         crate::observe::delivery_acked();
         self.consumer.release(self.shared());
         // After a close, the last ack may be what lets waiting consumers see `Closed`.

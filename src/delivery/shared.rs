@@ -178,9 +178,10 @@ impl<T> Shared<T> {
             return false; // open
         };
         let c = &self.counters;
-        // Acquire: pairs with the Release increments in `Delivery::ack` and `dead_letter`, so a
-        // consumer told `Closed` sees everything the settlers did before settling.
-        let settled = c.acked.load(Ordering::Acquire) + c.dead_lettered.load(Ordering::Acquire);
+        // SeqCst: pairs with the SeqCst increments in `Delivery::ack` and `dead_letter` (and, as
+        // acquire loads, makes a consumer told `Closed` see everything the settlers did before
+        // settling); see "Who wakes the waiters" in closing.rs for why Acquire is not enough.
+        let settled = c.acked.load(Ordering::SeqCst) + c.dead_lettered.load(Ordering::SeqCst);
         self.closing.settled_all(accepted, settled)
     }
 
@@ -283,9 +284,10 @@ impl<T> Shared<T> {
         // After the hand-off: a crash before this line dead-letters the message again after the
         // restart, rather than losing it.
         self.record_settled(&[id]);
-        // Counted once the letter is where its reader finds it. Release: pairs with the Acquire
-        // load in `is_drained` (a consumer told `Closed` finds every dead letter in place).
-        self.counters.dead_lettered.fetch_add(1, Ordering::Release);
+        // Counted once the letter is where its reader finds it. SeqCst: pairs with the SeqCst
+        // loads in `is_drained` (a consumer told `Closed` finds every dead letter in place, and
+        // racing last settlements cannot both miss each other: closing.rs).
+        self.counters.dead_lettered.fetch_add(1, Ordering::SeqCst);
         self.wake_if_drained();
     }
 }
