@@ -141,10 +141,7 @@ impl Integrator {
         // A batch under two chunks stays on the calling thread: splitting it would cost more
         // than it saves.
         let outcome = if count < self.chunk_size.saturating_mul(2) || self.threads() < 2 {
-            let mut outcome = BatchOutcome {
-                messages: Vec::with_capacity(count),
-                rejected: Vec::new(),
-            };
+            let mut outcome = BatchOutcome::with_capacity(count);
             for (i, input) in inputs.into_iter().enumerate() {
                 outcome.add(self.integrate_at(offset + i, input.into()));
             }
@@ -253,10 +250,7 @@ impl Integrator {
                 .take()
                 .unwrap_or_default();
             let first = offset + k * size;
-            let mut outcome = BatchOutcome {
-                messages: Vec::with_capacity(chunk.len()),
-                rejected: Vec::new(),
-            };
+            let mut outcome = BatchOutcome::with_capacity(chunk.len());
             let mut payloads = Vec::with_capacity(if helper { chunk.len() } else { 0 });
             for (i, input) in chunk.into_iter().enumerate() {
                 let (result, payload) = self.integrate_keeping_payload(first + i, input.into());
@@ -273,10 +267,7 @@ impl Integrator {
             Some(pool) => pool.in_place_scope(|scope| together(scope, helpers, &work)),
             None => rayon::in_place_scope(|scope| together(scope, helpers, &work)),
         }
-        let mut outcome = BatchOutcome {
-            messages: Vec::with_capacity(count),
-            rejected: Vec::new(),
-        };
+        let mut outcome = BatchOutcome::with_capacity(count);
         for chunk in done {
             let chunk = chunk.into_inner().unwrap_or_else(|| {
                 unreachable!("the scope joins every worker, and every chunk was taken")

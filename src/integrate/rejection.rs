@@ -144,6 +144,14 @@ pub struct BatchOutcome {
 }
 
 impl BatchOutcome {
+    /// An empty outcome with room for `messages` messages (rejections are rare).
+    pub(crate) fn with_capacity(messages: usize) -> Self {
+        BatchOutcome {
+            messages: Vec::with_capacity(messages),
+            rejected: Vec::new(),
+        }
+    }
+
     /// Files one result under messages or rejections.
     pub(crate) fn add(&mut self, result: Result<Message, Rejection>) {
         match result {
