@@ -1,5 +1,6 @@
 //! Handoff benchmarks: the SPSC ring against rtrb and crossbeam's `ArrayQueue`, ping-pong
-//! latency, and the waiting channel against crossbeam-channel and flume.
+//! latency, and the blocking MPMC channel (`mqsync::channel`) against crossbeam-channel, flume and
+//! kanal.
 //!
 //! Cross-thread timing uses `iter_custom` + `support::run_timed`: the clock starts when every
 //! thread is at the start barrier and stops when every thread is done. One criterion "iteration" is
@@ -7,8 +8,7 @@
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use mqsync::handoff::{channel, spsc, spsc_with, WaitStrategy};
-use mqsync::{Fifo, MsQueue, RingBuffer};
+use mqsync::handoff::{spsc, spsc_with, WaitStrategy};
 use std::cell::Cell;
 use std::hint::{black_box, spin_loop};
 use std::sync::Arc;
@@ -381,24 +381,17 @@ where
 }
 
 fn blocking_group(g: &mut BenchmarkGroup<'_, WallTime>, p: u64, c: u64) {
-    fn ours<Q: Fifo<u64> + Send + Sync + 'static>(n: u64, p: u64, c: u64, q: Q) -> Duration {
-        let (tx, rx) = channel(q);
+    let ours = |(tx, rx): (mqsync::channel::Sender<u64>, mqsync::channel::Receiver<u64>), n| {
         time_mpmc(
             n,
             p,
             c,
             tx,
             rx,
-            |tx, i| tx.push_blocking(i).unwrap(),
-            |rx| rx.pop_blocking().map(black_box).is_ok(),
+            |tx, i| tx.send(i).unwrap(),
+            |rx| rx.recv().map(black_box).is_ok(),
         )
-    }
-    g.bench_function("mqsync_channel_ring_buffer_1024", |b| {
-        b.iter_custom(|n| ours(n, p, c, RingBuffer::with_capacity(CAPACITY)))
-    });
-    g.bench_function("mqsync_channel_ms_queue", |b| {
-        b.iter_custom(|n| ours(n, p, c, MsQueue::new()))
-    });
+    };
     let cb = |(tx, rx): (
         crossbeam_channel::Sender<u64>,
         crossbeam_channel::Receiver<u64>,
@@ -414,12 +407,6 @@ fn blocking_group(g: &mut BenchmarkGroup<'_, WallTime>, p: u64, c: u64) {
             |rx| rx.recv().map(black_box).is_ok(),
         )
     };
-    g.bench_function("crossbeam_channel_bounded_1024", |b| {
-        b.iter_custom(|n| cb(crossbeam_channel::bounded(CAPACITY), n))
-    });
-    g.bench_function("crossbeam_channel_unbounded", |b| {
-        b.iter_custom(|n| cb(crossbeam_channel::unbounded(), n))
-    });
     let fl = |(tx, rx): (flume::Sender<u64>, flume::Receiver<u64>), n| {
         time_mpmc(
             n,
@@ -431,16 +418,49 @@ fn blocking_group(g: &mut BenchmarkGroup<'_, WallTime>, p: u64, c: u64) {
             |rx| rx.recv().map(black_box).is_ok(),
         )
     };
+    let ka = |(tx, rx): (kanal::Sender<u64>, kanal::Receiver<u64>), n| {
+        time_mpmc(
+            n,
+            p,
+            c,
+            tx,
+            rx,
+            |tx, i| tx.send(i).unwrap(),
+            |rx| rx.recv().map(black_box).is_ok(),
+        )
+    };
+    g.bench_function("mqsync_bounded_1024", |b| {
+        b.iter_custom(|n| ours(mqsync::channel::bounded(CAPACITY), n))
+    });
+    g.bench_function("crossbeam_channel_bounded_1024", |b| {
+        b.iter_custom(|n| cb(crossbeam_channel::bounded(CAPACITY), n))
+    });
     g.bench_function("flume_bounded_1024", |b| {
         b.iter_custom(|n| fl(flume::bounded(CAPACITY), n))
+    });
+    g.bench_function("kanal_bounded_1024", |b| {
+        b.iter_custom(|n| ka(kanal::bounded(CAPACITY), n))
+    });
+    g.bench_function("mqsync_unbounded", |b| {
+        b.iter_custom(|n| ours(mqsync::channel::unbounded(), n))
+    });
+    g.bench_function("crossbeam_channel_unbounded", |b| {
+        b.iter_custom(|n| cb(crossbeam_channel::unbounded(), n))
     });
     g.bench_function("flume_unbounded", |b| {
         b.iter_custom(|n| fl(flume::unbounded(), n))
     });
+    g.bench_function("kanal_unbounded", |b| {
+        b.iter_custom(|n| ka(kanal::unbounded(), n))
+    });
 }
 
 fn blocking(c: &mut Criterion) {
-    for (name, p, k) in [("blocking_1p1c", 1, 1), ("blocking_4p4c", 4, 4)] {
+    for (name, p, k) in [
+        ("blocking_1p1c", 1, 1),
+        ("blocking_2p2c", 2, 2),
+        ("blocking_4p4c", 4, 4),
+    ] {
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(1));
         blocking_group(&mut g, p, k);

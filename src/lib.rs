@@ -89,6 +89,7 @@ pub mod queue;
 pub mod sync;
 
 pub use config::ConfigError;
+pub use handoff::mpmc as channel;
 pub use queue::{Fifo, Full, MsQueue, RingBuffer};
 
 /// The README's examples, compiled and run as doc tests (they use `delivery`).

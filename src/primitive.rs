@@ -84,12 +84,17 @@ pub(crate) mod cell {
 
 #[cfg(mqsync_loom)]
 pub(crate) mod thread {
-    pub(crate) use loom::thread::yield_now;
+    pub(crate) use loom::thread::{current, park, yield_now, Thread};
+
+    /// Under loom, a timed park is a yield (a spurious wake-up, which every caller allows).
+    pub(crate) fn park_timeout(_: std::time::Duration) {
+        yield_now();
+    }
 }
 
 #[cfg(not(mqsync_loom))]
 pub(crate) mod thread {
-    pub(crate) use std::thread::yield_now;
+    pub(crate) use std::thread::{current, park, park_timeout, yield_now, Thread};
 }
 
 #[cfg(mqsync_loom)]

@@ -1,5 +1,6 @@
 //! Stress tests of the handoff layer (run in release: `cargo test --release --test handoff`).
 //! Each finishes in well under 10 s on two cores.
+#![allow(deprecated)] // the generic channel over any `Fifo` stays tested while it exists
 
 use mqsync::handoff::{channel, spsc, spsc_with, PopError, PushError, WaitStrategy};
 use mqsync::{Fifo, MsQueue, RingBuffer};

@@ -5,6 +5,7 @@
 //!
 //! Under loom the spin phase before parking is skipped (the model checks the park protocol
 //! itself), and timed waits return at once (time is not modelled), so only untimed waits appear.
+#![allow(deprecated)] // the generic channel over any `Fifo` stays tested while it exists
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;

@@ -169,7 +169,12 @@ impl Drop for ExitOnUnwind<'_> {
 /// tx.push("unbounded").unwrap();
 /// assert_eq!(rx.pop(), Ok("unbounded"));
 /// ```
+#[deprecated(
+    since = "0.1.0",
+    note = "use `mqsync::channel::{bounded, unbounded}`: no queue type in the handles, close in the claim, a faster wake"
+)]
 pub fn channel<T, Q: Fifo<T>>(queue: Q) -> (Sender<T, Q>, Receiver<T, Q>) {
+    #[allow(deprecated)] // one deprecated function calling the other
     channel_with(queue, WaitStrategy::default())
 }
 
@@ -186,6 +191,10 @@ pub fn channel<T, Q: Fifo<T>>(queue: Q) -> (Sender<T, Q>, Receiver<T, Q>) {
 /// tx.push(1).unwrap();
 /// assert_eq!(rx.pop_blocking(), Ok(1));
 /// ```
+#[deprecated(
+    since = "0.1.0",
+    note = "use `mqsync::channel::{bounded, unbounded}`: no queue type in the handles, close in the claim, a faster wake"
+)]
 pub fn channel_with<T, Q: Fifo<T>>(
     queue: Q,
     strategy: WaitStrategy,

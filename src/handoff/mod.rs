@@ -3,11 +3,14 @@
 //! * [`spsc`] builds a **wait-free single-producer single-consumer ring** ([`Producer`],
 //!   [`Consumer`]): Lamport's ring (TOPLAS 1983) with cached indices on separate cache lines,
 //!   batch push / pop with one index publication per batch, close and abandonment detection.
-//! * [`channel`] wraps **any [`Fifo`](crate::queue::Fifo)** ([`MsQueue`](crate::MsQueue),
-//!   [`RingBuffer`](crate::RingBuffer), ...) in a [`Sender`] / [`Receiver`] pair that adds
-//!   blocking, timed and async waiting and close without loss; the queue itself is unchanged.
+//! * [`mpmc`] (also reached as `mqsync::channel`) builds **multi-producer multi-consumer
+//!   channels**: `bounded(cap)` and `unbounded()`, with the std / crossbeam-channel API, async
+//!   waits, a lossless `close`, and the close mark folded into each queue's claim word.
+//! * [`channel`] (deprecated) wraps **any [`Fifo`](crate::queue::Fifo)** in a [`Sender`] /
+//!   [`Receiver`] pair; it stays for a channel over a queue of your own, at the cost of two RMWs
+//!   per push on an in-flight count.
 //!
-//! Both sides of both offer the same waiting surface: `pop_blocking`, `pop_timeout`,
+//! The SPSC ring and the deprecated generic channel offer the same waiting surface: `pop_blocking`, `pop_timeout`,
 //! `pop_deadline`, `pop_async` (a future that runs on any executor), a
 //! [`Stream`](futures_core::Stream) impl, `push_blocking`, `push_timeout`, `push_deadline`, and
 //! `close`. How a blocked caller waits is a [`WaitStrategy`]: busy-spin, spin-then-yield or
@@ -60,6 +63,7 @@ mod channel;
 #[cfg(not(mqsync_loom))]
 mod channel_async;
 mod error;
+pub mod mpmc;
 mod signal;
 mod spsc;
 mod spsc_consumer;
@@ -67,6 +71,7 @@ mod spsc_producer;
 mod spsc_wait;
 mod wait;
 
+#[allow(deprecated)]
 pub use channel::{channel, channel_with, Receiver, Sender};
 pub use error::{PopError, PushError};
 pub use spsc::{spsc, spsc_with, try_spsc, try_spsc_with};

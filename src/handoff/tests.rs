@@ -1,4 +1,5 @@
 //! Unit tests of the handoff layer, small enough for miri.
+#![allow(deprecated)] // the generic channel over any `Fifo` stays tested while it exists
 
 use super::*;
 use crate::primitive::sync::atomic::{AtomicUsize, Ordering};

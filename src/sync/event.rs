@@ -1,8 +1,7 @@
 //! What the engine tells its observers, and how an observer listens.
 
 use super::change::Change;
-use crate::handoff::{self, Receiver, Sender};
-use crate::queue::RingBuffer;
+use crate::channel::{self, Receiver, Sender, TrySendError};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,7 +93,7 @@ pub enum ObserverMode {
 
 /// The engine's side of one subscription.
 pub(crate) struct Subscription {
-    sender: Sender<SyncEvent, RingBuffer<SyncEvent>>,
+    sender: Sender<SyncEvent>,
     lossless: bool,
     missed: Arc<AtomicU64>,
 }
@@ -102,17 +101,17 @@ pub(crate) struct Subscription {
 impl Subscription {
     pub(crate) fn send(&self, event: SyncEvent) {
         let sent = if self.lossless {
-            self.sender.push_blocking(event)
+            self.sender
+                .send(event)
+                .map_err(|e| TrySendError::Disconnected(e.into_inner()))
         } else {
-            self.sender.push(event)
+            self.sender.try_send(event)
         };
-        if let Err(refused) = sent {
-            if refused.is_full() {
-                // Relaxed: a statistic read by the observer.
-                self.missed.fetch_add(1, Ordering::Relaxed);
-            }
-            // Closed: the observer went away; nobody is listening.
+        if let Err(TrySendError::Full(_)) = sent {
+            // Relaxed: a statistic read by the observer.
+            self.missed.fetch_add(1, Ordering::Relaxed);
         }
+        // Disconnected: the observer went away; nobody is listening.
     }
 }
 
@@ -135,7 +134,7 @@ impl Subscription {
 /// # Ok::<(), mqsync::ConfigError>(())
 /// ```
 pub struct Observer {
-    receiver: Receiver<SyncEvent, RingBuffer<SyncEvent>>,
+    receiver: Receiver<SyncEvent>,
     missed: Arc<AtomicU64>,
     /// The engine's half until an engine's builder takes it (once: the channel closes when the
     /// engine, its only sender, is gone).
@@ -156,7 +155,7 @@ impl Observer {
             ObserverMode::Lossless(c) => (c, true),
             ObserverMode::BoundedLag(c) => (c, false),
         };
-        let (sender, receiver) = handoff::channel(RingBuffer::with_capacity(capacity.max(1)));
+        let (sender, receiver) = channel::bounded(capacity.max(1));
         let missed = Arc::new(AtomicU64::new(0));
         let subscription = Subscription {
             sender,
@@ -185,7 +184,7 @@ impl Observer {
     /// assert!(Observer::new(ObserverMode::Lossless(1)).try_next().is_none());
     /// ```
     pub fn try_next(&self) -> Option<SyncEvent> {
-        self.receiver.pop().ok()
+        self.receiver.try_recv().ok()
     }
 
     /// The next event, waiting at most `timeout`; `None` on timeout or once the engine is gone
@@ -198,7 +197,7 @@ impl Observer {
     /// assert!(observer.next_timeout(Duration::from_millis(1)).is_none());
     /// ```
     pub fn next_timeout(&self, timeout: Duration) -> Option<SyncEvent> {
-        self.receiver.pop_timeout(timeout).ok()
+        self.receiver.recv_timeout(timeout).ok()
     }
 
     /// Every event still waiting.

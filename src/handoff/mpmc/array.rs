@@ -1,0 +1,378 @@
+//! The bounded flavor: a fixed ring of slots with the channel's close mark in the tail word.
+//!
+//! The ring is Vyukov's bounded MPMC queue (D. Vyukov, "Bounded MPMC queue", 1024cores.net,
+//! 2010), the same algorithm as `queue::RingBuffer` without its peek latch, plus one bit.
+//
+// # Protocol
+//
+// Positions are `lap + index` with `index < cap` and `lap` a multiple of `one_lap`, the
+// smallest power of two above `cap` (so `lap + index + 1` never looks like the next lap's
+// position of the same slot, even for `cap == 1`). `head` is the next position to receive,
+// `tail` the next to send; bit 63 of `tail` is MARK: the channel is closed.
+//
+// Each slot has a stamp:
+// * FREE(p)    = p:      the slot is empty and is the one position `p` will be written into;
+// * WRITTEN(p) = p + 1:  the slot holds the value sent at position `p`.
+//
+// Transitions (each by the one thread that owns the slot):
+// [1] send: a sender that sees FREE(tail) claims `tail` by CAS (tail → next(tail)), which fails
+//     if MARK is set, since the expected value has MARK clear. It then owns the slot, writes the
+//     value and stores WRITTEN(tail) (Release).
+// [2] receive: a receiver that sees WRITTEN(head) claims `head` by CAS; it then owns the value,
+//     moves it out and stores FREE(head + one_lap) (Release), handing the slot to the next lap.
+// [3] full: a sender sees WRITTEN(tail - one_lap): the previous lap's value is still there. If
+//     `head` is still `tail - one_lap`, nobody has claimed it: full. Otherwise its receiver is
+//     moving it out; wait.
+// [4] empty: a receiver sees FREE(head). If `tail` (mark stripped) is still `head`, nobody has
+//     claimed it: empty, or closed and drained if MARK is set. Otherwise a sender has claimed it
+//     and is writing; wait for it (a receive waits for a preempted sender here, as in Vyukov's
+//     ring and crossbeam-channel: receiving is not lock-free at this point).
+// [5] close: `fetch_or(MARK)`. Every claim that succeeded before it is a value that [4] waits
+//     for; every claim after it fails ([1]), so no value is accepted after the close. This is
+//     what makes the close lossless without any per-send bookkeeping.
+//
+// Orderings. The stamps carry the data: WRITTEN's Release store pairs with the receiver's
+// Acquire stamp load, FREE's Release store with the sender's Acquire stamp load. The claim CASes
+// on `head` and `tail`, and the loads that conclude full / empty / closed, are SeqCst: the
+// waiting layer (`waiters.rs`) pairs a claim with a SeqCst load of the sleeper count, against a
+// sleeper's SeqCst count increment followed by these loads (a Dekker pair; one of the two sees
+// the other).
+//
+// Positions grow by one per send (by `one_lap - cap + 1` at a lap's end): at 10^9 sends per
+// second bit 63 is reached after about 290 years, so positions are not wrapped.
+
+use super::error::{TryRecvError, TrySendError};
+use crate::primitive::cell::UnsafeCell;
+use crate::primitive::sync::atomic::{AtomicU64, Ordering};
+use crate::primitive::Backoff;
+use crossbeam_utils::CachePadded;
+use std::mem::MaybeUninit;
+
+/// Bit of `tail`: the channel is closed; no claim succeeds any more.
+const MARK: u64 = 1 << 63;
+
+/// One slot: a stamp (FREE(p) = p, WRITTEN(p) = p + 1; see the protocol) and a value that is
+/// initialized exactly while the stamp is WRITTEN.
+struct Slot<T> {
+    /// Written by the thread that owns the slot by its claim; read by everyone.
+    stamp: AtomicU64,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// The bounded flavor (see the protocol above).
+pub(crate) struct Array<T> {
+    /// Next position to receive. Changed only by a receiver's claim CAS.
+    head: CachePadded<AtomicU64>,
+    /// Next position to send, plus MARK. Changed by a sender's claim CAS and by `close`.
+    tail: CachePadded<AtomicU64>,
+    /// The smallest power of two above `cap`.
+    one_lap: u64,
+    slots: Box<[Slot<T>]>,
+}
+
+// SAFETY: values move from senders to receivers (so `T: Send`); a slot's value is accessed only
+// by the one thread whose claim owns it, ordered by the stamp's Release/Acquire pairs; nothing
+// hands out `&T`, so `T: Sync` is not needed.
+unsafe impl<T: Send> Send for Array<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Array<T> {}
+
+impl<T> Array<T> {
+    /// A ring of `cap` slots. `cap` is at least 1 (the caller checks).
+    pub(crate) fn with_capacity(cap: usize) -> Self {
+        assert!(cap >= 1, "the array flavor needs at least one slot");
+        let one_lap = (cap as u64 + 1).next_power_of_two();
+        let slots = (0..cap as u64)
+            .map(|i| Slot {
+                stamp: AtomicU64::new(i),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+            .collect();
+        Array {
+            head: CachePadded::new(AtomicU64::new(0)),
+            tail: CachePadded::new(AtomicU64::new(0)),
+            one_lap,
+            slots,
+        }
+    }
+
+    /// The slot that serves position `pos` (MARK clear).
+    #[inline]
+    fn slot(&self, pos: u64) -> &Slot<T> {
+        // Lossless: the index is below `cap`, a `usize`.
+        let index = (pos & (self.one_lap - 1)) as usize;
+        debug_assert!(index < self.slots.len(), "position {pos:#x} past the ring");
+        // SAFETY: every position is `lap + index` with `index < cap` (built by `next` from 0).
+        unsafe { self.slots.get_unchecked(index) }
+    }
+
+    /// The position after `pos`.
+    #[inline]
+    fn next(&self, pos: u64) -> u64 {
+        if (pos & (self.one_lap - 1)) + 1 < self.slots.len() as u64 {
+            pos + 1
+        } else {
+            (pos & !(self.one_lap - 1)) + self.one_lap
+        }
+    }
+
+    /// Sends `value` unless the ring is full or closed. Never waits for another thread except
+    /// to let a receiver that claimed the slot finish moving its value out ([3]).
+    #[inline]
+    pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let mut backoff = Backoff::new();
+        // Relaxed: a stale tail only makes the stamp comparison or the CAS fail; the stamps
+        // carry the data.
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            if tail & MARK != 0 {
+                return Err(TrySendError::Disconnected(value));
+            }
+            let slot = self.slot(tail);
+            // Acquire: pairs with the Release store of FREE in `try_recv`: the previous lap's
+            // move out happens before our write.
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp == tail {
+                // FREE(tail): claim it ([1]). SeqCst: the waiting layer's Dekker pair (module
+                // essay); it also fails when MARK was set meanwhile.
+                match self.tail.compare_exchange_weak(
+                    tail,
+                    self.next(tail),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: our CAS took `tail` while its slot was FREE(tail): the slot is
+                        // ours and holds no value.
+                        slot.value.with_mut(|p| unsafe { (*p).write(value) });
+                        // Release: pairs with the Acquire stamp load in `try_recv`.
+                        slot.stamp.store(tail + 1, Ordering::Release);
+                        return Ok(());
+                    }
+                    Err(now) => {
+                        tail = now;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp + self.one_lap == tail + 1 {
+                // WRITTEN(tail - one_lap) ([3]). SeqCst: a receive that finished before this
+                // call has moved `head` on.
+                if self.head.load(Ordering::SeqCst) + self.one_lap == tail {
+                    return Err(TrySendError::Full(value));
+                }
+                backoff.snooze();
+                tail = self.tail.load(Ordering::Relaxed);
+            } else {
+                // A stale tail: another sender has moved on.
+                backoff.snooze();
+                tail = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Receives the oldest value. `Empty` when nothing is claimed; `Disconnected` when closed
+    /// and everything claimed before the close has been received. Waits for a sender that has
+    /// claimed the head slot and not yet written it ([4]).
+    #[inline]
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut backoff = Backoff::new();
+        // Relaxed: as in `try_send`.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let slot = self.slot(head);
+            // Acquire: pairs with the Release store of WRITTEN in `try_send`.
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp == head + 1 {
+                // WRITTEN(head): claim it ([2]). SeqCst: the waiting layer's Dekker pair for
+                // senders asleep on a full ring.
+                match self.head.compare_exchange_weak(
+                    head,
+                    self.next(head),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: our CAS took `head` while its slot was WRITTEN(head): the value
+                        // is ours alone. `with_mut`: moving out is a write for loom.
+                        let value = slot.value.with_mut(|p| unsafe { (*p).assume_init_read() });
+                        // Release: pairs with the Acquire stamp load in `try_send`.
+                        slot.stamp.store(head + self.one_lap, Ordering::Release);
+                        return Ok(value);
+                    }
+                    Err(now) => {
+                        head = now;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp == head {
+                // FREE(head) ([4]). SeqCst: a send that finished before this call has moved
+                // `tail` on, and the Dekker pair of the waiting layer.
+                let tail = self.tail.load(Ordering::SeqCst);
+                if tail & !MARK == head {
+                    return Err(if tail & MARK != 0 {
+                        TryRecvError::Disconnected
+                    } else {
+                        TryRecvError::Empty
+                    });
+                }
+                // A sender claimed `head` and is writing it: wait (spin, then yield).
+                backoff.snooze();
+                head = self.head.load(Ordering::Relaxed);
+            } else {
+                // A stale head: another receiver has moved on.
+                backoff.snooze();
+                head = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sets MARK ([5]); true if this call set it.
+    pub(crate) fn close(&self) -> bool {
+        // SeqCst: the waiting layer's Dekker pair (a sleeper re-checks `is_closed` after
+        // registering; the closer loads the sleeper count after this).
+        self.tail.fetch_or(MARK, Ordering::SeqCst) & MARK == 0
+    }
+
+    /// Whether MARK is set.
+    pub(crate) fn is_closed(&self) -> bool {
+        // SeqCst: the sleeper's half of the Dekker pair with `close`.
+        self.tail.load(Ordering::SeqCst) & MARK != 0
+    }
+
+    /// Whether no position is claimed between `head` and `tail` at one moment.
+    pub(crate) fn is_empty(&self) -> bool {
+        // SeqCst: the sleeper's half of the Dekker pair with a sender's claim.
+        let head = self.head.load(Ordering::SeqCst);
+        let tail = self.tail.load(Ordering::SeqCst);
+        tail & !MARK == head
+    }
+
+    /// Whether every slot is claimed by a send at one moment.
+    pub(crate) fn is_full(&self) -> bool {
+        // SeqCst: the sleeper's half of the Dekker pair with a receiver's claim.
+        let tail = self.tail.load(Ordering::SeqCst);
+        let head = self.head.load(Ordering::SeqCst);
+        head + self.one_lap == tail & !MARK
+    }
+
+    /// The number of values between `head` and `tail` at one moment (a consistent pair).
+    pub(crate) fn len(&self) -> usize {
+        loop {
+            // SeqCst: the three loads read one moment when the two tail loads agree.
+            let tail = self.tail.load(Ordering::SeqCst) & !MARK;
+            let head = self.head.load(Ordering::SeqCst);
+            if self.tail.load(Ordering::SeqCst) & !MARK == tail {
+                return self.distance(head, tail);
+            }
+        }
+    }
+
+    /// The number of positions from `head` to `tail` (`head` never passes `tail`).
+    fn distance(&self, head: u64, tail: u64) -> usize {
+        let mask = self.one_lap - 1;
+        let cap = self.slots.len() as u64;
+        let laps = (tail & !mask).saturating_sub(head & !mask) / self.one_lap;
+        let count = (laps * cap + (tail & mask)).saturating_sub(head & mask);
+        // Lossless: at most `cap`, a `usize`.
+        count.min(cap) as usize
+    }
+
+    /// The number of slots.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Drops every value now (the last receiver is gone). Called after `close`, with no other
+    /// receiver left, so every claim it meets was made before the close and will be written.
+    pub(crate) fn discard_all(&self) {
+        debug_assert!(self.is_closed(), "discard_all before close");
+        while self.try_recv().is_ok() {}
+    }
+}
+
+impl<T> Drop for Array<T> {
+    fn drop(&mut self) {
+        // `&mut self`: every handle is gone, so every claim has been written.
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed) & !MARK;
+        let mut pos = head;
+        while pos != tail {
+            let slot = self.slot(pos);
+            debug_assert_eq!(slot.stamp.load(Ordering::Relaxed), pos + 1);
+            // SAFETY: `pos` lies in `[head, tail)`, so its slot is WRITTEN(pos) and the value is
+            // initialized; `&mut self` means nobody else reads it.
+            slot.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
+            pos = self.next(pos);
+        }
+    }
+}
+
+#[cfg(all(test, not(mqsync_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_full_empty_and_close() {
+        let ring = Array::with_capacity(3);
+        assert_eq!(ring.try_recv(), Err(TryRecvError::Empty));
+        for i in 0..3 {
+            ring.try_send(i).unwrap();
+        }
+        assert!(ring.is_full());
+        assert_eq!(ring.try_send(9), Err(TrySendError::Full(9)));
+        assert_eq!(ring.len(), 3);
+        assert_eq!(ring.try_recv(), Ok(0));
+        ring.try_send(3).unwrap();
+        assert!(ring.close());
+        assert!(!ring.close());
+        assert_eq!(ring.try_send(4), Err(TrySendError::Disconnected(4)));
+        assert_eq!(ring.len(), 3);
+        for i in 1..4 {
+            assert_eq!(ring.try_recv(), Ok(i));
+        }
+        assert_eq!(ring.try_recv(), Err(TryRecvError::Disconnected));
+        assert!(ring.is_empty());
+    }
+
+    #[test]
+    fn capacity_one_wraps_many_laps() {
+        let ring = Array::with_capacity(1);
+        for i in 0..1000 {
+            ring.try_send(i).unwrap();
+            assert_eq!(ring.try_send(i), Err(TrySendError::Full(i)));
+            assert_eq!(ring.len(), 1);
+            assert_eq!(ring.try_recv(), Ok(i));
+            assert_eq!(ring.len(), 0);
+        }
+    }
+
+    #[test]
+    fn drop_and_discard_drop_each_value_once() {
+        use std::sync::atomic::AtomicUsize as Count;
+        use std::sync::Arc;
+        struct Counted(Arc<Count>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let drops = Arc::new(Count::new(0));
+        let ring = Array::with_capacity(4);
+        for _ in 0..3 {
+            assert!(ring.try_send(Counted(drops.clone())).is_ok());
+        }
+        drop(ring.try_recv());
+        drop(ring);
+        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 3);
+
+        let ring = Array::with_capacity(4);
+        for _ in 0..4 {
+            assert!(ring.try_send(Counted(drops.clone())).is_ok());
+        }
+        ring.close();
+        ring.discard_all();
+        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 7);
+        drop(ring);
+        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 7);
+    }
+}

@@ -1,0 +1,201 @@
+//! The state both ends of a channel share: the queue flavor, the handle counts and the two
+//! sleeper lists, and the waiting operations built from them.
+
+use super::array::Array;
+use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use super::list::List;
+use super::waiters::Waiters;
+use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
+use crate::primitive::Backoff;
+use crossbeam_utils::CachePadded;
+use std::time::Instant;
+
+/// The queue under a channel.
+pub(crate) enum Flavor<T> {
+    /// `bounded(cap)`, `cap ≥ 1`.
+    Array(Array<T>),
+    /// `unbounded()`.
+    List(List<T>),
+}
+
+/// Runs `$body` with `$q` bound to the flavor's queue.
+macro_rules! dispatch {
+    ($flavor:expr, $q:ident => $body:expr) => {
+        match $flavor {
+            Flavor::Array($q) => $body,
+            Flavor::List($q) => $body,
+        }
+    };
+}
+
+/// What senders and receivers share.
+pub(crate) struct Chan<T> {
+    flavor: Flavor<T>,
+    /// Live `Sender`s. The one that takes it to zero closes the channel.
+    pub(crate) senders: AtomicUsize,
+    /// Live `Receiver`s. The one that takes it to zero closes the channel and drops what is
+    /// queued.
+    pub(crate) receivers: AtomicUsize,
+    /// Receivers asleep on an empty channel; every successful send notifies one.
+    recv_waiters: CachePadded<Waiters>,
+    /// Senders asleep on a full channel; every successful receive notifies one.
+    send_waiters: CachePadded<Waiters>,
+}
+
+impl<T> Chan<T> {
+    pub(crate) fn new(flavor: Flavor<T>) -> Self {
+        Chan {
+            flavor,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+            recv_waiters: CachePadded::new(Waiters::new()),
+            send_waiters: CachePadded::new(Waiters::new()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        dispatch!(&self.flavor, q => q.try_send(value))?;
+        // After the claim (a SeqCst RMW): N1 of waiters.rs.
+        self.recv_waiters.notify_one();
+        Ok(())
+    }
+
+    #[inline]
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let value = dispatch!(&self.flavor, q => q.try_recv())?;
+        if let Flavor::Array(_) = self.flavor {
+            // After the claim (a SeqCst RMW): N1 of waiters.rs. Unbounded senders never sleep.
+            self.send_waiters.notify_one();
+        }
+        Ok(value)
+    }
+
+    /// Sends, waiting while the channel is full, until `deadline` (`None`: for ever).
+    pub(crate) fn send_until(
+        &self,
+        mut value: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        let mut backoff = Backoff::new();
+        loop {
+            match self.try_send(value) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(v)) => {
+                    return Err(SendTimeoutError::Disconnected(v))
+                }
+                Err(TrySendError::Full(v)) => value = v,
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(SendTimeoutError::Timeout(value));
+            }
+            // Under loom a wait registers at once: loom runs the other threads to completion
+            // at every yield, so spinning first would hide the races of registration.
+            if !cfg!(mqsync_loom) && !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            let ready = || !self.is_full() || self.is_closed();
+            if !self.send_waiters.wait(ready, deadline) {
+                // The deadline passed un-notified: one last try, then time out.
+                return match self.try_send(value) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Disconnected(v)) => Err(SendTimeoutError::Disconnected(v)),
+                    Err(TrySendError::Full(v)) => Err(SendTimeoutError::Timeout(v)),
+                };
+            }
+        }
+    }
+
+    /// Receives, waiting while the channel is empty, until `deadline` (`None`: for ever).
+    pub(crate) fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let mut backoff = Backoff::new();
+        loop {
+            match self.try_recv() {
+                Ok(value) => return Ok(value),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            // Under loom a wait registers at once: loom runs the other threads to completion
+            // at every yield, so spinning first would hide the races of registration.
+            if !cfg!(mqsync_loom) && !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            let ready = || !self.is_empty() || self.is_closed();
+            if !self.recv_waiters.wait(ready, deadline) {
+                // The deadline passed un-notified: one last try, then time out.
+                return match self.try_recv() {
+                    Ok(value) => Ok(value),
+                    Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+                    Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
+                };
+            }
+        }
+    }
+
+    /// Closes the channel (no send succeeds from now on) and wakes every sleeper. True if this
+    /// call closed it.
+    pub(crate) fn close(&self) -> bool {
+        let closed = dispatch!(&self.flavor, q => q.close());
+        // After the mark (a SeqCst RMW): N1 of waiters.rs.
+        self.recv_waiters.notify_all();
+        self.send_waiters.notify_all();
+        closed
+    }
+
+    /// The last receiver is gone: close, and drop what is queued now.
+    pub(crate) fn disconnect_receivers(&self) {
+        self.close();
+        dispatch!(&self.flavor, q => q.discard_all());
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        dispatch!(&self.flavor, q => q.is_closed())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        dispatch!(&self.flavor, q => q.is_empty())
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        dispatch!(&self.flavor, q => q.is_full())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        dispatch!(&self.flavor, q => q.len())
+    }
+
+    pub(crate) fn capacity(&self) -> Option<usize> {
+        match &self.flavor {
+            Flavor::Array(q) => Some(q.capacity()),
+            Flavor::List(q) => q.capacity(),
+        }
+    }
+
+    pub(crate) fn recv_waiters(&self) -> &Waiters {
+        &self.recv_waiters
+    }
+
+    pub(crate) fn send_waiters(&self) -> &Waiters {
+        &self.send_waiters
+    }
+
+    /// Adds a handle to `count` (`senders` or `receivers`).
+    pub(crate) fn acquire(count: &AtomicUsize) {
+        // Relaxed: a new handle is cloned from a live one, which keeps the count above zero;
+        // nothing is published through the count itself (as `Arc::clone`).
+        let old = count.fetch_add(1, Ordering::Relaxed);
+        assert!(old < usize::MAX / 2, "too many channel handles");
+    }
+
+    /// Removes a handle from `count`; true if it was the last one.
+    pub(crate) fn release(count: &AtomicUsize) -> bool {
+        // AcqRel: the last handle's release sees everything the others did before dropping
+        // (as `Arc::drop`), and the close that follows comes after it.
+        count.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}

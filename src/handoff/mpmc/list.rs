@@ -1,0 +1,845 @@
+//! The unbounded flavor of the MPMC channel: a FIFO of linked blocks of slots, with the
+//! channel's close mark folded into the tail index.
+//!
+//! The algorithm is the linked-block queue of crossbeam-channel's `list` flavor, itself a
+//! segmented form of Vyukov's array queue: senders and receivers claim positions with a CAS on a
+//! tail or head word, each position names a slot in a block of `BLOCK` slots, and blocks are
+//! linked as the tail runs past them. Where this file departs from it:
+//!
+//! * a sender publishes its slot with a plain store (a separate `written` flag), not an RMW;
+//! * the "who frees the block" hand-off is one `swap` per slot on a second flag (the second of
+//!   reader and destroyer to arrive goes on), instead of two bits in one word;
+//! * the positions are `u64`, so the wrap argument (below) holds on 32-bit targets too;
+//! * [`List::discard_all`] drains through the ordinary receive path, so it needs no
+//!   exclusive-access precondition.
+//!
+//! # Progress
+//!
+//! A send is lock-free except at a block boundary: the sender that claims a block's last slot
+//! installs the next block, and the senders behind it wait (spin, then yield) until it has.
+//! A receive likewise waits for the receiver that claimed a block's last slot to move the head
+//! on, and, **when the oldest slot is claimed but its sender has not written it yet, the receive
+//! waits for that sender** (spin with backoff, then `yield_now`): a sender preempted between its
+//! claim and its write holds up the receiver of that slot (and, in FIFO order, everyone behind
+//! it). So `try_recv` is not lock-free there; crossbeam-channel's unbounded flavor has the same
+//! property. `close`, `is_closed`, `is_empty`, `is_full`, `capacity` are wait-free; `len` is
+//! lock-free (it retries while the tail moves).
+//
+// Positions
+// =========
+//
+// `tail.index` and `head.index` are u64 *positions*: `position << SHIFT`, the low bit of the tail
+// word being MARK (closed). Position p names offset `p % LAP` in lap `p / LAP`, LAP = BLOCK + 1:
+// offsets 0..BLOCK are slots, offset BLOCK is a *sentinel* that no value uses. Each lap has its
+// own block. A word whose offset is BLOCK means "the block is changing": the thread that claimed
+// the last slot (offset BLOCK - 1) moved the word onto the sentinel and will move it to offset 0
+// of the next lap once the next block is reachable; the others wait until it has.
+//
+// Senders only move `tail.index`, receivers only `head.index`. Both only grow, by one position
+// per claim (plus the sentinel hop), and head <= tail always: a receiver claims a position only
+// after seeing the tail past it.
+//
+// Wrap: a position grows by one per claim, so reaching 2^63 takes 2^63 claims, 292 years at a
+// billion claims a second. Even then send and receive stay correct, because every comparison
+// they make is equality, the arithmetic wraps, and LAP is a power of two (a const assert), so
+// `p % LAP` is continuous across the wrap of `p` modulo 2^63. Only `len` and `is_empty`, which
+// count slots between head and tail, would be wrong while head and tail straddle the wrap.
+//
+// Close
+// =====
+//
+// `close` sets MARK with a `fetch_or`. A sender claims with a CAS from a tail value it read
+// *without* MARK, so a CAS after the mark fails, and the retry reads MARK and returns the value
+// as `Disconnected`. So a send is accepted iff its claim precedes the mark in the tail word's
+// modification order, and costs no RMW beyond the claim. After the mark the tail moves only for
+// the sentinel hop of a sender that claimed a last slot before the mark (a `fetch_add`, which
+// keeps MARK; a store would erase it).
+//
+// A receiver returns `Disconnected` iff it sees head == tail (MARK stripped) with MARK set: the
+// tail is final, and every position claimed before the mark has been claimed by a receiver
+// (that receiver may still be waiting for the value, which it will deliver).
+//
+// SeqCst, for the waiting layer
+// =============================
+//
+// The claim CASes and `close` are SeqCst, and `is_empty` / `is_closed` / the receiver's tail load
+// are SeqCst loads, because the channel's waiting layer builds Dekker handshakes on them:
+//
+//   sender                                   receiver about to sleep
+//   S1 claim: tail CAS          (SeqCst)     R1 sleepers += 1                (SeqCst RMW)
+//   S2 load sleepers            (SeqCst)     R2 is_empty(): head, tail loads (SeqCst)
+//
+// In the single total order of SeqCst operations either S1 precedes R2 (the receiver sees the
+// claim and does not sleep) or R1 precedes S2 (the sender sees the sleeper and wakes it). The
+// same holds with `close` in place of S1 and `is_closed` in R2, and, for the bounded flavor's
+// sleeping senders, with the receiver's head CAS in place of S1.
+//
+// A slot's life
+// =============
+//
+// Each slot has a value cell and two flags, both false in a new block:
+//
+//   written:  false ──the sender that claimed it: store(true, Release)──▶ true
+//   finished: false ──first swap(true): the reader done, or the destroyer passing──▶ true
+//
+// `written` has one writer, so the sender publishes with a plain store. The cell is written by
+// the slot's sender (before `written`) and moved out by the slot's receiver (after `written`),
+// each exactly once: a position is claimed by one sender and one receiver, and a block is used
+// for one lap only (blocks are never reused).
+//
+// Freeing a block
+// ===============
+//
+// No epochs and no hazard pointers: a block is freed by whoever is *last* among its slots'
+// receivers, decided per slot.
+//
+// [1] A block is dereferenced only by threads that claimed one of its positions (the loads of
+//     `tail.block` / `head.block` before a failed CAS are never dereferenced), plus the sender
+//     that installs the next block and the receiver that moves the head past it, both of which
+//     claimed its last slot.
+// [2] A claimed position in lap L always gets its value (the sender claimed before the mark and
+//     writes unconditionally) and its block (the claimer of the last slot installs the next one
+//     unconditionally), so every wait below ends when the thread waited for runs.
+// [3] The receiver of the last slot (offset BLOCK - 1) is the last to *claim* in the block. It
+//     first moves the head to the next block, reads its own value, then starts the *destroyer
+//     walk* at slot 0: for each slot i < BLOCK - 1 it does `finished.swap(true)`. If the old
+//     value is true, slot i's receiver is done; go on. If false, slot i's receiver is still
+//     working; stop, leaving the walk to it.
+// [4] Every other receiver, after moving its value out, does `finished.swap(true)` on its slot.
+//     If the old value is true, the walk stopped at its slot: it goes on with the walk from
+//     slot i + 1.
+// [5] The two swaps on slot i are ordered in its modification order, so exactly one of the two
+//     sees true and continues: the walk is carried on by exactly one thread at a time, and
+//     reaches the end (and frees the block) exactly once, after every slot's receiver swapped.
+// [6] The swaps are AcqRel, so the chain of swaps read-from carries happens-before: every
+//     receiver's last access to the block (its read, then its swap) happens before the free.
+//     Every sender's access happens before its slot's `written` store, which its receiver's
+//     Acquire load reads before that receiver's swap; the installing sender's `next` store
+//     comes before its own `written` store. So the free happens after every access of [1].
+// [7] `head.block` already points to the next block when the walk starts ([3]), and
+//     `tail.block` moved on before the last slot was even written, so no later claim finds the
+//     freed block ([1]: a stale pointer loaded before a failed CAS is dropped unread).
+//
+// Every block is allocated when a sender claims the last slot of the one before (it allocates
+// ahead, before its CAS, to keep the boundary short) and freed by the walk; no spare block is
+// kept for reuse. The first block is allocated by `new`; the last one lives until `Drop`.
+//
+// Why a successful CAS proves the block pointer current: a claimer loads the index (Acquire),
+// then the block pointer (Acquire), then CASes the index. The index value it read comes from the
+// release sequence of the store that moved the word into this lap, which was made after the
+// block pointer was set to this lap's block, so the pointer load sees this lap's block or a
+// later one. If it saw a later one, the store of that pointer came after the word left this lap
+// (same thread, sequenced), and the Acquire load read it, so the CAS is ordered after the word
+// left this lap and cannot succeed (coherence). So a successful CAS's block is its lap's block.
+
+use super::error::{TryRecvError, TrySendError};
+use crate::primitive::cell::UnsafeCell;
+use crate::primitive::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use crate::primitive::Backoff;
+use crossbeam_utils::CachePadded;
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::ptr;
+
+/// Slots in one block. `BLOCK + 1` (a lap, with its sentinel) must be a power of two (see the
+/// wrap argument). 31 keeps a block of small values within a few cache lines and pays one
+/// allocation per 31 sends; small under the checkers so that block changes are exercised.
+#[cfg(not(any(mqsync_loom, miri)))]
+const BLOCK: usize = 31;
+#[cfg(any(mqsync_loom, miri))]
+const BLOCK: usize = 3;
+
+/// Positions per lap: the slots and the sentinel.
+const LAP: u64 = BLOCK as u64 + 1;
+
+const _: () = assert!(
+    LAP.is_power_of_two(),
+    "the wrap argument needs a power-of-two lap"
+);
+
+/// The close mark, the low bit of the tail word.
+const MARK: u64 = 1;
+/// Positions live above the mark bit.
+const SHIFT: u32 = 1;
+/// One position, in index-word units.
+const STEP: u64 = 1 << SHIFT;
+
+/// The offset of an index word's position in its lap: `0..BLOCK` a slot, `BLOCK` the sentinel.
+#[inline]
+fn offset(index: u64) -> usize {
+    // The cast is lossless: the value is below LAP.
+    ((index >> SHIFT) % LAP) as usize
+}
+
+/// How many slots lie before an index word's position (sentinels not counted); MARK ignored.
+#[inline]
+fn slots_before(index: u64) -> u64 {
+    let position = index >> SHIFT;
+    // Cannot overflow: position < 2^63, and the result is at most the position.
+    (position / LAP) * BLOCK as u64 + (position % LAP).min(BLOCK as u64)
+}
+
+/// One value's place in a block.
+struct Slot<T> {
+    /// Initialised from the slot's sender's write until its receiver moves the value out (or
+    /// `Drop` drops it). Written once, read once (see "A slot's life").
+    value: UnsafeCell<MaybeUninit<T>>,
+    /// Set (plain store, Release) by the slot's sender once the value is in; never reset.
+    written: AtomicBool,
+    /// The destroyer hand-off: set by the first of the slot's receiver (done with the slot) and
+    /// the destroyer walk (passing it); the second to set it carries on the walk.
+    finished: AtomicBool,
+}
+
+impl<T> Slot<T> {
+    fn new() -> Self {
+        Slot {
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+            written: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits until the slot's sender has written it (the sender claimed, see [2]).
+    fn wait_written(&self) {
+        let mut backoff = Backoff::new();
+        // Acquire: pairs with the Release store in `try_send`, so the value is visible.
+        while !self.written.load(Ordering::Acquire) {
+            backoff.snooze();
+        }
+    }
+}
+
+/// A lap's worth of slots and the link to the next lap's block.
+struct Block<T> {
+    /// The next lap's block: null until the sender of this block's last slot installs it, then
+    /// never changed.
+    next: AtomicPtr<Block<T>>,
+    slots: [Slot<T>; BLOCK],
+}
+
+impl<T> Block<T> {
+    /// A fresh block, every slot unwritten and unfinished.
+    fn boxed() -> Box<Self> {
+        Box::new(Block {
+            next: AtomicPtr::new(ptr::null_mut()),
+            slots: std::array::from_fn(|_| Slot::new()),
+        })
+    }
+
+    /// Waits until the next block is installed and returns it.
+    ///
+    /// Called only by the receiver of the last slot, whose sender installs it ([2]).
+    fn wait_next(&self) -> *mut Block<T> {
+        let mut backoff = Backoff::new();
+        loop {
+            // Acquire: pairs with the Release store in `try_send`, so the new block's
+            // initialisation is visible to the receivers that will use it.
+            let next = self.next.load(Ordering::Acquire);
+            if !next.is_null() {
+                return next;
+            }
+            backoff.snooze();
+        }
+    }
+
+    /// The destroyer walk from slot `start` ([3]–[6] in the module comment): frees the block
+    /// when every slot's receiver has finished, or stops at the first one still working.
+    ///
+    /// # Safety
+    ///
+    /// `this` is a live block whose last slot has been received (its receiver has moved the head
+    /// past it), and the caller holds the walk: it is the last slot's receiver starting at 0, or
+    /// the receiver of slot `start - 1` whose swap found the walk stopped there.
+    unsafe fn walk(this: *mut Self, start: usize) {
+        for i in start..BLOCK - 1 {
+            debug_assert!(i < BLOCK);
+            // SAFETY: `this` is live (the caller holds the walk, and only the walk frees it).
+            let slot = unsafe { &(*this).slots[i] };
+            // AcqRel: Acquire pairs with the Release half of slot i's receiver's swap (its
+            // accesses happen before the free); Release so that, if that receiver takes the walk
+            // over, everything this thread acquired happens before its free ([6]).
+            if !slot.finished.swap(true, Ordering::AcqRel) {
+                return;
+            }
+        }
+        // SAFETY: every slot's receiver has finished ([5]), no claim can reach the block any
+        // more ([7]), and it came from `Box::into_raw` in `new` or `try_send`.
+        drop(unsafe { Box::from_raw(this) });
+    }
+}
+
+/// An index word and the block its lap uses, on their own cache line.
+struct Position<T> {
+    /// `position << SHIFT`, plus MARK on the tail (see "Positions"). Changed by claim CASes,
+    /// the sentinel hop, and (tail only) `close`.
+    index: AtomicU64,
+    /// The block of `index`'s lap, or of the next lap while `index` sits on a sentinel. Set
+    /// before `index` leaves the sentinel; may be read stale, then only a failed CAS follows.
+    block: AtomicPtr<Block<T>>,
+}
+
+/// An unbounded MPMC FIFO of linked blocks, with close folded into the tail (module docs).
+pub(crate) struct List<T> {
+    head: CachePadded<Position<T>>,
+    tail: CachePadded<Position<T>>,
+    /// The list owns `T`s (for auto traits and drop check).
+    _values: PhantomData<T>,
+}
+
+// SAFETY: the list owns its values, so sending it sends them: `T: Send` suffices. Sharing it
+// lets many threads send and receive through `&self`, which moves `T`s between threads but
+// never gives two threads access to one value (each slot's cell is written by its one sender
+// and read by its one receiver, ordered by `written`), so `T: Send` suffices there too.
+unsafe impl<T: Send> Send for List<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for List<T> {}
+
+impl<T> List<T> {
+    /// An empty, open list with its first block allocated.
+    pub(crate) fn new() -> Self {
+        let first = Box::into_raw(Block::boxed());
+        List {
+            head: CachePadded::new(Position {
+                index: AtomicU64::new(0),
+                block: AtomicPtr::new(first),
+            }),
+            tail: CachePadded::new(Position {
+                index: AtomicU64::new(0),
+                block: AtomicPtr::new(first),
+            }),
+            _values: PhantomData,
+        }
+    }
+
+    /// Claims a slot and writes the value.
+    ///
+    /// Fails with `Disconnected(value)` once [`close`](Self::close) has set the mark; never
+    /// `Full`. Lock-free, except that at a block boundary it waits for the sender that is
+    /// installing the next block.
+    pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let mut backoff = Backoff::new();
+        // Allocated ahead by a sender about to claim a block's last slot, outside the CAS.
+        let mut next_block: Option<Box<Block<T>>> = None;
+        // Acquire: pairs with the Release sentinel hop below (through the claim CASes, which
+        // continue its release sequence), so the `tail.block` load sees this lap's block.
+        let mut tail = self.tail.index.load(Ordering::Acquire);
+        loop {
+            if tail & MARK != 0 {
+                return Err(TrySendError::Disconnected(value));
+            }
+            let offset = offset(tail);
+            if offset == BLOCK {
+                // Another sender is installing the next block.
+                backoff.snooze();
+                // Acquire: as above.
+                tail = self.tail.index.load(Ordering::Acquire);
+                continue;
+            }
+            if offset + 1 == BLOCK && next_block.is_none() {
+                next_block = Some(Block::boxed());
+            }
+            // Acquire: pairs with the Release store of `tail.block` below, so the block's
+            // initialisation is visible. Not dereferenced unless the CAS succeeds.
+            let block = self.tail.block.load(Ordering::Acquire);
+            // SeqCst: the claim is S1 of the waiting layer's Dekker handshake (module comment),
+            // against a receiver's SeqCst sleeper increment and SeqCst `is_empty` loads.
+            // Failure Acquire: as the load above.
+            match self.tail.index.compare_exchange_weak(
+                tail,
+                tail.wrapping_add(STEP),
+                Ordering::SeqCst,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    if offset + 1 == BLOCK {
+                        let next = Box::into_raw(next_block.take().unwrap_or_else(Block::boxed));
+                        // SAFETY: our CAS succeeded, so `block` is this lap's block (module
+                        // comment) and our slot is unwritten, so it is not freed ([6]).
+                        // Release: pairs with the Acquire load in `wait_next`.
+                        unsafe { (*block).next.store(next, Ordering::Release) };
+                        // Release: pairs with the Acquire `tail.block` load above.
+                        self.tail.block.store(next, Ordering::Release);
+                        // Release: pairs with the Acquire loads of `tail.index` above. A
+                        // fetch_add, not a store: it keeps MARK if `close` came meanwhile.
+                        self.tail.index.fetch_add(STEP, Ordering::Release);
+                    }
+                    debug_assert!(offset < BLOCK);
+                    // SAFETY: as above, `block` is live; we claimed slot `offset`, so we are its
+                    // only writer and its receiver waits for `written` before reading.
+                    unsafe {
+                        let slot = &(*block).slots[offset];
+                        slot.value
+                            .with_mut(|cell| cell.write(MaybeUninit::new(value)));
+                        // Release: pairs with the Acquire load in `wait_written`.
+                        slot.written.store(true, Ordering::Release);
+                    }
+                    return Ok(());
+                }
+                Err(current) => {
+                    tail = current;
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
+    /// Takes the oldest value.
+    ///
+    /// `Err(Empty)` when no send has claimed a slot past the head; `Err(Disconnected)` only when
+    /// the list is closed and every send that claimed before the mark has been claimed by a
+    /// receiver. If the oldest slot is claimed but not yet written, **waits for its sender**
+    /// (spin with backoff, then `yield_now`): not lock-free there (module docs, "Progress").
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut backoff = Backoff::new();
+        // Acquire: pairs with the Release store that moves the head off a sentinel (through
+        // the claim CASes), so the `head.block` load sees this lap's block.
+        let mut head = self.head.index.load(Ordering::Acquire);
+        loop {
+            let offset = offset(head);
+            if offset == BLOCK {
+                // Another receiver is moving the head to the next block.
+                backoff.snooze();
+                // Acquire: as above.
+                head = self.head.index.load(Ordering::Acquire);
+                continue;
+            }
+            // SeqCst: an `Empty` / `Disconnected` answer is R2 of the Dekker handshakes (module
+            // comment) when the waiting layer re-checks with `try_recv` after its sleeper
+            // increment, so it must sit in the SeqCst order with the claims and `close`.
+            let tail = self.tail.index.load(Ordering::SeqCst);
+            if head == tail & !MARK {
+                return Err(if tail & MARK != 0 {
+                    TryRecvError::Disconnected
+                } else {
+                    TryRecvError::Empty
+                });
+            }
+            // Acquire: pairs with the Release store of `head.block` below (and the one in
+            // `new`, by the thread that shared the list). Dereferenced only after a CAS win.
+            let block = self.head.block.load(Ordering::Acquire);
+            let new_head = head.wrapping_add(STEP);
+            // SeqCst: the receive's claim, in the total order the bounded flavor's sleeping
+            // senders pair with (as the send's claim). Failure Acquire: as the load above.
+            match self.head.index.compare_exchange_weak(
+                head,
+                new_head,
+                Ordering::SeqCst,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // SAFETY: our CAS succeeded, so `block` is this lap's block (module comment),
+                    // and it is not freed before our own `finished` swap ([5]).
+                    let block_ref = unsafe { &*block };
+                    if offset + 1 == BLOCK {
+                        // We hold the head on the sentinel: move it to the next block ([3]).
+                        let next = block_ref.wait_next();
+                        // Release: pairs with the Acquire `head.block` load above.
+                        self.head.block.store(next, Ordering::Release);
+                        // Release: pairs with the Acquire loads of `head.index` above. A store
+                        // is enough: nobody CASes from a sentinel.
+                        self.head
+                            .index
+                            .store(new_head.wrapping_add(STEP), Ordering::Release);
+                    }
+                    debug_assert!(offset < BLOCK);
+                    let slot = &block_ref.slots[offset];
+                    slot.wait_written();
+                    // SAFETY: `written` is set, so the cell holds the sender's value; we claimed
+                    // the position, so we are its only reader, and we read it once.
+                    let value = slot
+                        .value
+                        .with_mut(|cell| unsafe { (*cell).assume_init_read() });
+                    if offset + 1 == BLOCK {
+                        // SAFETY: we received the last slot and hold the walk from 0 ([3]).
+                        unsafe { Block::walk(block, 0) };
+                    } else if slot.finished.swap(true, Ordering::AcqRel) {
+                        // AcqRel: Release publishes our read to whoever frees the block;
+                        // Acquire pairs with the destroyer's swap, whose walk we carry on ([4]).
+                        // SAFETY: the walk stopped at our slot, so we hold it from the next one;
+                        // the last slot was received, since the walk had started.
+                        unsafe { Block::walk(block, offset + 1) };
+                    }
+                    return Ok(value);
+                }
+                Err(current) => {
+                    head = current;
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
+    /// Sets the close mark: later sends fail with `Disconnected`, receivers drain what was
+    /// accepted before, then see `Disconnected`. True if this call set it. Wait-free.
+    pub(crate) fn close(&self) -> bool {
+        // SeqCst: in the total order with the claim CASes (a claim before it succeeds, one after
+        // it fails) and with the waiting layer's sleeper counts (module comment).
+        self.tail.index.fetch_or(MARK, Ordering::SeqCst) & MARK == 0
+    }
+
+    /// True once [`close`](Self::close) was called. Wait-free.
+    pub(crate) fn is_closed(&self) -> bool {
+        // SeqCst: R2 of the Dekker handshake with `close` (module comment).
+        self.tail.index.load(Ordering::SeqCst) & MARK != 0
+    }
+
+    /// True if no value is claimed past the head. Wait-free. A snapshot: under concurrency it may
+    /// be stale at once; a claimed value may still be unwritten when it says false.
+    pub(crate) fn is_empty(&self) -> bool {
+        // SeqCst (both): R2 of the Dekker handshake (module comment).
+        let head = self.head.index.load(Ordering::SeqCst);
+        let tail = self.tail.index.load(Ordering::SeqCst);
+        slots_before(head) == slots_before(tail & !MARK)
+    }
+
+    /// Always false: the list has no bound.
+    pub(crate) fn is_full(&self) -> bool {
+        false
+    }
+
+    /// The number of claimed, not yet received values, from a snapshot in which the tail did
+    /// not move while the head was read. Lock-free; never panics.
+    pub(crate) fn len(&self) -> usize {
+        loop {
+            // SeqCst (all three): a snapshot in one order with the claims.
+            let tail = self.tail.index.load(Ordering::SeqCst);
+            let head = self.head.index.load(Ordering::SeqCst);
+            if self.tail.index.load(Ordering::SeqCst) == tail {
+                let len = slots_before(tail & !MARK).saturating_sub(slots_before(head));
+                return usize::try_from(len).unwrap_or(usize::MAX);
+            }
+        }
+    }
+
+    /// `None`: unbounded.
+    pub(crate) fn capacity(&self) -> Option<usize> {
+        None
+    }
+
+    /// Closes the list (if not yet) and drops every queued value now, waiting for the values of
+    /// sends that claimed before the mark but have not written yet. Afterwards the list is
+    /// empty, receivers see `Disconnected` and senders get their value back as `Disconnected`.
+    ///
+    /// Meant for the last receiver after `close`, but safe with anything running concurrently:
+    /// it receives and drops through the ordinary receive path, so every block but the last is
+    /// freed by the destroyer walk; the last (empty) block is freed by `Drop`.
+    pub(crate) fn discard_all(&self) {
+        self.close();
+        loop {
+            match self.try_recv() {
+                Ok(value) => drop(value),
+                Err(TryRecvError::Disconnected) => return,
+                // Empty comes only before the mark, which `close` above has set.
+                Err(TryRecvError::Empty) => unreachable!("a closed list reported Empty"),
+            }
+        }
+    }
+}
+
+impl<T> Drop for List<T> {
+    fn drop(&mut self) {
+        // Relaxed loads (all): `&mut self` means every send and receive has returned, and
+        // whatever gave us exclusive access ordered their effects before this point.
+        let tail = self.tail.index.load(Ordering::Relaxed) & !MARK;
+        let mut head = self.head.index.load(Ordering::Relaxed);
+        let mut block = self.head.block.load(Ordering::Relaxed);
+        debug_assert!(offset(head) != BLOCK && offset(tail) != BLOCK);
+        while head != tail {
+            let offset = offset(head);
+            if offset == BLOCK {
+                // SAFETY: `block` is live: every block from `head.block` to `tail.block` is
+                // (none of them had its last slot received, so no walk has run on it), and its
+                // `next` is set because the tail has moved past its last slot.
+                let next = unsafe { (*block).next.load(Ordering::Relaxed) };
+                // SAFETY: as above, and nobody else can reach it now; from `Box::into_raw`.
+                drop(unsafe { Box::from_raw(block) });
+                block = next;
+            } else {
+                debug_assert!(offset < BLOCK);
+                // SAFETY: positions in head..tail were claimed by sends that all returned, so
+                // their cells are written, and no receiver took them.
+                unsafe {
+                    (*block).slots[offset]
+                        .value
+                        .with_mut(|cell| (*cell).assume_init_drop());
+                }
+            }
+            head = head.wrapping_add(STEP);
+        }
+        debug_assert_eq!(block, self.tail.block.load(Ordering::Relaxed));
+        // SAFETY: the tail's block, live (never walked: its last slot was not received) and
+        // reachable by nobody else; from `Box::into_raw`.
+        drop(unsafe { Box::from_raw(block) });
+    }
+}
+
+impl<T> fmt::Debug for List<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("List")
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(mqsync_loom)))]
+mod tests {
+    use super::*;
+    use crate::test_support::DropCounter;
+    use std::sync::atomic::AtomicBool as StdAtomicBool;
+    use std::sync::{Arc, Barrier};
+    use std::thread;
+
+    #[test]
+    fn fifo_across_many_blocks() {
+        let list = List::new();
+        assert!(list.is_empty());
+        assert_eq!(list.try_recv(), Err(TryRecvError::Empty));
+        let n = 10 * BLOCK + 5;
+        for i in 0..n {
+            list.try_send(i).unwrap();
+            assert_eq!(list.len(), i + 1);
+        }
+        assert!(!list.is_empty());
+        assert!(!list.is_full());
+        assert_eq!(list.capacity(), None);
+        for i in 0..n {
+            assert_eq!(list.try_recv(), Ok(i));
+            assert_eq!(list.len(), n - i - 1);
+        }
+        assert!(list.is_empty());
+        assert_eq!(list.try_recv(), Err(TryRecvError::Empty));
+        // Interleaved, so head and tail cross boundaries together.
+        for i in 0..3 * BLOCK {
+            list.try_send(i).unwrap();
+            list.try_send(i + 1000).unwrap();
+            assert_eq!(
+                list.try_recv(),
+                Ok(if i % 2 == 0 { i / 2 } else { i / 2 + 1000 })
+            );
+        }
+    }
+
+    #[test]
+    fn close_drain_then_disconnected() {
+        let list = List::new();
+        for i in 0..BLOCK + 2 {
+            list.try_send(i).unwrap();
+        }
+        assert!(!list.is_closed());
+        assert!(list.close());
+        assert!(!list.close());
+        assert!(list.is_closed());
+        assert_eq!(list.len(), BLOCK + 2);
+        for i in 0..BLOCK + 2 {
+            assert_eq!(list.try_recv(), Ok(i));
+        }
+        assert_eq!(list.try_recv(), Err(TryRecvError::Disconnected));
+        assert_eq!(list.try_recv(), Err(TryRecvError::Disconnected));
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn send_after_close_gives_value_back() {
+        let list = List::new();
+        list.close();
+        assert_eq!(
+            list.try_send(String::from("back"))
+                .unwrap_err()
+                .into_inner(),
+            "back"
+        );
+        // Also when the mark lands on a block boundary.
+        let list = List::new();
+        for i in 0..BLOCK {
+            list.try_send(i).unwrap();
+        }
+        list.close();
+        assert_eq!(list.try_send(7), Err(TrySendError::Disconnected(7)));
+        assert_eq!(list.len(), BLOCK);
+    }
+
+    #[test]
+    fn discard_all_drops_now() {
+        let drops = DropCounter::new();
+        let list = List::new();
+        for i in 0..3 * BLOCK + 1 {
+            list.try_send(drops.make(i)).unwrap();
+        }
+        drop(list.try_recv().unwrap());
+        assert_eq!(drops.dropped(), 1);
+        list.close();
+        list.discard_all();
+        assert_eq!(drops.dropped(), 3 * BLOCK + 1);
+        assert!(list.is_empty());
+        assert_eq!(list.len(), 0);
+        assert!(list.try_recv().unwrap_err().is_disconnected());
+        assert!(list.try_send(drops.make(0)).unwrap_err().is_disconnected());
+        drop(list);
+        assert_eq!(drops.made(), drops.dropped());
+    }
+
+    #[test]
+    fn drop_drops_leftovers_once() {
+        for leftover in [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 4 * BLOCK + 2] {
+            let drops = DropCounter::new();
+            let list = List::new();
+            for i in 0..BLOCK + 2 {
+                list.try_send(drops.make(i)).unwrap();
+            }
+            for _ in 0..BLOCK + 2 {
+                drop(list.try_recv().unwrap());
+            }
+            for i in 0..leftover {
+                list.try_send(drops.make(i)).unwrap();
+            }
+            assert_eq!(drops.dropped(), BLOCK + 2);
+            drop(list);
+            assert_eq!(drops.dropped(), BLOCK + 2 + leftover);
+            assert_eq!(drops.made(), drops.dropped());
+        }
+    }
+
+    const PRODUCERS: usize = 4;
+    const CONSUMERS: usize = 4;
+
+    #[test]
+    fn stress_exactly_once_in_order_per_producer() {
+        let total = if cfg!(miri) { 500 } else { 200_000 };
+        let per_producer = total / PRODUCERS;
+        let list = Arc::new(List::new());
+        let start = Arc::new(Barrier::new(PRODUCERS + CONSUMERS));
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let (list, start) = (Arc::clone(&list), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    for i in 0..per_producer {
+                        list.try_send((p, i)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..CONSUMERS)
+            .map(|_| {
+                let (list, start) = (Arc::clone(&list), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    let mut last = [None::<usize>; PRODUCERS];
+                    let mut got = Vec::new();
+                    loop {
+                        match list.try_recv() {
+                            Ok((p, i)) => {
+                                assert!(last[p].is_none_or(|l| l < i), "out of order");
+                                last[p] = Some(i);
+                                got.push((p, i));
+                            }
+                            Err(TryRecvError::Empty) => thread::yield_now(),
+                            Err(TryRecvError::Disconnected) => return got,
+                        }
+                    }
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        list.close();
+        let mut seen = vec![vec![false; per_producer]; PRODUCERS];
+        for consumer in consumers {
+            for (p, i) in consumer.join().unwrap() {
+                assert!(!seen[p][i], "received twice");
+                seen[p][i] = true;
+            }
+        }
+        assert!(seen.iter().flatten().all(|&s| s), "a value was lost");
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn close_racing_senders() {
+        let rounds = if cfg!(miri) { 3 } else { 30 };
+        // A cap, so that a round whose close comes late stays short.
+        let cap = if cfg!(miri) { 50 } else { 20_000 };
+        for _ in 0..rounds {
+            let list = Arc::new(List::new());
+            let go = Arc::new(StdAtomicBool::new(false));
+            let senders: Vec<_> = (0..3)
+                .map(|p| {
+                    let (list, go) = (Arc::clone(&list), Arc::clone(&go));
+                    thread::spawn(move || {
+                        while !go.load(std::sync::atomic::Ordering::Acquire) {
+                            std::hint::spin_loop();
+                        }
+                        let mut accepted = Vec::new();
+                        for i in 0..cap {
+                            match list.try_send((p, i)) {
+                                Ok(()) => accepted.push((p, i)),
+                                Err(err) => {
+                                    assert_eq!(err.into_inner(), (p, i));
+                                    break;
+                                }
+                            }
+                        }
+                        accepted
+                    })
+                })
+                .collect();
+            go.store(true, std::sync::atomic::Ordering::Release);
+            for _ in 0..if cfg!(miri) { 5 } else { 20 } {
+                thread::yield_now();
+            }
+            list.close();
+            let mut accepted: Vec<_> = senders
+                .into_iter()
+                .flat_map(|s| s.join().unwrap())
+                .collect();
+            let mut received = Vec::new();
+            loop {
+                match list.try_recv() {
+                    Ok(v) => received.push(v),
+                    Err(e) => {
+                        assert!(e.is_disconnected());
+                        break;
+                    }
+                }
+            }
+            accepted.sort_unstable();
+            received.sort_unstable();
+            assert_eq!(accepted, received);
+        }
+    }
+
+    #[test]
+    fn discard_all_races_senders() {
+        let drops = DropCounter::new();
+        let list = Arc::new(List::new());
+        let senders: Vec<_> = (0..2)
+            .map(|_| {
+                let (list, drops) = (Arc::clone(&list), drops.clone());
+                thread::spawn(move || {
+                    let mut ok = 0usize;
+                    while list.try_send(drops.make(())).is_ok() {
+                        ok += 1;
+                    }
+                    ok
+                })
+            })
+            .collect();
+        for _ in 0..if cfg!(miri) { 5 } else { 100 } {
+            thread::yield_now();
+        }
+        list.close();
+        list.discard_all();
+        let mut sent = 0;
+        for s in senders {
+            sent += s.join().unwrap();
+        }
+        // Every accepted value was dropped by discard_all, every refused one by its sender.
+        assert_eq!(drops.dropped(), drops.made());
+        assert!(sent <= drops.made());
+        assert!(list.try_recv().unwrap_err().is_disconnected());
+    }
+}

@@ -1,0 +1,275 @@
+//! Sleeping and waking for the channel: who waits on one side of a channel, and how the other
+//! side wakes them for the price of one load while nobody sleeps.
+//
+// # Protocol
+//
+// A `Waiters` list is one side's sleepers (receivers on empty, or senders on full) and a count
+// of them, `sleepers`, changed only under the list's lock.
+//
+// Sleeper (register → re-check → sleep):
+//   S1. lock; push its `Waiter`; `sleepers.fetch_add(1, SeqCst)`; unlock.
+//   S2. re-check the channel with SeqCst loads (`is_empty`/`is_full`/`is_closed`); if it can
+//       go on, unregister and go on.
+//   S3. park (or return `Pending`) until `notified` is set.
+// Notifier (after its claim, a SeqCst RMW on the channel's head, tail or close mark):
+//   N1. `sleepers.load(SeqCst)`; zero: done (the common path: one load, no fence, no RMW).
+//   N2. otherwise lock; pop a waiter; set its `notified`; unlock; unpark / wake it.
+//
+// No lost wake-up: S1's RMW and S2's loads, N's claim and N1's load are all SeqCst, so they
+// sit in one total order. If N1 reads zero, N1 comes before S1's increment, so N's claim comes
+// before S2's loads, which then see it, and the sleeper does not sleep. If N1 reads non-zero,
+// N2 finds the sleeper in the list (S1 finished under the lock) or finds it gone because it
+// unregistered itself (then it did not sleep). On x86 a SeqCst load is a plain load and the
+// claims are locked instructions already, so senders and receivers pay nothing beyond N1; no
+// `membarrier` is needed.
+//
+// loom treats SeqCst loads as Acquire loads (its documented limitation), so it would report
+// lost wake-ups this argument rules out. Under loom alone, `seqcst_point` puts a SeqCst fence
+// after S1's increment and before N1's load: the same total order, in the form loom models.
+//
+// A notified waiter owes the channel one more try: the notification may be the only one for a
+// value, so a waiter that is notified and then gives up (a timeout, a dropped future) first
+// tries once more (timeouts) or passes the notification on (`notify_one` from a dropped
+// future). Each thread reuses one `Waiter` for every wait (no allocation per sleep); a waiter is
+// in at most one list at a time, and always out of it when the wait returns (removed by the
+// notifier, or by itself in `unregister`).
+
+use crate::primitive::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::primitive::sync::{Arc, Mutex, PoisonError};
+use crate::primitive::thread::{self, Thread};
+use std::collections::VecDeque;
+use std::fmt;
+use std::task::Waker;
+use std::time::Instant;
+
+/// One waiting thread or task.
+pub(crate) struct Waiter {
+    /// Set (under the list's lock) by the notifier that removed this waiter from its list;
+    /// cleared by the owner before it registers again.
+    notified: AtomicBool,
+    wake: Wake,
+}
+
+/// How a waiter is woken.
+enum Wake {
+    /// A parked thread.
+    Thread(Thread),
+    /// A task; the owner puts its latest waker here before each registration.
+    Task(std::sync::Mutex<Option<Waker>>),
+}
+
+impl Waiter {
+    /// A waiter for a task, woken through `waker`.
+    pub(crate) fn task(waker: &Waker) -> Arc<Waiter> {
+        Arc::new(Waiter {
+            notified: AtomicBool::new(false),
+            wake: Wake::Task(std::sync::Mutex::new(Some(waker.clone()))),
+        })
+    }
+
+    /// Whether a notifier took this waiter off its list.
+    pub(crate) fn is_notified(&self) -> bool {
+        // Acquire: pairs with the Release store in `Waiters::take_one` (and the lock).
+        self.notified.load(Ordering::Acquire)
+    }
+
+    /// Replaces the task's waker (a task may move between polls).
+    pub(crate) fn set_waker(&self, waker: &Waker) {
+        if let Wake::Task(slot) = &self.wake {
+            let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                *slot = Some(waker.clone());
+            }
+        }
+    }
+
+    fn wake(&self) {
+        match &self.wake {
+            Wake::Thread(thread) => thread.unpark(),
+            Wake::Task(slot) => {
+                let waker = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Waiter")
+            .field("notified", &self.is_notified())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sleepers of one side of a channel.
+pub(crate) struct Waiters {
+    /// How many waiters the list holds. Changed only under `list`'s lock; read without it by
+    /// notifiers (N1).
+    sleepers: AtomicUsize,
+    list: Mutex<VecDeque<Arc<Waiter>>>,
+}
+
+impl Waiters {
+    pub(crate) fn new() -> Self {
+        Waiters {
+            sleepers: AtomicUsize::new(0),
+            list: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// S1: puts `waiter` on the list, its `notified` cleared.
+    pub(crate) fn register(&self, waiter: &Arc<Waiter>) {
+        // Relaxed: the lock below orders it before any notifier that finds the waiter.
+        waiter.notified.store(false, Ordering::Relaxed);
+        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+        list.push_back(Arc::clone(waiter));
+        // SeqCst: S1 of the protocol, paired with N1's load.
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        seqcst_point();
+    }
+
+    /// Takes `waiter` off the list; false if a notifier took it first (it is notified).
+    pub(crate) fn unregister(&self, waiter: &Arc<Waiter>) -> bool {
+        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+        match list.iter().position(|w| Arc::ptr_eq(w, waiter)) {
+            Some(index) => {
+                list.remove(index);
+                // Relaxed: under the lock; the decrement only lets notifiers skip the lock.
+                self.sleepers.fetch_sub(1, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// N1 + N2 for one waiter: wakes the longest-waiting sleeper, if any.
+    #[inline]
+    pub(crate) fn notify_one(&self) {
+        seqcst_point();
+        // SeqCst: N1, paired with S1's increment (module essay).
+        if self.sleepers.load(Ordering::SeqCst) != 0 {
+            self.take_one();
+        }
+    }
+
+    /// Wakes every sleeper (close and disconnection).
+    pub(crate) fn notify_all(&self) {
+        seqcst_point();
+        // SeqCst: N1, paired with S1's increment (module essay).
+        if self.sleepers.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let taken: Vec<Arc<Waiter>> = {
+            let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+            self.sleepers.store(0, Ordering::Relaxed);
+            list.drain(..)
+                .inspect(|w| {
+                    // Release: pairs with the Acquire load in `is_notified`.
+                    w.notified.store(true, Ordering::Release);
+                })
+                .collect()
+        };
+        for waiter in taken {
+            waiter.wake();
+        }
+    }
+
+    #[cold]
+    fn take_one(&self) {
+        let waiter = {
+            let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+            let waiter = list.pop_front();
+            if let Some(w) = &waiter {
+                // Relaxed: under the lock (see `unregister`).
+                self.sleepers.fetch_sub(1, Ordering::Relaxed);
+                // Release: pairs with the Acquire load in `is_notified`.
+                w.notified.store(true, Ordering::Release);
+            }
+            waiter
+        };
+        // Outside the lock: a task's waker runs foreign code.
+        if let Some(waiter) = waiter {
+            waiter.wake();
+        }
+    }
+
+    /// S1–S3 for the calling thread: registers, re-checks `ready`, and parks until notified or
+    /// `deadline`. True when the caller should try again (ready, or notified), false when the
+    /// deadline passed without a notification (the waiter is off the list either way).
+    pub(crate) fn wait(&self, ready: impl Fn() -> bool, deadline: Option<Instant>) -> bool {
+        with_thread_waiter(|waiter| {
+            self.register(waiter);
+            if ready() {
+                // Taken off by a notifier meanwhile or by us: either way, try again.
+                self.unregister(waiter);
+                return true;
+            }
+            loop {
+                if waiter.is_notified() {
+                    return true;
+                }
+                match deadline {
+                    None => thread::park(),
+                    Some(deadline) => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            // A notifier that took us first gave us its wake-up: use it.
+                            return !self.unregister(waiter);
+                        }
+                        thread::park_timeout(deadline - now);
+                    }
+                }
+            }
+        })
+    }
+}
+
+impl fmt::Debug for Waiters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Waiters")
+            .field("sleepers", &self.sleepers.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Nothing, except under loom: a SeqCst fence standing for the SeqCst load that follows (see the
+/// module essay; loom models SeqCst loads as Acquire).
+#[inline(always)]
+fn seqcst_point() {
+    #[cfg(mqsync_loom)]
+    crate::primitive::sync::atomic::fence(Ordering::SeqCst);
+}
+
+/// Runs `f` with the calling thread's waiter (one per thread, reused; under loom a fresh one).
+fn with_thread_waiter<R>(f: impl FnOnce(&Arc<Waiter>) -> R) -> R {
+    #[cfg(not(mqsync_loom))]
+    {
+        std::thread_local! {
+            static WAITER: Arc<Waiter> = Arc::new(Waiter {
+                notified: AtomicBool::new(false),
+                wake: Wake::Thread(thread::current()),
+            });
+        }
+        // `try_with`: during thread-local destruction fall back to a fresh waiter.
+        let mut f = Some(f);
+        if let Ok(r) = WAITER.try_with(|w| (f.take().expect("called once"))(w)) {
+            return r;
+        }
+        let waiter = Arc::new(Waiter {
+            notified: AtomicBool::new(false),
+            wake: Wake::Thread(thread::current()),
+        });
+        (f.take().expect("not called yet"))(&waiter)
+    }
+    #[cfg(mqsync_loom)]
+    {
+        let waiter = Arc::new(Waiter {
+            notified: AtomicBool::new(false),
+            wake: Wake::Thread(thread::current()),
+        });
+        f(&waiter)
+    }
+}
