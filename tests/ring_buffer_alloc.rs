@@ -1,7 +1,9 @@
 //! `RingBuffer` allocates its slots in `with_capacity` and nothing afterwards: steady-state
 //! `push`, `pop`, `force_push`, `peek` and `pop_many` into a reserved `Vec` allocate nothing
 //! (issue 14). `MsQueue` in steady state (a bounded backlog moving through it) allocates nothing
-//! either: a reclaimed segment is reused for the next one. A counting global allocator counts
+//! either: a reclaimed segment is reused for the next one. The channels (`mqsync::channel`) in
+//! steady state allocate nothing: the bounded ring never does, and the unbounded list reuses
+//! its spare blocks. A counting global allocator counts
 //! the allocations of the test's own thread.
 
 use mqsync::{MsQueue, RingBuffer};
@@ -103,4 +105,29 @@ fn ms_queue_steady_state_allocates_nothing() {
         0,
         "steady-state operations allocated"
     );
+}
+
+#[test]
+fn channels_in_steady_state_allocate_nothing() {
+    for (tx, rx) in [mqsync::channel::bounded(256), mqsync::channel::unbounded()] {
+        // Warm-up: the unbounded list's first block changes fill its spares.
+        for _ in 0..4 {
+            for i in 0..100u64 {
+                tx.send(i).unwrap();
+            }
+            for i in 0..100u64 {
+                assert_eq!(rx.recv(), Ok(i));
+            }
+        }
+        let before = allocations();
+        for round in 0..2_000u64 {
+            for i in 0..60 {
+                tx.send(round * 60 + i).unwrap();
+            }
+            for i in 0..60 {
+                assert_eq!(rx.try_recv(), Ok(round * 60 + i));
+            }
+        }
+        assert_eq!(allocations() - before, 0, "capacity {:?}", tx.capacity());
+    }
 }

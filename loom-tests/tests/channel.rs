@@ -13,8 +13,7 @@ use loom::sync::Arc;
 use loom::thread;
 use mqsync::channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
 
-/// Both flavors, as small as loom needs (the list flavor has 2-slot blocks under loom, so three
-/// values cross a block boundary).
+/// Both flavors, as small as loom needs (the list flavor has 3-slot blocks under loom).
 fn each_flavor(model: fn(Sender<u32>, Receiver<u32>)) {
     loom::model(move || {
         let (tx, rx) = bounded(1);
@@ -143,4 +142,37 @@ fn channel_last_receiver_dropped_racing_a_send_drops_once() {
             assert_eq!(drops.load(Ordering::Relaxed), 1);
         });
     }
+}
+
+#[test]
+fn channel_unbounded_block_change_racing_receivers() {
+    // The list has 3-slot blocks under loom. Two values go through first, so the next send
+    // claims a block's last slot and installs the next block while two receivers race for it
+    // and a second send lands in the new block: both values are received exactly once, the
+    // walked block is kept as a spare or freed (loom reports a leak or a use after free).
+    // The waits at the boundary spin (yield under loom): more branches than the default, and
+    // one preemption to finish in CI time.
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 100_000;
+    builder.preemption_bound = Some(1);
+    builder.check(|| {
+        let (tx, rx) = unbounded::<u32>();
+        for i in 0..2 {
+            tx.send(i).unwrap();
+            assert_eq!(rx.try_recv(), Ok(i));
+        }
+        let tx2 = tx.clone();
+        let rx2 = rx.clone();
+        let a = thread::spawn(move || tx.send(10).unwrap());
+        let b = thread::spawn(move || rx2.recv().unwrap());
+        let c = thread::spawn(move || tx2.send(11).unwrap());
+        a.join().unwrap();
+        c.join().unwrap();
+        let first = b.join().unwrap();
+        let second = rx.try_recv().unwrap();
+        let mut got = [first, second];
+        got.sort();
+        assert_eq!(got, [10, 11]);
+        assert!(rx.try_recv().is_err());
+    });
 }
