@@ -443,6 +443,256 @@ fn stress_close_in_the_middle() {
 }
 
 #[test]
+fn stress_rendezvous() {
+    // Every rendezvous parks one side: fewer values.
+    let per = (per() / 20).max(20);
+    stress(|| bounded(0), 4, 4, per, None);
+    stress(|| bounded(0), 4, 4, per, Some(per as usize / 2));
+}
+
+// ---- the rendezvous flavor, `bounded(0)` ----
+
+#[test]
+fn rendezvous_queries_and_try_ops() {
+    let (tx, rx) = bounded::<u32>(0);
+    assert_eq!(tx.capacity(), Some(0));
+    assert_eq!(rx.len(), 0);
+    assert!(tx.is_empty() && tx.is_full());
+    assert_eq!(tx.try_send(1), Err(TrySendError::Full(1)));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    assert_eq!(
+        tx.send_timeout(2, Duration::from_millis(5)),
+        Err(SendTimeoutError::Timeout(2))
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(5)),
+        Err(RecvTimeoutError::Timeout)
+    );
+    // A receiver waiting: try_send meets it.
+    let r = rx.clone();
+    let receiver = thread::spawn(move || r.recv());
+    let start = Instant::now();
+    while tx.try_send(3).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        thread::yield_now();
+    }
+    assert_eq!(receiver.join().unwrap(), Ok(3));
+    // A sender waiting: try_recv meets it.
+    let t = tx.clone();
+    let sender = thread::spawn(move || t.send(4));
+    let got = loop {
+        if let Ok(v) = rx.try_recv() {
+            break v;
+        }
+        thread::yield_now();
+    };
+    assert_eq!(got, 4);
+    assert_eq!(sender.join().unwrap(), Ok(()));
+}
+
+#[test]
+fn rendezvous_send_waits_for_the_receiver() {
+    let (tx, rx) = bounded::<u32>(0);
+    let done = Arc::new(AtomicUsize::new(0));
+    let d = done.clone();
+    let sender = thread::spawn(move || {
+        tx.send(1).unwrap();
+        d.store(1, Ordering::SeqCst);
+    });
+    thread::sleep(NAP);
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        0,
+        "send returned with no receiver"
+    );
+    assert_eq!(rx.recv(), Ok(1));
+    sender.join().unwrap();
+    assert_eq!(done.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn rendezvous_ping_pong() {
+    let n = if cfg!(miri) { 20 } else { 2_000 };
+    let (ping_tx, ping_rx) = bounded::<u32>(0);
+    let (pong_tx, pong_rx) = bounded::<u32>(0);
+    let echo = thread::spawn(move || {
+        for v in &ping_rx {
+            pong_tx.send(v + 1).unwrap();
+        }
+    });
+    for i in 0..n {
+        ping_tx.send(i).unwrap();
+        assert_eq!(pong_rx.recv(), Ok(i + 1));
+    }
+    drop(ping_tx);
+    echo.join().unwrap();
+    assert_eq!(pong_rx.recv(), Err(RecvError));
+}
+
+#[test]
+fn rendezvous_timeouts_never_lose_or_duplicate() {
+    // Senders with short timeouts racing a slow receiver: a value is received iff its send
+    // returned Ok; a timed-out send has its value back.
+    let rounds = if cfg!(miri) { 10 } else { 300 };
+    let (tx, rx) = bounded::<u32>(0);
+    let sender = thread::spawn(move || {
+        let mut accepted = Vec::new();
+        for i in 0..rounds {
+            match tx.send_timeout(i, Duration::from_micros(50)) {
+                Ok(()) => accepted.push(i),
+                Err(SendTimeoutError::Timeout(v)) => assert_eq!(v, i),
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        accepted
+    });
+    let mut got = Vec::new();
+    while let Ok(v) = rx.recv() {
+        got.push(v);
+    }
+    assert_eq!(sender.join().unwrap(), got);
+}
+
+#[test]
+fn rendezvous_close_wakes_both_sides() {
+    for side in ["sender", "receiver"] {
+        let (tx, rx) = bounded::<u32>(0);
+        let t = tx.clone();
+        let waiting_send = thread::spawn(move || t.send(1));
+        thread::sleep(NAP);
+        if side == "sender" {
+            tx.close();
+        } else {
+            rx.close();
+        }
+        // Either the close gave the value back, or (never here: nobody received) it went.
+        assert_eq!(waiting_send.join().unwrap().unwrap_err().into_inner(), 1);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        assert_eq!(tx.try_send(2), Err(TrySendError::Disconnected(2)));
+
+        let (tx, rx) = bounded::<u32>(0);
+        let waiting_recv = thread::spawn(move || rx.recv());
+        thread::sleep(NAP);
+        tx.close();
+        assert_eq!(waiting_recv.join().unwrap(), Err(RecvError));
+    }
+}
+
+#[test]
+fn rendezvous_last_handle_gone() {
+    // The last receiver gone: a waiting sender gets its value back, once.
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = bounded::<Counted>(0);
+    let c = Counted(drops.clone());
+    let waiting = thread::spawn(move || tx.send(c).map_err(|e| e.into_inner()));
+    thread::sleep(NAP);
+    drop(rx);
+    let back = waiting.join().unwrap().expect_err("no receiver took it");
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    drop(back);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    // The last sender gone: a waiting receiver sees Disconnected.
+    let (tx, rx) = bounded::<u32>(0);
+    let waiting = thread::spawn(move || rx.recv());
+    thread::sleep(NAP);
+    drop(tx);
+    assert_eq!(waiting.join().unwrap(), Err(RecvError));
+}
+
+#[test]
+fn rendezvous_async() {
+    let n = if cfg!(miri) { 30 } else { 2_000 };
+    let (tx, rx) = bounded::<u32>(0);
+    let producer = thread::spawn(move || {
+        block_on(async {
+            for i in 0..n {
+                tx.send_async(i).await.unwrap();
+            }
+        })
+    });
+    let got: Vec<u32> = block_on(async {
+        let mut got = Vec::new();
+        while let Ok(v) = rx.recv_async().await {
+            got.push(v);
+        }
+        got
+    });
+    producer.join().unwrap();
+    assert_eq!(got, (0..n).collect::<Vec<_>>());
+
+    // Async receiver, blocking sender; and the Stream.
+    let (tx, mut rx) = bounded::<u32>(0);
+    let producer = thread::spawn(move || (0..n).for_each(|i| tx.send(i).unwrap()));
+    let got: Vec<u32> = block_on((&mut rx).collect());
+    producer.join().unwrap();
+    assert_eq!(got, (0..n).collect::<Vec<_>>());
+}
+
+#[test]
+fn rendezvous_dropped_futures_lose_nothing() {
+    use std::future::Future;
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let drops = Arc::new(AtomicUsize::new(0));
+
+    // A dropped send future withdraws its value and drops it: nobody receives it.
+    let (tx, rx) = bounded::<Counted>(0);
+    let mut fut = Box::pin(tx.send_async(Counted(drops.clone())));
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    drop(fut);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert!(rx.try_recv().is_err());
+
+    // A send future taken by a receiver completes Ok when polled again.
+    let (tx, rx) = bounded::<u32>(0);
+    let mut fut = Box::pin(tx.send_async(5));
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(rx.try_recv(), Ok(5));
+    assert!(matches!(
+        fut.as_mut().poll(&mut cx),
+        std::task::Poll::Ready(Ok(()))
+    ));
+
+    // A value handed to a receive future that is then dropped goes to the next receiver.
+    let (tx, rx) = bounded::<u32>(0);
+    let mut fut = Box::pin(rx.recv_async());
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(tx.try_send(6), Ok(())); // handed to the waiting future
+    drop(fut);
+    assert_eq!(rx.len(), 1);
+    assert_eq!(rx.try_recv(), Ok(6));
+    assert_eq!(rx.len(), 0);
+
+    // ... to another waiting receiver directly, if there is one.
+    let (tx, rx) = bounded::<u32>(0);
+    let mut first = Box::pin(rx.recv_async());
+    let mut second = Box::pin(rx.recv_async());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(tx.try_send(7), Ok(()));
+    drop(first);
+    assert_eq!(second.as_mut().poll(&mut cx), std::task::Poll::Ready(Ok(7)));
+
+    // A dropped receive future that got nothing leaves no trace: a later try_send is Full.
+    let (tx, rx) = bounded::<u32>(0);
+    let mut fut = Box::pin(rx.recv_async());
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    drop(fut);
+    assert_eq!(tx.try_send(8), Err(TrySendError::Full(8)));
+
+    // An orphan left when the last receiver goes is dropped once.
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = bounded::<Counted>(0);
+    let mut fut = Box::pin(rx.recv_async());
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    assert!(tx.try_send(Counted(drops.clone())).is_ok());
+    drop(fut);
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    drop(rx);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
 fn errors_print_without_debug_and_give_values_back() {
     struct NoDebug;
     let (tx, rx) = bounded(1);

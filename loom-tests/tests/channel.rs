@@ -174,5 +174,75 @@ fn channel_unbounded_block_change_racing_receivers() {
         got.sort();
         assert_eq!(got, [10, 11]);
         assert!(rx.try_recv().is_err());
+
+// ---- the rendezvous flavor, `bounded(0)` (zero.rs) ----
+
+#[test]
+fn rendezvous_send_and_recv_meet_once() {
+    // A blocking send racing a blocking receive: they meet, the send returns Ok only with the
+    // value received, and neither sleeps for ever (loom reports a deadlock otherwise).
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(0);
+        let sender = thread::spawn(move || {
+            let sent = tx.send(1);
+            (sent, tx)
+        });
+        let receiver = thread::spawn(move || rx.recv());
+        assert_eq!(receiver.join().unwrap(), Ok(1));
+        let (sent, tx) = sender.join().unwrap();
+        assert_eq!(sent, Ok(()));
+        drop(tx);
+    });
+}
+
+#[test]
+fn rendezvous_close_racing_a_waiting_send() {
+    // A send racing a try_recv and a close: the value is received, or given back, never both
+    // nor neither.
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(0);
+        let closer = tx.clone();
+        let sender = thread::spawn(move || tx.send(1).err().map(|e| e.into_inner()));
+        let receiver = thread::spawn(move || {
+            let got = rx.try_recv().ok();
+            (got, rx)
+        });
+        let close = thread::spawn(move || closer.close());
+        close.join().unwrap();
+        let back = sender.join().unwrap();
+        let (got, rx) = receiver.join().unwrap();
+        assert!(
+            got.is_some() != back.is_some(),
+            "received {got:?}, given back {back:?}"
+        );
+        drop(rx);
+    });
+}
+
+#[test]
+fn rendezvous_timed_out_send_racing_a_receive() {
+    // Under loom the deadline passes at the sender's first wait (zero.rs `park_until`), so the
+    // give-up races the receive. A send that timed out has its value back and nobody received
+    // it; an Ok send's value was received.
+    loom::model(|| {
+        let (tx, rx) = bounded::<u32>(0);
+        let sender = thread::spawn(move || {
+            let sent = tx.send_timeout(1, std::time::Duration::from_millis(1));
+            (sent, tx)
+        });
+        let receiver = thread::spawn(move || {
+            let got = rx.try_recv().ok();
+            (got, rx)
+        });
+        let (sent, tx) = sender.join().unwrap();
+        let (got, rx) = receiver.join().unwrap();
+        match sent {
+            Ok(()) => assert_eq!(got, Some(1)),
+            Err(e) => {
+                assert_eq!(e.into_inner(), 1);
+                assert_eq!(got, None);
+            }
+        }
+        drop((tx, rx));
     });
 }

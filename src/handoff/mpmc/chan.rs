@@ -5,6 +5,7 @@ use super::array::Array;
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use super::list::List;
 use super::waiters::Waiters;
+use super::zero::Zero;
 use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
 use crate::primitive::Backoff;
 use crossbeam_utils::CachePadded;
@@ -16,6 +17,8 @@ pub(crate) enum Flavor<T> {
     Array(Array<T>),
     /// `unbounded()`.
     List(List<T>),
+    /// `bounded(0)`: a rendezvous, with its own waiting (`zero.rs`).
+    Zero(Zero<T>),
 }
 
 /// Runs `$body` with `$q` bound to the flavor's queue.
@@ -24,6 +27,7 @@ macro_rules! dispatch {
         match $flavor {
             Flavor::Array($q) => $body,
             Flavor::List($q) => $body,
+            Flavor::Zero($q) => $body,
         }
     };
 }
@@ -77,6 +81,9 @@ impl<T> Chan<T> {
         mut value: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
+        if let Flavor::Zero(zero) = &self.flavor {
+            return zero.send_until(value, deadline);
+        }
         let mut backoff = Backoff::new();
         loop {
             match self.try_send(value) {
@@ -109,6 +116,9 @@ impl<T> Chan<T> {
 
     /// Receives, waiting while the channel is empty, until `deadline` (`None`: for ever).
     pub(crate) fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        if let Flavor::Zero(zero) = &self.flavor {
+            return zero.recv_until(deadline);
+        }
         let mut backoff = Backoff::new();
         loop {
             match self.try_recv() {
@@ -173,6 +183,15 @@ impl<T> Chan<T> {
         match &self.flavor {
             Flavor::Array(q) => Some(q.capacity()),
             Flavor::List(q) => q.capacity(),
+            Flavor::Zero(_) => Some(0),
+        }
+    }
+
+    /// The rendezvous flavor, whose futures take their own path (`zero.rs`).
+    pub(crate) fn zero(&self) -> Option<&Zero<T>> {
+        match &self.flavor {
+            Flavor::Zero(zero) => Some(zero),
+            _ => None,
         }
     }
 

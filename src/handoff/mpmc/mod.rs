@@ -11,6 +11,8 @@
 //!   side, sends fail with the value given back and receivers get everything sent before, then
 //!   `Disconnected`. When the last `Receiver` is dropped, sends fail and the values still queued
 //!   are dropped at once.
+//! * **Rendezvous**: `bounded(0)` holds nothing; a send completes when a receiver takes the
+//!   value, and a close gives every waiting sender its value back.
 //!
 //! [`try_send`]: Sender::try_send
 //! [`send_timeout`]: Sender::send_timeout
@@ -27,7 +29,7 @@
 //! # How it works
 //!
 //! A bounded channel is Vyukov's ring (`array.rs`), an unbounded one a list of blocks
-//! (`list.rs`). In both, `close` sets a mark bit in the tail word that every send claims with
+//! (`list.rs`), a rendezvous one lists of waiting senders and receivers under a lock (`zero.rs`). In both, `close` sets a mark bit in the tail word that every send claims with
 //! its one compare-and-swap, so a send after the close fails in that same claim and a send
 //! before it is a value receivers wait for: the close is lossless and costs a send nothing.
 //! Waiting (`waiters.rs`) is register → re-check → sleep on a list per side; a send or receive
@@ -38,7 +40,8 @@
 //! # Progress
 //!
 //! `try_send` and `try_recv` never block on a lock, and a failed claim means another thread's
-//! claim succeeded. They are not lock-free in one place: a receive whose slot was claimed by a
+//! claim succeeded. The rendezvous flavor (`zero.rs`) is blocking throughout: one lock guards
+//! its lists of waiting senders and receivers. They are not lock-free in one place: a receive whose slot was claimed by a
 //! sender that has not yet written it waits for that sender (spinning, then yielding), as in
 //! Vyukov's ring and crossbeam-channel; a bounded send likewise waits for a receiver that
 //! claimed the slot it needs. Waking a *sleeping* peer takes the sleeper list's lock.
@@ -70,6 +73,7 @@ mod receiver;
 mod registration;
 mod sender;
 mod waiters;
+mod zero;
 
 pub use error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -82,9 +86,14 @@ use chan::{Chan, Flavor};
 
 /// A channel that holds at most `cap` values; `send` waits while it is full.
 ///
-/// # Panics
-///
-/// When `cap` is 0: rendezvous channels are not built yet.
+/// `bounded(0)` is a *rendezvous* channel (crossbeam-channel's zero-capacity channel): it holds
+/// nothing, `send` returns `Ok` only once a receiver has taken the value, `try_send` succeeds
+/// only if a receiver is waiting at that moment (else `Full`), and `try_recv` only if a sender
+/// is. A timed-out or closed-out send gives its value back and was never received. Its waiting
+/// lists sit under one lock, so every rendezvous operation is blocking (it takes the lock);
+/// `capacity()` is `Some(0)`, `is_full()` is always true and `len()` is 0 (except for a value
+/// handed to a receive future that was dropped before returning it: that value waits for the
+/// next receiver, which gets it first).
 ///
 /// # Examples
 ///
@@ -96,12 +105,18 @@ use chan::{Chan, Flavor};
 /// tx.send(2).unwrap();
 /// assert_eq!(tx.try_send(3), Err(TrySendError::Full(3)));
 /// assert_eq!(rx.recv(), Ok(1));
+///
+/// // A rendezvous: nothing is accepted unless a receiver takes it.
+/// let (tx, rx) = bounded(0);
+/// assert_eq!(tx.try_send(1), Err(TrySendError::Full(1)));
+/// let sender = std::thread::spawn(move || tx.send(2));
+/// assert_eq!(rx.recv(), Ok(2));
+/// assert_eq!(sender.join().unwrap(), Ok(()));
 /// ```
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
-    assert!(
-        cap > 0,
-        "bounded(0) (a rendezvous channel) is not supported yet"
-    );
+    if cap == 0 {
+        return pair(Flavor::Zero(zero::Zero::new()));
+    }
     pair(Flavor::Array(array::Array::with_capacity(cap)))
 }
 

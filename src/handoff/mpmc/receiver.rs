@@ -3,6 +3,7 @@
 use super::chan::Chan;
 use super::error::{RecvError, RecvTimeoutError, TryRecvError};
 use super::registration::Registration;
+use super::zero::Ticket;
 use crate::primitive::sync::Arc;
 use std::fmt;
 use std::future::Future;
@@ -35,6 +36,8 @@ pub struct Receiver<T> {
     pub(super) chan: Arc<Chan<T>>,
     /// The `Stream` impl's wait across polls.
     stream: Registration,
+    /// The same on a rendezvous channel (`bounded(0)`), which has its own lists.
+    stream_rendezvous: Ticket,
     /// The `Stream` returned `None`.
     terminated: bool,
 }
@@ -44,6 +47,7 @@ impl<T> Receiver<T> {
         Receiver {
             chan,
             stream: Registration::default(),
+            stream_rendezvous: Ticket::default(),
             terminated: false,
         }
     }
@@ -173,6 +177,7 @@ impl<T> Receiver<T> {
         RecvFuture {
             receiver: self,
             registration: Registration::default(),
+            rendezvous: Ticket::default(),
         }
     }
 
@@ -306,6 +311,9 @@ impl<T> Clone for Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.stream.cancel(self.chan.recv_waiters());
+        if let Some(zero) = self.chan.zero() {
+            zero.cancel_recv(&mut self.stream_rendezvous);
+        }
         if Chan::<T>::release(&self.chan.receivers) {
             self.chan.disconnect_receivers();
         }
@@ -334,6 +342,14 @@ impl<T> futures_core::Stream for Receiver<T> {
             return Poll::Ready(None);
         }
         let chan = &this.chan;
+        if let Some(zero) = chan.zero() {
+            return zero
+                .poll_recv(&mut this.stream_rendezvous, cx)
+                .map(|received| {
+                    this.terminated = received.is_err();
+                    received.ok()
+                });
+        }
         loop {
             match chan.try_recv() {
                 Ok(value) => {
@@ -366,6 +382,8 @@ impl<T> futures_core::stream::FusedStream for Receiver<T> {
 pub struct RecvFuture<'a, T> {
     receiver: &'a Receiver<T>,
     registration: Registration,
+    /// The wait on a rendezvous channel (`bounded(0)`), which has its own lists.
+    rendezvous: Ticket,
 }
 
 impl<T> Future for RecvFuture<'_, T> {
@@ -374,6 +392,11 @@ impl<T> Future for RecvFuture<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let chan = &this.receiver.chan;
+        if let Some(zero) = chan.zero() {
+            return zero
+                .poll_recv(&mut this.rendezvous, cx)
+                .map(|received| received.map_err(|()| RecvError));
+        }
         loop {
             match chan.try_recv() {
                 Ok(value) => {
@@ -397,6 +420,9 @@ impl<T> Future for RecvFuture<'_, T> {
 impl<T> Drop for RecvFuture<'_, T> {
     fn drop(&mut self) {
         self.registration.cancel(self.receiver.chan.recv_waiters());
+        if let Some(zero) = self.receiver.chan.zero() {
+            zero.cancel_recv(&mut self.rendezvous);
+        }
     }
 }
 

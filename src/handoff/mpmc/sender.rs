@@ -3,6 +3,7 @@
 use super::chan::Chan;
 use super::error::{SendError, SendTimeoutError, TrySendError};
 use super::registration::Registration;
+use super::zero::Ticket;
 use crate::primitive::sync::Arc;
 use std::fmt;
 use std::future::Future;
@@ -118,6 +119,7 @@ impl<T> Sender<T> {
             sender: self,
             value: Some(value),
             registration: Registration::default(),
+            rendezvous: Ticket::default(),
         }
     }
 
@@ -249,9 +251,12 @@ impl<T> fmt::Debug for Sender<T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct SendFuture<'a, T> {
     sender: &'a Sender<T>,
-    /// The value until it is sent or given back.
+    /// The value until it is sent or given back (or, on a rendezvous channel, put on its list
+    /// of waiting senders).
     value: Option<T>,
     registration: Registration,
+    /// The wait on a rendezvous channel (`bounded(0)`), which has its own lists.
+    rendezvous: Ticket,
 }
 
 // The value is never pinned: it is moved in and out by value, never borrowed across polls.
@@ -263,6 +268,11 @@ impl<T> Future for SendFuture<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let chan = &this.sender.chan;
+        if let Some(zero) = chan.zero() {
+            return zero
+                .poll_send(&mut this.rendezvous, &mut this.value, cx)
+                .map_err(SendError);
+        }
         loop {
             let value = this
                 .value
@@ -290,6 +300,9 @@ impl<T> Future for SendFuture<'_, T> {
 impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
         self.registration.cancel(self.sender.chan.send_waiters());
+        if let Some(zero) = self.sender.chan.zero() {
+            zero.cancel_send(&mut self.rendezvous);
+        }
     }
 }
 

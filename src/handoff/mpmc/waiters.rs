@@ -83,7 +83,22 @@ impl Waiter {
         }
     }
 
-    fn wake(&self) {
+    /// Clears `notified` before the owner offers itself for a new rendezvous (`zero.rs`).
+    pub(crate) fn reset(&self) {
+        // Relaxed: the owner then takes the rendezvous lock to publish its offer, and every
+        // `mark_notified` happens under that lock, so it is ordered after this store.
+        self.notified.store(false, Ordering::Relaxed);
+    }
+
+    /// Marks this one waiter notified, for a notifier that took it off a list of its own
+    /// (`zero.rs`, under its lock); the notifier calls `wake` after unlocking.
+    pub(crate) fn mark_notified(&self) {
+        // Release: pairs with the Acquire load in `is_notified`.
+        self.notified.store(true, Ordering::Release);
+    }
+
+    /// Unparks the thread or wakes the task (outside any lock: a waker runs foreign code).
+    pub(crate) fn wake(&self) {
         match &self.wake {
             Wake::Thread(thread) => thread.unpark(),
             Wake::Task(slot) => {
@@ -244,7 +259,8 @@ fn seqcst_point() {
 }
 
 /// Runs `f` with the calling thread's waiter (one per thread, reused; under loom a fresh one).
-fn with_thread_waiter<R>(f: impl FnOnce(&Arc<Waiter>) -> R) -> R {
+/// `f` must leave the waiter off every list when it returns.
+pub(crate) fn with_thread_waiter<R>(f: impl FnOnce(&Arc<Waiter>) -> R) -> R {
     #[cfg(not(mqsync_loom))]
     {
         std::thread_local! {
