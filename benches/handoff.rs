@@ -272,6 +272,80 @@ fn spsc_batch(c: &mut Criterion) {
     g.finish();
 }
 
+/// One value there and back through two channels built by `make` (blocking send and recv).
+fn channel_ping_pong<S, R>(
+    n: u64,
+    make: impl Fn() -> (S, R),
+    send: fn(&S, u64),
+    recv: fn(&R) -> u64,
+) -> Duration
+where
+    S: Send + 'static,
+    R: Send + 'static,
+{
+    let (ping_tx, ping_rx) = make();
+    let (pong_tx, pong_rx) = make();
+    time_pair(
+        move || {
+            for _ in 0..n {
+                send(&pong_tx, recv(&ping_rx));
+            }
+        },
+        move || {
+            for i in 0..n {
+                send(&ping_tx, i);
+                black_box(recv(&pong_rx));
+            }
+        },
+    )
+}
+
+fn rendezvous_ping_pong(c: &mut Criterion) {
+    // Rendezvous channels (capacity 0): every send waits for its receive.
+    let mut g = c.benchmark_group("rendezvous_round_trip");
+    g.bench_function("mqsync_bounded_0", |b| {
+        b.iter_custom(|n| {
+            channel_ping_pong(
+                n,
+                || mqsync::channel::bounded::<u64>(0),
+                |tx, v| tx.send(v).unwrap(),
+                |rx| rx.recv().unwrap(),
+            )
+        })
+    });
+    g.bench_function("crossbeam_channel_bounded_0", |b| {
+        b.iter_custom(|n| {
+            channel_ping_pong(
+                n,
+                || crossbeam_channel::bounded::<u64>(0),
+                |tx, v| tx.send(v).unwrap(),
+                |rx| rx.recv().unwrap(),
+            )
+        })
+    });
+    g.bench_function("flume_bounded_0", |b| {
+        b.iter_custom(|n| {
+            channel_ping_pong(
+                n,
+                || flume::bounded::<u64>(0),
+                |tx, v| tx.send(v).unwrap(),
+                |rx| rx.recv().unwrap(),
+            )
+        })
+    });
+    g.bench_function("kanal_bounded_0", |b| {
+        b.iter_custom(|n| {
+            channel_ping_pong(
+                n,
+                || kanal::bounded::<u64>(0),
+                |tx, v| tx.send(v).unwrap(),
+                |rx| rx.recv().unwrap(),
+            )
+        })
+    });
+    g.finish();
+}
+
 fn ping_pong(c: &mut Criterion) {
     let mut g = c.benchmark_group("ping_pong_round_trip");
     g.bench_function("mqsync_spsc_blocking", |b| {
@@ -471,6 +545,6 @@ fn blocking(c: &mut Criterion) {
 criterion_group! {
     name = handoff;
     config = support::config();
-    targets = spsc_same_thread, spsc_same_thread_batch, spsc_single, spsc_batch, ping_pong, blocking
+    targets = spsc_same_thread, spsc_same_thread_batch, spsc_single, spsc_batch, ping_pong, rendezvous_ping_pong, blocking
 }
 criterion_main!(handoff);

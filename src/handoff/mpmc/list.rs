@@ -91,8 +91,9 @@
 //
 // `written` has one writer, so the sender publishes with a plain store. The cell is written by
 // the slot's sender (before `written`) and moved out by the slot's receiver (after `written`),
-// each exactly once: a position is claimed by one sender and one receiver, and a block is used
-// for one lap only (blocks are never reused).
+// each exactly once: a position is claimed by one sender and one receiver, and a block serves
+// one lap at a time (a recycled block is reset before it serves another lap; see "Freeing a
+// block").
 //
 // Freeing a block
 // ===============
@@ -119,11 +120,12 @@
 //     slot i + 1.
 // [5] The two swaps on slot i are ordered in its modification order, so exactly one of the two
 //     sees true and continues (a walker that loaded true makes no swap: the receiver's swap
-//     came first and saw false, so the receiver left): the walk is carried on by exactly one thread at a time, and
-//     reaches the end (and frees the block) exactly once, after every slot's receiver swapped.
+//     came first and saw false, so the receiver left): the walk is carried on by exactly one
+//     thread at a time, and reaches the end (and frees the block) exactly once, after every
+//     slot's receiver swapped.
 // [6] The swaps are AcqRel (and the walker's load Acquire), so the chain of reads-from carries
-//     happens-before: every
-//     receiver's last access to the block (its read, then its swap) happens before the free.
+//     happens-before: every receiver's last access to the block (its read, then its swap)
+//     happens before the free.
 //     Every sender's access happens before its slot's `written` store, which its receiver's
 //     Acquire load reads before that receiver's swap; the installing sender's `next` store
 //     comes before its own `written` store. So the free happens after every access of [1].

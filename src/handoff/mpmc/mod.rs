@@ -29,9 +29,11 @@
 //! # How it works
 //!
 //! A bounded channel is Vyukov's ring (`array.rs`), an unbounded one a list of blocks
-//! (`list.rs`), a rendezvous one lists of waiting senders and receivers under a lock (`zero.rs`). In both, `close` sets a mark bit in the tail word that every send claims with
-//! its one compare-and-swap, so a send after the close fails in that same claim and a send
-//! before it is a value receivers wait for: the close is lossless and costs a send nothing.
+//! (`list.rs`), a rendezvous one lists of waiting senders and receivers under a lock
+//! (`zero.rs`). In the ring and the list, `close` sets a mark bit in the tail word that every
+//! send claims with its one compare-and-swap, so a send after the close fails in that same claim
+//! and a send before it is a value receivers wait for: the close is lossless and costs a send
+//! nothing.
 //! Waiting (`waiters.rs`) is register → re-check → sleep on a list per side; a send or receive
 //! checks for sleepers on the other side with one load, ordered by its claim (both `SeqCst`), so
 //! nothing is paid while nobody sleeps and no wake-up is lost. Blocked threads park on a waiter

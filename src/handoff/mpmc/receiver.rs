@@ -18,7 +18,13 @@ use std::time::{Duration, Instant};
 ///
 /// It is also a [`Stream`](futures_core::Stream) (and a
 /// [`FusedStream`](futures_core::stream::FusedStream)) that ends when the channel is closed and
-/// drained.
+/// drained. A `poll_next` that returns `Pending` keeps this receiver's place among the waiting
+/// receivers until the stream is polled again or the receiver is dropped, so do not abandon a
+/// pending `next()` and then wait on the same channel another way: the wake-up of a send may go
+/// to the abandoned place (another receiver asleep in `recv` then sleeps on until the next
+/// send or the close), and on a rendezvous channel the value itself is handed to it (it is
+/// returned by the next `poll_next`, or passed on when the receiver is dropped: never lost).
+/// The futures of [`recv_async`](Self::recv_async) leave their place when dropped.
 ///
 /// `Receiver<T>` is `Send` and `Sync` when `T: Send`.
 ///
