@@ -63,7 +63,7 @@
 //!     .collect();
 //! drop(tx); // the channel ends when the producers' clones are gone
 //! let total: u64 = rx.iter().sum();
-//! assert_eq!(total, (0..400).sum());
+//! assert_eq!(total, (0..400u64).sum::<u64>());
 //! producers.into_iter().for_each(|p| p.join().unwrap());
 //! ```
 
