@@ -174,6 +174,8 @@ fn channel_unbounded_block_change_racing_receivers() {
         got.sort();
         assert_eq!(got, [10, 11]);
         assert!(rx.try_recv().is_err());
+    });
+}
 
 // ---- the rendezvous flavor, `bounded(0)` (zero.rs) ----
 

@@ -111,6 +111,9 @@ impl<T> Chan<T> {
                     Err(TrySendError::Full(v)) => Err(SendTimeoutError::Timeout(v)),
                 };
             }
+            // Woken (or ready at the re-check): spin again before the next sleep, as a
+            // receiver that takes the room first makes us wait only briefly.
+            backoff = Backoff::new();
         }
     }
 
@@ -144,6 +147,9 @@ impl<T> Chan<T> {
                     Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
                 };
             }
+            // Woken (or ready at the re-check): spin again before the next sleep, as another
+            // receiver that takes the value first leaves us only briefly without one.
+            backoff = Backoff::new();
         }
     }
 
