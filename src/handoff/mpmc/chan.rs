@@ -84,7 +84,7 @@ impl<T> Chan<T> {
         if let Flavor::Zero(zero) = &self.flavor {
             return zero.send_until(value, deadline);
         }
-        let mut backoff = Backoff::new();
+        let mut pace = Pace::new();
         loop {
             match self.try_send(value) {
                 Ok(()) => return Ok(()),
@@ -93,27 +93,15 @@ impl<T> Chan<T> {
                 }
                 Err(TrySendError::Full(v)) => value = v,
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(SendTimeoutError::Timeout(value));
-            }
-            // Under loom a wait registers at once: loom runs the other threads to completion
-            // at every yield, so spinning first would hide the races of registration.
-            if !cfg!(mqsync_loom) && !backoff.is_completed() {
-                backoff.snooze();
-                continue;
-            }
             let ready = || !self.is_full() || self.is_closed();
-            if !self.send_waiters.wait(ready, deadline) {
-                // The deadline passed un-notified: one last try, then time out.
+            if !pace.wait(&self.send_waiters, ready, deadline) {
+                // Time is up: one last try, then time out.
                 return match self.try_send(value) {
                     Ok(()) => Ok(()),
                     Err(TrySendError::Disconnected(v)) => Err(SendTimeoutError::Disconnected(v)),
                     Err(TrySendError::Full(v)) => Err(SendTimeoutError::Timeout(v)),
                 };
             }
-            // Woken (or ready at the re-check): spin again before the next sleep, as a
-            // receiver that takes the room first makes us wait only briefly.
-            backoff = Backoff::new();
         }
     }
 
@@ -122,34 +110,22 @@ impl<T> Chan<T> {
         if let Flavor::Zero(zero) = &self.flavor {
             return zero.recv_until(deadline);
         }
-        let mut backoff = Backoff::new();
+        let mut pace = Pace::new();
         loop {
             match self.try_recv() {
                 Ok(value) => return Ok(value),
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(RecvTimeoutError::Timeout);
-            }
-            // Under loom a wait registers at once: loom runs the other threads to completion
-            // at every yield, so spinning first would hide the races of registration.
-            if !cfg!(mqsync_loom) && !backoff.is_completed() {
-                backoff.snooze();
-                continue;
-            }
             let ready = || !self.is_empty() || self.is_closed();
-            if !self.recv_waiters.wait(ready, deadline) {
-                // The deadline passed un-notified: one last try, then time out.
+            if !pace.wait(&self.recv_waiters, ready, deadline) {
+                // Time is up: one last try, then time out.
                 return match self.try_recv() {
                     Ok(value) => Ok(value),
                     Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
                     Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
                 };
             }
-            // Woken (or ready at the re-check): spin again before the next sleep, as another
-            // receiver that takes the value first leaves us only briefly without one.
-            backoff = Backoff::new();
         }
     }
 
@@ -222,5 +198,44 @@ impl<T> Chan<T> {
         // AcqRel: the last handle's release sees everything the others did before dropping
         // (as `Arc::drop`), and the close that follows comes after it.
         count.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}
+
+/// How a blocking send or receive waits between two failed tries: spin and yield a little
+/// (crossbeam-utils' backoff shape), then sleep on the side's `Waiters` until notified; after
+/// each wake-up the spin starts afresh, so a caller that loses the value (or room) to another
+/// thread spins again before it sleeps again.
+struct Pace {
+    backoff: Backoff,
+}
+
+impl Pace {
+    fn new() -> Self {
+        Pace {
+            backoff: Backoff::new(),
+        }
+    }
+
+    /// Waits once. False when `deadline` has passed (the caller makes its last try).
+    fn wait(
+        &mut self,
+        waiters: &Waiters,
+        ready: impl Fn() -> bool,
+        deadline: Option<Instant>,
+    ) -> bool {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        // Under loom a wait registers at once: loom runs the other threads to completion at
+        // every yield, so spinning first would hide the races of registration.
+        if !cfg!(mqsync_loom) && !self.backoff.is_completed() {
+            self.backoff.snooze();
+            return true;
+        }
+        if !waiters.wait(ready, deadline) {
+            return false;
+        }
+        self.backoff = Backoff::new();
+        true
     }
 }

@@ -67,6 +67,14 @@ impl Waiter {
         })
     }
 
+    /// A waiter for the calling thread, woken by unparking it.
+    fn thread() -> Arc<Waiter> {
+        Arc::new(Waiter {
+            notified: AtomicBool::new(false),
+            wake: Wake::Thread(thread::current()),
+        })
+    }
+
     /// Whether a notifier took this waiter off its list.
     pub(crate) fn is_notified(&self) -> bool {
         // Acquire: pairs with the Release store in `Waiters::take_one` (and the lock).
@@ -264,28 +272,17 @@ pub(crate) fn with_thread_waiter<R>(f: impl FnOnce(&Arc<Waiter>) -> R) -> R {
     #[cfg(not(mqsync_loom))]
     {
         std::thread_local! {
-            static WAITER: Arc<Waiter> = Arc::new(Waiter {
-                notified: AtomicBool::new(false),
-                wake: Wake::Thread(thread::current()),
-            });
+            static WAITER: Arc<Waiter> = Waiter::thread();
         }
         // `try_with`: during thread-local destruction fall back to a fresh waiter.
         let mut f = Some(f);
         if let Ok(r) = WAITER.try_with(|w| (f.take().expect("called once"))(w)) {
             return r;
         }
-        let waiter = Arc::new(Waiter {
-            notified: AtomicBool::new(false),
-            wake: Wake::Thread(thread::current()),
-        });
-        (f.take().expect("not called yet"))(&waiter)
+        (f.take().expect("not called yet"))(&Waiter::thread())
     }
     #[cfg(mqsync_loom)]
     {
-        let waiter = Arc::new(Waiter {
-            notified: AtomicBool::new(false),
-            wake: Wake::Thread(thread::current()),
-        });
-        f(&waiter)
+        f(&Waiter::thread())
     }
 }
