@@ -1,6 +1,6 @@
 //! Handoff benchmarks: the SPSC ring against rtrb and crossbeam's `ArrayQueue`, ping-pong
 //! latency, and the blocking MPMC channel (`mqsync::channel`) against crossbeam-channel, flume and
-//! kanal.
+//! kanal, blocking and async (on a tokio multi-thread runtime).
 //!
 //! Cross-thread timing uses `iter_custom` + `support::run_timed`: the clock starts when every
 //! thread is at the start barrier and stops when every thread is done. One criterion "iteration" is
@@ -542,9 +542,139 @@ fn blocking(c: &mut Criterion) {
     }
 }
 
+/// `producers` × `consumers` tasks on `rt` moving `n` items in total through `send_async` /
+/// `recv_async` (each library's async API), timed from the first spawn until every task is done.
+fn time_async<S, R, SF, RF>(
+    rt: &tokio::runtime::Runtime,
+    n: u64,
+    producers: u64,
+    consumers: u64,
+    (tx, rx): (S, R),
+    send: fn(S, u64) -> SF,
+    recv: fn(R) -> RF,
+) -> Duration
+where
+    S: Clone + Send + 'static,
+    R: Clone + Send + 'static,
+    SF: std::future::Future<Output = ()> + Send + 'static,
+    RF: std::future::Future<Output = ()> + Send + 'static,
+{
+    let per = (n / producers).max(1);
+    rt.block_on(async move {
+        let clock = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..producers {
+            tasks.push(tokio::spawn(send(tx.clone(), per)));
+        }
+        drop(tx);
+        for _ in 0..consumers {
+            tasks.push(tokio::spawn(recv(rx.clone())));
+        }
+        drop(rx);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        clock.elapsed()
+    })
+}
+
+/// Async send / receive on a tokio multi-thread runtime (one worker per core): ours against
+/// flume's and kanal's async APIs (crossbeam-channel has none), bounded 1024 and unbounded.
+fn async_channels(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .build()
+        .expect("a tokio runtime");
+    for (name, p, k) in [("async_1p1c", 1, 1), ("async_4p4c", 4, 4)] {
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Elements(1));
+        for bounded in [true, false] {
+            let kind = if bounded { "bounded_1024" } else { "unbounded" };
+            g.bench_function(format!("mqsync_{kind}"), |b| {
+                b.iter_custom(|n| {
+                    let pair = if bounded {
+                        mqsync::channel::bounded(CAPACITY)
+                    } else {
+                        mqsync::channel::unbounded()
+                    };
+                    time_async(
+                        &rt,
+                        n,
+                        p,
+                        k,
+                        pair,
+                        |tx, per| async move {
+                            for i in 0..per {
+                                tx.send_async(i).await.unwrap();
+                            }
+                        },
+                        |rx| async move {
+                            while let Ok(v) = rx.recv_async().await {
+                                black_box(v);
+                            }
+                        },
+                    )
+                })
+            });
+            g.bench_function(format!("flume_{kind}"), |b| {
+                b.iter_custom(|n| {
+                    let pair = if bounded {
+                        flume::bounded(CAPACITY)
+                    } else {
+                        flume::unbounded()
+                    };
+                    time_async(
+                        &rt,
+                        n,
+                        p,
+                        k,
+                        pair,
+                        |tx, per| async move {
+                            for i in 0..per {
+                                tx.send_async(i).await.unwrap();
+                            }
+                        },
+                        |rx| async move {
+                            while let Ok(v) = rx.recv_async().await {
+                                black_box(v);
+                            }
+                        },
+                    )
+                })
+            });
+            g.bench_function(format!("kanal_{kind}"), |b| {
+                b.iter_custom(|n| {
+                    let pair = if bounded {
+                        kanal::bounded_async(CAPACITY)
+                    } else {
+                        kanal::unbounded_async()
+                    };
+                    time_async(
+                        &rt,
+                        n,
+                        p,
+                        k,
+                        pair,
+                        |tx, per| async move {
+                            for i in 0..per {
+                                tx.send(i).await.unwrap();
+                            }
+                        },
+                        |rx| async move {
+                            while let Ok(v) = rx.recv().await {
+                                black_box(v);
+                            }
+                        },
+                    )
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
 criterion_group! {
     name = handoff;
     config = support::config();
-    targets = spsc_same_thread, spsc_same_thread_batch, spsc_single, spsc_batch, ping_pong, rendezvous_ping_pong, blocking
+    targets = spsc_same_thread, spsc_same_thread_batch, spsc_single, spsc_batch, ping_pong, rendezvous_ping_pong, blocking, async_channels
 }
 criterion_main!(handoff);

@@ -74,14 +74,16 @@ mod list;
 mod receiver;
 mod registration;
 mod sender;
+mod sink;
 mod waiters;
 mod zero;
 
 pub use error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
-pub use receiver::{IntoIter, Iter, Receiver, RecvFuture, TryIter};
+pub use receiver::{IntoIter, Iter, Receiver, RecvFuture, RecvManyFuture, TryIter};
 pub use sender::{SendFuture, Sender};
+pub use sink::SendSink;
 
 use crate::primitive::sync::Arc;
 use chan::{Chan, Flavor};

@@ -187,6 +187,40 @@ impl<T> Receiver<T> {
         }
     }
 
+    /// A future that waits (without blocking the thread) for at least one value, then moves up
+    /// to `limit` values in all into `out` without waiting for more: the async form of
+    /// [`recv_many`](Self::recv_many) (tokio's `recv_many`). Resolves to how many it moved: 0
+    /// only when `limit` is 0, or when the channel is closed and drained. Dropping it before it
+    /// completes takes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = mqsync::channel::bounded(8);
+    /// for i in 0..5 {
+    ///     tx.send(i).unwrap();
+    /// }
+    /// let mut out = Vec::new();
+    /// let moved = futures::executor::block_on(rx.recv_many_async(&mut out, 3));
+    /// assert_eq!((moved, out.as_slice()), (3, &[0, 1, 2][..]));
+    /// drop(tx);
+    /// assert_eq!(futures::executor::block_on(rx.recv_many_async(&mut out, 10)), 2);
+    /// assert_eq!(futures::executor::block_on(rx.recv_many_async(&mut out, 10)), 0);
+    /// ```
+    pub fn recv_many_async<'a>(
+        &'a self,
+        out: &'a mut Vec<T>,
+        limit: usize,
+    ) -> RecvManyFuture<'a, T> {
+        RecvManyFuture {
+            receiver: self,
+            out,
+            limit,
+            registration: Registration::default(),
+            rendezvous: Ticket::default(),
+        }
+    }
+
     /// An iterator that receives until the channel is closed and drained (each `next` waits).
     ///
     /// # Examples
@@ -347,33 +381,16 @@ impl<T> futures_core::Stream for Receiver<T> {
         if this.terminated {
             return Poll::Ready(None);
         }
-        let chan = &this.chan;
-        if let Some(zero) = chan.zero() {
-            return zero
-                .poll_recv(&mut this.stream_rendezvous, cx)
-                .map(|received| {
-                    this.terminated = received.is_err();
-                    received.ok()
-                });
-        }
-        loop {
-            match chan.try_recv() {
-                Ok(value) => {
-                    this.stream.done(chan.recv_waiters());
-                    return Poll::Ready(Some(value));
-                }
-                Err(TryRecvError::Disconnected) => {
-                    this.stream.done(chan.recv_waiters());
-                    this.terminated = true;
-                    return Poll::Ready(None);
-                }
-                Err(TryRecvError::Empty) => {}
-            }
-            let ready = || !chan.is_empty() || chan.is_closed();
-            if !this.stream.wait(chan.recv_waiters(), cx, ready) {
-                return Poll::Pending;
-            }
-        }
+        poll_recv(
+            &this.chan,
+            &mut this.stream,
+            &mut this.stream_rendezvous,
+            cx,
+        )
+        .map(|received| {
+            this.terminated = received.is_err();
+            received.ok()
+        })
     }
 }
 
@@ -397,38 +414,113 @@ impl<T> Future for RecvFuture<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let chan = &this.receiver.chan;
-        if let Some(zero) = chan.zero() {
-            return zero
-                .poll_recv(&mut this.rendezvous, cx)
-                .map(|received| received.map_err(|()| RecvError));
-        }
-        loop {
-            match chan.try_recv() {
-                Ok(value) => {
-                    this.registration.done(chan.recv_waiters());
-                    return Poll::Ready(Ok(value));
-                }
-                Err(TryRecvError::Disconnected) => {
-                    this.registration.done(chan.recv_waiters());
-                    return Poll::Ready(Err(RecvError));
-                }
-                Err(TryRecvError::Empty) => {}
-            }
-            let ready = || !chan.is_empty() || chan.is_closed();
-            if !this.registration.wait(chan.recv_waiters(), cx, ready) {
-                return Poll::Pending;
-            }
-        }
+        poll_recv(
+            &this.receiver.chan,
+            &mut this.registration,
+            &mut this.rendezvous,
+            cx,
+        )
     }
 }
 
 impl<T> Drop for RecvFuture<'_, T> {
     fn drop(&mut self) {
-        self.registration.cancel(self.receiver.chan.recv_waiters());
-        if let Some(zero) = self.receiver.chan.zero() {
-            zero.cancel_recv(&mut self.rendezvous);
+        cancel_recv(
+            &self.receiver.chan,
+            &mut self.registration,
+            &mut self.rendezvous,
+        );
+    }
+}
+
+/// One poll of an asynchronous receive (shared by [`RecvFuture`] and [`RecvManyFuture`]):
+/// `Ready(Ok)` with the oldest value, `Ready(Err)` once the channel is closed and drained,
+/// `Pending` with the task registered.
+fn poll_recv<T>(
+    chan: &Chan<T>,
+    registration: &mut Registration,
+    rendezvous: &mut Ticket,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, RecvError>> {
+    if let Some(zero) = chan.zero() {
+        return zero
+            .poll_recv(rendezvous, cx)
+            .map(|received| received.map_err(|()| RecvError));
+    }
+    loop {
+        match chan.try_recv() {
+            Ok(value) => {
+                registration.done(chan.recv_waiters());
+                return Poll::Ready(Ok(value));
+            }
+            Err(TryRecvError::Disconnected) => {
+                registration.done(chan.recv_waiters());
+                return Poll::Ready(Err(RecvError));
+            }
+            Err(TryRecvError::Empty) => {}
         }
+        let ready = || !chan.is_empty() || chan.is_closed();
+        if !registration.wait(chan.recv_waiters(), cx, ready) {
+            return Poll::Pending;
+        }
+    }
+}
+
+/// Abandons an asynchronous receive: leaves the waiting lists, passing on a wake-up (or, on a
+/// rendezvous channel, a value) it was given and did not return.
+fn cancel_recv<T>(chan: &Chan<T>, registration: &mut Registration, rendezvous: &mut Ticket) {
+    registration.cancel(chan.recv_waiters());
+    if let Some(zero) = chan.zero() {
+        zero.cancel_recv(rendezvous);
+    }
+}
+
+/// The future of [`Receiver::recv_many_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct RecvManyFuture<'a, T> {
+    receiver: &'a Receiver<T>,
+    out: &'a mut Vec<T>,
+    limit: usize,
+    registration: Registration,
+    /// The wait on a rendezvous channel (`bounded(0)`), which has its own lists.
+    rendezvous: Ticket,
+}
+
+impl<T> Future for RecvManyFuture<'_, T> {
+    type Output = usize;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        let this = self.get_mut();
+        if this.limit == 0 {
+            return Poll::Ready(0);
+        }
+        let chan = &this.receiver.chan;
+        match poll_recv(chan, &mut this.registration, &mut this.rendezvous, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(RecvError)) => Poll::Ready(0),
+            Poll::Ready(Ok(first)) => {
+                this.out.push(first);
+                Poll::Ready(1 + this.receiver.take_ready(this.out, this.limit - 1))
+            }
+        }
+    }
+}
+
+impl<T> Drop for RecvManyFuture<'_, T> {
+    fn drop(&mut self) {
+        cancel_recv(
+            &self.receiver.chan,
+            &mut self.registration,
+            &mut self.rendezvous,
+        );
+    }
+}
+
+impl<T> fmt::Debug for RecvManyFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvManyFuture")
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
     }
 }
 

@@ -267,42 +267,76 @@ impl<T> Future for SendFuture<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let chan = &this.sender.chan;
-        if let Some(zero) = chan.zero() {
-            return zero
-                .poll_send(&mut this.rendezvous, &mut this.value, cx)
-                .map_err(SendError);
-        }
-        loop {
-            let value = this
-                .value
-                .take()
-                .expect("SendFuture polled after completion");
-            match chan.try_send(value) {
-                Ok(()) => {
-                    this.registration.done(chan.send_waiters());
-                    return Poll::Ready(Ok(()));
-                }
-                Err(TrySendError::Disconnected(v)) => {
-                    this.registration.done(chan.send_waiters());
-                    return Poll::Ready(Err(SendError(v)));
-                }
-                Err(TrySendError::Full(v)) => this.value = Some(v),
+        poll_send(
+            &this.sender.chan,
+            &mut this.value,
+            &mut this.registration,
+            &mut this.rendezvous,
+            cx,
+        )
+    }
+}
+
+/// One poll of an asynchronous send of `value` (shared by [`SendFuture`] and
+/// [`SendSink`](super::SendSink)): `Ready(Ok)` once it is sent (`value` is then `None`),
+/// `Ready(Err)` with the value when the channel is closed, `Pending` with the task registered
+/// (and the value still in `value`, or on a rendezvous channel's list of waiting senders).
+///
+/// # Panics
+///
+/// If `value` is `None` on a channel that is not a rendezvous (nothing to send).
+pub(super) fn poll_send<T>(
+    chan: &Chan<T>,
+    value: &mut Option<T>,
+    registration: &mut Registration,
+    rendezvous: &mut Ticket,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), SendError<T>>> {
+    if let Some(zero) = chan.zero() {
+        return zero.poll_send(rendezvous, value, cx).map_err(SendError);
+    }
+    loop {
+        let v = value
+            .take()
+            .expect("an asynchronous send polled after completion");
+        match chan.try_send(v) {
+            Ok(()) => {
+                registration.done(chan.send_waiters());
+                return Poll::Ready(Ok(()));
             }
-            let ready = || !chan.is_full() || chan.is_closed();
-            if !this.registration.wait(chan.send_waiters(), cx, ready) {
-                return Poll::Pending;
+            Err(TrySendError::Disconnected(v)) => {
+                registration.done(chan.send_waiters());
+                return Poll::Ready(Err(SendError(v)));
             }
+            Err(TrySendError::Full(v)) => *value = Some(v),
         }
+        let ready = || !chan.is_full() || chan.is_closed();
+        if !registration.wait(chan.send_waiters(), cx, ready) {
+            return Poll::Pending;
+        }
+    }
+}
+
+/// Abandons an asynchronous send: leaves the waiting lists, passing on a wake-up it was given
+/// (and, on a rendezvous channel, takes back a value no receiver took).
+pub(super) fn cancel_send<T>(
+    chan: &Chan<T>,
+    registration: &mut Registration,
+    rendezvous: &mut Ticket,
+) {
+    registration.cancel(chan.send_waiters());
+    if let Some(zero) = chan.zero() {
+        zero.cancel_send(rendezvous);
     }
 }
 
 impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
-        self.registration.cancel(self.sender.chan.send_waiters());
-        if let Some(zero) = self.sender.chan.zero() {
-            zero.cancel_send(&mut self.rendezvous);
-        }
+        cancel_send(
+            &self.sender.chan,
+            &mut self.registration,
+            &mut self.rendezvous,
+        );
     }
 }
 
