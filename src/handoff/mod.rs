@@ -26,11 +26,22 @@
 //! built with a strategy that never parks pay nothing. Sleeping is `event_listener` (thread
 //! parking, or an async waker).
 //!
+//! # Errors
+//!
+//! The SPSC halves report with the channel's error types, re-exported here: [`TrySendError`]
+//! (`push`), [`SendError`] (`push_blocking`), [`SendTimeoutError`] (`push_timeout`,
+//! `push_deadline`), [`TryRecvError`] (`pop`), [`RecvError`] (`pop_blocking`, `pop_async`,
+//! `poll_pop`) and [`RecvTimeoutError`] (`pop_timeout`, `pop_deadline`). A timeout is
+//! `Timeout`, never `Full` or `Empty`. The deprecated generic channel keeps [`PushError`] and
+//! [`PopError`].
+//!
 //! # Close without loss
 //!
-//! After `close` (on any handle) or when the last producer-side handle is dropped, pushes fail
-//! with [`PushError::Closed`], which carries the value back. Consumers first drain every value
-//! accepted before the close and only then see [`PopError::Closed`]; blocked consumers are woken.
+//! After `close` (on either half) or when the other half is dropped, SPSC pushes fail with
+//! `Disconnected`, which carries the value back. The consumer first drains every value accepted
+//! before the close and only then sees `Disconnected`; a blocked consumer is woken. The
+//! deprecated generic channel behaves the same with [`PushError::Closed`] and
+//! [`PopError::Closed`].
 //!
 //! `docs/handoff.md` holds the algorithms, the wait-freedom argument, the wake protocol and the
 //! guarantees of each answer under concurrency.
@@ -38,7 +49,7 @@
 //! # Examples
 //!
 //! ```
-//! use mqsync::handoff::{spsc, PopError};
+//! use mqsync::handoff::{spsc, RecvError};
 //!
 //! let (mut tx, mut rx) = spsc::<String>(64);
 //! let producer = std::thread::spawn(move || {
@@ -50,8 +61,7 @@
 //! loop {
 //!     match rx.pop_blocking() {
 //!         Ok(s) => assert_eq!(s, n.to_string()),
-//!         Err(PopError::Closed) => break,
-//!         Err(other) => unreachable!("pop_blocking never gives {other:?}"),
+//!         Err(RecvError) => break, // closed, and everything pushed was received
 //!     }
 //!     n += 1;
 //! }
@@ -74,6 +84,9 @@ mod wait;
 #[allow(deprecated)]
 pub use channel::{channel, channel_with, Receiver, Sender};
 pub use error::{PopError, PushError};
+pub use mpmc::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
 pub use spsc::{spsc, spsc_with, try_spsc, try_spsc_with};
 pub use spsc_consumer::Consumer;
 pub use spsc_producer::Producer;

@@ -26,15 +26,15 @@
 //! * **Close and abandonment** ride on a third word, `state`, written only on close / drop.
 //! * **Close against a push in flight.** A consumer-side close can land between a push's check
 //!   of `state` and its publication of `tail`; the push is then accepted, and the consumer must
-//!   not report `Closed` without it. So a push checks `state` again *after* publishing, behind
-//!   the light half of `primitive::barrier`, and a consumer that finds the ring closed and empty
-//!   issues the heavy half before its last reload of `tail` (a Dekker pair: one of the two sees
-//!   the other). The rare push whose second check sees `CLOSED` arbitrates with one RMW on
+//!   not report `Disconnected` without it. So a push checks `state` again *after* publishing,
+//!   behind the light half of `primitive::barrier`, and a consumer that finds the ring closed and
+//!   empty issues the heavy half before its last reload of `tail` (a Dekker pair: one of the two
+//!   sees the other). The rare push whose second check sees `CLOSED` arbitrates with one RMW on
 //!   `state` (`LATE_PUSH`); the consumer concludes with a CAS that sets `FINISHED` only if
 //!   `state` did not change since it looked. If the push's RMW comes first, the consumer's CAS
 //!   fails and its reload finds the value; if the CAS comes first, the push sees `FINISHED`,
-//!   takes its value back and reports `Closed` (the consumer never reads a slot again). The
-//!   common push pays a compiler fence and a second load of `state` (a `SeqCst` fence where
+//!   takes its value back and reports `Disconnected` (the consumer never reads a slot again).
+//!   The common push pays a compiler fence and a second load of `state` (a `SeqCst` fence where
 //!   `membarrier` is unavailable), no store; the `membarrier` is paid only by a consumer that
 //!   finds its ring closed and empty.
 //! * **Waking.** With a parking [`WaitStrategy`] (the default), every publication ends with the
@@ -48,8 +48,8 @@
 //! Every operation of both halves is **wait-free**: it finishes in a bounded number of its own
 //! steps whatever the other thread does (a batch is bounded by its length). The only RMWs are on
 //! the close path: a push that finds the ring closed after publishing makes one `fetch_or`, and
-//! a consumer that concludes `Closed` makes one CAS, retried only when a bit of `state` was set
-//! meanwhile (bits are only ever set, so at most once per bit). That conclusion also makes one
+//! a consumer that concludes `Disconnected` makes one CAS, retried only when a bit of `state` was
+//! set meanwhile (bits are only ever set, so at most once per bit). That conclusion also makes one
 //! `membarrier` system call on Linux (skipped when the producer is already gone), which waits
 //! for the kernel to interrupt the CPUs running this process and may take a kernel lock: once
 //! per ring, on the consumer's side, at the end. The
@@ -77,7 +77,7 @@ pub(super) const CONSUMER_GONE: usize = 4;
 /// `state` bit: a push published after the ring was closed (set by that push, see "Close
 /// against a push in flight").
 pub(super) const LATE_PUSH: usize = 8;
-/// `state` bit: the consumer has reported `Closed`; it reads no slot again.
+/// `state` bit: the consumer has reported `Disconnected`; it reads no slot again.
 pub(super) const FINISHED: usize = 16;
 
 /// The memory both halves share.

@@ -25,7 +25,7 @@ fn spsc_push_pop_wraps_around() {
         for i in 0..3 {
             assert_eq!(rx.pop(), Ok(round * 3 + i));
         }
-        assert_eq!(rx.pop(), Err(PopError::Empty));
+        assert_eq!(rx.pop(), Err(TryRecvError::Empty));
     }
 }
 
@@ -78,12 +78,12 @@ fn spsc_close_drains_then_reports_closed() {
     tx.push(2).unwrap();
     rx.close();
     assert!(tx.is_closed() && !tx.is_abandoned());
-    assert!(matches!(tx.push(3), Err(PushError::Closed(3))));
+    assert_eq!(tx.push(3), Err(TrySendError::Disconnected(3)));
     assert_eq!(tx.push_slice(&[4]), 0);
     assert_eq!(rx.pop(), Ok(1));
     assert_eq!(rx.pop_blocking(), Ok(2));
-    assert_eq!(rx.pop(), Err(PopError::Closed));
-    assert_eq!(rx.pop_blocking(), Err(PopError::Closed));
+    assert_eq!(rx.pop(), Err(TryRecvError::Disconnected));
+    assert_eq!(rx.pop_blocking(), Err(RecvError));
     drop(tx);
     assert!(rx.is_abandoned());
 }
@@ -122,7 +122,7 @@ fn spsc_threads_keep_order() {
     for i in 0..N {
         assert_eq!(rx.pop_blocking(), Ok(i));
     }
-    assert_eq!(rx.pop_blocking(), Err(PopError::Closed));
+    assert_eq!(rx.pop_blocking(), Err(RecvError));
     producer.join().unwrap();
 }
 
@@ -150,22 +150,58 @@ fn spsc_every_strategy_transfers() {
 }
 
 #[test]
-fn spsc_timeouts_give_empty_and_full() {
+fn spsc_timeouts_give_timeout_not_empty_or_full() {
     let (mut tx, mut rx) = spsc(1);
     let start = Instant::now();
     assert_eq!(
         rx.pop_timeout(Duration::from_millis(20)),
-        Err(PopError::Empty)
+        Err(RecvTimeoutError::Timeout)
     );
     assert!(start.elapsed() >= Duration::from_millis(20));
     tx.push(1).unwrap();
     let start = Instant::now();
-    assert!(matches!(
+    assert_eq!(
         tx.push_timeout(2, Duration::from_millis(20)),
-        Err(PushError::Full(2))
-    ));
+        Err(SendTimeoutError::Timeout(2))
+    );
     assert!(start.elapsed() >= Duration::from_millis(20));
+    assert_eq!(
+        tx.push_deadline(3, Instant::now()),
+        Err(SendTimeoutError::Timeout(3))
+    );
     assert_eq!(rx.pop_deadline(Instant::now()), Ok(1));
+    assert_eq!(
+        rx.pop_deadline(Instant::now()),
+        Err(RecvTimeoutError::Timeout)
+    );
+}
+
+#[test]
+fn spsc_timed_calls_report_disconnection() {
+    let (mut tx, mut rx) = spsc(2);
+    tx.push(1).unwrap();
+    rx.close();
+    // The value comes back from every push, timed or not.
+    assert_eq!(
+        tx.push_timeout(2, Duration::from_secs(5)),
+        Err(SendTimeoutError::Disconnected(2))
+    );
+    assert_eq!(
+        tx.push_deadline(3, Instant::now()),
+        Err(SendTimeoutError::Disconnected(3))
+    );
+    assert_eq!(tx.push_blocking(4), Err(SendError(4)));
+    // What was accepted before the close still comes out first.
+    assert_eq!(rx.pop_timeout(Duration::from_secs(5)), Ok(1));
+    assert_eq!(
+        rx.pop_timeout(Duration::from_secs(5)),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert_eq!(
+        rx.pop_deadline(Instant::now()),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert_eq!(rx.pop(), Err(TryRecvError::Disconnected));
 }
 
 #[test]
@@ -174,7 +210,7 @@ fn spsc_blocked_consumer_wakes_on_drop_of_producer() {
     let consumer = thread::spawn(move || rx.pop_blocking());
     thread::sleep(Duration::from_millis(10));
     drop(tx);
-    assert_eq!(consumer.join().unwrap(), Err(PopError::Closed));
+    assert_eq!(consumer.join().unwrap(), Err(RecvError));
 }
 
 #[test]
@@ -213,9 +249,16 @@ use std::pin::Pin;
 #[test]
 fn spsc_errors_print_without_debug() {
     struct Opaque;
-    let err = PushError::Closed(Opaque);
-    assert_eq!(format!("{err:?} {err}"), "Closed(..) queue is closed");
-    assert_eq!(PopError::Empty.to_string(), "queue is empty");
+    let (mut tx, rx) = spsc(1);
+    tx.push(Opaque).unwrap();
+    let err = tx.push(Opaque).unwrap_err();
+    assert_eq!(
+        format!("{err:?} {err}"),
+        "Full(..) sending on a full channel"
+    );
+    drop(rx);
+    let err = tx.push_timeout(Opaque, Duration::ZERO).unwrap_err();
+    assert_eq!(format!("{err:?}"), "Disconnected(..)");
 }
 
 fn channel_roundtrip<Q: crate::Fifo<usize> + Send + Sync + 'static>(queue: Q) {
@@ -328,6 +371,14 @@ fn asymmetric_barrier_is_stable_and_callable() {
     if cfg!(all(target_os = "linux", not(miri))) {
         eprintln!("asymmetric barrier available: {available}");
     }
+}
+
+#[test]
+fn channel_errors_print_without_debug() {
+    struct Opaque;
+    let err = PushError::Closed(Opaque);
+    assert_eq!(format!("{err:?} {err}"), "Closed(..) queue is closed");
+    assert_eq!(PopError::Empty.to_string(), "queue is empty");
 }
 
 #[test]
