@@ -69,33 +69,24 @@
 //! producer.join().unwrap();
 //! ```
 
-mod channel;
-#[cfg(not(mqsync_loom))]
-mod channel_async;
-mod error;
+mod generic;
 pub mod mpmc;
 mod signal;
 mod spsc;
-mod spsc_consumer;
-mod spsc_producer;
-mod spsc_wait;
 mod wait;
 
 #[allow(deprecated)]
-pub use channel::{channel, channel_with, Receiver, Sender};
-pub use error::{PopError, PushError};
+pub use generic::{channel, channel_with, PopError, PushError, Receiver, Sender};
 pub use mpmc::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
-pub use spsc::{spsc, spsc_with, try_spsc, try_spsc_with};
-pub use spsc_consumer::Consumer;
-pub use spsc_producer::Producer;
+pub use spsc::{spsc, spsc_with, try_spsc, try_spsc_with, Consumer, Producer};
 pub use wait::WaitStrategy;
 
 #[cfg(not(mqsync_loom))]
-pub use channel_async::ReceiverPop;
+pub use generic::ReceiverPop;
 #[cfg(not(mqsync_loom))]
-pub use spsc_wait::ConsumerPop;
+pub use spsc::ConsumerPop;
 
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,7 @@
 //!   `membarrier` is unavailable), no store; the `membarrier` is paid only by a consumer that
 //!   finds its ring closed and empty.
 //! * **Waking.** With a parking [`WaitStrategy`] (the default), every publication ends with the
-//!   wake check of `signal.rs`: one load while nobody sleeps, behind a fence that is only a
+//!   wake check of `handoff/signal.rs`: one load while nobody sleeps, behind a fence that is only a
 //!   compiler fence where Linux `membarrier` is available and a `SeqCst` fence elsewhere (and
 //!   under miri). Rings built
 //!   with a non-parking strategy skip it.
@@ -56,11 +56,18 @@
 //! one exception is waking a *sleeping* peer: that takes event-listener's internal lock and
 //! unparks a thread, which only happens when the peer chose to block.
 //!
-//! The blocking, timed and async operations (in `spsc_wait.rs`) wait by design.
+//! The blocking, timed and async operations (in `wait.rs`) wait by design.
+
+mod consumer;
+mod producer;
+mod wait;
+
+pub use consumer::Consumer;
+pub use producer::Producer;
+#[cfg(not(mqsync_loom))]
+pub use wait::ConsumerPop;
 
 use super::signal::Signal;
-use super::spsc_consumer::Consumer;
-use super::spsc_producer::Producer;
 use super::wait::WaitStrategy;
 use crate::primitive::cell::UnsafeCell;
 use crate::primitive::sync::atomic::{AtomicUsize, Ordering};

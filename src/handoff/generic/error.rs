@@ -1,6 +1,6 @@
-//! The errors of the deprecated generic channel ([`channel`](super::channel)): [`PushError`]
+//! The errors of the deprecated generic channel ([`channel`](crate::handoff::channel())): [`PushError`]
 //! gives the value back, [`PopError`] says why nothing came out. The SPSC ring reports with the
-//! channel's error types instead ([`TrySendError`](super::TrySendError) and the rest).
+//! channel's error types instead ([`TrySendError`](crate::handoff::TrySendError) and the rest).
 
 use std::fmt;
 

@@ -1,15 +1,15 @@
 //! The sending half of the SPSC ring: [`Producer`]. The ring itself, its algorithm and its
-//! progress argument are in `spsc.rs`.
+//! progress argument are in the module docs (`spsc/mod.rs`).
 
-use super::mpmc::TrySendError;
-use super::spsc::{Shared, CLOSED, CONSUMER_GONE, FINISHED, LATE_PUSH, PRODUCER_GONE};
-use super::wait::WaitStrategy;
+use super::{Shared, CLOSED, CONSUMER_GONE, FINISHED, LATE_PUSH, PRODUCER_GONE};
+use crate::handoff::mpmc::TrySendError;
+use crate::handoff::wait::WaitStrategy;
 use crate::primitive::barrier;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::fmt;
 
-/// The sending half of an [`spsc`](super::spsc) ring. `Send`, not `Clone`: there is one producer.
+/// The sending half of an [`spsc`](super::spsc()) ring. `Send`, not `Clone`: there is one producer.
 ///
 /// Every non-blocking method is wait-free. Answers about the ring are exact for what only the
 /// producer changes and conservative for the rest: a `false` from [`is_full`](Self::is_full)
@@ -59,7 +59,7 @@ impl<T> Producer<T> {
     /// Publishes the `n` values written from `self.tail` on and wakes a sleeping consumer.
     /// Returns how many of them stand: all, unless the ring turned out closed and the consumer
     /// had already reported `Disconnected` before it saw them all; then the publication of the rest
-    /// is undone and the caller takes them back (spsc.rs, "Close against a push in flight").
+    /// is undone and the caller takes them back (module docs, "Close against a push in flight").
     #[inline]
     fn publish(&mut self, n: usize) -> usize {
         let before = self.tail;
@@ -186,7 +186,7 @@ impl<T> Producer<T> {
 
     /// Closes the ring: every later push fails with [`TrySendError::Disconnected`]; the
     /// consumer still drains what is inside, then sees
-    /// [`TryRecvError::Disconnected`](super::TryRecvError::Disconnected). Wakes a blocked
+    /// [`TryRecvError::Disconnected`](crate::handoff::TryRecvError::Disconnected). Wakes a blocked
     /// consumer. Idempotent. Dropping the producer closes too.
     ///
     /// # Examples
@@ -281,7 +281,7 @@ impl<T> Producer<T> {
         self.len() == self.shared.capacity
     }
 
-    /// The number of slots, as given to [`spsc`](super::spsc).
+    /// The number of slots, as given to [`spsc`](super::spsc()).
     ///
     /// # Examples
     ///

@@ -1,17 +1,17 @@
-//! Blocking, timed and async waiting for the two halves of an [`spsc`](super::spsc) ring.
+//! Blocking, timed and async waiting for the two halves of an [`spsc`](super::spsc()) ring.
 //!
 //! These are the only operations of the ring that wait (by design). They follow the ring's
-//! [`WaitStrategy`](super::WaitStrategy) and the register → re-check → sleep protocol of
-//! `signal.rs`: the consumer sleeps on `not_empty`, which every push and every close publishes
+//! [`WaitStrategy`](crate::handoff::WaitStrategy) and the register → re-check → sleep protocol of
+//! `handoff/signal.rs`: the consumer sleeps on `not_empty`, which every push and every close publishes
 //! to; the producer sleeps on `not_full`, which every pop and every close publishes to.
 
-use super::mpmc::{
+use super::consumer::Consumer;
+use super::producer::Producer;
+use crate::handoff::mpmc::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
-use super::signal::Signal;
-use super::spsc_consumer::Consumer;
-use super::spsc_producer::Producer;
-use super::wait;
+use crate::handoff::signal::Signal;
+use crate::handoff::wait;
 use std::time::{Duration, Instant};
 
 fn not_empty<T>(consumer: &Consumer<T>) -> &Signal {

@@ -1,17 +1,17 @@
 //! The receiving half of the SPSC ring: [`Consumer`]. The ring itself, its algorithm and its
-//! progress argument are in `spsc.rs`.
+//! progress argument are in the module docs (`spsc/mod.rs`).
 
-use super::mpmc::TryRecvError;
-use super::signal::Registration;
-use super::spsc::{Shared, CLOSED, CONSUMER_GONE, FINISHED, PRODUCER_GONE};
-use super::wait::{self, WaitStrategy};
+use super::{Shared, CLOSED, CONSUMER_GONE, FINISHED, PRODUCER_GONE};
+use crate::handoff::mpmc::TryRecvError;
+use crate::handoff::signal::Registration;
+use crate::handoff::wait::{self, WaitStrategy};
 use crate::primitive::barrier;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::cell::Cell;
 use std::fmt;
 
-/// The receiving half of an [`spsc`](super::spsc) ring. `Send`, not `Sync`, not `Clone`: there is one
+/// The receiving half of an [`spsc`](super::spsc()) ring. `Send`, not `Sync`, not `Clone`: there is one
 /// consumer.
 ///
 /// Every non-blocking method is wait-free. A `false` from [`is_empty`](Self::is_empty) stays
@@ -55,7 +55,7 @@ impl<T> Consumer<T> {
         }
         if self.finished.get() {
             // We reported `Disconnected`: a push that published after that takes its value back, so
-            // its slot must not be read (spsc.rs, "Close against a push in flight").
+            // its slot must not be read (module docs, "Close against a push in flight").
             return 0;
         }
         // Acquire: pairs with the Release store of `tail` in `Producer::publish`: the slot
@@ -217,7 +217,7 @@ impl<T> Consumer<T> {
     }
 
     /// Closes the ring: the producer's later pushes fail with
-    /// [`TrySendError::Disconnected`](super::TrySendError::Disconnected); this consumer can still
+    /// [`TrySendError::Disconnected`](crate::handoff::TrySendError::Disconnected); this consumer can still
     /// pop what is inside. Wakes a blocked producer. Idempotent. Dropping the
     /// consumer closes too.
     ///
@@ -305,7 +305,7 @@ impl<T> Consumer<T> {
         self.available(self.shared.capacity) == self.shared.capacity
     }
 
-    /// The number of slots, as given to [`spsc`](super::spsc).
+    /// The number of slots, as given to [`spsc`](super::spsc()).
     ///
     /// # Examples
     ///
