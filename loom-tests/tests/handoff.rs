@@ -213,8 +213,9 @@ fn handoff_spsc_push_then_close_is_never_lost() {
 
 /// A consumer-side close racing a push (issue 15's audit finding B3): a push that was accepted
 /// (it checked `state` before the close) is received before the consumer is told
-/// `Disconnected`; a refused push got its value back. Without the close handshake (spsc.rs) the
-/// consumer can report `Disconnected` while the accepted value is still on its way into the ring.
+/// `Disconnected`; a refused push got its value back. Without the close handshake
+/// (`handoff/spsc/mod.rs`) the consumer can report `Disconnected` while the accepted value is
+/// still on its way into the ring.
 #[test]
 fn handoff_spsc_consumer_close_racing_a_push_loses_nothing() {
     loom::model(|| {

@@ -10,10 +10,10 @@
 //!   [`Receiver`] pair; it stays for a channel over a queue of your own, at the cost of two RMWs
 //!   per push on an in-flight count.
 //!
-//! The SPSC ring and the deprecated generic channel offer the same waiting surface: `pop_blocking`, `pop_timeout`,
-//! `pop_deadline`, `pop_async` (a future that runs on any executor), a
-//! [`Stream`](futures_core::Stream) impl, `push_blocking`, `push_timeout`, `push_deadline`, and
-//! `close`. How a blocked caller waits is a [`WaitStrategy`]: busy-spin, spin-then-yield or
+//! The SPSC ring and the deprecated generic channel offer the same waiting surface:
+//! `pop_blocking`, `pop_timeout`, `pop_deadline`, `pop_async` (a future that runs on any
+//! executor), a [`Stream`](futures_core::Stream) impl, `push_blocking`, `push_timeout`,
+//! `push_deadline`, and `close`. How a blocked caller waits is a [`WaitStrategy`]: busy-spin, spin-then-yield or
 //! spin-then-park (the default).
 //!
 //! # Waking
@@ -42,6 +42,20 @@
 //! before the close and only then sees `Disconnected`; a blocked consumer is woken. The
 //! deprecated generic channel behaves the same with [`PushError::Closed`] and
 //! [`PopError::Closed`].
+//!
+//! # Files
+//!
+//! | path | holds |
+//! |---|---|
+//! | `spsc/` | the SPSC ring: `mod.rs` (the algorithm and its proofs, the constructors), `shared.rs` (the memory both halves share), `producer.rs`, `consumer.rs`, `wait.rs` (their blocking, timed and async operations), `tests.rs` |
+//! | `mpmc/` | the MPMC channel (`mqsync::channel`), its flavors, waiters and errors |
+//! | `generic/` | the deprecated channel over any `Fifo`: `channel.rs`, `channel_async.rs`, `error.rs` ([`PushError`], [`PopError`]), `tests.rs` |
+//! | `signal.rs` | the wake-up signal of the SPSC ring and the generic channel, and the register → re-check → sleep essay |
+//! | `wait.rs` | [`WaitStrategy`] and the blocking / polling loops built on `signal.rs` |
+//!
+//! Imports go one way: `spsc/` and `generic/` use `wait.rs` and `signal.rs` (and `spsc/` the
+//! error types of `mpmc/`); `wait.rs` uses `signal.rs`; nothing here uses `spsc/` or `generic/`.
+//! Inside `spsc/`, `shared.rs` ← `producer.rs`, `consumer.rs` ← `wait.rs` ← `mod.rs`.
 //!
 //! `docs/handoff.md` holds the algorithms, the wait-freedom argument, the wake protocol and the
 //! guarantees of each answer under concurrency.

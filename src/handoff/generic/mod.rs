@@ -16,3 +16,6 @@ pub use channel::{channel, channel_with, Receiver, Sender};
 #[cfg(not(mqsync_loom))]
 pub use channel_async::ReceiverPop;
 pub use error::{PopError, PushError};
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,7 @@
 //! The receiving half of the SPSC ring: [`Consumer`]. The ring itself, its algorithm and its
 //! progress argument are in the module docs (`spsc/mod.rs`).
 
-use super::{Shared, CLOSED, CONSUMER_GONE, FINISHED, PRODUCER_GONE};
+use super::shared::{Shared, CLOSED, CONSUMER_GONE, FINISHED, PRODUCER_GONE};
 use crate::handoff::mpmc::TryRecvError;
 use crate::handoff::signal::Registration;
 use crate::handoff::wait::{self, WaitStrategy};

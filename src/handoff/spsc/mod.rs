@@ -21,7 +21,7 @@
 //!   means empty and `tail - head == capacity` means full, for any capacity (not only powers of
 //!   two) and without a spare slot.
 //! * `head`, `tail` and the read-mostly state each sit on their own cache line
-//!   ([`CachePadded`]).
+//!   ([`CachePadded`](crossbeam_utils::CachePadded)).
 //! * **Batches** ([`Producer::push_slice`], [`Consumer::pop_many`]) publish their index once.
 //! * **Close and abandonment** ride on a third word, `state`, written only on close / drop.
 //! * **Close against a push in flight.** A consumer-side close can land between a push's check
@@ -57,9 +57,17 @@
 //! unparks a thread, which only happens when the peer chose to block.
 //!
 //! The blocking, timed and async operations (in `wait.rs`) wait by design.
+//!
+//! # Files
+//!
+//! `shared.rs` holds the memory both halves share (indices, `state`, signals, slots);
+//! `producer.rs` and `consumer.rs` the two halves and their wait-free operations; `wait.rs` their
+//! blocking, timed and async operations; this file the constructors. Each file uses only those
+//! listed before it.
 
 mod consumer;
 mod producer;
+mod shared;
 mod wait;
 
 pub use consumer::Consumer;
@@ -67,173 +75,12 @@ pub use producer::Producer;
 #[cfg(not(mqsync_loom))]
 pub use wait::ConsumerPop;
 
-use super::signal::Signal;
 use super::wait::WaitStrategy;
-use crate::primitive::cell::UnsafeCell;
-use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
 use crate::primitive::sync::Arc;
-use crossbeam_utils::CachePadded;
-use std::mem::MaybeUninit;
+use shared::Shared;
 
-/// `state` bit: no more pushes are accepted.
-pub(super) const CLOSED: usize = 1;
-/// `state` bit: the producer was dropped.
-pub(super) const PRODUCER_GONE: usize = 2;
-/// `state` bit: the consumer was dropped.
-pub(super) const CONSUMER_GONE: usize = 4;
-/// `state` bit: a push published after the ring was closed (set by that push, see "Close
-/// against a push in flight").
-pub(super) const LATE_PUSH: usize = 8;
-/// `state` bit: the consumer has reported `Disconnected`; it reads no slot again.
-pub(super) const FINISHED: usize = 16;
-
-/// The memory both halves share.
-pub(super) struct Shared<T> {
-    /// Next position the producer writes, in `[0, 2 * capacity)`. Written only by the producer
-    /// (Release, after the slot is written); read by the consumer (Acquire).
-    pub(super) tail: CachePadded<AtomicUsize>,
-    /// Next position the consumer reads, in `[0, 2 * capacity)`. Written only by the consumer
-    /// (Release, after the slot is read out); read by the producer (Acquire).
-    pub(super) head: CachePadded<AtomicUsize>,
-    /// `CLOSED | PRODUCER_GONE | CONSUMER_GONE | LATE_PUSH | FINISHED`; bits are only ever
-    /// set, never cleared.
-    pub(super) state: CachePadded<AtomicUsize>,
-    /// Whether the close handshake uses the asymmetric barrier pair; fixed at construction.
-    pub(super) asymmetric: bool,
-    /// The consumer sleeps here; every push (and close) publishes to it.
-    pub(super) not_empty: Signal,
-    /// The producer sleeps here; every pop (and close) publishes to it.
-    pub(super) not_full: Signal,
-    /// Whether publishers must check for sleepers (the strategy parks).
-    pub(super) parks: bool,
-    pub(super) capacity: usize,
-    /// `capacity` slots; slot `i` holds a value exactly when some position in `[head, tail)`
-    /// maps to `i`.
-    slots: Box<[Slot<T>]>,
-}
-
-/// One slot of the ring: a value exactly when its position lies in `[head, tail)`.
-pub(super) type Slot<T> = UnsafeCell<MaybeUninit<T>>;
-
-// SAFETY: values of `T` move from the producer thread to the consumer thread (hence `T: Send`);
-// the slot discipline (module docs) keeps the two halves off each other's slots, and the
-// `Release`/`Acquire` pairs on `head`/`tail` order every slot access with the other side's.
-// Only the consumer hands out `&T` (peek), and `Consumer` is not `Sync`, so `T: Sync` is not
-// needed.
-unsafe impl<T: Send> Send for Shared<T> {}
-// SAFETY: as for `Send`: all shared access goes through atomics or the slot discipline.
-unsafe impl<T: Send> Sync for Shared<T> {}
-
-impl<T> Shared<T> {
-    /// Number of positions from `from` forward to `to`, both in `[0, 2 * capacity)`.
-    #[inline]
-    pub(super) fn distance(&self, from: usize, to: usize) -> usize {
-        if to >= from {
-            to - from
-        } else {
-            to + 2 * self.capacity - from
-        }
-    }
-
-    /// `pos + n` modulo `2 * capacity`, for `n <= capacity`.
-    #[inline]
-    pub(super) fn advance(&self, pos: usize, n: usize) -> usize {
-        debug_assert!(n <= self.capacity && pos < 2 * self.capacity);
-        let next = pos + n;
-        if next >= 2 * self.capacity {
-            next - 2 * self.capacity
-        } else {
-            next
-        }
-    }
-
-    #[inline]
-    fn cell(&self, pos: usize) -> &Slot<T> {
-        let index = if pos >= self.capacity {
-            pos - self.capacity
-        } else {
-            pos
-        };
-        debug_assert!(index < self.slots.len());
-        // SAFETY: `pos < 2 * capacity` (every position is produced by `advance`), so
-        // `index < capacity == slots.len()`.
-        unsafe { self.slots.get_unchecked(index) }
-    }
-
-    /// The slots of the `n <= capacity` positions starting at `pos`, as at most two contiguous
-    /// runs (the second one starts at slot 0 when the positions wrap).
-    #[inline]
-    pub(super) fn runs(&self, pos: usize, n: usize) -> (&[Slot<T>], &[Slot<T>]) {
-        debug_assert!(n <= self.capacity && pos < 2 * self.capacity);
-        let start = if pos >= self.capacity {
-            pos - self.capacity
-        } else {
-            pos
-        };
-        let first = n.min(self.capacity - start);
-        (&self.slots[start..start + first], &self.slots[..n - first])
-    }
-
-    /// # Safety
-    ///
-    /// Producer only, for `pos` in `[tail, head + capacity)` where `head` was read with
-    /// Acquire: the consumer has finished with the slot and will not read it before `tail`
-    /// passes `pos`.
-    #[inline]
-    pub(super) unsafe fn write(&self, pos: usize, value: T) {
-        // SAFETY: the caller guarantees exclusive access to this slot.
-        self.cell(pos)
-            .with_mut(|slot| unsafe { (*slot).write(value) });
-    }
-
-    /// # Safety
-    ///
-    /// Consumer only, for `pos` in `[head, tail)` where `tail` was read with Acquire: the slot
-    /// holds an initialized value, and the caller then advances `head` past `pos` (the value
-    /// is moved out exactly once).
-    #[inline]
-    pub(super) unsafe fn read(&self, pos: usize) -> T {
-        // SAFETY: the slot is initialized and the caller owns it (see # Safety).
-        self.cell(pos)
-            .with(|slot| unsafe { (*slot).assume_init_read() })
-    }
-
-    /// # Safety
-    ///
-    /// As for [`Shared::read`], but the value stays in place; the reference is valid until the
-    /// consumer advances `head` past `pos`.
-    #[inline]
-    pub(super) unsafe fn get(&self, pos: usize) -> &T {
-        // SAFETY: the slot is initialized and the producer does not write it while it is in
-        // `[head, tail)` (see # Safety).
-        self.cell(pos).with(|slot| unsafe { &*(*slot).as_ptr() })
-    }
-
-    pub(super) fn close(&self, bits: usize) {
-        // AcqRel: the Release half pairs with the Acquire load of `state` in
-        // `Consumer::empty_or_closed`, so every push before the close is visible once the
-        // consumer sees CLOSED.
-        self.state.fetch_or(CLOSED | bits, Ordering::AcqRel);
-        if self.parks {
-            self.not_empty.notify_all();
-            self.not_full.notify_all();
-        }
-    }
-}
-
-impl<T> Drop for Shared<T> {
-    fn drop(&mut self) {
-        // Relaxed: `&mut self` — both halves are gone and the `Arc` drop synchronized with them.
-        let mut pos = self.head.load(Ordering::Relaxed);
-        let tail = self.tail.load(Ordering::Relaxed);
-        while pos != tail {
-            // SAFETY: `[head, tail)` holds initialized values nobody else can reach any more;
-            // each is dropped once as `pos` walks forward.
-            drop(unsafe { self.read(pos) });
-            pos = self.advance(pos, 1);
-        }
-    }
-}
+#[cfg(test)]
+mod tests;
 
 /// Creates a wait-free SPSC ring of `capacity` slots with the default
 /// [`WaitStrategy::SpinThenPark`].
@@ -336,20 +183,7 @@ pub fn try_spsc_with<T>(
             max: (usize::MAX / 4) as u64,
         });
     }
-    let slots = (0..capacity)
-        .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-        .collect();
-    let shared = Arc::new(Shared {
-        tail: CachePadded::new(AtomicUsize::new(0)),
-        head: CachePadded::new(AtomicUsize::new(0)),
-        state: CachePadded::new(AtomicUsize::new(0)),
-        asymmetric: crate::primitive::barrier::asymmetric(),
-        not_empty: Signal::new(),
-        not_full: Signal::new(),
-        parks: strategy.parks(),
-        capacity,
-        slots,
-    });
+    let shared = Arc::new(Shared::new(capacity, strategy.parks()));
     Ok((
         Producer::new(Arc::clone(&shared), strategy),
         Consumer::new(shared, strategy),

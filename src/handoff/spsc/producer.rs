@@ -1,7 +1,7 @@
 //! The sending half of the SPSC ring: [`Producer`]. The ring itself, its algorithm and its
 //! progress argument are in the module docs (`spsc/mod.rs`).
 
-use super::{Shared, CLOSED, CONSUMER_GONE, FINISHED, LATE_PUSH, PRODUCER_GONE};
+use super::shared::{Shared, CLOSED, CONSUMER_GONE, FINISHED, LATE_PUSH, PRODUCER_GONE};
 use crate::handoff::mpmc::TrySendError;
 use crate::handoff::wait::WaitStrategy;
 use crate::primitive::barrier;
