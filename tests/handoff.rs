@@ -2,7 +2,10 @@
 //! Each finishes in well under 10 s on two cores.
 #![allow(deprecated)] // the generic channel over any `Fifo` stays tested while it exists
 
-use mqsync::handoff::{channel, spsc, spsc_with, PopError, PushError, WaitStrategy};
+use mqsync::handoff::{
+    channel, spsc, spsc_with, PopError, PushError, RecvError, RecvTimeoutError, TryRecvError,
+    TrySendError, WaitStrategy,
+};
 use mqsync::{Fifo, MsQueue, RingBuffer};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -72,8 +75,7 @@ fn spsc_million_items_in_batches() {
         if rx.pop_many(&mut out, 256) == 0 {
             match rx.pop_blocking() {
                 Ok(v) => out.push(v),
-                Err(PopError::Closed) => break,
-                Err(other) => unreachable!("pop_blocking never gives {other:?}"),
+                Err(RecvError) => break,
             }
         }
         for v in out.drain(..) {
@@ -111,7 +113,7 @@ fn spsc_drop_counting_under_concurrency() {
 }
 
 /// A consumer-side close racing a producer that keeps pushing (issue 15's B3): every push
-/// that returned `Ok` is received before the consumer sees `Closed`, and nothing else is.
+/// that returned `Ok` is received before the consumer sees `Disconnected`, and nothing else is.
 #[test]
 fn spsc_consumer_close_racing_pushes_loses_nothing_accepted() {
     let rounds = if cfg!(miri) {
@@ -123,13 +125,13 @@ fn spsc_consumer_close_racing_pushes_loses_nothing_accepted() {
         let (mut tx, mut rx) = spsc::<usize>(4);
         let producer = thread::spawn(move || {
             // Pushes 0, 1, 2, ... (a value refused as Full is pushed again) until refused as
-            // Closed; returns how many were accepted.
+            // Disconnected; returns how many were accepted.
             let mut accepted = 0;
             loop {
                 match tx.push(accepted) {
                     Ok(()) => accepted += 1,
-                    Err(PushError::Full(_)) => thread::yield_now(),
-                    Err(PushError::Closed(_)) => return accepted,
+                    Err(TrySendError::Full(_)) => thread::yield_now(),
+                    Err(TrySendError::Disconnected(_)) => return accepted,
                     Err(e) => panic!("unexpected {e:?}"),
                 }
             }
@@ -156,8 +158,8 @@ fn spsc_consumer_close_racing_pushes_loses_nothing_accepted() {
                     assert_eq!(v, expect_next, "round {round}: out of order");
                     expect_next += 1;
                 }
-                Err(PopError::Empty) => thread::yield_now(),
-                Err(PopError::Closed) => break,
+                Err(TryRecvError::Empty) => thread::yield_now(),
+                Err(TryRecvError::Disconnected) => break,
                 Err(e) => panic!("unexpected {e:?}"),
             }
         }
@@ -184,7 +186,7 @@ fn spsc_blocked_consumer_times_out() {
     let start = Instant::now();
     assert_eq!(
         rx.pop_timeout(Duration::from_millis(100)),
-        Err(PopError::Empty)
+        Err(RecvTimeoutError::Timeout)
     );
     assert!(start.elapsed() >= Duration::from_millis(100));
 }
@@ -195,7 +197,7 @@ fn spsc_blocked_consumer_wakes_on_close() {
     let consumer = thread::spawn(move || rx.pop_blocking());
     thread::sleep(Duration::from_millis(50));
     tx.close();
-    assert_eq!(consumer.join().unwrap(), Err(PopError::Closed));
+    assert_eq!(consumer.join().unwrap(), Err(RecvError));
 }
 
 #[test]
@@ -210,7 +212,7 @@ fn spsc_async_consumer_wakes_on_push_and_close() {
     tx.push(1).unwrap();
     thread::sleep(Duration::from_millis(50));
     drop(tx);
-    assert_eq!(consumer.join().unwrap(), (Ok(1), Err(PopError::Closed)));
+    assert_eq!(consumer.join().unwrap(), (Ok(1), Err(RecvError)));
 }
 
 #[test]

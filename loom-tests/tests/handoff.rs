@@ -10,7 +10,7 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use mqsync::handoff::{channel, spsc, PopError, PushError};
+use mqsync::handoff::{channel, spsc, PopError, RecvError, TryRecvError, TrySendError};
 use mqsync::{Fifo, Full, RingBuffer};
 use std::collections::VecDeque;
 
@@ -44,20 +44,20 @@ fn push_spin<T>(tx: &mut mqsync::handoff::Producer<T>, mut value: T) {
     loop {
         match tx.push(value) {
             Ok(()) => return,
-            Err(PushError::Full(back)) => {
+            Err(TrySendError::Full(back)) => {
                 value = back;
                 thread::yield_now();
             }
-            Err(_) => panic!("closed"),
+            Err(_) => panic!("disconnected"),
         }
     }
 }
 
 /// Pops, yielding to the model while the ring is empty.
-fn pop_spin<T>(rx: &mut mqsync::handoff::Consumer<T>) -> Result<T, PopError> {
+fn pop_spin<T>(rx: &mut mqsync::handoff::Consumer<T>) -> Result<T, TryRecvError> {
     loop {
         match rx.pop() {
-            Err(PopError::Empty) => thread::yield_now(),
+            Err(TryRecvError::Empty) => thread::yield_now(),
             done => return done,
         }
     }
@@ -75,7 +75,7 @@ fn handoff_spsc_push_pop_wraps_around() {
         assert_eq!(pop_spin(&mut rx), Ok(1));
         assert_eq!(pop_spin(&mut rx), Ok(2));
         producer.join().unwrap();
-        assert_eq!(rx.pop(), Err(PopError::Closed));
+        assert_eq!(rx.pop(), Err(TryRecvError::Disconnected));
     });
 }
 
@@ -187,13 +187,13 @@ fn handoff_wake_on_close_and_on_drop() {
         let (tx, mut rx) = spsc::<usize>(1);
         let consumer = thread::spawn(move || rx.pop_blocking());
         tx.close();
-        assert_eq!(consumer.join().unwrap(), Err(PopError::Closed));
+        assert_eq!(consumer.join().unwrap(), Err(RecvError));
     });
     loom::model(|| {
         let (tx, mut rx) = spsc::<usize>(1);
         let consumer = thread::spawn(move || rx.pop_blocking());
         drop(tx);
-        assert_eq!(consumer.join().unwrap(), Err(PopError::Closed));
+        assert_eq!(consumer.join().unwrap(), Err(RecvError));
     });
 }
 
@@ -206,15 +206,16 @@ fn handoff_spsc_push_then_close_is_never_lost() {
             tx.close();
         });
         assert_eq!(rx.pop_blocking(), Ok(1));
-        assert_eq!(rx.pop_blocking(), Err(PopError::Closed));
+        assert_eq!(rx.pop_blocking(), Err(RecvError));
         producer.join().unwrap();
     });
 }
 
 /// A consumer-side close racing a push (issue 15's audit finding B3): a push that was accepted
-/// (it checked `state` before the close) is received before the consumer is told `Closed`; a
-/// refused push got its value back. Without the `pushing` handshake (spsc.rs) the consumer can
-/// report `Closed` while the accepted value is still on its way into the ring.
+/// (it checked `state` before the close) is received before the consumer is told
+/// `Disconnected`; a refused push got its value back. Without the close handshake
+/// (`handoff/spsc/mod.rs`) the consumer can report `Disconnected` while the accepted value is
+/// still on its way into the ring.
 #[test]
 fn handoff_spsc_consumer_close_racing_a_push_loses_nothing() {
     loom::model(|| {
@@ -231,8 +232,8 @@ fn handoff_spsc_consumer_close_racing_a_push_loses_nothing() {
 }
 
 /// A push racing the consumer's drop: the value is either given back to the producer as
-/// `Closed`, or accepted and then dropped with the ring (the consumer is gone) — never both,
-/// never neither: exactly one drop either way.
+/// `Disconnected`, or accepted and then dropped with the ring (the consumer is gone) — never
+/// both, never neither: exactly one drop either way.
 #[test]
 fn handoff_spsc_push_racing_the_consumers_drop_drops_once() {
     loom::model(|| {
@@ -242,7 +243,7 @@ fn handoff_spsc_push_racing_the_consumers_drop_drops_once() {
             let drops = drops.clone();
             thread::spawn(move || match tx.push(Counted(drops)) {
                 Ok(()) => true,
-                Err(PushError::Closed(value)) => {
+                Err(TrySendError::Disconnected(value)) => {
                     drop(value);
                     false
                 }

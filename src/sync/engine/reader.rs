@@ -9,7 +9,7 @@ use super::super::source::Source;
 use super::ledger::Ledger;
 use super::settings::FullPolicy;
 use super::shared::{Parcel, Shared};
-use crate::handoff::{Producer, PushError};
+use crate::handoff::{Producer, TrySendError};
 use crate::observe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -191,8 +191,8 @@ impl Reader {
             if let Err(refused) = self.producers[worker].push(parcel) {
                 self.shared.queued[worker].fetch_sub(len, Ordering::Relaxed);
                 let reason = match &refused {
-                    PushError::Full(_) => "handoff buffer full",
-                    PushError::Closed(_) => "worker stopped",
+                    TrySendError::Full(_) => "handoff buffer full",
+                    TrySendError::Disconnected(_) => "worker stopped",
                 };
                 let parcel = refused.into_inner();
                 self.dead_letter(source, ticket, parcel.changes, reason);

@@ -6,7 +6,7 @@
 //! The wrapper adds three things around `Q`'s own `push` / `pop`:
 //!
 //! * two [`Signal`]s (`not_empty` for receivers, `not_full` for senders of a bounded queue) with
-//!   the register → re-check → sleep protocol of `signal.rs`;
+//!   the register → re-check → sleep protocol of `handoff/signal.rs`;
 //! * sender and receiver counts: dropping the last of either closes the channel;
 //! * **close without loss**, the part `Q` cannot give: a word `state` holding a `CLOSED` bit and
 //!   the number of pushes *in flight*. A push enters (`fetch_add`), refuses if `CLOSED` is set,
@@ -29,11 +29,11 @@
 //!
 //! The wake protocol relies on `Q` publishing each push and pop through its own atomics (true of
 //! every [`Fifo`] in this crate, lock-free or locked): a waiter's re-check after its `SeqCst`
-//! fence then sees the publisher's change (signal.rs, essay [1]).
+//! fence then sees the publisher's change (`handoff/signal.rs`, essay [1]).
 
 use super::error::{PopError, PushError};
-use super::signal::{Registration, Signal};
-use super::wait::{self, WaitStrategy};
+use crate::handoff::signal::{Registration, Signal};
+use crate::handoff::wait::{self, WaitStrategy};
 use crate::primitive::sync::atomic::{AtomicUsize, Ordering};
 use crate::primitive::sync::Arc;
 use crate::queue::{Fifo, Full};

@@ -1,5 +1,6 @@
-//! The errors of the handoff layer: [`PushError`] gives the value back, [`PopError`] says why
-//! nothing came out.
+//! The errors of the deprecated generic channel ([`channel`](crate::handoff::channel())): [`PushError`]
+//! gives the value back, [`PopError`] says why nothing came out. The SPSC ring reports with the
+//! channel's error types instead ([`TrySendError`](crate::handoff::TrySendError) and the rest).
 
 use std::fmt;
 
@@ -14,9 +15,11 @@ use std::fmt;
 /// # Examples
 ///
 /// ```
-/// use mqsync::handoff::{spsc, PushError};
+/// # #![allow(deprecated)]
+/// use mqsync::handoff::{channel, PushError};
+/// use mqsync::RingBuffer;
 ///
-/// let (mut tx, rx) = spsc::<&str>(1);
+/// let (tx, rx) = channel(RingBuffer::<&str>::with_capacity(1));
 /// tx.push("first").unwrap();
 /// let err = tx.push("second").unwrap_err();
 /// assert!(err.is_full());
@@ -86,9 +89,11 @@ impl<T> std::error::Error for PushError<T> {}
 /// # Examples
 ///
 /// ```
-/// use mqsync::handoff::{spsc, PopError};
+/// # #![allow(deprecated)]
+/// use mqsync::handoff::{channel, PopError};
+/// use mqsync::RingBuffer;
 ///
-/// let (mut tx, mut rx) = spsc::<u8>(4);
+/// let (tx, rx) = channel(RingBuffer::<u8>::with_capacity(4));
 /// assert_eq!(rx.pop(), Err(PopError::Empty));
 /// tx.push(1).unwrap();
 /// drop(tx); // closes

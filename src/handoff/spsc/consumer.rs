@@ -1,17 +1,17 @@
 //! The receiving half of the SPSC ring: [`Consumer`]. The ring itself, its algorithm and its
-//! progress argument are in `spsc.rs`.
+//! progress argument are in the module docs (`spsc/mod.rs`).
 
-use super::error::PopError;
-use super::signal::Registration;
-use super::spsc::{Shared, CLOSED, CONSUMER_GONE, FINISHED, PRODUCER_GONE};
-use super::wait::{self, WaitStrategy};
+use super::shared::{Shared, CLOSED, CONSUMER_GONE, FINISHED, PRODUCER_GONE};
+use crate::handoff::mpmc::TryRecvError;
+use crate::handoff::signal::Registration;
+use crate::handoff::wait::{self, WaitStrategy};
 use crate::primitive::barrier;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::cell::Cell;
 use std::fmt;
 
-/// The receiving half of an [`spsc`](super::spsc) ring. `Send`, not `Sync`, not `Clone`: there is one
+/// The receiving half of an [`spsc`](super::spsc()) ring. `Send`, not `Sync`, not `Clone`: there is one
 /// consumer.
 ///
 /// Every non-blocking method is wait-free. A `false` from [`is_empty`](Self::is_empty) stays
@@ -27,7 +27,7 @@ pub struct Consumer<T> {
     pub(super) strategy: WaitStrategy,
     /// The async wait in progress (`pop_async`, `Stream`), if any.
     pub(super) registration: Option<Registration>,
-    /// Set when we reported `Closed` (and FINISHED in `state`): no slot is read again.
+    /// Set when we reported `Disconnected` (and FINISHED in `state`): no slot is read again.
     finished: Cell<bool>,
 }
 
@@ -54,8 +54,8 @@ impl<T> Consumer<T> {
             return available;
         }
         if self.finished.get() {
-            // We reported `Closed`: a push that published after that takes its value back, so
-            // its slot must not be read (spsc.rs, "Close against a push in flight").
+            // We reported `Disconnected`: a push that published after that takes its value back, so
+            // its slot must not be read (module docs, "Close against a push in flight").
             return 0;
         }
         // Acquire: pairs with the Release store of `tail` in `Producer::publish`: the slot
@@ -66,18 +66,18 @@ impl<T> Consumer<T> {
     }
 
     /// For a ring that looked empty: `Ok` when a value arrived after all (pushed just before a
-    /// close), else `Empty` or `Closed`.
+    /// close), else `Empty`, or `Disconnected` once closed and drained.
     #[cold]
-    fn empty_or_closed(&self) -> Result<(), PopError> {
+    fn empty_or_closed(&self) -> Result<(), TryRecvError> {
         if self.finished.get() {
-            return Err(PopError::Closed);
+            return Err(TryRecvError::Disconnected);
         }
         loop {
             // Acquire: pairs with the Release half of the `fetch_or` in `Shared::close`: every
             // push that came before the close is visible to the reload of `tail` below.
             let state = self.shared.state.load(Ordering::Acquire);
             if state & CLOSED == 0 {
-                return Err(PopError::Empty);
+                return Err(TryRecvError::Empty);
             }
             if state & PRODUCER_GONE != 0 {
                 // No push can be in flight: the producer's drop closed after its last push, and
@@ -86,7 +86,7 @@ impl<T> Consumer<T> {
                     return Ok(());
                 }
                 self.finished.set(true);
-                return Err(PopError::Closed);
+                return Err(TryRecvError::Disconnected);
             }
             // The heavy half: pairs with the light barrier in `Producer::publish`, so a push
             // that published before it is visible to the reload below, or sees CLOSED itself.
@@ -105,7 +105,7 @@ impl<T> Consumer<T> {
                 .is_ok()
             {
                 self.finished.set(true);
-                return Err(PopError::Closed);
+                return Err(TryRecvError::Disconnected);
             }
         }
     }
@@ -121,21 +121,24 @@ impl<T> Consumer<T> {
         }
     }
 
-    /// Removes the oldest value. `Err(Empty)` when there is none yet, `Err(Closed)` when the
-    /// ring is closed and every value accepted before has been popped. Wait-free.
+    /// Removes the oldest value. [`TryRecvError::Empty`] when there is none yet,
+    /// [`TryRecvError::Disconnected`] when the ring is closed (by either half, or a half was
+    /// dropped) and every value accepted before has been popped. Wait-free.
     ///
     /// # Examples
     ///
     /// ```
-    /// use mqsync::handoff::{spsc, PopError};
+    /// use mqsync::handoff::{spsc, TryRecvError};
     ///
     /// let (mut tx, mut rx) = spsc(2);
-    /// assert_eq!(rx.pop(), Err(PopError::Empty));
+    /// assert_eq!(rx.pop(), Err(TryRecvError::Empty));
     /// tx.push("x").unwrap();
+    /// drop(tx); // closes: what was pushed is still received
     /// assert_eq!(rx.pop(), Ok("x"));
+    /// assert_eq!(rx.pop(), Err(TryRecvError::Disconnected));
     /// ```
     #[inline]
-    pub fn pop(&mut self) -> Result<T, PopError> {
+    pub fn pop(&mut self) -> Result<T, TryRecvError> {
         if self.available(1) == 0 {
             self.empty_or_closed()?;
         }
@@ -150,9 +153,9 @@ impl<T> Consumer<T> {
     /// Moves up to `limit` of the oldest values to the end of `out` and publishes the new
     /// position with **one** index store (and one wake check). Returns how many were moved: 0
     /// when the ring is empty, or closed and drained. To tell those apart, call
-    /// [`pop`](Self::pop): only its `Err(Closed)` says that everything accepted has been received
-    /// (a push may be accepted just before a close and still be on its way; `is_closed` says only
-    /// that the close happened). Wait-free: bounded by `limit`.
+    /// [`pop`](Self::pop): only its `Err(Disconnected)` says that everything accepted has been
+    /// received (a push may be accepted just before a close and still be on its way; `is_closed`
+    /// says only that the close happened). Wait-free: bounded by `limit`.
     ///
     /// # Examples
     ///
@@ -213,8 +216,9 @@ impl<T> Consumer<T> {
         Some(unsafe { self.shared.get(self.head) })
     }
 
-    /// Closes the ring: the producer's later pushes fail with [`PushError::Closed`](super::PushError::Closed); this
-    /// consumer can still pop what is inside. Wakes a blocked producer. Idempotent. Dropping the
+    /// Closes the ring: the producer's later pushes fail with
+    /// [`TrySendError::Disconnected`](crate::handoff::TrySendError::Disconnected); this consumer can still
+    /// pop what is inside. Wakes a blocked producer. Idempotent. Dropping the
     /// consumer closes too.
     ///
     /// # Examples
@@ -301,7 +305,7 @@ impl<T> Consumer<T> {
         self.available(self.shared.capacity) == self.shared.capacity
     }
 
-    /// The number of slots, as given to [`spsc`](super::spsc).
+    /// The number of slots, as given to [`spsc`](super::spsc()).
     ///
     /// # Examples
     ///

@@ -1,15 +1,15 @@
 //! The sending half of the SPSC ring: [`Producer`]. The ring itself, its algorithm and its
-//! progress argument are in `spsc.rs`.
+//! progress argument are in the module docs (`spsc/mod.rs`).
 
-use super::error::PushError;
-use super::spsc::{Shared, CLOSED, CONSUMER_GONE, FINISHED, LATE_PUSH, PRODUCER_GONE};
-use super::wait::WaitStrategy;
+use super::shared::{Shared, CLOSED, CONSUMER_GONE, FINISHED, LATE_PUSH, PRODUCER_GONE};
+use crate::handoff::mpmc::TrySendError;
+use crate::handoff::wait::WaitStrategy;
 use crate::primitive::barrier;
 use crate::primitive::sync::atomic::Ordering;
 use crate::primitive::sync::Arc;
 use std::fmt;
 
-/// The sending half of an [`spsc`](super::spsc) ring. `Send`, not `Clone`: there is one producer.
+/// The sending half of an [`spsc`](super::spsc()) ring. `Send`, not `Clone`: there is one producer.
 ///
 /// Every non-blocking method is wait-free. Answers about the ring are exact for what only the
 /// producer changes and conservative for the rest: a `false` from [`is_full`](Self::is_full)
@@ -58,8 +58,8 @@ impl<T> Producer<T> {
 
     /// Publishes the `n` values written from `self.tail` on and wakes a sleeping consumer.
     /// Returns how many of them stand: all, unless the ring turned out closed and the consumer
-    /// had already reported `Closed` before it saw them all; then the publication of the rest
-    /// is undone and the caller takes them back (spsc.rs, "Close against a push in flight").
+    /// had already reported `Disconnected` before it saw them all; then the publication of the rest
+    /// is undone and the caller takes them back (module docs, "Close against a push in flight").
     #[inline]
     fn publish(&mut self, n: usize) -> usize {
         let before = self.tail;
@@ -83,7 +83,7 @@ impl<T> Producer<T> {
     }
 
     /// A close landed while our push of `n` values from `before` was in flight: tells the
-    /// consumer so and returns how many stand. If the consumer has not reported `Closed`, all
+    /// consumer so and returns how many stand. If the consumer has not reported `Disconnected`, all
     /// do (its concluding CAS fails on our bit, and it reloads `tail`). If it has, or if it was
     /// dropped (it will never read again), those it popped before stand, and the rest are
     /// unpublished and given back.
@@ -107,26 +107,28 @@ impl<T> Producer<T> {
         popped
     }
 
-    /// Appends `value`, or hands it back in [`PushError::Full`] / [`PushError::Closed`].
-    /// Wait-free.
+    /// Appends `value`, or hands it back in [`TrySendError::Full`] (no free slot) or
+    /// [`TrySendError::Disconnected`] (the ring was closed, or the consumer dropped). Wait-free.
     ///
     /// # Examples
     ///
     /// ```
-    /// use mqsync::handoff::{spsc, PushError};
+    /// use mqsync::handoff::{spsc, TrySendError};
     ///
-    /// let (mut tx, _rx) = spsc(1);
+    /// let (mut tx, rx) = spsc(1);
     /// assert!(tx.push('a').is_ok());
-    /// assert!(matches!(tx.push('b'), Err(PushError::Full('b'))));
+    /// assert_eq!(tx.push('b'), Err(TrySendError::Full('b')));
+    /// drop(rx);
+    /// assert_eq!(tx.push('c'), Err(TrySendError::Disconnected('c')));
     /// ```
     #[inline]
-    pub fn push(&mut self, value: T) -> Result<(), PushError<T>> {
+    pub fn push(&mut self, value: T) -> Result<(), TrySendError<T>> {
         // Relaxed: the flag only decides whether to refuse; no data is read on its account.
         if self.shared.state.load(Ordering::Relaxed) & CLOSED != 0 {
-            return Err(PushError::Closed(value));
+            return Err(TrySendError::Disconnected(value));
         }
         if self.room(1) == 0 {
-            return Err(PushError::Full(value));
+            return Err(TrySendError::Full(value));
         }
         let at = self.tail;
         // SAFETY: room >= 1, so `tail` lies in `[tail, head + capacity)` for the `head` we read
@@ -137,7 +139,7 @@ impl<T> Producer<T> {
         }
         // SAFETY: `publish` undid the publication of `at`, which the consumer had not popped
         // when it finished, so the slot holds our value and nobody else will read it.
-        Err(PushError::Closed(unsafe { self.shared.read(at) }))
+        Err(TrySendError::Disconnected(unsafe { self.shared.read(at) }))
     }
 
     /// Copies as many items from the front of `items` as fit and publishes them with **one**
@@ -182,21 +184,22 @@ impl<T> Producer<T> {
         self.publish(n)
     }
 
-    /// Closes the ring: every later push fails with [`PushError::Closed`]; the consumer still
-    /// drains what is inside, then sees [`PopError::Closed`](super::PopError::Closed). Wakes a
-    /// blocked consumer. Idempotent. Dropping the producer closes too.
+    /// Closes the ring: every later push fails with [`TrySendError::Disconnected`]; the
+    /// consumer still drains what is inside, then sees
+    /// [`TryRecvError::Disconnected`](crate::handoff::TryRecvError::Disconnected). Wakes a blocked
+    /// consumer. Idempotent. Dropping the producer closes too.
     ///
     /// # Examples
     ///
     /// ```
-    /// use mqsync::handoff::{spsc, PopError};
+    /// use mqsync::handoff::{spsc, TryRecvError};
     ///
     /// let (mut tx, mut rx) = spsc(4);
     /// tx.push(1).unwrap();
     /// tx.close();
-    /// assert!(tx.push(2).unwrap_err().is_closed());
+    /// assert!(tx.push(2).unwrap_err().is_disconnected());
     /// assert_eq!(rx.pop(), Ok(1));
-    /// assert_eq!(rx.pop(), Err(PopError::Closed));
+    /// assert_eq!(rx.pop(), Err(TryRecvError::Disconnected));
     /// ```
     pub fn close(&self) {
         self.shared.close(0);
@@ -278,7 +281,7 @@ impl<T> Producer<T> {
         self.len() == self.shared.capacity
     }
 
-    /// The number of slots, as given to [`spsc`](super::spsc).
+    /// The number of slots, as given to [`spsc`](super::spsc()).
     ///
     /// # Examples
     ///

@@ -1,10 +1,10 @@
-//! Async waiting for a [`channel`](super::channel)'s [`Receiver`]: `pop_async`, `poll_pop` and
+//! Async waiting for a [`channel`](super::channel())'s [`Receiver`]: `pop_async`, `poll_pop` and
 //! the [`Stream`] impl. They use the same register → re-check → sleep protocol as the blocking
-//! calls, with a waker instead of a parked thread (`signal.rs`).
+//! calls, with a waker instead of a parked thread (`handoff/signal.rs`).
 
 use super::channel::{not_empty, ready, Receiver};
 use super::error::PopError;
-use super::wait;
+use crate::handoff::wait;
 use crate::queue::Fifo;
 use futures_core::Stream;
 use std::fmt;

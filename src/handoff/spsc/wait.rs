@@ -1,15 +1,17 @@
-//! Blocking, timed and async waiting for the two halves of an [`spsc`](super::spsc) ring.
+//! Blocking, timed and async waiting for the two halves of an [`spsc`](super::spsc()) ring.
 //!
 //! These are the only operations of the ring that wait (by design). They follow the ring's
-//! [`WaitStrategy`](super::WaitStrategy) and the register → re-check → sleep protocol of
-//! `signal.rs`: the consumer sleeps on `not_empty`, which every push and every close publishes
+//! [`WaitStrategy`](crate::handoff::WaitStrategy) and the register → re-check → sleep protocol of
+//! `handoff/signal.rs`: the consumer sleeps on `not_empty`, which every push and every close publishes
 //! to; the producer sleeps on `not_full`, which every pop and every close publishes to.
 
-use super::error::{PopError, PushError};
-use super::signal::Signal;
-use super::spsc_consumer::Consumer;
-use super::spsc_producer::Producer;
-use super::wait;
+use super::consumer::Consumer;
+use super::producer::Producer;
+use crate::handoff::mpmc::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+use crate::handoff::signal::Signal;
+use crate::handoff::wait;
 use std::time::{Duration, Instant};
 
 fn not_empty<T>(consumer: &Consumer<T>) -> &Signal {
@@ -20,66 +22,90 @@ fn not_full<T>(producer: &Producer<T>) -> &Signal {
     &producer.shared.not_full
 }
 
-/// `None` while the pop should keep waiting.
-fn ready<T>(popped: Result<T, PopError>) -> Option<Result<T, PopError>> {
+/// `None` while the pop should keep waiting (the ring is empty but not closed and drained).
+fn ready<T>(popped: Result<T, TryRecvError>) -> Option<Result<T, RecvError>> {
     match popped {
-        Err(PopError::Empty) => None,
-        done => Some(done),
+        Ok(value) => Some(Ok(value)),
+        Err(TryRecvError::Empty) => None,
+        Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
     }
 }
 
 impl<T> Producer<T> {
-    /// Pushes `value`, waiting while the ring is full. Fails only with [`PushError::Closed`]
-    /// (the ring was closed or the consumer dropped, before or while waiting).
+    /// Pushes `value`, waiting while the ring is full. Fails only when the ring was closed or
+    /// the consumer dropped (before or while waiting); the value comes back in the
+    /// [`SendError`].
     ///
     /// # Examples
     ///
     /// ```
-    /// let (mut tx, mut rx) = mqsync::handoff::spsc(1);
+    /// use mqsync::handoff::{spsc, SendError};
+    ///
+    /// let (mut tx, mut rx) = spsc(1);
     /// tx.push(1).unwrap();
-    /// let t = std::thread::spawn(move || tx.push_blocking(2)); // waits for room
+    /// let t = std::thread::spawn(move || {
+    ///     tx.push_blocking(2).unwrap(); // waits for room
+    ///     tx
+    /// });
     /// assert_eq!(rx.pop_blocking(), Ok(1));
     /// assert_eq!(rx.pop_blocking(), Ok(2));
-    /// t.join().unwrap().unwrap();
+    /// let mut tx = t.join().unwrap();
+    /// drop(rx);
+    /// assert_eq!(tx.push_blocking(3), Err(SendError(3)));
     /// ```
-    pub fn push_blocking(&mut self, value: T) -> Result<(), PushError<T>> {
-        self.push_until(value, None)
+    pub fn push_blocking(&mut self, value: T) -> Result<(), SendError<T>> {
+        // Without a deadline the wait ends only on success or disconnection, never a timeout.
+        self.push_until(value, None).map_err(|err| {
+            debug_assert!(err.is_disconnected(), "an untimed push timed out");
+            SendError(err.into_inner())
+        })
     }
 
-    /// Pushes `value`, waiting at most `timeout` for room. On timeout the value comes back in
-    /// [`PushError::Full`].
+    /// Pushes `value`, waiting at most `timeout` for room. When the ring is still full at the
+    /// end, the value comes back in [`SendTimeoutError::Timeout`]; when it was closed or the
+    /// consumer dropped, in [`SendTimeoutError::Disconnected`].
     ///
     /// # Examples
     ///
     /// ```
+    /// use mqsync::handoff::{spsc, SendTimeoutError};
     /// use std::time::Duration;
     ///
-    /// let (mut tx, _rx) = mqsync::handoff::spsc(1);
+    /// let (mut tx, _rx) = spsc(1);
     /// tx.push(1).unwrap();
     /// let err = tx.push_timeout(2, Duration::from_millis(10)).unwrap_err();
-    /// assert!(err.is_full());
+    /// assert_eq!(err, SendTimeoutError::Timeout(2));
     /// ```
-    pub fn push_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
+    pub fn push_timeout(&mut self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         self.push_until(value, Instant::now().checked_add(timeout))
     }
 
-    /// Pushes `value`, waiting until `deadline` at the latest for room. On timeout the value
-    /// comes back in [`PushError::Full`].
+    /// Pushes `value`, waiting until `deadline` at the latest for room. Fails as
+    /// [`push_timeout`](Self::push_timeout) does.
     ///
     /// # Examples
     ///
     /// ```
+    /// use mqsync::handoff::spsc;
     /// use std::time::Instant;
     ///
-    /// let (mut tx, _rx) = mqsync::handoff::spsc(1);
+    /// let (mut tx, _rx) = spsc(1);
     /// tx.push_deadline(1, Instant::now()).unwrap(); // room: no wait at all
-    /// assert!(tx.push_deadline(2, Instant::now()).is_err());
+    /// assert!(tx.push_deadline(2, Instant::now()).unwrap_err().is_timeout());
     /// ```
-    pub fn push_deadline(&mut self, value: T, deadline: Instant) -> Result<(), PushError<T>> {
+    pub fn push_deadline(
+        &mut self,
+        value: T,
+        deadline: Instant,
+    ) -> Result<(), SendTimeoutError<T>> {
         self.push_until(value, Some(deadline))
     }
 
-    fn push_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), PushError<T>> {
+    fn push_until(
+        &mut self,
+        value: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
         let mut value = Some(value);
         let strategy = self.strategy;
         let done = wait::block(
@@ -90,74 +116,91 @@ impl<T> Producer<T> {
             |producer| match producer
                 .push(value.take().expect("the value is put back after every try"))
             {
-                Err(PushError::Full(back)) => {
+                Ok(()) => Some(Ok(())),
+                Err(TrySendError::Full(back)) => {
                     value = Some(back);
                     None
                 }
-                done => Some(done),
+                Err(TrySendError::Disconnected(back)) => {
+                    Some(Err(SendTimeoutError::Disconnected(back)))
+                }
             },
         );
-        done.unwrap_or_else(|| Err(PushError::Full(value.take().expect("timed out holding it"))))
+        done.unwrap_or_else(|| {
+            Err(SendTimeoutError::Timeout(
+                value.take().expect("timed out holding it"),
+            ))
+        })
     }
 }
 
 impl<T> Consumer<T> {
-    /// Pops the oldest value, waiting while the ring is empty. Fails only with
-    /// [`PopError::Closed`], after every value accepted before the close has been popped.
+    /// Pops the oldest value, waiting while the ring is empty. Fails with [`RecvError`] only
+    /// when the ring is closed (or the producer dropped) and every value accepted before has
+    /// been popped.
     ///
     /// # Examples
     ///
     /// ```
-    /// use mqsync::handoff::{spsc, PopError};
+    /// use mqsync::handoff::{spsc, RecvError};
     ///
     /// let (mut tx, mut rx) = spsc(4);
     /// std::thread::spawn(move || tx.push(5).unwrap()); // then drops tx: closes
     /// assert_eq!(rx.pop_blocking(), Ok(5));
-    /// assert_eq!(rx.pop_blocking(), Err(PopError::Closed));
+    /// assert_eq!(rx.pop_blocking(), Err(RecvError));
     /// ```
-    pub fn pop_blocking(&mut self) -> Result<T, PopError> {
-        self.pop_until(None)
+    pub fn pop_blocking(&mut self) -> Result<T, RecvError> {
+        // Without a deadline the wait ends only with a value or disconnection, never a timeout.
+        self.pop_until(None).map_err(|err| {
+            debug_assert!(err.is_disconnected(), "an untimed pop timed out");
+            RecvError
+        })
     }
 
-    /// Pops the oldest value, waiting at most `timeout`. `Err(Empty)` when nothing came in
-    /// time, `Err(Closed)` when closed and drained.
+    /// Pops the oldest value, waiting at most `timeout`. [`RecvTimeoutError::Timeout`] when
+    /// nothing came in time, [`RecvTimeoutError::Disconnected`] when closed and drained.
     ///
     /// # Examples
     ///
     /// ```
-    /// use mqsync::handoff::{spsc, PopError};
+    /// use mqsync::handoff::{spsc, RecvTimeoutError};
     /// use std::time::Duration;
     ///
-    /// let (_tx, mut rx) = spsc::<u8>(4);
-    /// assert_eq!(rx.pop_timeout(Duration::from_millis(5)), Err(PopError::Empty));
+    /// let (tx, mut rx) = spsc::<u8>(4);
+    /// assert_eq!(rx.pop_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+    /// drop(tx);
+    /// assert_eq!(rx.pop_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Disconnected));
     /// ```
-    pub fn pop_timeout(&mut self, timeout: Duration) -> Result<T, PopError> {
+    pub fn pop_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.pop_until(Instant::now().checked_add(timeout))
     }
 
-    /// Pops the oldest value, waiting until `deadline` at the latest. `Err(Empty)` when nothing
-    /// came in time, `Err(Closed)` when closed and drained.
+    /// Pops the oldest value, waiting until `deadline` at the latest. Fails as
+    /// [`pop_timeout`](Self::pop_timeout) does.
     ///
     /// # Examples
     ///
     /// ```
-    /// use mqsync::handoff::spsc;
+    /// use mqsync::handoff::{spsc, RecvTimeoutError};
     /// use std::time::{Duration, Instant};
     ///
     /// let (mut tx, mut rx) = spsc(4);
     /// tx.push(1).unwrap();
     /// assert_eq!(rx.pop_deadline(Instant::now() + Duration::from_secs(1)), Ok(1));
+    /// assert_eq!(rx.pop_deadline(Instant::now()), Err(RecvTimeoutError::Timeout));
     /// ```
-    pub fn pop_deadline(&mut self, deadline: Instant) -> Result<T, PopError> {
+    pub fn pop_deadline(&mut self, deadline: Instant) -> Result<T, RecvTimeoutError> {
         self.pop_until(Some(deadline))
     }
 
-    fn pop_until(&mut self, deadline: Option<Instant>) -> Result<T, PopError> {
+    fn pop_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let strategy = self.strategy;
-        wait::block(self, not_empty, strategy, deadline, |consumer| {
+        match wait::block(self, not_empty, strategy, deadline, |consumer| {
             ready(consumer.pop())
-        })
-        .unwrap_or(Err(PopError::Empty))
+        }) {
+            Some(popped) => popped.map_err(RecvTimeoutError::from),
+            None => Err(RecvTimeoutError::Timeout),
+        }
     }
 }
 
@@ -172,7 +215,7 @@ mod not_loom {
 
     impl<T> Consumer<T> {
         /// Pops the oldest value asynchronously: resolves to `Ok(value)`, or to
-        /// `Err(PopError::Closed)` once closed and drained. Works on any executor; with a
+        /// `Err(RecvError)` once closed and drained. Works on any executor; with a
         /// non-parking strategy the future re-polls itself instead of sleeping.
         ///
         /// Dropping the future before it resolves loses nothing.
@@ -189,7 +232,8 @@ mod not_loom {
         }
 
         /// The poll behind [`pop_async`](Self::pop_async) and the [`Stream`] impl, for
-        /// hand-written futures: `Ready` with a value or `Err(Closed)`, never `Err(Empty)`.
+        /// hand-written futures: `Ready` with a value, or with `Err(RecvError)` once the ring is
+        /// closed and drained.
         ///
         /// # Examples
         ///
@@ -201,7 +245,7 @@ mod not_loom {
         /// let got = futures::executor::block_on(poll_fn(|cx| rx.poll_pop(cx)));
         /// assert_eq!(got, Ok('z'));
         /// ```
-        pub fn poll_pop(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, PopError>> {
+        pub fn poll_pop(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
             let mut registration = self.registration.take();
             let parks = self.strategy.parks();
             let poll = wait::poll(self, &mut registration, cx, not_empty, parks, |c| {
@@ -219,7 +263,7 @@ mod not_loom {
     }
 
     impl<T> Future for ConsumerPop<'_, T> {
-        type Output = Result<T, PopError>;
+        type Output = Result<T, RecvError>;
 
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
             self.get_mut().consumer.poll_pop(cx)
