@@ -177,6 +177,37 @@ fn channel_unbounded_block_change_racing_receivers() {
     });
 }
 
+#[test]
+fn channel_unbounded_head_never_passes_a_tail_on_the_sentinel() {
+    // The send that claims a block's last slot moves the tail off the sentinel *before* it
+    // links the next block (list.rs, "Positions"). Linked first, a receiver of the last slot
+    // could move the head into the next block while the tail still sat on the sentinel, and a
+    // second receiver would see a head in a later lap than the tail, claim a position no
+    // sender had, and wait for its value for ever (found by review). Here nothing is sent
+    // after the last slot, so that receiver would never return: loom reports it (branch limit).
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 20_000;
+    builder.preemption_bound = Some(2);
+    builder.check(|| {
+        let (tx, rx) = unbounded::<u32>();
+        for i in 0..2 {
+            tx.send(i).unwrap();
+            assert_eq!(rx.try_recv(), Ok(i));
+        }
+        let rx2 = rx.clone();
+        let rx3 = rx.clone();
+        let a = thread::spawn(move || tx.send(10).unwrap()); // the block's last slot
+        let b = thread::spawn(move || rx2.try_recv().ok());
+        let c = thread::spawn(move || rx3.try_recv().ok());
+        a.join().unwrap();
+        let got: Vec<u32> = [b.join().unwrap(), c.join().unwrap(), rx.try_recv().ok()]
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(got, [10], "the value is received exactly once");
+    });
+}
+
 // ---- the rendezvous flavor, `bounded(0)` (zero.rs) ----
 
 #[test]
