@@ -318,7 +318,7 @@ impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.stream.cancel(self.chan.recv_waiters());
         if let Some(zero) = self.chan.zero() {
-            zero.cancel_recv(&mut self.stream_rendezvous);
+            zero.cancel_recv(&mut self.stream_rendezvous, self.chan.recv_waiters());
         }
         if Chan::<T>::release(&self.chan.receivers) {
             self.chan.disconnect_receivers();
@@ -427,7 +427,7 @@ impl<T> Drop for RecvFuture<'_, T> {
     fn drop(&mut self) {
         self.registration.cancel(self.receiver.chan.recv_waiters());
         if let Some(zero) = self.receiver.chan.zero() {
-            zero.cancel_recv(&mut self.rendezvous);
+            zero.cancel_recv(&mut self.rendezvous, self.receiver.chan.recv_waiters());
         }
     }
 }

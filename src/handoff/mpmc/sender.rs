@@ -270,7 +270,12 @@ impl<T> Future for SendFuture<'_, T> {
         let chan = &this.sender.chan;
         if let Some(zero) = chan.zero() {
             return zero
-                .poll_send(&mut this.rendezvous, &mut this.value, cx)
+                .poll_send(
+                    &mut this.rendezvous,
+                    &mut this.value,
+                    cx,
+                    chan.recv_waiters(),
+                )
                 .map_err(SendError);
         }
         loop {
