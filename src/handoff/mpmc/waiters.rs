@@ -88,6 +88,13 @@ enum Wake {
     Thread(Thread),
     /// A task; the owner puts its latest waker here before each registration.
     Task(std::sync::Mutex<Option<Waker>>),
+    /// Under loom only, a select's thread (`wait_any`). loom's `Thread::unpark` makes a thread
+    /// runnable whatever it is blocked on (tokio-rs/loom#249), and a select may be notified
+    /// through one list while it waits for another list's lock; loom then fails its own lock
+    /// assertion. Its `Notify` wakes only a thread waiting on that `Notify`, as std's unpark
+    /// leaves a thread blocked on a lock alone.
+    #[cfg(mqsync_loom)]
+    Notify(crate::primitive::sync::Notify),
 }
 
 impl Waiter {
@@ -105,6 +112,31 @@ impl Waiter {
             notified: AtomicBool::new(false),
             wake: Wake::Thread(thread::current()),
         })
+    }
+
+    /// The waiter for a select's wait (`wait_any`): the calling thread's, except under loom
+    /// (see `Wake::Notify`).
+    fn with_select<R>(f: impl FnOnce(&Arc<Waiter>) -> R) -> R {
+        #[cfg(not(mqsync_loom))]
+        {
+            with_thread_waiter(f)
+        }
+        #[cfg(mqsync_loom)]
+        {
+            f(&Arc::new(Waiter {
+                notified: AtomicBool::new(false),
+                wake: Wake::Notify(crate::primitive::sync::Notify::new()),
+            }))
+        }
+    }
+
+    /// Parks the owner until woken (or spuriously).
+    fn park(&self) {
+        match &self.wake {
+            #[cfg(mqsync_loom)]
+            Wake::Notify(notify) => notify.wait(),
+            _ => thread::park(),
+        }
     }
 
     /// Whether a notifier took this waiter off its list.
@@ -141,6 +173,8 @@ impl Waiter {
     pub(crate) fn wake(&self) {
         match &self.wake {
             Wake::Thread(thread) => thread.unpark(),
+            #[cfg(mqsync_loom)]
+            Wake::Notify(notify) => notify.notify(),
             Wake::Task(slot) => {
                 let waker = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
                 if let Some(waker) = waker {
@@ -299,7 +333,7 @@ pub(crate) fn wait_any(
     deadline: Option<Instant>,
 ) {
     debug_assert_eq!(lists.len(), taken.len(), "one `taken` flag per list");
-    with_thread_waiter(|waiter| {
+    Waiter::with_select(|waiter| {
         // S0. Relaxed: every `enlist` below locks after it, and a notifier finds the waiter only
         // under one of those locks, so it sets `notified` after this store.
         waiter.notified.store(false, Ordering::Relaxed);
@@ -310,7 +344,7 @@ pub(crate) fn wait_any(
             // S3. A spurious unpark (or one left over from an earlier wait) only loops.
             while !waiter.is_notified() {
                 match deadline {
-                    None => thread::park(),
+                    None => waiter.park(),
                     Some(deadline) => {
                         let now = Instant::now();
                         if now >= deadline {
