@@ -364,8 +364,9 @@ fn values_are_dropped_exactly_once() {
         assert_eq!(from_z, Some(Ok(99)));
         assert_eq!(waiting.join().unwrap(), Ok(()));
         drop(select);
-        drop((tx_a, tx_b)); // the rest is still queued, dropped with the channels
-                            // Taken values were dropped by the closures; the others are still queued.
+        // The values not taken are still queued (dropped with the channels, below); the taken
+        // ones were dropped by the closures.
+        drop((tx_a, tx_b));
         assert_eq!(counter.live(), 6 - taken);
     }
     assert_eq!(counter.made(), 7);

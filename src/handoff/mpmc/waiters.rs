@@ -39,8 +39,8 @@
 // A `Select` (`select.rs`) sleeps on the receiver lists of several channels at once with one
 // waiter, so a waiter is on *at most one entry per list it joined*, not on at most one list.
 // `wait_any` runs the same three steps over all of them:
-//   S0. clear `notified` once (`Waiter::reset`); joining a list (`enlist`) does not clear it,
-//       or joining list 2 could erase the mark list 1's notifier set meanwhile.
+//   S0. clear `notified` once; joining a list (`enlist`) does not clear it, or joining list 2
+//       could erase the mark list 1's notifier set meanwhile.
 //   S1. `enlist` on every list (each: lock; push; `sleepers.fetch_add(1, SeqCst)`; unlock).
 //   S2. re-check every channel (`ready`), after the *last* S1.
 //   S3. park until `notified` (set by whichever list's notifier came first) or the deadline.
@@ -65,6 +65,9 @@
 // sleep pushes itself under the flavor's lock, then does N1/N2 here; a select does S1 here, then
 // S2 under the flavor's lock. The lock orders the two: if S2's lock comes first, S1 happens
 // before the sender's push and N1, so N1 sees the sleeper; else S2 sees the sender.
+//
+// Under loom a select parks on a loom `Notify` rather than `thread::park` (`Wake::Notify`):
+// loom's `unpark` would wake it while it is blocked on another list's lock.
 
 use crate::primitive::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::primitive::sync::{Arc, Mutex, PoisonError};
@@ -132,11 +135,12 @@ impl Waiter {
 
     /// Parks the owner until woken (or spuriously).
     fn park(&self) {
-        match &self.wake {
-            #[cfg(mqsync_loom)]
-            Wake::Notify(notify) => notify.wait(),
-            _ => thread::park(),
+        #[cfg(mqsync_loom)]
+        if let Wake::Notify(notify) = &self.wake {
+            notify.wait();
+            return;
         }
+        thread::park();
     }
 
     /// Whether a notifier took this waiter off its list.
