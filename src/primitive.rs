@@ -15,6 +15,8 @@ pub(crate) mod sync {
     pub(crate) use loom::sync::{Arc, Condvar};
     // The `Signal` stand-in above, and the delivery queue's visibility-timeout records.
     pub(crate) use loom::sync::Mutex;
+    // The channel `Select`'s park under loom (handoff/mpmc/waiters.rs, `Wake::Notify`).
+    pub(crate) use loom::sync::Notify;
     // The delivery queue's only; loom's locks report poisoning with std's types.
     #[cfg_attr(not(feature = "delivery"), allow(unused_imports))]
     pub(crate) use {loom::sync::MutexGuard, std::sync::PoisonError};

@@ -2,7 +2,8 @@
 //! loom models of the MPMC channel (`mqsync::channel`) over its real queues: the close mark in
 //! the claim word (nothing accepted is lost, nothing refused is received), the wake protocol of
 //! `waiters.rs` (a sleeper is never left asleep: loom reports a deadlock if every thread parks),
-//! and the last receiver's discard racing a send (every value dropped exactly once).
+//! the last receiver's discard racing a send (every value dropped exactly once), and `Select`
+//! (one waiter on several lists: no lost wake-up, and a wake-up it does not use is passed on).
 //!
 //! Run with `.ci/loom --test channel`. Every racing operation runs in a spawned thread; the
 //! model's main thread only sets up, joins and checks (loom 0.7.3 does not explore the main
@@ -11,7 +12,7 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use mqsync::channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
+use mqsync::channel::{bounded, unbounded, Receiver, Select, Sender, TryRecvError};
 
 /// Both flavors, as small as loom needs (the list flavor has 3-slot blocks under loom).
 fn each_flavor(model: fn(Sender<u32>, Receiver<u32>)) {
@@ -125,7 +126,11 @@ fn channel_last_receiver_dropped_racing_a_send_drops_once() {
     for bounded_flavor in [true, false] {
         loom::model(move || {
             let drops = Arc::new(AtomicUsize::new(0));
-            let (tx, rx) = if bounded_flavor { bounded(1) } else { unbounded() };
+            let (tx, rx) = if bounded_flavor {
+                bounded(1)
+            } else {
+                unbounded()
+            };
             let d = drops.clone();
             let sender = thread::spawn(move || match tx.send(Counted(d)) {
                 Ok(()) => true,
@@ -179,6 +184,7 @@ fn channel_unbounded_block_change_racing_receivers() {
 
 #[test]
 fn channel_unbounded_head_never_passes_a_tail_on_the_sentinel() {
+    const PERMUTATIONS: usize = 20_000;
     // The send that claims a block's last slot moves the tail off the sentinel *before* it
     // links the next block (list.rs, "Positions"). Linked first, a receiver of the last slot
     // could move the head into the next block while the tail still sat on the sentinel, and a
@@ -188,6 +194,10 @@ fn channel_unbounded_head_never_passes_a_tail_on_the_sentinel() {
     let mut builder = loom::model::Builder::new();
     builder.max_branches = 20_000;
     builder.preemption_bound = Some(2);
+    // Two preemptions explore for hours (the waits at the boundary spin, and every spin is a
+    // yield loom branches at); the first interleavings in loom's order hold the bug's (found
+    // in 0.3 s with the bug planted), so the exploration stops after this many.
+    builder.max_permutations = Some(PERMUTATIONS);
     builder.check(|| {
         let (tx, rx) = unbounded::<u32>();
         for i in 0..2 {
@@ -277,5 +287,78 @@ fn rendezvous_timed_out_send_racing_a_receive() {
             }
         }
         drop((tx, rx));
+    });
+}
+
+// ---- `Select` (select.rs, waiters.rs "Select") ----
+
+/// A select over `a` and `b` (in that order of arms), returning the winning arm and value.
+fn select_once(a: &Receiver<u32>, b: &Receiver<u32>) -> (usize, Option<u32>) {
+    let mut select = Select::new();
+    select.recv(a, |r| r.ok());
+    select.recv(b, |r| r.ok());
+    select.select()
+}
+
+#[test]
+fn select_asleep_on_two_channels_is_woken_by_a_send_on_one() {
+    // The select joins both lists, re-checks both, sleeps; the send on B lands anywhere in
+    // that. A lost wake-up leaves every thread parked: loom reports the deadlock. Each pair
+    // of flavors: the ring, the list, and the rendezvous (whose sender notifies the watchers).
+    for flavor in ["bounded(1)", "unbounded", "bounded(0)"] {
+        loom::model(move || {
+            let make = || match flavor {
+                "bounded(1)" => bounded::<u32>(1),
+                "unbounded" => unbounded(),
+                _ => bounded(0),
+            };
+            let ((tx_a, a), (tx_b, b)) = (make(), make());
+            let selector = thread::spawn(move || (select_once(&a, &b), a, b));
+            let sender = thread::spawn(move || {
+                tx_b.send(7).unwrap();
+                tx_b
+            });
+            let (got, a, b) = selector.join().unwrap();
+            assert_eq!(got, (1, Some(7)), "{flavor}");
+            drop((sender.join().unwrap(), tx_a, a, b));
+        });
+    }
+}
+
+#[test]
+fn select_passes_on_a_wake_up_it_does_not_use() {
+    // P sleeps in `a.recv()`, S selects over [b, a] (B scanned first). Q sends on B, then on A.
+    // If A's wake-up goes to S (S joined A's list before P) and S returns B's value, S must
+    // pass A's wake-up on to P, or P sleeps beside A's value for ever (loom: deadlock). When S
+    // takes A's value instead, it sends P another.
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 100_000;
+    builder.check(|| {
+        let (tx_a, a) = unbounded::<u32>();
+        let (tx_b, b) = unbounded::<u32>();
+        let a2 = a.clone();
+        let tx_a2 = tx_a.clone();
+        let plain = thread::spawn(move || a2.recv().unwrap());
+        let selector = thread::spawn(move || {
+            let got = select_once(&b, &a);
+            if got.0 == 1 {
+                tx_a2.send(2).unwrap();
+            }
+            (got, a, b)
+        });
+        let sender = thread::spawn(move || {
+            tx_b.send(10).unwrap();
+            tx_a.send(1).unwrap();
+            (tx_a, tx_b)
+        });
+        let (got, a, _b) = selector.join().unwrap();
+        let p = plain.join().unwrap();
+        match got {
+            (0, Some(10)) => assert_eq!(p, 1),
+            (1, Some(1)) => assert_eq!(p, 2),
+            other => panic!("select returned {other:?}"),
+        }
+        assert!(a.try_recv().is_err(), "A holds one value, received once");
+        drop(sender.join().unwrap());
     });
 }

@@ -40,7 +40,8 @@ pub(crate) struct Chan<T> {
     /// Live `Receiver`s. The one that takes it to zero closes the channel and drops what is
     /// queued.
     pub(crate) receivers: AtomicUsize,
-    /// Receivers asleep on an empty channel; every successful send notifies one.
+    /// Receivers asleep on an empty channel, and selects over it; every successful send
+    /// notifies one. On a rendezvous channel only selects sleep here (`zero.rs`, watchers).
     recv_waiters: CachePadded<Waiters>,
     /// Senders asleep on a full channel; every successful receive notifies one.
     send_waiters: CachePadded<Waiters>,
@@ -82,7 +83,7 @@ impl<T> Chan<T> {
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
         if let Flavor::Zero(zero) = &self.flavor {
-            return zero.send_until(value, deadline);
+            return zero.send_until(value, deadline, &self.recv_waiters);
         }
         let mut pace = Pace::new();
         loop {
@@ -143,6 +144,15 @@ impl<T> Chan<T> {
     pub(crate) fn disconnect_receivers(&self) {
         self.close();
         dispatch!(&self.flavor, q => q.discard_all());
+    }
+
+    /// Whether a `try_recv` now would not say `Empty` (a value, or closed): a select's re-check
+    /// after joining the receiver list (S2 of waiters.rs).
+    pub(crate) fn can_recv(&self) -> bool {
+        match &self.flavor {
+            Flavor::Zero(zero) => zero.can_recv(),
+            _ => !self.is_empty() || self.is_closed(),
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {

@@ -299,3 +299,53 @@ impl fmt::Display for RecvTimeoutError {
 }
 
 impl std::error::Error for RecvTimeoutError {}
+
+/// [`Select::try_select`](super::Select::try_select) found no receiver ready: every channel
+/// was empty and open at its look.
+///
+/// # Examples
+///
+/// ```
+/// use mqsync::channel::{unbounded, RecvError, Select, TrySelectError};
+///
+/// let (_tx, rx) = unbounded::<u8>();
+/// let mut select = Select::new();
+/// select.recv(&rx, |r: Result<u8, RecvError>| r);
+/// assert_eq!(select.try_select().unwrap_err(), TrySelectError);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TrySelectError;
+
+impl fmt::Display for TrySelectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no receiver of the select was ready")
+    }
+}
+
+impl std::error::Error for TrySelectError {}
+
+/// [`Select::select_timeout`](super::Select::select_timeout) or
+/// [`select_deadline`](super::Select::select_deadline) found no receiver ready in time.
+///
+/// # Examples
+///
+/// ```
+/// use mqsync::channel::{unbounded, RecvError, Select, SelectTimeoutError};
+/// use std::time::Duration;
+///
+/// let (_tx, rx) = unbounded::<u8>();
+/// let mut select = Select::new();
+/// select.recv(&rx, |r: Result<u8, RecvError>| r);
+/// let timed_out = select.select_timeout(Duration::from_millis(1));
+/// assert_eq!(timed_out.unwrap_err(), SelectTimeoutError);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SelectTimeoutError;
+
+impl fmt::Display for SelectTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("timed out waiting on select")
+    }
+}
+
+impl std::error::Error for SelectTimeoutError {}

@@ -13,6 +13,10 @@
 //!   are dropped at once.
 //! * **Rendezvous**: `bounded(0)` holds nothing; a send completes when a receiver takes the
 //!   value, and a close gives every waiting sender its value back.
+//! * **Select**: [`Select`] waits on several receivers (of any element types) and receives one
+//!   value from the first that is ready, losing none: [`select`](Select::select),
+//!   [`try_select`](Select::try_select), [`select_timeout`](Select::select_timeout),
+//!   [`select_deadline`](Select::select_deadline).
 //!
 //! [`try_send`]: Sender::try_send
 //! [`send_timeout`]: Sender::send_timeout
@@ -38,6 +42,10 @@
 //! checks for sleepers on the other side with one load, ordered by its claim (both `SeqCst`), so
 //! nothing is paid while nobody sleeps and no wake-up is lost. Blocked threads park on a waiter
 //! that each thread reuses (no allocation per wait); futures allocate theirs once.
+//! A [`Select`] (`select.rs`) joins the receiver lists of all its channels with one waiter,
+//! re-checks them all, sleeps, then claims a value only with a channel's own `try_recv`; a
+//! wake-up it took for a channel whose value it did not return is passed on to that channel's
+//! next sleeper.
 //!
 //! # Progress
 //!
@@ -47,6 +55,9 @@
 //! sender that has not yet written it waits for that sender (spinning, then yielding), as in
 //! Vyukov's ring and crossbeam-channel; a bounded send likewise waits for a receiver that
 //! claimed the slot it needs. Waking a *sleeping* peer takes the sleeper list's lock.
+//! [`Select`] is blocking: it sleeps on every channel's sleeper list, joining and leaving each
+//! under its lock; its non-waiting [`try_select`](Select::try_select) is the channels'
+//! `try_recv`s.
 //!
 //! # Examples
 //!
@@ -73,15 +84,18 @@ mod error;
 mod list;
 mod receiver;
 mod registration;
+mod select;
 mod sender;
 mod sink;
 mod waiters;
 mod zero;
 
 pub use error::{
-    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    RecvError, RecvTimeoutError, SelectTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    TrySelectError, TrySendError,
 };
 pub use receiver::{IntoIter, Iter, Receiver, RecvFuture, RecvManyFuture, TryIter};
+pub use select::Select;
 pub use sender::{SendFuture, Sender};
 pub use sink::SendSink;
 

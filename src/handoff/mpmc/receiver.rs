@@ -352,7 +352,7 @@ impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.stream.cancel(self.chan.recv_waiters());
         if let Some(zero) = self.chan.zero() {
-            zero.cancel_recv(&mut self.stream_rendezvous);
+            zero.cancel_recv(&mut self.stream_rendezvous, self.chan.recv_waiters());
         }
         if Chan::<T>::release(&self.chan.receivers) {
             self.chan.disconnect_receivers();
@@ -471,7 +471,7 @@ fn poll_recv<T>(
 fn cancel_recv<T>(chan: &Chan<T>, registration: &mut Registration, rendezvous: &mut Ticket) {
     registration.cancel(chan.recv_waiters());
     if let Some(zero) = chan.zero() {
-        zero.cancel_recv(rendezvous);
+        zero.cancel_recv(rendezvous, chan.recv_waiters());
     }
 }
 

@@ -293,7 +293,9 @@ pub(super) fn poll_send<T>(
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), SendError<T>>> {
     if let Some(zero) = chan.zero() {
-        return zero.poll_send(rendezvous, value, cx).map_err(SendError);
+        return zero
+            .poll_send(rendezvous, value, cx, chan.recv_waiters())
+            .map_err(SendError);
     }
     loop {
         let v = value

@@ -30,9 +30,44 @@
 // A notified waiter owes the channel one more try: the notification may be the only one for a
 // value, so a waiter that is notified and then gives up (a timeout, a dropped future) first
 // tries once more (timeouts) or passes the notification on (`notify_one` from a dropped
-// future). Each thread reuses one `Waiter` for every wait (no allocation per sleep); a waiter is
-// in at most one list at a time, and always out of it when the wait returns (removed by the
-// notifier, or by itself in `unregister`).
+// future). Each thread reuses one `Waiter` for every wait (no allocation per sleep), and it is
+// always off every list when the wait returns (removed by the notifier, or by itself in
+// `unregister`).
+//
+// # Select: one waiter on several lists
+//
+// A `Select` (`select.rs`) sleeps on the receiver lists of several channels at once with one
+// waiter, so a waiter is on *at most one entry per list it joined*, not on at most one list.
+// `wait_any` runs the same three steps over all of them:
+//   S0. clear `notified` once; joining a list (`enlist`) does not clear it, or joining list 2
+//       could erase the mark list 1's notifier set meanwhile.
+//   S1. `enlist` on every list (each: lock; push; `sleepers.fetch_add(1, SeqCst)`; unlock).
+//   S2. re-check every channel (`ready`), after the *last* S1.
+//   S3. park until `notified` (set by whichever list's notifier came first) or the deadline.
+//   S4. `unregister` from every list; a list where that fails is one whose notifier took the
+//       waiter off (N2): the select holds that list's wake-up (`taken`).
+// No lost wake-up, list by list: for a claim on channel k, either N1 reads zero, so it comes
+// before S1 on list k, which comes before every S2 load, which then sees the claim; or N1 reads
+// non-zero and N2 finds the waiter on list k (or it is gone because S4 ran, after S3 or S2
+// let it go on). A second notifier on another list may take the waiter too: S4 reports both.
+//
+// Pass-on. After S4 the select claims at most one value, by a plain `try_recv` on one channel.
+// A wake-up it holds for any *other* list is then passed on with `notify_one` on that list when
+// the select returns (a value from another channel, a disconnection, or a timeout), exactly as a
+// dropped future passes on its unused one: another receiver asleep on that list may be the only
+// one left to take the value the wake-up was for. A select that finds nothing and waits again
+// does not pass on: its `try_recv` on every list came after S4 (so after the notifier's claim),
+// and found the channel empty, so the value was taken by someone else and the wake-up is spent.
+// A pass-on that finds the value already gone costs one spurious wake-up, never a loss.
+//
+// The rendezvous flavor (`zero.rs`) keeps its waiting senders and receivers in its own lists;
+// for it the receiver list here holds only selects (*watchers*). A rendezvous sender about to
+// sleep pushes itself under the flavor's lock, then does N1/N2 here; a select does S1 here, then
+// S2 under the flavor's lock. The lock orders the two: if S2's lock comes first, S1 happens
+// before the sender's push and N1, so N1 sees the sleeper; else S2 sees the sender.
+//
+// Under loom a select parks on a loom `Notify` rather than `thread::park` (`Wake::Notify`):
+// loom's `unpark` would wake it while it is blocked on another list's lock.
 
 use crate::primitive::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::primitive::sync::{Arc, Mutex, PoisonError};
@@ -56,6 +91,13 @@ enum Wake {
     Thread(Thread),
     /// A task; the owner puts its latest waker here before each registration.
     Task(std::sync::Mutex<Option<Waker>>),
+    /// Under loom only, a select's thread (`wait_any`). loom's `Thread::unpark` makes a thread
+    /// runnable whatever it is blocked on (tokio-rs/loom#249), and a select may be notified
+    /// through one list while it waits for another list's lock; loom then fails its own lock
+    /// assertion. Its `Notify` wakes only a thread waiting on that `Notify`, as std's unpark
+    /// leaves a thread blocked on a lock alone.
+    #[cfg(mqsync_loom)]
+    Notify(crate::primitive::sync::Notify),
 }
 
 impl Waiter {
@@ -73,6 +115,32 @@ impl Waiter {
             notified: AtomicBool::new(false),
             wake: Wake::Thread(thread::current()),
         })
+    }
+
+    /// The waiter for a select's wait (`wait_any`): the calling thread's, except under loom
+    /// (see `Wake::Notify`).
+    fn with_select<R>(f: impl FnOnce(&Arc<Waiter>) -> R) -> R {
+        #[cfg(not(mqsync_loom))]
+        {
+            with_thread_waiter(f)
+        }
+        #[cfg(mqsync_loom)]
+        {
+            f(&Arc::new(Waiter {
+                notified: AtomicBool::new(false),
+                wake: Wake::Notify(crate::primitive::sync::Notify::new()),
+            }))
+        }
+    }
+
+    /// Parks the owner until woken (or spuriously).
+    fn park(&self) {
+        #[cfg(mqsync_loom)]
+        if let Wake::Notify(notify) = &self.wake {
+            notify.wait();
+            return;
+        }
+        thread::park();
     }
 
     /// Whether a notifier took this waiter off its list.
@@ -109,6 +177,8 @@ impl Waiter {
     pub(crate) fn wake(&self) {
         match &self.wake {
             Wake::Thread(thread) => thread.unpark(),
+            #[cfg(mqsync_loom)]
+            Wake::Notify(notify) => notify.notify(),
             Wake::Task(slot) => {
                 let waker = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
                 if let Some(waker) = waker {
@@ -145,8 +215,14 @@ impl Waiters {
 
     /// S1: puts `waiter` on the list, its `notified` cleared.
     pub(crate) fn register(&self, waiter: &Arc<Waiter>) {
-        // Relaxed: the lock below orders it before any notifier that finds the waiter.
+        // Relaxed: the lock in `enlist` orders it before any notifier that finds the waiter.
         waiter.notified.store(false, Ordering::Relaxed);
+        self.enlist(waiter);
+    }
+
+    /// S1 without clearing `notified`: for a waiter that joins several lists for one wait
+    /// (`wait_any`), whose owner cleared it once before the first.
+    fn enlist(&self, waiter: &Arc<Waiter>) {
         let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
         list.push_back(Arc::clone(waiter));
         // SeqCst: S1 of the protocol, paired with N1's load.
@@ -248,6 +324,46 @@ impl Waiters {
             }
         })
     }
+}
+
+/// S0–S4 of the select protocol (module essay) for the calling thread: joins every list of
+/// `lists`, re-checks `ready`, parks until a notifier of any of them takes the waiter off or
+/// `deadline` passes, then leaves every list. On return `taken[i]` says whether `lists[i]`'s
+/// notifier took the waiter off: that wake-up is the caller's to use or to pass on.
+pub(crate) fn wait_any(
+    lists: &[&Waiters],
+    taken: &mut [bool],
+    ready: impl FnOnce() -> bool,
+    deadline: Option<Instant>,
+) {
+    debug_assert_eq!(lists.len(), taken.len(), "one `taken` flag per list");
+    Waiter::with_select(|waiter| {
+        // S0. Relaxed: every `enlist` below locks after it, and a notifier finds the waiter only
+        // under one of those locks, so it sets `notified` after this store.
+        waiter.notified.store(false, Ordering::Relaxed);
+        for list in lists {
+            list.enlist(waiter); // S1
+        }
+        if !ready() {
+            // S3. A spurious unpark (or one left over from an earlier wait) only loops.
+            while !waiter.is_notified() {
+                match deadline {
+                    None => waiter.park(),
+                    Some(deadline) => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            break;
+                        }
+                        thread::park_timeout(deadline - now);
+                    }
+                }
+            }
+        }
+        // S4: off every list before returning (the per-thread waiter's rule).
+        for (list, taken) in lists.iter().zip(taken.iter_mut()) {
+            *taken = !list.unregister(waiter);
+        }
+    });
 }
 
 impl fmt::Debug for Waiters {

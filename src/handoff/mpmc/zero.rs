@@ -43,6 +43,16 @@
 // value (M1 to another waiting receiver, else at the front of `orphans`), so a value whose
 // sender was told `Ok` is never lost.
 //
+// Selects (watchers): a `Select` over a rendezvous receiver does not wait on `receivers` (a
+// value handed to it would be committed to it before it chose which channel to take from).
+// It sleeps on the channel's receiver `Waiters` list (`waiters.rs`, unused otherwise by this
+// flavor) and, when woken, receives with a plain `try_recv` (M2). So a sender that is about to
+// wait on `senders` notifies one watcher (`notify_one`, after unlocking: one SeqCst load when
+// nobody selects), as does a dropped receive future that parks a value on `orphans`; a close
+// notifies all of them (`Chan::close`). A watcher's re-check (`can_recv`) takes the lock, which
+// orders it against the sender's push (waiters.rs essay, last paragraph). A `try_send` meets
+// only receivers on `receivers`, never a watcher: it fails with `Full` while only selects wait.
+//
 // Waking: a waiter's `notified` is set only under the lock, by whoever changes its entry (M1,
 // M2, close), and the waiter is woken after the unlock. The owner clears `notified` before it
 // publishes an entry (under the same lock later), so a mark always belongs to the current wait;
@@ -51,7 +61,7 @@
 // M1/M2 did), which keeps the per-thread waiter of `waiters.rs` sound.
 
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
-use super::waiters::{with_thread_waiter, Waiter};
+use super::waiters::{with_thread_waiter, Waiter, Waiters};
 use crate::primitive::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::primitive::thread;
 use std::collections::VecDeque;
@@ -187,11 +197,13 @@ impl<T> Zero<T> {
         }
     }
 
-    /// Sends, waiting for a receiver until `deadline` (`None`: for ever): M1, then D1.
+    /// Sends, waiting for a receiver until `deadline` (`None`: for ever): M1, then D1. A sender
+    /// that waits notifies one of `watchers` (the selects asleep on this channel).
     pub(crate) fn send_until(
         &self,
         value: T,
         deadline: Option<Instant>,
+        watchers: &Waiters,
     ) -> Result<(), SendTimeoutError<T>> {
         with_thread_waiter(|me| {
             me.reset();
@@ -212,6 +224,8 @@ impl<T> Zero<T> {
             }
             inner.senders.push_back((Arc::clone(me), value));
             drop(inner);
+            // After the push, outside the lock: a select may take the value (module essay).
+            watchers.notify_one();
             loop {
                 let timed_out = park_until(me, deadline);
                 let mut inner = self.lock();
@@ -275,12 +289,14 @@ impl<T> Zero<T> {
     }
 
     /// A send future's poll: M1 at the first poll, D1 at later ones. `value` is the future's
-    /// value until it is handed over or put on `senders`. `Err` gives the value back (closed).
+    /// value until it is handed over or put on `senders` (then one of `watchers` is notified).
+    /// `Err` gives the value back (closed).
     pub(crate) fn poll_send(
         &self,
         ticket: &mut Ticket,
         value: &mut Option<T>,
         cx: &Context<'_>,
+        watchers: &Waiters,
     ) -> Poll<Result<(), T>> {
         let me = ticket.waiter(cx);
         let mut inner = self.lock();
@@ -310,6 +326,9 @@ impl<T> Zero<T> {
                 me.reset();
                 inner.senders.push_back((me, value));
                 ticket.waiting = true;
+                drop(inner);
+                // After the push, outside the lock: a select may take the value.
+                watchers.notify_one();
                 Poll::Pending
             }
         }
@@ -366,8 +385,9 @@ impl<T> Zero<T> {
     }
 
     /// A dropped receive future (or `Stream`): leaves `receivers`, or re-offers a value handed
-    /// to it (to another waiting receiver, else at the front of `orphans`).
-    pub(crate) fn cancel_recv(&self, ticket: &mut Ticket) {
+    /// to it (to another waiting receiver, else at the front of `orphans`, notifying one of
+    /// `watchers`).
+    pub(crate) fn cancel_recv(&self, ticket: &mut Ticket, watchers: &Waiters) {
         if !std::mem::take(&mut ticket.waiting) {
             return;
         }
@@ -384,7 +404,11 @@ impl<T> Zero<T> {
                 drop(inner);
                 receiver.wake();
             }
-            Err(value) => inner.orphans.push_front(value),
+            Err(value) => {
+                inner.orphans.push_front(value);
+                drop(inner);
+                watchers.notify_one();
+            }
         }
     }
 
@@ -417,6 +441,13 @@ impl<T> Zero<T> {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed
+    }
+
+    /// Whether a `try_recv` now would not say `Empty`: an orphan, a waiting sender, or closed.
+    /// A select's re-check (S2 of waiters.rs), under the lock.
+    pub(crate) fn can_recv(&self) -> bool {
+        let inner = self.lock();
+        inner.closed || !inner.orphans.is_empty() || !inner.senders.is_empty()
     }
 
     /// True unless a dropped receive future left an orphan.
