@@ -135,7 +135,8 @@
 //
 // Every block is taken when a sender claims the last slot of the one before (ahead, before its
 // CAS, to keep the boundary short): one of the list's spares if there is one, else a new
-// allocation. The walk resets the block it finishes and keeps it as a spare (up to SPARES; past
+// allocation. The walk resets the block it finishes and keeps it as a spare (up to SPARES, fewer
+// for large values, see SPARE_BYTES; past
 // that it frees it), and a sender that took a block ahead for a boundary it then lost gives it
 // back the same way, so a list whose length stays within a few blocks allocates nothing in
 // steady state. A reused block is no different from a freed one for the argument above ([7]:
@@ -161,11 +162,14 @@ use std::mem::MaybeUninit;
 use std::ptr;
 
 /// Slots in one block. `BLOCK + 1` (a lap, with its sentinel) must be a power of two (see the
-/// wrap argument). 31 keeps a block of small values within a few cache lines and changes
-/// blocks once per 31 sends (reusing a spare when there is one); small under the checkers so
-/// that block changes are exercised.
+/// wrap argument). Every block change stalls the other senders (until the next block is
+/// linked) and the other receivers (until the head moves on), and a sender preempted there
+/// stalls them for its whole time slice; 127 makes that four times rarer than crossbeam's 31,
+/// which measured faster in the contended unbounded benches (2P2C, 4P4C; docs/benchmarks.md),
+/// at 2 KiB a block of `u64`s. Large values make large blocks: the spares kept are capped in
+/// bytes (`SPARE_BYTES`). Small under the checkers so that block changes are exercised.
 #[cfg(not(any(mqsync_loom, miri)))]
-const BLOCK: usize = 31;
+const BLOCK: usize = 127;
 #[cfg(any(mqsync_loom, miri))]
 const BLOCK: usize = 3;
 
@@ -244,12 +248,24 @@ struct Block<T> {
 }
 
 impl<T> Block<T> {
-    /// A fresh block, every slot unwritten and unfinished.
+    /// A fresh block, every slot unwritten and unfinished, built in place on the heap (a block
+    /// of large values is too big for a thread's stack).
     fn boxed() -> Box<Self> {
-        Box::new(Block {
-            next: AtomicPtr::new(ptr::null_mut()),
-            slots: std::array::from_fn(|_| Slot::new()),
-        })
+        let mut block = Box::<Self>::new_uninit();
+        let this = block.as_mut_ptr();
+        // SAFETY: `this` points to memory allocated for a `Block<T>`; each field is written
+        // once through a raw pointer (no reference to uninitialised memory is made), and after
+        // the loop every field is initialised (a slot's `value` is a `MaybeUninit`, which needs
+        // nothing), so `assume_init` is sound.
+        unsafe {
+            ptr::addr_of_mut!((*this).next).write(AtomicPtr::new(ptr::null_mut()));
+            let slots = ptr::addr_of_mut!((*this).slots).cast::<Slot<T>>();
+            for i in 0..BLOCK {
+                debug_assert!(i < BLOCK);
+                slots.add(i).write(Slot::new());
+            }
+            block.assume_init()
+        }
     }
 
     /// Waits until the next block is installed and returns it.
@@ -604,8 +620,13 @@ impl<T> List<T> {
     }
 }
 
-/// How many fresh blocks a list keeps for reuse (one under loom, to keep models small).
+/// How many fresh blocks a list keeps for reuse at most (one under loom, to keep models small).
 const SPARES: usize = if cfg!(mqsync_loom) { 1 } else { 4 };
+
+/// How many bytes of spare blocks a list keeps at most: all `SPARES` for small values (a block
+/// of 127 `u64`s is 2 KiB), fewer for large ones (at least one, so a list that stays within a
+/// block still allocates nothing).
+const SPARE_BYTES: usize = 64 << 10;
 
 /// Fresh blocks (reset, reachable by nobody) kept for reuse. Each cell holds null or a block
 /// that the cell owns; a block moves in by a CAS from null and out by a swap with null, so
@@ -616,6 +637,18 @@ struct Spares<T> {
 }
 
 impl<T> Spares<T> {
+    /// The cells in use for this `T`: `SPARES`, or fewer when blocks are large.
+    const KEPT: usize = {
+        let fit = SPARE_BYTES / std::mem::size_of::<Block<T>>();
+        if fit == 0 {
+            1
+        } else if fit < SPARES {
+            fit
+        } else {
+            SPARES
+        }
+    };
+
     fn new() -> Self {
         Spares {
             cells: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
@@ -625,7 +658,7 @@ impl<T> Spares<T> {
     /// Keeps `block` in a free cell, or frees it when every cell is taken.
     fn put(&self, block: Box<Block<T>>) {
         let block = Box::into_raw(block);
-        for cell in &self.cells {
+        for cell in &self.cells[..Self::KEPT] {
             // Release: publishes the block's reset to whoever takes it (the Acquire swap in
             // `take`). Failure Relaxed: the cell is taken, try the next one.
             if cell
@@ -741,6 +774,34 @@ mod tests {
     use std::sync::atomic::AtomicBool as StdAtomicBool;
     use std::sync::{Arc, Barrier};
     use std::thread;
+
+    #[test]
+    fn large_values_build_their_blocks_on_the_heap() {
+        // A block of 64 KiB values is several MiB: built on the stack first, it would overflow
+        // a thread's stack (2 MiB by default for spawned threads).
+        type Big = [u8; 64 << 10];
+        let n = if cfg!(miri) { 2 } else { BLOCK + 2 };
+        thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                let list = List::<Box<Big>>::new();
+                for i in 0..n {
+                    let mut value = Box::new([0u8; 64 << 10]);
+                    value[0] = i as u8;
+                    list.try_send(value).unwrap();
+                }
+                for i in 0..n {
+                    assert_eq!(list.try_recv().unwrap()[0], i as u8);
+                }
+                let inline = List::<Big>::new();
+                inline.try_send([7; 64 << 10]).unwrap();
+                assert_eq!(inline.try_recv().unwrap()[1], 7);
+                assert!(Spares::<Big>::KEPT >= 1 && Spares::<Big>::KEPT <= SPARES);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 
     #[test]
     fn fifo_across_many_blocks() {
