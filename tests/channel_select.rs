@@ -230,6 +230,54 @@ fn rendezvous_sender_hands_its_value_to_a_select() {
 }
 
 #[test]
+fn rendezvous_async_senders_and_orphans_wake_a_select() {
+    // The rendezvous flavor's other ways in: a waiting `send_async` future, a `SendSink` whose
+    // flush waits, and an orphan (a value handed to a `recv_async` future that was dropped
+    // before it returned it). Each must wake a select asleep on the channel; without the
+    // watcher notification the select below would sleep for ever (it has no deadline).
+    use futures::SinkExt;
+    let (tx, rx) = bounded::<u32>(0);
+    let mut select = Select::new();
+    let i = select.recv(&rx, |r| r);
+
+    let sender = {
+        let tx = tx.clone();
+        thread::spawn(move || {
+            thread::sleep(NAP);
+            futures::executor::block_on(tx.send_async(1))
+        })
+    };
+    assert_eq!(select.select(), (i, Ok(1)));
+    assert_eq!(sender.join().unwrap(), Ok(()));
+
+    let sender = {
+        let mut sink = tx.sink();
+        thread::spawn(move || {
+            thread::sleep(NAP);
+            futures::executor::block_on(sink.send(2))
+        })
+    };
+    assert_eq!(select.select(), (i, Ok(2)));
+    assert_eq!(sender.join().unwrap(), Ok(()));
+
+    // The orphan: a receive future takes the value from a blocked send, then is dropped.
+    let orphan = {
+        let (tx, rx) = (tx.clone(), rx.clone());
+        thread::spawn(move || {
+            thread::sleep(NAP);
+            let waker = futures::task::noop_waker();
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut fut = Box::pin(rx.recv_async());
+            assert!(std::future::Future::poll(fut.as_mut(), &mut cx).is_pending());
+            tx.send(3).unwrap(); // handed to the waiting future: returns at once
+            drop(fut); // never polled again: the value is left for the next receiver
+        })
+    };
+    assert_eq!(select.select(), (i, Ok(3)));
+    orphan.join().unwrap();
+}
+
+#[test]
 fn round_robin_serves_every_ready_receiver() {
     let (tx_a, a) = unbounded::<u8>();
     let (tx_b, b) = unbounded::<u8>();

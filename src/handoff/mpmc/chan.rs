@@ -61,8 +61,13 @@ impl<T> Chan<T> {
     #[inline]
     pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         dispatch!(&self.flavor, q => q.try_send(value))?;
-        // After the claim (a SeqCst RMW): N1 of waiters.rs.
-        self.recv_waiters.notify_one();
+        // A rendezvous `try_send` succeeds only by handing the value to a blocked receiver:
+        // nothing is left for a select watching `recv_waiters` (zero.rs notifies those only
+        // when a sender is about to wait).
+        if !matches!(self.flavor, Flavor::Zero(_)) {
+            // After the claim (a SeqCst RMW): N1 of waiters.rs.
+            self.recv_waiters.notify_one();
+        }
         Ok(())
     }
 

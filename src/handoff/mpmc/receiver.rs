@@ -191,7 +191,8 @@ impl<T> Receiver<T> {
     /// to `limit` values in all into `out` without waiting for more: the async form of
     /// [`recv_many`](Self::recv_many) (tokio's `recv_many`). Resolves to how many it moved: 0
     /// only when `limit` is 0, or when the channel is closed and drained. Dropping it before it
-    /// completes takes nothing.
+    /// completes takes nothing. Like any future, do not poll it after it has resolved (it would
+    /// receive again into `out`).
     ///
     /// # Examples
     ///

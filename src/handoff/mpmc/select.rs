@@ -339,7 +339,9 @@ impl<'a, O> Select<'a, O> {
     pub fn select_timeout(&mut self, timeout: Duration) -> Result<(usize, O), SelectTimeoutError> {
         match Instant::now().checked_add(timeout) {
             Some(deadline) => self.select_deadline(deadline),
-            None => self.run(None).ok_or(SelectTimeoutError),
+            // A timeout past the clock's range: no deadline, so as `select` (which panics with
+            // no receivers rather than sleep for ever).
+            None => Ok(self.select()),
         }
     }
 

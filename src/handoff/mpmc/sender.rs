@@ -105,7 +105,10 @@ impl<T> Sender<T> {
     }
 
     /// A future that sends `value`, waiting (without blocking the thread) while a bounded
-    /// channel is full. Runs on any executor. Dropping it before it completes sends nothing.
+    /// channel is full. Runs on any executor. Dropping it before it completes sends nothing,
+    /// except on a rendezvous channel (`bounded(0)`), where a receiver may have taken the value
+    /// from the waiting future already (the future's last poll returned `Pending`, and then a
+    /// receiver came).
     ///
     /// # Examples
     ///

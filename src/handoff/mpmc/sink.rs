@@ -19,7 +19,8 @@ use std::task::{Context, Poll};
 /// `poll_close` flushes and does not close the channel: other senders may still send, and the
 /// channel closes when the last sender (this sink's included) is dropped or `close` is called.
 /// A value still in flight when the sink is dropped is dropped unsent, as with a dropped
-/// `send_async` future: flush first.
+/// `send_async` future (except on a rendezvous channel, where a receiver may have taken it from
+/// the waiting sink already): flush first.
 ///
 /// Errors give the value back: `start_send` when the channel is closed, `poll_ready` /
 /// `poll_flush` / `poll_close` with the value in flight when the channel closed under it.

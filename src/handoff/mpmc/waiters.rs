@@ -16,7 +16,10 @@
 //   N2. otherwise lock; pop a waiter; set its `notified`; unlock; unpark / wake it.
 //
 // No lost wake-up: S1's RMW and S2's loads, N's claim and N1's load are all SeqCst, so they
-// sit in one total order. If N1 reads zero, N1 comes before S1's increment, so N's claim comes
+// sit in one total order. Every change of `sleepers` is an RMW made under the list's lock (the
+// decrements are Relaxed, but RMWs and the lock chain them in happens-before order), so a
+// SeqCst load that reads zero reads a value from before S1's increment in that chain: if N1
+// reads zero, N1 comes before S1's increment, so N's claim comes
 // before S2's loads, which then see it, and the sleeper does not sleep. If N1 reads non-zero,
 // N2 finds the sleeper in the list (S1 finished under the lock) or finds it gone because it
 // unregistered itself (then it did not sleep). On x86 a SeqCst load is a plain load and the

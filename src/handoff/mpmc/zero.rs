@@ -57,7 +57,8 @@
 // M2, close), and the waiter is woken after the unlock. The owner clears `notified` before it
 // publishes an entry (under the same lock later), so a mark always belongs to the current wait;
 // a spurious wake-up (an unpark left from an earlier wait, `park`'s own) is decided as "wait on".
-// A waiter is on at most one list, and on none when its operation returns (D1/D2 remove it, or
+// A waiter is on at most one of *these* lists (a select's waiter also joins the channel's
+// `Waiters` lists, see waiters.rs), and on none when its operation returns (D1/D2 remove it, or
 // M1/M2 did), which keeps the per-thread waiter of `waiters.rs` sound.
 
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
