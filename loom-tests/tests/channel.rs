@@ -362,3 +362,43 @@ fn select_passes_on_a_wake_up_it_does_not_use() {
         drop(sender.join().unwrap());
     });
 }
+
+#[test]
+fn select_that_lost_the_value_is_woken_by_the_next_send() {
+    // S selects over [a] (one arm, or the same channel twice), P sleeps in `a.recv()`, Q sends
+    // two values. A send may wake S and P may take its value first: S then scans, finds
+    // nothing, joins the list again, and the second send must wake whichever still sleeps
+    // (loom: deadlock otherwise). With two arms on one channel the waiter sits on one list
+    // twice, and leaving the list must take both entries out.
+    for arms in [1, 2] {
+        let mut builder = loom::model::Builder::new();
+        builder.max_branches = 100_000;
+        builder.check(move || {
+            let (tx, a) = unbounded::<u32>();
+            let a2 = a.clone();
+            let plain = thread::spawn(move || a2.recv().unwrap());
+            let selector = thread::spawn(move || {
+                let got = {
+                    let mut select = Select::new();
+                    for _ in 0..arms {
+                        select.recv(&a, |r| r.ok());
+                    }
+                    select.select().1
+                };
+                (got, a)
+            });
+            let sender = thread::spawn(move || {
+                tx.send(1).unwrap();
+                tx.send(2).unwrap();
+                tx
+            });
+            let (got, a) = selector.join().unwrap();
+            let p = plain.join().unwrap();
+            let mut both = [got.expect("a value, not a disconnect"), p];
+            both.sort_unstable();
+            assert_eq!(both, [1, 2], "{arms} arm(s)");
+            assert!(a.try_recv().is_err());
+            drop(sender.join().unwrap());
+        });
+    }
+}
