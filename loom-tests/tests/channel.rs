@@ -402,3 +402,43 @@ fn select_that_lost_the_value_is_woken_by_the_next_send() {
         });
     }
 }
+
+#[test]
+fn timed_select_that_gives_up_passes_its_wake_up_on() {
+    // S waits on [a] with a timeout (under loom the deadline passes at the first wait), P
+    // sleeps in `a.recv()`, Q sends one value: whoever gets it, nobody is left asleep beside
+    // it (loom: deadlock) and nothing is received twice (when S gets it, S sends P another).
+    // S's last scan follows its leaving the lists, so a wake-up it holds when it gives up has
+    // no value behind it; its pass-on there is a margin this model cannot tell from none.
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 100_000;
+    builder.check(|| {
+        let (tx, a) = unbounded::<u32>();
+        let a2 = a.clone();
+        let tx2 = tx.clone();
+        let plain = thread::spawn(move || a2.recv().unwrap());
+        let selector = thread::spawn(move || {
+            let got = {
+                let mut select = Select::new();
+                select.recv(&a, |r| r.ok());
+                select.select_timeout(std::time::Duration::from_secs(1))
+            };
+            if got.is_ok() {
+                tx2.send(2).unwrap();
+            }
+            (got.ok().and_then(|(_, v)| v), a)
+        });
+        let sender = thread::spawn(move || {
+            tx.send(1).unwrap();
+            tx
+        });
+        let (got, a) = selector.join().unwrap();
+        let p = plain.join().unwrap();
+        match got {
+            Some(v) => assert_eq!((v, p), (1, 2)),
+            None => assert_eq!(p, 1),
+        }
+        assert!(a.try_recv().is_err());
+        drop(sender.join().unwrap());
+    });
+}

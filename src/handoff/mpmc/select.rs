@@ -368,11 +368,14 @@ impl<'a, O> Select<'a, O> {
     /// L1–L4 of the protocol. `None`: the deadline passed.
     fn run(&mut self, deadline: Option<Instant>) -> Option<(usize, O)> {
         let mut backoff = Backoff::new();
+        // Under loom a deadline passes at the first wait (as in `wait_any` and zero.rs): loom
+        // has no wall clock, and waiting for the real one would only spin.
+        let mut waited = false;
         loop {
             if let Some(pos) = self.scan() {
                 return Some(self.finish(pos)); // L3
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.is_some_and(|d| (cfg!(mqsync_loom) && waited) || Instant::now() >= d) {
                 self.pass_on(None); // L4
                 return None;
             }
@@ -388,6 +391,7 @@ impl<'a, O> Select<'a, O> {
             let arms = &self.arms;
             let ready = || arms.iter().any(|entry| entry.arm.can_recv());
             wait_any(&self.lists, &mut self.taken, ready, deadline);
+            waited = true;
             // As `Pace`: after a wake-up the spin starts afresh before sleeping again.
             backoff = Backoff::new();
         }
