@@ -146,6 +146,29 @@ impl Waiter {
         thread::park();
     }
 
+    /// Parks the owner until a notifier takes this waiter off its list (true) or `deadline`
+    /// passes (false). Spurious unparks (`park`'s own, or one left from an earlier wait) only
+    /// loop. Under loom the deadline passes at the first wait: loom has no wall clock (its
+    /// `park_timeout` is a yield), and the race that matters is the give-up against a notifier.
+    pub(crate) fn park_until(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.is_notified() {
+                return true;
+            }
+            match deadline {
+                None => self.park(),
+                Some(_) if cfg!(mqsync_loom) => return false,
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    thread::park_timeout(deadline - now);
+                }
+            }
+        }
+    }
+
     /// Whether a notifier took this waiter off its list.
     pub(crate) fn is_notified(&self) -> bool {
         // Acquire: pairs with the Release store in `Waiters::take_one` (and the lock).
@@ -309,22 +332,8 @@ impl Waiters {
                 self.unregister(waiter);
                 return true;
             }
-            loop {
-                if waiter.is_notified() {
-                    return true;
-                }
-                match deadline {
-                    None => thread::park(),
-                    Some(deadline) => {
-                        let now = Instant::now();
-                        if now >= deadline {
-                            // A notifier that took us first gave us its wake-up: use it.
-                            return !self.unregister(waiter);
-                        }
-                        thread::park_timeout(deadline - now);
-                    }
-                }
-            }
+            // Deadline passed: a notifier that took us first gave us its wake-up: use it.
+            waiter.park_until(deadline) || !self.unregister(waiter)
         })
     }
 }
@@ -348,23 +357,8 @@ pub(crate) fn wait_any(
             list.enlist(waiter); // S1
         }
         if !ready() {
-            // S3. A spurious unpark (or one left over from an earlier wait) only loops.
-            while !waiter.is_notified() {
-                match deadline {
-                    None => waiter.park(),
-                    // Under loom the deadline passes at the first wait (as in zero.rs): loom has
-                    // no wall clock, its `park_timeout` is a yield, and the race that matters is
-                    // the give-up (S4) against a notifier.
-                    Some(_) if cfg!(mqsync_loom) => break,
-                    Some(deadline) => {
-                        let now = Instant::now();
-                        if now >= deadline {
-                            break;
-                        }
-                        thread::park_timeout(deadline - now);
-                    }
-                }
-            }
+            // S3; notified or not, S4 below says which list's notifier took the waiter.
+            waiter.park_until(deadline);
         }
         // S4: off every list before returning (the per-thread waiter's rule).
         for (list, taken) in lists.iter().zip(taken.iter_mut()) {

@@ -64,7 +64,6 @@
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use super::waiters::{with_thread_waiter, Waiter, Waiters};
 use crate::primitive::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use crate::primitive::thread;
 use std::collections::VecDeque;
 use std::fmt;
 use std::task::{Context, Poll};
@@ -228,7 +227,7 @@ impl<T> Zero<T> {
             // After the push, outside the lock: a select may take the value (module essay).
             watchers.notify_one();
             loop {
-                let timed_out = park_until(me, deadline);
+                let timed_out = !me.park_until(deadline);
                 let mut inner = self.lock();
                 let Some(index) = inner.sender_index(me) else {
                     return Ok(()); // D1: a receiver took it.
@@ -268,7 +267,7 @@ impl<T> Zero<T> {
             inner.receivers.push_back(Arc::clone(me));
             drop(inner);
             loop {
-                let timed_out = park_until(me, deadline);
+                let timed_out = !me.park_until(deadline);
                 let mut inner = self.lock();
                 if let Some(value) = inner.collect(me) {
                     return Ok(value);
@@ -475,27 +474,5 @@ impl<T> fmt::Debug for Zero<T> {
             .field("senders", &inner.senders.len())
             .field("receivers", &inner.receivers.len())
             .finish_non_exhaustive()
-    }
-}
-
-/// Parks the calling thread until `me` is notified (false) or `deadline` passes (true).
-fn park_until(me: &Waiter, deadline: Option<Instant>) -> bool {
-    loop {
-        if me.is_notified() {
-            return false;
-        }
-        match deadline {
-            None => thread::park(),
-            // Under loom the deadline passes at the first wait: loom cannot explore a wall
-            // clock, and this is the race that matters (the give-up racing a meeting, D1/D2).
-            Some(_) if cfg!(mqsync_loom) => return true,
-            Some(deadline) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return true;
-                }
-                thread::park_timeout(deadline - now);
-            }
-        }
     }
 }
