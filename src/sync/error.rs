@@ -64,6 +64,14 @@ pub enum SinkError {
     #[cfg(feature = "sqlite")]
     #[error("SQLite transaction failed")]
     Sqlite(#[source] rusqlite::Error),
+    /// The statement of a [`PostgresSink`](super::PostgresSink) batch failed (nothing of it
+    /// committed, or, if the connection broke during the commit, perhaps all of it: a retry is
+    /// harmless either way). Fatal for a change PostgreSQL refuses (SQLSTATE class 22, a data
+    /// exception, or 23, a constraint), retriable otherwise (a lost connection, a server
+    /// shutting down, a serialization failure or deadlock).
+    #[cfg(feature = "postgres")]
+    #[error("PostgreSQL batch failed")]
+    Postgres(#[source] postgres::Error),
     /// A [`RedisSink`](super::RedisSink) batch failed: the server refused it, or the connection
     /// stayed lost for the whole `retry_for`. Retriable (a refusal such as `OOM` or `LOADING`
     /// passes).
@@ -132,6 +140,8 @@ impl SinkError {
             SinkError::Rejected(_) | SinkError::Fatal(_) => SinkErrorKind::Fatal,
             #[cfg(feature = "sqlite")]
             SinkError::Sqlite(error) if sqlite_refused(error) => SinkErrorKind::Fatal,
+            #[cfg(feature = "postgres")]
+            SinkError::Postgres(error) if postgres_refused(error) => SinkErrorKind::Fatal,
             _ => SinkErrorKind::Retriable,
         }
     }
@@ -167,6 +177,18 @@ fn sqlite_refused(error: &rusqlite::Error) -> bool {
         | rusqlite::Error::InvalidParameterCount(..) => true,
         _ => false,
     }
+}
+
+/// True for a PostgreSQL failure that the same statement with the same values meets again:
+/// SQLSTATE class 22 (data exception: a value out of range, an invalid byte sequence) or 23
+/// (integrity constraint violation). Everything else (no server error at all: a lost
+/// connection; `57P01` admin shutdown; `40001`/`40P01` serialization failure or deadlock; ...)
+/// may pass.
+#[cfg(feature = "postgres")]
+fn postgres_refused(error: &postgres::Error) -> bool {
+    error
+        .code()
+        .is_some_and(|code| matches!(code.code().get(..2), Some("22" | "23")))
 }
 
 #[cfg(all(test, feature = "sqlite"))]
