@@ -188,8 +188,9 @@ mod tests {
         for word in [
             "test [-- ARGS]",
             "help",
-            "(redis-server)",
+            "(redis-server, initdb)",
             "MQSYNC_SKIP_REDIS=1",
+            "MQSYNC_SKIP_POSTGRES=1",
             "REDIS_URL              read by the examples, not the tests",
             "--features full ARGS",
         ] {
