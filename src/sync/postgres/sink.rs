@@ -669,9 +669,17 @@ mod tests {
         for start in 0..n {
             for a in 0..n {
                 for b in 0..n {
-                    let batch = [changes[a].clone(), changes[b].clone()];
+                    // Unique ids: the replica deduplicates versionless changes by id, the
+                    // sink (like the SQLite sink) leaves that to the engine.
+                    let with_id = |i: usize, tag: &str| {
+                        let mut c = changes[i].clone();
+                        c.id = format!("{tag}-{start}-{a}-{b}");
+                        c
+                    };
+                    let batch = [with_id(a, "a"), with_id(b, "b")];
+                    let first = with_id(start, "start");
                     let replica = Replica::new();
-                    replica.apply(&changes[start]);
+                    replica.apply(&first);
                     for c in &batch {
                         replica.apply(c);
                     }
@@ -682,7 +690,7 @@ mod tests {
                     let fold = winners(&valid);
                     let winner = &fold["k"];
                     let model = Replica::new();
-                    model.apply(&changes[start]);
+                    model.apply(&first);
                     if winner.forced {
                         let fresh = Replica::new();
                         fresh.apply(winner.change);
