@@ -1,11 +1,16 @@
 //! The PostgreSQL sink against its peers, on the same 5,000 rows into an emptied table each
-//! iteration, on a private cluster (`postgres_testing::PostgresServer`: loopback TCP,
-//! `fsync = off`, so the numbers are round trips and server work, not disk flushes):
+//! iteration, on a private cluster (`postgres_testing::PostgresServer`, loopback TCP), twice:
+//! group `postgres_upsert_5000` with `fsync = off` (round trips and server work, not disk
+//! flushes) and group `postgres_upsert_5000_fsync` with PostgreSQL's defaults (every commit
+//! waits for its WAL on disk, as on a production server; there `autocommit_per_row` writes the
+//! first 500 rows only, to keep the run short; compare throughputs, rows/s):
 //!
 //! * `sink_batched`: `PostgresSink::apply` in batches of 256 (the engine's default batch size):
 //!   one statement per batch (`UNNEST` upsert with the version check, checkpoint row);
 //! * `bare_unnest_one_tx`: the same rows with the `postgres` crate directly, one transaction
 //!   for all, a `UNNEST` upsert without version check per 256 rows (the practical limit);
+//! * `bare_unnest_tx_per_batch`: the same statements, each its own transaction, as the sink
+//!   commits (one commit per batch, so the same number of WAL flushes in the `_fsync` group);
 //! * `bare_copy_one_tx`: the same, but each 256 rows go through `COPY` into a temporary table
 //!   and `INSERT … SELECT … ON CONFLICT` (the other way to send many rows);
 //! * `autocommit_per_row`: one implicit transaction per row, a prepared single-row upsert
@@ -62,15 +67,26 @@ fn empty(client: &mut postgres::Client) {
 }
 
 fn bench(c: &mut Criterion) {
-    let server =
-        PostgresServer::start().expect("start postgres (apt-get install -y postgresql-15)");
+    run(c, false);
+    run(c, true);
+}
+
+/// The four rows on a server with `fsync` off, or (`durable`) on.
+fn run(c: &mut Criterion, durable: bool) {
+    let server = if durable {
+        PostgresServer::start_durable()
+    } else {
+        PostgresServer::start()
+    }
+    .expect("start postgres (apt-get install -y postgresql-15)");
     let url = server.url();
     let schema = PostgresSchema::builder("entities").build().unwrap();
     drop(PostgresSink::connect(&url, schema.clone(), "bench").unwrap()); // creates the tables
     let mut admin = server.client().unwrap();
     let changes = rows();
 
-    let mut group = c.benchmark_group(format!("postgres_upsert_{ROWS}"));
+    let suffix = if durable { "_fsync" } else { "" };
+    let mut group = c.benchmark_group(format!("postgres_upsert_{ROWS}{suffix}"));
     group.throughput(Throughput::Elements(ROWS));
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
@@ -119,6 +135,33 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    group.bench_function("bare_unnest_tx_per_batch", |b| {
+        let mut client = server.client().unwrap();
+        let upsert = client.prepare(UNNEST_UPSERT).unwrap();
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                empty(&mut admin);
+                let start = Instant::now();
+                for batch in changes.chunks(BATCH) {
+                    let (mut keys, mut versions, mut bodies) = (vec![], vec![], vec![]);
+                    for c in batch {
+                        let (k, v, body) = columns(c);
+                        keys.push(k);
+                        versions.push(v);
+                        bodies.push(body);
+                    }
+                    // One statement, so one implicit transaction per batch: the sink's commits.
+                    client
+                        .execute(&upsert, &[&keys, &versions, &bodies])
+                        .unwrap();
+                }
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+
     group.bench_function("bare_copy_one_tx", |b| {
         let mut client = server.client().unwrap();
         client
@@ -160,6 +203,14 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // With a flush per commit, 5,000 commits take seconds per iteration: 500 rows give the
+    // per-row rate.
+    let per_row = if durable {
+        &changes[..500]
+    } else {
+        &changes[..]
+    };
+    group.throughput(Throughput::Elements(per_row.len() as u64));
     group.bench_function("autocommit_per_row", |b| {
         let mut client = server.client().unwrap();
         let upsert = client.prepare(ROW_UPSERT).unwrap();
@@ -168,7 +219,7 @@ fn bench(c: &mut Criterion) {
             for _ in 0..iters {
                 empty(&mut admin);
                 let start = Instant::now();
-                for c in &changes {
+                for c in per_row {
                     let (k, v, body) = columns(c);
                     client.execute(&upsert, &[&k, &v, &body]).unwrap();
                 }

@@ -24,8 +24,9 @@ pub const PASSWORD: &str = "mqsync-test-password";
 
 /// A private PostgreSQL cluster: `initdb` in a temporary directory, `postgres` listening on
 /// `127.0.0.1:<free port>` (and a Unix socket in that directory), password authentication for
-/// [`USER`] over TCP, `fsync = off` (a killed *server* loses nothing it acknowledged: its WAL is
-/// written to the OS before a commit returns; only an OS crash could). Killed and its directory
+/// [`USER`] over TCP, `fsync = off` unless started with
+/// [`start_durable`](Self::start_durable) (a killed *server* loses nothing it acknowledged
+/// either way: its WAL is written to the OS before a commit returns; only an OS crash could). Killed and its directory
 /// removed on drop.
 ///
 /// `initdb` refuses to run as root: as root, the cluster's directory is handed to the
@@ -47,6 +48,8 @@ pub struct PostgresServer {
     /// The `postgres` user's ids when we run as root.
     run_as: Option<(u32, u32)>,
     dir: tempfile::TempDir,
+    /// `fsync` and `full_page_writes` on ([`start_durable`](Self::start_durable)).
+    durable: bool,
 }
 
 impl PostgresServer {
@@ -94,6 +97,22 @@ impl PostgresServer {
     /// Creates a cluster, starts it on a free loopback port and waits until it accepts
     /// [`USER`]. Fails with a message naming the install command when the binaries are missing.
     pub fn start() -> io::Result<PostgresServer> {
+        Self::start_with(false)
+    }
+
+    /// As [`start`](Self::start), but with PostgreSQL's defaults for durability: `fsync` and
+    /// `full_page_writes` on, so that every commit waits for its WAL to reach the disk, as on a
+    /// production server (for benchmarks that count commits; slower to test with).
+    ///
+    /// ```no_run
+    /// let server = mqsync::sync::postgres_testing::PostgresServer::start_durable()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_durable() -> io::Result<PostgresServer> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> io::Result<PostgresServer> {
         let Some(bin) = Self::bin_dir() else {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -140,6 +159,7 @@ impl PostgresServer {
             bin,
             run_as,
             dir,
+            durable,
         };
         let mut last_error = None;
         for _ in 0..5 {
@@ -231,7 +251,11 @@ impl PostgresServer {
                     "unix_socket_directories={}",
                     self.dir.path().display()
                 ))
-                .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+                .args(if self.durable {
+                    ["-c", "fsync=on", "-c", "full_page_writes=on"]
+                } else {
+                    ["-c", "fsync=off", "-c", "full_page_writes=off"]
+                })
                 .args(["-c", "max_connections=50", "-c", "shared_buffers=32MB"])
                 .process_group(0);
             let child = as_user(&mut command, self.run_as)
