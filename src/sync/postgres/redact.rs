@@ -40,8 +40,10 @@ fn secrets(conn: &str) -> Vec<&str> {
             let mut found = Vec::new();
             let authority_end = rest.rfind('@');
             if let Some(at) = authority_end {
-                let userinfo = &rest[..at];
-                found.push(userinfo.split_once(':').map_or(userinfo, |(_, pw)| pw));
+                // `user:password` or `user` alone: only what follows a `:` is a password.
+                if let Some((_, password)) = rest[..at].split_once(':') {
+                    found.push(password);
+                }
             }
             let after = authority_end.map_or(rest, |at| &rest[at + 1..]);
             if let Some((_, query)) = after.split_once('?') {
@@ -102,6 +104,8 @@ mod tests {
                 "postgres://h/db?user=u&password=***",
             ),
             ("postgres://h/db", "postgres://h/db"),
+            ("postgres://postgres@h/db", "postgres://postgres@h/db"),
+            ("postgres://u:@h/db", "postgres://u:@h/db"),
             (
                 "host=h user=u password=pw dbname=d",
                 "host=h user=u password=*** dbname=d",
