@@ -83,6 +83,44 @@ fn expected(log: &[Change]) -> BTreeMap<String, serde_json::Value> {
     replica.snapshot()
 }
 
+/// Per key of `log`, deletes included: the version and whether it is a tombstone, as in-order
+/// application leaves them (the replica's rule).
+fn expected_versions(log: &[Change]) -> BTreeMap<String, (Option<u64>, bool)> {
+    let replica = Replica::new();
+    for c in log {
+        replica.apply(c);
+    }
+    log.iter()
+        .map(|c| {
+            let key = &c.key;
+            (
+                key.clone(),
+                (replica.version(key), replica.get(key).is_none()),
+            )
+        })
+        .collect()
+}
+
+/// Every row of `table` (default columns), tombstones included: key → (version, deleted).
+fn stored_versions(url: &str, table: &str) -> BTreeMap<String, (Option<u64>, bool)> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    client
+        .query(
+            &format!("SELECT key, version, deleted FROM \"{table}\""),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let version: Option<i64> = row.get(1);
+            (
+                row.get(0),
+                (version.map(|v| u64::try_from(v).unwrap()), row.get(2)),
+            )
+        })
+        .collect()
+}
+
 // ---- the version rule -----------------------------------------------------------------------
 
 #[test]
@@ -99,16 +137,20 @@ fn sql_version_check_matches_supersedes_in_any_order() {
         sink.apply(batch).unwrap();
     }
     assert_eq!(sink.snapshot().unwrap(), want);
+    let versions = expected_versions(&changes);
+    assert_eq!(stored_versions(&server.url(), "entities"), versions);
     // One change at a time, in log order, into a second table: the same state.
     let one_by_one = PostgresSink::connect(&server.url(), schema("one_by_one"), "log2").unwrap();
     for c in &changes {
         one_by_one.apply(std::slice::from_ref(c)).unwrap();
     }
     assert_eq!(one_by_one.snapshot().unwrap(), want);
+    assert_eq!(stored_versions(&server.url(), "one_by_one"), versions);
     // The whole log as one batch (every key many times over): still the same state.
     let whole = PostgresSink::connect(&server.url(), schema("whole"), "log3").unwrap();
     whole.apply(&changes).unwrap();
     assert_eq!(whole.snapshot().unwrap(), want);
+    assert_eq!(stored_versions(&server.url(), "whole"), versions);
 }
 
 #[test]
@@ -167,17 +209,16 @@ fn duplicate_keys_in_one_batch_end_as_in_order_application() {
         versionless,
         Change::upsert("v", 2, json!(2)),
     ];
-    sink.apply(&[Change::upsert("v", 5, json!(5))]).unwrap();
+    let first = Change::upsert("v", 5, json!(5));
+    sink.apply(std::slice::from_ref(&first)).unwrap();
     sink.apply(&batch).unwrap();
-    let want = {
-        let replica = Replica::new();
-        replica.apply(&Change::upsert("v", 5, json!(5)));
-        for c in &batch {
-            replica.apply(c);
-        }
-        replica.snapshot()
-    };
+    let all: Vec<Change> = std::iter::once(first).chain(batch).collect();
+    let want = expected(&all);
     assert_eq!(sink.snapshot().unwrap(), want);
+    assert_eq!(
+        stored_versions(&server.url(), "entities"),
+        expected_versions(&all)
+    );
     assert_eq!(
         want["v"],
         json!(2),
@@ -250,6 +291,10 @@ fn the_checkpoint_is_written_with_the_rows_and_resumes_a_reopened_sink() {
     }
     assert_eq!(sink.checkpoint(), 500);
     assert_eq!(sink.snapshot().unwrap(), expected(&changes));
+    assert_eq!(
+        stored_versions(&server.url(), "entities"),
+        expected_versions(&changes)
+    );
     // A dead-lettered position is settled so that the checkpoint can pass it.
     let other = PostgresSink::connect(&server.url(), schema("entities"), "other-log").unwrap();
     other
@@ -347,6 +392,10 @@ fn burst_through_a_broken_server(kill: bool) {
     );
     assert_eq!(inner.checkpoint(), LEN);
     assert_eq!(inner.snapshot().unwrap(), expected(&changes));
+    assert_eq!(
+        stored_versions(&url, "entities"),
+        expected_versions(&changes)
+    );
     // And what the server holds, read by a fresh sink, is the same.
     let reopened = PostgresSink::connect(&url, schema("entities"), "log").unwrap();
     assert_eq!(reopened.checkpoint(), LEN);
