@@ -276,7 +276,7 @@ fn the_checkpoint_is_written_with_the_rows_and_resumes_a_reopened_sink() {
     let mut client = server.client().unwrap();
     let stored: i64 = client
         .query_one(
-            "SELECT position FROM mqsync_checkpoint WHERE source = 'log'",
+            "SELECT position FROM mqsync_checkpoint WHERE source = 'log' AND table_name = 'entities'",
             &[],
         )
         .unwrap()
@@ -305,6 +305,62 @@ fn the_checkpoint_is_written_with_the_rows_and_resumes_a_reopened_sink() {
     assert_eq!(other.checkpoint(), 2);
     let reopened = PostgresSink::connect(&server.url(), schema("entities"), "other-log").unwrap();
     assert_eq!(reopened.checkpoint(), 2);
+}
+
+#[test]
+fn two_tables_fed_by_one_source_keep_their_own_checkpoints() {
+    let Some(server) = server() else { return };
+    let changes: Vec<Change> = log(300, 30)
+        .into_iter()
+        .zip(0u64..)
+        .map(|(c, p)| c.at_position(p))
+        .collect();
+    {
+        // One source ("log"), two sinks on two tables sharing the checkpoint table: one ahead
+        // (300), one behind (120). Each writes after the other, so a shared row would end at
+        // whichever wrote last.
+        let ahead = sink(&server, "ahead");
+        let behind = sink(&server, "behind");
+        for (a, b) in changes.chunks(50).zip(changes[..120].chunks(20)) {
+            ahead.apply(a).unwrap();
+            behind.apply(b).unwrap();
+        }
+        assert_eq!((ahead.checkpoint(), behind.checkpoint()), (300, 120));
+    }
+    let (ahead, behind) = (sink(&server, "ahead"), sink(&server, "behind"));
+    assert_eq!(ahead.checkpoint(), 300);
+    assert_eq!(
+        behind.checkpoint(),
+        120,
+        "the table behind resumes where it is"
+    );
+    let mut client = server.client().unwrap();
+    let rows: Vec<(String, String, i64)> = client
+        .query(
+            "SELECT source, table_name, position FROM mqsync_checkpoint ORDER BY table_name",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("log".into(), "ahead".into(), 300),
+            ("log".into(), "behind".into(), 120)
+        ]
+    );
+    // The one behind catches up from its own checkpoint and reaches the full state.
+    for batch in changes[behind.checkpoint() as usize..].chunks(40) {
+        behind.apply(batch).unwrap();
+    }
+    assert_eq!(behind.checkpoint(), 300);
+    assert_eq!(behind.snapshot().unwrap(), expected(&changes));
+    assert_eq!(
+        stored_versions(&server.url(), "behind"),
+        expected_versions(&changes)
+    );
 }
 
 // ---- the server goes away ---------------------------------------------------------------------
@@ -537,7 +593,10 @@ fn custom_columns_work_and_bad_identifiers_are_refused_before_connecting() {
         .collect();
     assert_eq!(rows, [("o1".into(), 1, false), ("o2".into(), 1, true)]);
     let cp: i64 = client
-        .query_one("SELECT position FROM cp WHERE source = 'orders'", &[])
+        .query_one(
+            "SELECT position FROM cp WHERE source = 'orders' AND table_name = 'Orders'",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(cp, 2);

@@ -23,8 +23,9 @@ use serde::{Deserialize, Serialize};
 /// | `deleted` | `boolean` | true: an [`Op::Delete`](crate::sync::Op::Delete) tombstone |
 /// | `updated_at` | `timestamptz` | when the row was last written (the statement's `now()`) |
 ///
-/// and a checkpoint table (default `mqsync_checkpoint`) of `(source text PRIMARY KEY, position
-/// bigint)`. The body is `text`, not `jsonb`, because the version rule breaks ties between
+/// and a checkpoint table (default `mqsync_checkpoint`) of `(source text, table_name text,
+/// position bigint, PRIMARY KEY (source, table_name))`: one row per source *and* data table, so
+/// that two sinks fed by one source keep two resume positions. The body is `text`, not `jsonb`, because the version rule breaks ties between
 /// upserts of one version by comparing serialized JSON byte by byte
 /// ([`Change::supersedes`](crate::sync::Change::supersedes)), and `jsonb` does not keep that
 /// text; query it as `body::jsonb`.
@@ -152,7 +153,7 @@ impl PostgresSchemaBuilder {
     }
 
     /// Names the checkpoint table (default `mqsync_checkpoint`); several data tables may share
-    /// one, as each sink records under its own source name.
+    /// one, as each sink records under its source's name *and* its data table's name.
     ///
     /// ```
     /// assert!(mqsync::sync::PostgresSchema::builder("t").checkpoint_table("cp").build().is_ok());
@@ -284,7 +285,8 @@ impl PostgresSchema {
                \"{deleted}\" boolean NOT NULL DEFAULT false, \
                \"{updated_at}\" timestamptz NOT NULL DEFAULT now());\n\
              CREATE TABLE IF NOT EXISTS \"{checkpoint_table}\" (\
-               source text PRIMARY KEY NOT NULL, position bigint NOT NULL);"
+               source text NOT NULL, table_name text NOT NULL, position bigint NOT NULL, \
+               PRIMARY KEY (source, table_name));"
         )
     }
 
@@ -299,7 +301,8 @@ impl PostgresSchema {
     /// * `$5..$8`, same shapes: rows written whatever the table holds (a key whose batch held a
     ///   versionless change: applied in order, it would have replaced the row, and what follows
     ///   it in the batch was folded against it; see `sink.rs`).
-    /// * `$9` source, `$10` position, `$11` whether to write the checkpoint at all.
+    /// * `$9` source, `$10` data table's name, `$11` position, `$12` whether to write the
+    ///   checkpoint at all.
     ///
     /// The two upserts never share a key, so neither touches a row twice.
     pub(crate) fn apply_sql(&self) -> String {
@@ -334,28 +337,30 @@ impl PostgresSchema {
                           OR excluded.\"{body}\" COLLATE \"C\" > cur.\"{body}\" COLLATE \"C\")) \
                RETURNING 1), \
              forced AS ({} RETURNING 1), \
-             checkpoint AS (INSERT INTO \"{checkpoint_table}\" (source, position) \
-               SELECT $9::text, $10::int8 WHERE $11::bool \
-               ON CONFLICT (source) DO UPDATE SET position = excluded.position RETURNING 1) \
+             checkpoint AS (INSERT INTO \"{checkpoint_table}\" (source, table_name, position) \
+               SELECT $9::text, $10::text, $11::int8 WHERE $12::bool \
+               ON CONFLICT (source, table_name) DO UPDATE SET position = excluded.position \
+               RETURNING 1) \
              SELECT 1",
             insert(1),
             insert(5),
         )
     }
 
-    /// Writes a source's resume position: parameters `(source, position)`.
+    /// Writes a source's resume position in this table: parameters `(source, table_name,
+    /// position)`.
     pub(crate) fn checkpoint_write_sql(&self) -> String {
         format!(
-            "INSERT INTO \"{0}\" (source, position) VALUES ($1, $2) \
-             ON CONFLICT (source) DO UPDATE SET position = excluded.position",
+            "INSERT INTO \"{0}\" (source, table_name, position) VALUES ($1, $2, $3) \
+             ON CONFLICT (source, table_name) DO UPDATE SET position = excluded.position",
             self.checkpoint_table
         )
     }
 
-    /// Reads a source's resume position: parameter `(source)`.
+    /// Reads a source's resume position in this table: parameters `(source, table_name)`.
     pub(crate) fn checkpoint_read_sql(&self) -> String {
         format!(
-            "SELECT position FROM \"{0}\" WHERE source = $1",
+            "SELECT position FROM \"{0}\" WHERE source = $1 AND table_name = $2",
             self.checkpoint_table
         )
     }
@@ -406,7 +411,7 @@ mod tests {
         let schema = PostgresSchema::builder("Orders").build().unwrap();
         let sql = schema.apply_sql();
         assert!(sql.contains("INSERT INTO \"Orders\" AS cur"), "{sql}");
-        assert!(sql.contains("$11::bool"), "{sql}");
-        assert!(!sql.contains("$12"), "{sql}");
+        assert!(sql.contains("$12::bool"), "{sql}");
+        assert!(!sql.contains("$13"), "{sql}");
     }
 }

@@ -10,7 +10,10 @@
 // SqliteSink's protocol (sqlite/sink.rs), on a server:
 //
 // State. `next`: every position below it is in the table; it mirrors the checkpoint row
-// (`position` for this sink's `source`) as last committed by this process. `above`: positions
+// (`position` for this sink's `source` and data table) as last committed by this process.
+// The row is keyed by both: two sinks fed by one source, on two tables, are at two
+// positions, and one must never overwrite the other's (the one ahead would hide a gap of the
+// one behind). `above`: positions
 // at or above `next` that are in the table too (the engine's workers finish batches out of
 // order, so a batch can land above a gap). Both live under the mutex that also guards the
 // connection, and change only after a commit succeeded.
@@ -34,8 +37,18 @@
 // leave `next`/`above` as they were: if it committed, the engine's retry writes the same rows
 // again (harmless, by the version rule) and the same checkpoint. Our `next` may then lag the
 // committed row for a while, and a later batch may write a *lower* checkpoint than the one on
-// the server: a step back, which only lengthens a replay. On every reconnect `next` is read
-// back from the server (the larger of the two wins), which closes that window.
+// the server: a step back, which only lengthens a replay.
+//
+// Reconnect. The new connection reads the row first, and only once that succeeded does the
+// sink keep the connection (a failed read leaves no link, so the next call reconnects and
+// reads again). The server's value is the truth: `next = stored`, and `above` keeps only
+// what lies at or above it; then `next` advances over `above` as a batch would (writing the
+// row if it moved). Taking the server's word can only lengthen a replay: if the row is ahead
+// of memory (the lost statement committed), memory was behind; if it is behind (a step back
+// as above, or a server that lost commits it had acknowledged, after a failover), positions
+// between it and the old `next` are no longer known to be in the table, and the checkpoint
+// stays below them until a restart replays from there. The reconnect happens before a batch
+// computes its `next`, so nothing moves `next` between the computation and the statement.
 //
 // Dead-lettered positions: `settle` marks them done without data, so the checkpoint can pass
 // them; until then the checkpoint stops below them and a restart replays from there.
@@ -245,12 +258,12 @@ impl PostgresSink {
         };
         let mut client = sink.open_client()?;
         client.batch_execute(&sink.schema.create_sql())?;
-        let link = sink.prepare(client)?;
+        let mut link = sink.prepare(client)?;
+        let stored = sink.read_checkpoint(&mut link.client)?;
         {
             let mut state = sink.lock();
+            state.next = stored;
             state.link = Some(link);
-            let state = &mut *state;
-            sink.read_checkpoint(state)?;
         }
         Ok(sink)
     }
@@ -288,20 +301,20 @@ impl PostgresSink {
     pub fn settle(&self, positions: &[u64]) -> Result<(), PostgresError> {
         let mut guard = self.lock();
         let state = &mut *guard;
-        // Reconnect (which may move `next` up) before computing from `next`.
+        // Reconnect (which may move `next`) before computing from `next`.
         self.ensure_link(state)?;
         let mut fresh: Vec<u64> = positions
             .iter()
             .copied()
             .filter(|&p| p >= state.next)
             .collect();
-        let next = advance(state, &mut fresh);
+        let next = advance(state.next, &state.above, &mut fresh);
         if next != state.next {
             let position = to_bigint(next)?;
             self.with_link(state, |link| {
                 link.client.execute(
                     &self.schema.checkpoint_write_sql(),
-                    &[&self.source, &position],
+                    &[&self.source, &self.schema.table(), &position],
                 )
             })?;
         }
@@ -361,25 +374,19 @@ impl PostgresSink {
         Ok(Link { client, apply })
     }
 
-    /// Reads the committed checkpoint; the larger of it and `next` wins (see the essay).
-    fn read_checkpoint(&self, state: &mut State) -> Result<(), PostgresError> {
-        let Some(link) = state.link.as_mut() else {
-            return Ok(());
-        };
-        let row = link
-            .client
-            .query_opt(&self.schema.checkpoint_read_sql(), &[&self.source])?;
+    /// The committed checkpoint of this source in this table (0 if none).
+    fn read_checkpoint(&self, client: &mut Client) -> Result<u64, PostgresError> {
+        let row = client.query_opt(
+            &self.schema.checkpoint_read_sql(),
+            &[&self.source, &self.schema.table()],
+        )?;
         let stored: Option<i64> = row.map(|r| r.try_get(0)).transpose()?;
-        let stored = stored.map_or(0, |n| n.max(0) as u64);
-        if stored > state.next {
-            state.next = stored;
-            state.above = state.above.split_off(&stored);
-        }
-        Ok(())
+        Ok(stored.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 
     /// The live link, reconnecting first if it was lost (after the backoff of a failed
-    /// reconnect).
+    /// reconnect). A reconnect reads the checkpoint on the new connection *before* keeping
+    /// it, and takes the server's value as the truth (see the essay).
     fn ensure_link(&self, state: &mut State) -> Result<(), PostgresError> {
         if state.link.as_ref().is_some_and(|l| !l.client.is_closed()) {
             return Ok(());
@@ -389,14 +396,31 @@ impl PostgresSink {
             let wait = state.backoff.saturating_sub(failed_at.elapsed());
             std::thread::sleep(wait);
         }
-        match self.open_client().and_then(|c| self.prepare(c)) {
-            Ok(link) => {
+        let reconnected = self
+            .open_client()
+            .and_then(|c| self.prepare(c))
+            .and_then(|mut link| {
+                let stored = self.read_checkpoint(&mut link.client)?;
+                let above: BTreeSet<u64> = state.above.range(stored..).copied().collect();
+                let next = advance(stored, &above, &mut []);
+                if next != stored {
+                    link.client.execute(
+                        &self.schema.checkpoint_write_sql(),
+                        &[&self.source, &self.schema.table(), &to_bigint(next)?],
+                    )?;
+                }
+                Ok((link, above, next))
+            });
+        match reconnected {
+            Ok((link, above, next)) => {
+                state.above = above;
+                remember(state, Vec::new(), next);
                 state.link = Some(link);
                 state.backoff = Duration::ZERO;
                 state.failed_at = None;
                 #[cfg(feature = "tracing")]
                 tracing::info!(server = %self.server, "postgres sink reconnected");
-                self.read_checkpoint(state)
+                Ok(())
             }
             Err(e) => {
                 state.backoff = (state.backoff * 2).clamp(MIN_BACKOFF, MAX_BACKOFF);
@@ -409,7 +433,7 @@ impl PostgresSink {
     /// Runs `f` on the live link (reconnecting first if needed); drops the link when the
     /// connection broke under `f`.
     ///
-    /// A reconnect reads the checkpoint back and may move `next` up: a caller that computes
+    /// A reconnect reads the checkpoint back and may move `next`: a caller that computes
     /// from `next` calls [`ensure_link`](Self::ensure_link) first, so that nothing moves it
     /// between its computation and its statement.
     fn with_link<T>(
@@ -534,7 +558,7 @@ impl Sink for PostgresSink {
         }
         let mut guard = self.lock();
         let state = &mut *guard;
-        // Reconnect (which may move `next` up) before computing from `next`.
+        // Reconnect (which may move `next`) before computing from `next`.
         if let Err(e) = self.ensure_link(state) {
             return Err(SinkError::batch(e));
         }
@@ -543,10 +567,13 @@ impl Sink for PostgresSink {
             .filter_map(|(c, _)| c.position)
             .filter(|&p| p >= state.next)
             .collect();
-        let next = advance(state, &mut fresh);
+        let next = advance(state.next, &state.above, &mut fresh);
         let write_checkpoint = next != state.next;
-        // Checked to fit when its positions were.
-        let position = next as i64;
+        // Positions were checked to be below `i64::MAX`, but settled ones were not: checked.
+        let position = match to_bigint(next) {
+            Ok(position) => position,
+            Err(e) => return Err(SinkError::fatal(e)),
+        };
         let written = self.with_link(state, |link| {
             link.client.execute(
                 &link.apply,
@@ -560,6 +587,7 @@ impl Sink for PostgresSink {
                     &forced.bodies,
                     &forced.deleted,
                     &self.source,
+                    &self.schema.table(),
                     &position,
                     &write_checkpoint,
                 ],
@@ -624,12 +652,11 @@ fn describe(config: &postgres::Config) -> String {
     )
 }
 
-/// The resume position once `fresh` (positions at or above `state.next`) are in the table too.
-/// Sorts `fresh`.
-fn advance(state: &State, fresh: &mut [u64]) -> u64 {
+/// The resume position once `fresh` (positions at or above `next`) are in the table too, from
+/// `next` and `above` (positions at or above `next` already there). Sorts `fresh`.
+fn advance(mut next: u64, above: &BTreeSet<u64>, fresh: &mut [u64]) -> u64 {
     fresh.sort_unstable();
-    let mut next = state.next;
-    while state.above.contains(&next) || fresh.binary_search(&next).is_ok() {
+    while above.contains(&next) || fresh.binary_search(&next).is_ok() {
         next += 1;
     }
     next
