@@ -238,12 +238,14 @@ fn too_large_numbers_and_nul_keys_fail_alone() {
             Change::upsert("big", u64::MAX, json!(1)),
             Change::upsert("nul\0key", 1, json!(1)),
             Change::upsert("far", 1, json!(1)).at_position(u64::MAX),
+            // The checkpoint past it would be i64::MAX + 1.
+            Change::upsert("edge", 1, json!(1)).at_position(i64::MAX as u64),
         ])
         .unwrap_err();
     match &err {
         SinkError::Rejected(items) => {
             let indices: Vec<usize> = items.iter().map(|(i, _)| *i).collect();
-            assert_eq!(indices, [1, 2, 3], "{items:?}");
+            assert_eq!(indices, [1, 2, 3, 4], "{items:?}");
         }
         other => panic!("{other:?}"),
     }

@@ -115,7 +115,8 @@ pub enum PostgresError {
         #[source]
         source: serde_json::Error,
     },
-    /// A version or position does not fit PostgreSQL's `bigint`.
+    /// A version or position does not fit PostgreSQL's `bigint` (a position must leave room
+    /// for the checkpoint past it, `position + 1`: at most `i64::MAX - 1`).
     #[error("{0} does not fit a PostgreSQL bigint")]
     TooLarge(u64),
 }
@@ -528,9 +529,11 @@ impl Sink for PostgresSink {
 
     /// One statement: every valid change (one winner per key) and the checkpoint, or nothing
     /// ([`SinkError::Postgres`]; a lost connection is retriable and reconnects on the next
-    /// call). Changes whose version or position does not fit a `bigint`, or whose key holds a
-    /// NUL character (PostgreSQL text cannot), fail alone, fatally ([`SinkError::Rejected`]);
-    /// the others are applied.
+    /// call). Changes whose version or position does not fit a `bigint` (a position must be
+    /// below `i64::MAX`, so that the checkpoint past it fits), or whose key holds a NUL
+    /// character (PostgreSQL text cannot), fail alone, fatally ([`SinkError::Rejected`]); the
+    /// others are applied. A checkpoint that would not fit (positions settled up to
+    /// `i64::MAX`) fails the batch fatally, with nothing written.
     fn apply(&self, batch: &[Change]) -> Result<(), SinkError> {
         let mut failed = Vec::new();
         let mut valid = Vec::with_capacity(batch.len());
@@ -539,7 +542,7 @@ impl Sink for PostgresSink {
                 .version
                 .map(to_bigint)
                 .transpose()
-                .and_then(|v| change.position.map(to_bigint).transpose().map(|_| v));
+                .and_then(|v| change.position.map(to_position).transpose().map(|_| v));
             match checked {
                 Ok(_) if change.key.contains('\0') => {
                     failed.push((i, "the key holds a NUL character".to_owned()))
@@ -671,6 +674,16 @@ fn remember(state: &mut State, fresh: Vec<u64>, next: u64) {
 
 fn to_bigint(n: u64) -> Result<i64, PostgresError> {
     i64::try_from(n).map_err(|_| PostgresError::TooLarge(n))
+}
+
+/// A change's position, refused unless the checkpoint past it (`position + 1`) fits a
+/// `bigint` too.
+fn to_position(position: u64) -> Result<i64, PostgresError> {
+    let bound = position
+        .checked_add(1)
+        .ok_or(PostgresError::TooLarge(position))?;
+    to_bigint(bound).map_err(|_| PostgresError::TooLarge(position))?;
+    to_bigint(position)
 }
 
 #[cfg(test)]
