@@ -64,6 +64,11 @@ use std::time::{Duration, Instant};
 
 /// The connect timeout when the configuration sets none (libpq's default is to wait forever).
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The TCP keepalive idle time and the TCP user timeout when the configuration sets none: a
+/// server or a network that vanished without a reset is noticed in about a minute, not after
+/// the OS's defaults (two hours of idle, then minutes of probes; or a write that waits for an
+/// acknowledgement for about fifteen minutes).
+const DEFAULT_SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first wait before a reconnect that follows a failed one; doubled up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest wait between reconnects.
@@ -224,7 +229,10 @@ impl PostgresSink {
     }
 
     /// [`connect`](Self::connect) with a [`postgres::Config`] built in code. Without a
-    /// connect timeout in `config`, 10 s is used (libpq's default waits forever).
+    /// connect timeout in `config`, 10 s is used (libpq's default waits forever); without a
+    /// keepalive idle time (the client's default is two hours) or a TCP user timeout, 30 s each,
+    /// so that a connection to a server that vanished without a word fails within about a
+    /// minute instead of hanging a worker.
     ///
     /// ```no_run
     /// use mqsync::sync::{PostgresSchema, PostgresSink};
@@ -241,6 +249,13 @@ impl PostgresSink {
     ) -> Result<Self, PostgresError> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        // `keepalives_idle` has no "unset": the client's default is taken as unset.
+        if config.get_keepalives_idle() == postgres::Config::new().get_keepalives_idle() {
+            config.keepalives_idle(DEFAULT_SOCKET_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(DEFAULT_SOCKET_TIMEOUT);
         }
         let sink = PostgresSink {
             name: format!("postgres:{}", schema.table()),
