@@ -29,8 +29,10 @@
 // below the old `next`). So at any instant the committed checkpoint P means: positions < P
 // are in the table. A crash (process or server) between statements loses `above` (memory),
 // which only makes the restarted source replay from P: changes at or above P that did commit
-// are applied again, and the version rule makes that harmless (an equal version is not
-// applied twice; see `Change::supersedes`).
+// are applied again, and the version rule makes that harmless for *versioned* changes (an
+// equal version is not applied twice; see `Change::supersedes`). A versionless change always
+// applies, so a replay or a retry applies it again, as with the other sinks: "no double
+// effect" holds for versioned changes only.
 //
 // The one new race on a server: the connection breaks during the statement. The statement
 // may have committed or not, and the client cannot tell. We report a retriable failure and
@@ -154,7 +156,8 @@ struct State {
 /// WHERE <the incoming version wins>` with the rule of [`Change::supersedes`] (deletes keep a
 /// tombstone row), and the source's resume position ([`checkpoint`](Self::checkpoint)), so
 /// that a source restarted at the checkpoint after a crash leaves no gap and has no double
-/// effect (see `docs/postgres.md`). Values are always bound, never spliced into SQL.
+/// effect for versioned changes (a versionless change always applies, so a replay applies it
+/// again; see `docs/postgres.md`). Values are always bound, never spliced into SQL.
 ///
 /// A key may appear several times in a batch: the sink keeps, per key, what applying them in
 /// order would leave (the winner under [`Change::supersedes`]), since one `ON CONFLICT`
