@@ -19,15 +19,18 @@ pub const INSTALL_HINT: &str = "apt-get install -y postgresql-15";
 /// The login role of every [`PostgresServer`], a superuser.
 pub const USER: &str = "mqsync";
 
-/// The password of [`USER`]; the server asks for it on TCP connections (`scram-sha-256`).
-pub const PASSWORD: &str = "mqsync-test-password";
+/// How long a dropped server gets for a fast shutdown before it is killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A private PostgreSQL cluster: `initdb` in a temporary directory, `postgres` listening on
 /// `127.0.0.1:<free port>` (and a Unix socket in that directory), password authentication for
-/// [`USER`] over TCP, `fsync = off` unless started with
-/// [`start_durable`](Self::start_durable) (a killed *server* loses nothing it acknowledged
-/// either way: its WAL is written to the OS before a commit returns; only an OS crash could). Killed and its directory
-/// removed on drop.
+/// [`USER`] over TCP with a random password per cluster ([`password`](Self::password)), so that
+/// a test can never log in to another test's cluster that reused its port, `fsync = off` unless
+/// started with [`start_durable`](Self::start_durable) (a killed *server* loses nothing it
+/// acknowledged either way: its WAL is written to the OS before a commit returns; only an OS
+/// crash could). On drop: a fast shutdown (SIGINT to its process group, up to 5 s, so that the
+/// server releases its SysV shared memory), then SIGKILL if it did not stop; its directory is
+/// removed.
 ///
 /// `initdb` refuses to run as root: as root, the cluster's directory is handed to the
 /// `postgres` user and both programs run as that user.
@@ -44,6 +47,8 @@ pub struct PostgresServer {
     /// The postmaster; `None` while stopped or killed.
     child: Option<Child>,
     port: u16,
+    /// [`USER`]'s password, random per cluster.
+    password: String,
     bin: PathBuf,
     /// The `postgres` user's ids when we run as root.
     run_as: Option<(u32, u32)>,
@@ -130,8 +135,9 @@ impl PostgresServer {
         let dir = tempfile::Builder::new()
             .prefix(&format!("mqsync-postgres-{}-", std::process::id()))
             .tempdir()?;
+        let password = random_password()?;
         let password_file = dir.path().join("password");
-        std::fs::write(&password_file, PASSWORD)?;
+        std::fs::write(&password_file, &password)?;
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
             std::os::unix::fs::chown(&password_file, Some(uid), Some(gid))?;
@@ -156,6 +162,7 @@ impl PostgresServer {
         let mut server = PostgresServer {
             child: None,
             port: 0,
+            password,
             bin,
             run_as,
             dir,
@@ -176,7 +183,18 @@ impl PostgresServer {
 
     /// `postgres://mqsync:<password>@127.0.0.1:<port>/postgres`.
     pub fn url(&self) -> String {
-        self.url_for(USER, PASSWORD)
+        self.url_for(USER, &self.password)
+    }
+
+    /// [`USER`]'s password on this cluster (random, made by `start`).
+    ///
+    /// ```no_run
+    /// let server = mqsync::sync::postgres_testing::PostgresServer::start()?;
+    /// assert!(server.url().contains(server.password()));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn password(&self) -> &str {
+        &self.password
     }
 
     /// The URL of this server for another login (to test refused ones).
@@ -222,15 +240,22 @@ impl PostgresServer {
     /// Stops the server (a fast shutdown: SIGINT, connections are cut, nothing is lost) and
     /// starts it again on the same port and directory; waits until it accepts [`USER`].
     pub fn restart(&mut self) -> io::Result<()> {
+        self.stop(Duration::from_secs(20));
+        self.launch()
+    }
+
+    /// A fast shutdown (SIGINT to the process group: connections are cut, shared memory is
+    /// released), waiting up to `grace`; then [`kill`](Self::kill), which reaps it or kills it
+    /// if it did not stop.
+    fn stop(&mut self, grace: Duration) {
         if let Some(child) = self.child.as_mut() {
             signal_group(child.id(), "INT");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while child.try_wait()?.is_none() && Instant::now() < deadline {
+            let deadline = Instant::now() + grace;
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
                 thread::sleep(Duration::from_millis(20));
             }
         }
-        self.kill(); // reaps it, or kills it if it did not stop
-        self.launch()
+        self.kill();
     }
 
     /// Starts `postgres` in the foreground as our child, in a process group of its own (so
@@ -304,9 +329,19 @@ impl PostgresServer {
 
 impl Drop for PostgresServer {
     fn drop(&mut self) {
-        // The directory goes with the `TempDir` (root may remove the postgres user's files).
-        self.kill();
+        // A fast shutdown first: a SIGKILLed postmaster leaves its SysV shared memory segment
+        // behind, and many killed test clusters exhaust the system's limit. The directory goes
+        // with the `TempDir` (root may remove the postgres user's files).
+        self.stop(SHUTDOWN_GRACE);
     }
+}
+
+/// 32 hex digits from `/dev/urandom`: a password no other cluster shares.
+fn random_password() -> io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// `command`, set to run as `run_as` (uid, gid) if given.
