@@ -102,11 +102,34 @@ pub(crate) mod thread {
 #[cfg(mqsync_loom)]
 pub(crate) mod hint {
     pub(crate) use loom::hint::spin_loop;
+
+    /// A cache hint has nothing to model: a no-op under loom.
+    #[allow(dead_code, reason = "the sync layer is not built under loom")]
+    pub(crate) fn prefetch(addr: *const u8) {
+        let _ = addr;
+    }
 }
 
 #[cfg(not(mqsync_loom))]
 pub(crate) mod hint {
     pub(crate) use std::hint::spin_loop;
+
+    /// Asks the CPU to start loading the cache line that holds `addr`, without waiting for it:
+    /// a hint with no effect on what the program computes. Issued a few items ahead of a loop
+    /// over scattered heap blocks, it lets their cache misses overlap instead of queueing one
+    /// after another. A no-op off x86_64 and under miri.
+    #[inline(always)]
+    pub(crate) fn prefetch(addr: *const u8) {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        // SAFETY: PREFETCHT0 reads nothing the program can observe and never faults, whatever
+        // the address (Intel SDM, "PREFETCHh"); `_mm_prefetch` is `unsafe` only for its target
+        // feature, SSE, which every x86_64 CPU has.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr.cast());
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+        let _ = addr;
+    }
 }
 
 /// Asymmetric fences: a cheap [`barrier::light`] on a hot path, paired with an expensive

@@ -1,6 +1,7 @@
 //! The data model of synchronization: a [`Change`] is an upsert or a delete of an entity key,
 //! optionally at a version, and applying changes is idempotent.
 
+use crate::primitive::hint::prefetch;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
@@ -108,6 +109,57 @@ impl Change {
             Ordering::Greater => true,
             Ordering::Less => false,
             Ordering::Equal => tie_break(&self.op, current_op) == Ordering::Greater,
+        }
+    }
+}
+
+/// How many changes ahead of the one being dropped [`drop_changes`] prefetches.
+const DROP_AHEAD: usize = 8;
+
+/// Drops `changes`, as `drop` would, but first asks for the memory of the change
+/// [`DROP_AHEAD`] places further on.
+///
+/// Freeing a heap block reads its allocator header; the engine drops changes built long ago on
+/// another thread, so each header is a cache miss, and a plain `drop` of a batch waits for them
+/// one after another. Prefetched ahead, the misses overlap: dropping the engine bench's 100k
+/// spent changes took a third of the time of a plain `drop` (docs/benchmarks.md).
+pub(crate) fn drop_changes(changes: Vec<Change>) {
+    let mut rest = changes.into_iter();
+    while let Some(change) = rest.next() {
+        if let Some(ahead) = rest.as_slice().get(DROP_AHEAD) {
+            ahead.prefetch_heap();
+        }
+        drop(change);
+    }
+}
+
+impl Change {
+    /// Asks for the cache lines that dropping this change will read first: the allocator
+    /// headers just below the key's and the id's bytes, and the value's first heap block.
+    fn prefetch_heap(&self) {
+        /// The allocator keeps a block's size in the word right below it.
+        fn header(bytes: &[u8], capacity: usize) {
+            if capacity != 0 {
+                prefetch(bytes.as_ptr().wrapping_sub(std::mem::size_of::<usize>()));
+            }
+        }
+        header(self.key.as_bytes(), self.key.capacity());
+        header(self.id.as_bytes(), self.id.capacity());
+        if let Op::Upsert(value) = &self.op {
+            match value {
+                serde_json::Value::String(s) => header(s.as_bytes(), s.capacity()),
+                // Reading the first key touches the map's first node (a load the CPU overlaps
+                // with the drops before it); the key's own block follows.
+                serde_json::Value::Object(map) => {
+                    if let Some((key, _)) = map.iter().next() {
+                        header(key.as_bytes(), key.capacity());
+                    }
+                }
+                serde_json::Value::Array(items) => {
+                    prefetch(items.as_ptr().cast());
+                }
+                _ => {}
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The reader thread: pulls from the sources, hands each worker its share of a pull, settles
 //! the workers' confirmations and commits the sources.
 
-use super::super::change::Change;
+use super::super::change::{drop_changes, Change};
 use super::super::error::error_chain;
 use super::super::event::{DeadChange, SyncEvent};
 use super::super::metrics::Counters;
@@ -222,7 +222,7 @@ impl Reader {
         };
         // Relaxed: see `Shared::spent_backlog`.
         self.shared.spent_backlog.fetch_sub(1, Ordering::Relaxed);
-        drop(spent);
+        drop_changes(spent);
         true
     }
 

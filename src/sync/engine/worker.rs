@@ -1,6 +1,6 @@
 //! A worker thread: gathers parcels into batches, applies them to every sink, and confirms.
 
-use super::super::change::Change;
+use super::super::change::{drop_changes, Change};
 use super::super::event::{DeadChange, SyncEvent};
 use super::super::metrics::Counters;
 use super::super::retry::{deliver, deliver_owned, RetryPolicy};
@@ -228,7 +228,7 @@ impl Worker {
             self.shared.spent_backlog.fetch_add(1, Ordering::Relaxed);
             self.shared.spent.push(spent);
         } else {
-            drop(spent);
+            drop_changes(spent);
         }
         // Counters first, then the confirmations: once the reader has every confirmation, the
         // counters are final.
