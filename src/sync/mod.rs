@@ -33,6 +33,8 @@ mod journal_source;
 mod metrics;
 mod reconcile;
 #[cfg(feature = "redis")]
+mod redact;
+#[cfg(feature = "redis")]
 mod redis_streams;
 mod replay;
 mod replica;
