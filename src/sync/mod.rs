@@ -21,6 +21,9 @@
 //! * `RedisSink` / `RedisSource` (feature `redis`): Redis Streams as a target and as a source
 //!   read through a consumer group — scale-out across processes, `XACK` after every sink
 //!   confirmed, reclaiming from dead consumers, dead-letter stream (`docs/distributed.md`).
+//! * `RabbitMqSink` / `RabbitMqSource` (feature `rabbitmq`): a RabbitMQ exchange as a target
+//!   (publisher confirms) and a durable queue as a source (manual acks after every sink
+//!   confirmed, dead-letter queue, delivery limit; `docs/rabbitmq.md`).
 
 mod change;
 mod dedup;
@@ -31,8 +34,10 @@ mod event;
 #[cfg(feature = "journal")]
 mod journal_source;
 mod metrics;
+#[cfg(feature = "rabbitmq")]
+mod rabbitmq;
 mod reconcile;
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "rabbitmq"))]
 mod redact;
 #[cfg(feature = "redis")]
 mod redis_streams;
@@ -53,6 +58,13 @@ pub use event::{DeadChange, Observer, ObserverMode, SyncEvent};
 #[cfg(feature = "journal")]
 pub use journal_source::JournalSource;
 pub use metrics::{LatencySnapshot, Metrics};
+#[cfg(all(feature = "rabbitmq", feature = "testing"))]
+pub use rabbitmq::testing as rabbitmq_testing;
+#[cfg(feature = "rabbitmq")]
+pub use rabbitmq::{
+    RabbitMqConfig, RabbitMqConfigBuilder, RabbitMqError, RabbitMqSink, RabbitMqSource,
+    RabbitMqSourceCounts, RabbitMqSourceStats,
+};
 pub use reconcile::{plan_repairs, ReconcileReport};
 #[cfg(all(feature = "redis", feature = "testing"))]
 pub use redis_streams::testing as redis_testing;

@@ -1,0 +1,2 @@
+//! RabbitMQ bench (work in progress).
+fn main() {}
