@@ -15,9 +15,11 @@ pub struct Service {
     pub name: &'static str,
     /// The cargo feature whose tests need this server, one of those [`FEATURES`] turns on.
     pub feature: &'static str,
-    /// The executable the tests start, looked up on `PATH`.
+    /// The executable the tests start, looked up on `PATH` and then in the `sbin` directories
+    /// ([`search_path`]).
     pub binary: &'static str,
-    /// Arguments that make [`binary`](Self::binary) print its version and exit.
+    /// Arguments that make [`binary`](Self::binary) print its version and exit; empty when it has
+    /// none (`rabbitmq-server` would boot a node whatever it is given): no version is shown.
     pub version_args: &'static [&'static str],
     /// The Debian/Ubuntu package that provides [`binary`](Self::binary) on `PATH`.
     pub package: &'static str,
@@ -50,19 +52,35 @@ pub enum UrlVar {
 }
 
 /// Every server the tests need, in the order they are provisioned.
-pub const SERVICES: &[Service] = &[Service {
-    name: "Redis",
-    feature: "redis",
-    binary: "redis-server",
-    version_args: &["--version"],
-    package: "redis-server",
-    system_unit: Some("redis-server"),
-    skip_var: "MQSYNC_SKIP_REDIS",
-    // tests/redis.rs starts a throwaway server per test (sync::redis_testing::RedisServer),
-    // kills and restarts some of them, and reuses stream names across tests: a shared server
-    // named by REDIS_URL would serve none of that. The redis_scale_out example reads it.
-    url_var: UrlVar::ExamplesOnly("REDIS_URL"),
-}];
+pub const SERVICES: &[Service] = &[
+    Service {
+        name: "Redis",
+        feature: "redis",
+        binary: "redis-server",
+        version_args: &["--version"],
+        package: "redis-server",
+        system_unit: Some("redis-server"),
+        skip_var: "MQSYNC_SKIP_REDIS",
+        // tests/redis.rs starts a throwaway server per test (sync::redis_testing::RedisServer),
+        // kills and restarts some of them, and reuses stream names across tests: a shared server
+        // named by REDIS_URL would serve none of that. The redis_scale_out example reads it.
+        url_var: UrlVar::ExamplesOnly("REDIS_URL"),
+    },
+    Service {
+        name: "RabbitMQ",
+        feature: "rabbitmq",
+        // Debian installs it in /usr/sbin, which is not on every user's PATH: `search_path`.
+        binary: "rabbitmq-server",
+        version_args: &[],
+        package: "rabbitmq-server",
+        system_unit: Some("rabbitmq-server"),
+        skip_var: "MQSYNC_SKIP_RABBITMQ",
+        // tests/rabbitmq.rs starts its own nodes (sync::rabbitmq_testing::RabbitMqServer), kills
+        // and restarts one, and needs a user with a password it knows: a shared broker would serve
+        // none of that. Only the examples may read AMQP_URL.
+        url_var: UrlVar::ExamplesOnly("AMQP_URL"),
+    },
+];
 
 /// The features `cargo xtask test` runs the suite with: mqsync's `full`, every feature (each
 /// service's among them), so every test, example, bench and doc test builds, and the tests of
@@ -181,6 +199,19 @@ pub fn advice(service: &Service) -> String {
     text
 }
 
+/// `path` (a `PATH` value) followed by the `sbin` directories it lacks (`/usr/local/sbin`,
+/// `/usr/sbin`, `/sbin`), where Debian puts servers such as `rabbitmq-server`, and which a
+/// user's `PATH` often leaves out. The tests' fixtures look there too.
+pub fn search_path(path: &OsStr) -> std::ffi::OsString {
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(path).collect();
+    for sbin in ["/usr/local/sbin", "/usr/sbin", "/sbin"] {
+        if !dirs.iter().any(|d| d == Path::new(sbin)) {
+            dirs.push(PathBuf::from(sbin));
+        }
+    }
+    std::env::join_paths(dirs).unwrap_or_else(|_| path.to_owned())
+}
+
 /// The first `binary` in the directories of `path` (a `PATH` value) that is an executable file.
 pub fn locate(binary: &str, path: &OsStr) -> Option<PathBuf> {
     std::env::split_paths(path)
@@ -251,6 +282,32 @@ mod tests {
         assert_eq!(r.skip_var, "MQSYNC_SKIP_REDIS"); // what tests/redis.rs reads
         assert_eq!(r.url_var, UrlVar::ExamplesOnly("REDIS_URL"));
         assert_eq!(FEATURES, "full");
+    }
+
+    #[test]
+    fn rabbitmq_is_found_in_sbin_and_never_asked_for_a_version() {
+        let r = SERVICES.iter().find(|s| s.name == "RabbitMQ").unwrap();
+        assert_eq!(
+            (r.binary, r.package, r.feature, r.skip_var),
+            (
+                "rabbitmq-server",
+                "rabbitmq-server",
+                "rabbitmq",
+                "MQSYNC_SKIP_RABBITMQ" // what tests/rabbitmq.rs reads
+            )
+        );
+        assert!(
+            r.version_args.is_empty(),
+            "rabbitmq-server has no --version: it would boot"
+        );
+        assert_eq!(r.url_var, UrlVar::ExamplesOnly("AMQP_URL"));
+        let path = search_path(OsStr::new("/usr/bin:/usr/sbin"));
+        let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+        let want: Vec<PathBuf> = ["/usr/bin", "/usr/sbin", "/usr/local/sbin", "/sbin"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(dirs, want, "sbin appended once, PATH's order kept");
     }
 
     #[test]
