@@ -119,11 +119,11 @@ fn publish_raw(server: &RabbitMqServer, queue: &str, bodies: &[&[u8]]) {
     });
 }
 
-/// Takes every message of `queue` (acked) with a plain client: (body, headers as text).
-fn drain_raw(
-    server: &RabbitMqServer,
-    queue: &str,
-) -> Vec<(Vec<u8>, BTreeMap<String, String>, Option<u8>)> {
+/// A message as a plain client got it: body, headers as text, delivery mode.
+type Raw = (Vec<u8>, BTreeMap<String, String>, Option<u8>);
+
+/// Takes every message of `queue` (acked) with a plain client.
+fn drain_raw(server: &RabbitMqServer, queue: &str) -> Vec<Raw> {
     futures_executor::block_on(async {
         let conn = Connection::connect(&server.url(), ConnectionProperties::default())
             .await

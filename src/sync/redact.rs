@@ -154,6 +154,12 @@ mod tests {
                 "redis://h/0?PassWord=pw&db=1",
                 "redis://h/0?PassWord=***&db=1",
             ),
+            // AMQP URLs (the RabbitMQ connector): the vhost is the path.
+            (
+                "amqp://app:s3cret@127.0.0.1:5672/%2f",
+                "amqp://app:***@127.0.0.1:5672/%2f",
+            ),
+            ("amqps://u:p/w@h/vh", "amqps://u:***@h/vh"),
         ] {
             assert_eq!(redact_url(url), shown, "{url}");
         }

@@ -191,6 +191,8 @@ pub struct RabbitMqSource {
     redeliveries: HashMap<String, u64>,
     /// True once a connection was opened: the next one is a reconnect.
     connected_once: bool,
+    /// The prefetch count of the current consumer (0 while none).
+    prefetch: usize,
     stats: RabbitMqSourceStats,
 }
 
@@ -220,6 +222,7 @@ impl RabbitMqSource {
             next_seq: 0,
             redeliveries: HashMap::new(),
             connected_once: false,
+            prefetch: 0,
             stats: RabbitMqSourceStats::default(),
         }
     }
@@ -291,6 +294,7 @@ impl RabbitMqSource {
             Ok(rx) => {
                 self.link.succeeded();
                 self.deliveries = Some(rx);
+                self.prefetch = usize::from(prefetch);
                 if self.connected_once {
                     self.stats.update(|s| s.reconnects += 1);
                 }
@@ -443,15 +447,26 @@ impl Source for RabbitMqSource {
         let limit = settings.delivery_limit_value();
         self.ensure_consumer(max)?;
         // While deliveries await their commit, wait briefly: the engine commits between pulls.
+        // With the prefetch window full, the broker sends nothing before an ack: do not wait.
         let block = if self.held.is_empty() {
             block
+        } else if self.held.len() >= self.prefetch {
+            Duration::ZERO
         } else {
             block.min(HELD_BLOCK)
         };
         let mut received = Vec::new();
         let mut closed = false;
         if let Some(rx) = &self.deliveries {
-            match rx.recv_timeout(block) {
+            let first = if block.is_zero() {
+                rx.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                })
+            } else {
+                rx.recv_timeout(block)
+            };
+            match first {
                 Ok(item) => received.push(item),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => closed = true,
