@@ -313,12 +313,8 @@ fn engine_acknowledges_after_every_sink_confirmed() {
     }
     let _open = OpenOnDrop(gate.clone());
     let replica = Arc::new(Replica::new());
-    let source = RabbitMqSource::new(
-        &config(server, "eng-confirm")
-            .prefetch(1_000)
-            .build()
-            .unwrap(),
-    );
+    // Prefetch 100: the broker hands the engine 100 messages and no more until some are acked.
+    let source = RabbitMqSource::new(&config(server, "eng-confirm").prefetch(100).build().unwrap());
     let stats = source.stats();
     let engine = DataSync::builder()
         .source(source)
@@ -326,17 +322,21 @@ fn engine_acknowledges_after_every_sink_confirmed() {
         .sink(gate.clone())
         .start()
         .unwrap();
-    // Everything is delivered (prefetch 1,000) and the replica applies; the gate confirms
-    // nothing, so nothing may be acknowledged: the broker has no message ready, and the source
-    // sent no ack.
-    let ready = settle(0, || queue_len(&server.url(), "eng-confirm").unwrap());
-    assert_eq!(ready, 0, "all 500 delivered to the engine");
+    // The replica applies, the gate confirms nothing: nothing may be acked, so the broker keeps
+    // exactly 400 ready (an ack would open the window and let more out).
+    let ready = settle(400, || queue_len(&server.url(), "eng-confirm").unwrap());
+    assert_eq!(ready, 400, "100 delivered to the engine, 400 ready");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while stats.snapshot().received < 500 && Instant::now() < deadline {
+    while stats.snapshot().received < 100 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
-    thread::sleep(Duration::from_millis(200));
-    assert_eq!(stats.snapshot().received, 500);
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        queue_len(&server.url(), "eng-confirm").unwrap(),
+        400,
+        "no ack reached the broker while a sink had not confirmed"
+    );
+    assert_eq!(stats.snapshot().received, 100);
     assert_eq!(
         stats.snapshot().acked,
         0,
