@@ -38,26 +38,32 @@ pub(super) struct Link {
     backoff: Duration,
     /// No connection attempt before this instant (backoff after a failure).
     next_attempt: Instant,
+    /// The owner's name (`rabbitmq:<queue>`, ...): the label of events and metrics, never the
+    /// URL.
+    label: String,
+    /// True after a failure closed the connection or an attempt failed, until a connect
+    /// succeeds: that connect is a reconnect.
+    lost: bool,
 }
 
 impl Link {
-    pub(super) fn new(uri: AMQPUri) -> Self {
+    pub(super) fn new(uri: AMQPUri, label: &str) -> Self {
         Link {
             uri,
             open: None,
             backoff: FIRST_BACKOFF,
             next_attempt: Instant::now(),
+            label: label.to_owned(),
+            lost: false,
         }
     }
 
     /// The channel, and whether it was opened by this call (the caller then sets it up: qos,
     /// declares, confirm mode, consume). Waits out the backoff of an earlier failure first.
     pub(super) fn channel(&mut self) -> Result<(&Channel, bool), RabbitMqError> {
-        let broken = self.open.as_ref().is_some_and(|(conn, channel)| {
-            !conn.status().connected() || !channel.status().connected()
-        });
+        let broken = self.open.is_some() && self.current().is_none();
         if broken {
-            self.reset();
+            self.reset(&"the connection or its channel closed");
         }
         let fresh = self.open.is_none();
         if fresh {
@@ -65,7 +71,10 @@ impl Link {
             if !wait_for.is_zero() {
                 thread::sleep(wait_for);
             }
-            match self.connect() {
+            let attempt = self.connect();
+            crate::observe::rabbitmq_connected(&self.label, self.lost, &attempt);
+            self.lost = attempt.is_err();
+            match attempt {
                 Ok(open) => self.open = Some(open),
                 Err(error) => {
                     self.fail();
@@ -105,9 +114,13 @@ impl Link {
         self.backoff = FIRST_BACKOFF;
     }
 
-    /// Closes the connection (best effort; the broker requeues whatever this channel held
-    /// unacknowledged) and waits a backoff before the next connection attempt.
-    pub(super) fn reset(&mut self) {
+    /// After `error`: closes the connection (best effort; the broker requeues whatever this
+    /// channel held unacknowledged) and waits a backoff before the next connection attempt.
+    pub(super) fn reset(&mut self, error: &dyn std::fmt::Display) {
+        if self.open.is_some() {
+            crate::observe::rabbitmq_connection_lost(&self.label, error);
+            self.lost = true;
+        }
         if let Some((connection, _)) = self.open.take() {
             if connection.status().connected() {
                 let _ = wait(connection.close(200, "mqsync: reconnecting"));

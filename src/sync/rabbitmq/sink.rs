@@ -111,7 +111,7 @@ impl RabbitMqSink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        pooled.unwrap_or_else(|| Link::new(self.uri.clone()))
+        pooled.unwrap_or_else(|| Link::new(self.uri.clone(), &self.name))
     }
 
     fn put_link(&self, link: Link) {
@@ -138,7 +138,7 @@ impl RabbitMqSink {
                 Ok(())
             })();
             if let Err(e) = setup {
-                link.reset();
+                link.reset(&e);
                 return Err(e);
             }
         }
@@ -154,7 +154,7 @@ impl RabbitMqSink {
     ) -> Result<(), (RabbitMqError, bool)> {
         let channel = self.channel(link).map_err(|e| (e, true))?;
         let broke = |link: &mut Link, e: lapin::Error| {
-            link.reset();
+            link.reset(&e);
             (RabbitMqError::Client(e), true)
         };
         let mut confirms = Vec::with_capacity(bodies.len());

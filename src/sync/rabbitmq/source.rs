@@ -213,10 +213,11 @@ impl RabbitMqSource {
         let uri = settings
             .uri()
             .expect("checked by RabbitMqConfigBuilder::build");
+        let name = format!("rabbitmq:{}", settings.queue());
         RabbitMqSource {
-            name: format!("rabbitmq:{}", settings.queue()),
+            link: Link::new(uri, &name),
+            name,
             config: config.clone(),
-            link: Link::new(uri),
             deliveries: None,
             held: VecDeque::new(),
             next_seq: 0,
@@ -269,7 +270,7 @@ impl RabbitMqSource {
     fn reset(&mut self, operation: &'static str, source: RabbitMqError) -> SourceError {
         self.deliveries = None;
         self.held.clear();
-        self.link.reset();
+        self.link.reset(&source);
         self.error(operation, source)
     }
 
@@ -380,10 +381,11 @@ impl RabbitMqSource {
         if let Err(e) = outcome {
             return Err(self.reset("dead-letter publish", e));
         }
-        for (delivery, _, _) in dead {
+        for (delivery, deliveries, reason) in dead {
             if let Some(id) = delivery.properties.message_id() {
                 self.redeliveries.remove(id.as_str());
             }
+            crate::observe::rabbitmq_dead_lettered(&self.name, reason, *deliveries);
         }
         self.stats.update(|s| s.dead_lettered += dead.len() as u64);
         Ok(())
