@@ -128,6 +128,14 @@ pub struct RabbitMqSourceStats(Arc<Mutex<RabbitMqSourceCounts>>);
 
 impl RabbitMqSourceStats {
     /// The counts now.
+    ///
+    /// ```
+    /// use mqsync::sync::{RabbitMqConfig, RabbitMqSource};
+    ///
+    /// let source = RabbitMqSource::new(&RabbitMqConfig::builder("amqp://127.0.0.1", "q").build()?);
+    /// assert_eq!(source.stats().snapshot().reconnects, 0);
+    /// # Ok::<(), mqsync::ConfigError>(())
+    /// ```
     pub fn snapshot(&self) -> RabbitMqSourceCounts {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -102,6 +102,14 @@ impl RabbitMqServer {
     /// Starts a node on free loopback ports and waits until it accepts an AMQP login (seconds:
     /// the Erlang VM and RabbitMQ boot). Fails with a message naming the install command when
     /// `rabbitmq-server` is missing.
+    ///
+    /// ```no_run
+    /// use mqsync::sync::rabbitmq_testing::RabbitMqServer;
+    ///
+    /// let server = RabbitMqServer::start()?; // seconds: the Erlang VM boots
+    /// assert!(server.port() > 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn start() -> io::Result<RabbitMqServer> {
         if !Self::available() {
             return Err(io::Error::new(
@@ -148,21 +156,53 @@ impl RabbitMqServer {
 
     /// `amqp://mqsync:<password>@127.0.0.1:<port>/%2f`: holds the password, so print
     /// [`url_redacted`](Self::url_redacted) instead.
+    ///
+    /// ```no_run
+    /// use mqsync::sync::rabbitmq_testing::RabbitMqServer;
+    ///
+    /// let server = RabbitMqServer::start()?;
+    /// let config = mqsync::sync::RabbitMqConfig::builder(server.url(), "orders").build().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn url(&self) -> String {
         format!("amqp://{USER}:{PASSWORD}@127.0.0.1:{}/%2f", self.amqp_port)
     }
 
     /// [`url`](Self::url) with the password as `***`.
+    ///
+    /// ```no_run
+    /// use mqsync::sync::rabbitmq_testing::RabbitMqServer;
+    ///
+    /// let server = RabbitMqServer::start()?;
+    /// assert!(server.url_redacted().contains(":***@"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn url_redacted(&self) -> String {
         format!("amqp://{USER}:***@127.0.0.1:{}/%2f", self.amqp_port)
     }
 
     /// The AMQP port.
+    ///
+    /// ```no_run
+    /// use mqsync::sync::rabbitmq_testing::RabbitMqServer;
+    ///
+    /// let server = RabbitMqServer::start()?;
+    /// assert!(server.url().contains(&server.port().to_string()));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn port(&self) -> u16 {
         self.amqp_port
     }
 
     /// The node's directory (database, logs, config).
+    ///
+    /// ```no_run
+    /// use mqsync::sync::rabbitmq_testing::RabbitMqServer;
+    ///
+    /// let server = RabbitMqServer::start()?;
+    /// assert!(server.dir().join("rabbitmq.conf").exists());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -170,6 +210,15 @@ impl RabbitMqServer {
     /// Kills the node at once (SIGKILL to its process group: no shutdown, as in a crash).
     /// Durable queues and the persistent messages the broker confirmed survive it:
     /// [`restart`](Self::restart) finds them again.
+    ///
+    /// ```no_run
+    /// use mqsync::sync::rabbitmq_testing::RabbitMqServer;
+    ///
+    /// let mut server = RabbitMqServer::start()?;
+    /// server.kill(); // as in a crash
+    /// server.restart()?; // durable queues and confirmed persistent messages are back
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             use io::Write;
@@ -189,6 +238,14 @@ impl RabbitMqServer {
 
     /// Starts the node again on the same ports and directory (killing it first if running),
     /// and waits until it accepts an AMQP login.
+    ///
+    /// ```no_run
+    /// use mqsync::sync::rabbitmq_testing::RabbitMqServer;
+    ///
+    /// let mut server = RabbitMqServer::start()?;
+    /// server.restart()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn restart(&mut self) -> io::Result<()> {
         self.kill();
         let script = Self::script().ok_or_else(|| {
