@@ -12,8 +12,9 @@
 //! `MQSYNC_SKIP_RABBITMQ=1` the tests that need it are skipped, loudly.
 #![cfg(feature = "rabbitmq")]
 
-use lapin::options::{BasicGetOptions, BasicPublishOptions};
+use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::AMQPValue;
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use mqsync::sync::rabbitmq_testing::{queue_len, RabbitMqServer, INSTALL_HINT, PASSWORD};
 use mqsync::sync::{
@@ -247,6 +248,72 @@ fn sink_fails_retriably_on_unroutable_and_unreachable() {
     let text = format!("{} | {err:?}", error_chain(&err));
     assert!(text.contains("rabbitmq publish"), "{text}");
     assert!(!text.contains(PASSWORD), "{text}");
+}
+
+#[test]
+fn a_broker_nack_fails_the_batch_retriably() {
+    let Some(server) = shared() else { return };
+    // A queue that refuses what overflows it: the broker nacks the second message.
+    futures_executor::block_on(async {
+        let conn = Connection::connect(&server.url(), ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = conn.create_channel().await.unwrap();
+        let mut arguments = FieldTable::default();
+        arguments.insert("x-max-length".into(), AMQPValue::LongLongInt(1));
+        arguments.insert(
+            "x-overflow".into(),
+            AMQPValue::LongString("reject-publish".into()),
+        );
+        channel
+            .queue_declare(
+                "nack-q",
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                arguments,
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                "nack-q",
+                "amq.direct",
+                "nack",
+                Default::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        conn.close(200, "done").await.unwrap();
+    });
+    let sink = RabbitMqSink::new(
+        &config(server, "nack-q")
+            .exchange("amq.direct")
+            .routing_key("nack")
+            .build()
+            .unwrap(),
+    );
+    let err = sink
+        .apply(&[Change::delete("a", 1), Change::delete("b", 1)])
+        .unwrap_err();
+    assert!(err.is_retriable());
+    assert!(
+        matches!(
+            &err,
+            SinkError::RabbitMq {
+                source: RabbitMqError::Nacked { count: 1 },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        queue_len(&server.url(), "nack-q").unwrap(),
+        1,
+        "the broker kept one"
+    );
 }
 
 // ---- the source ----------------------------------------------------------------------------
@@ -539,6 +606,36 @@ fn over_delivered_messages_go_to_the_dead_letter_queue() {
     assert_eq!(
         dead[0].1["x-mqsync-reason"],
         "delivered 3 times, more than the delivery limit 2"
+    );
+}
+
+#[test]
+fn classic_queues_count_redeliveries_per_message_id() {
+    let Some(server) = shared() else { return };
+    let cfg = config(server, "classic-limit")
+        .quorum(false)
+        .delivery_limit(1)
+        .build()
+        .unwrap();
+    // The sink declares the queue, as a classic one with this configuration.
+    RabbitMqSink::new(&cfg)
+        .apply(&[Change::delete("k", 1)])
+        .unwrap();
+    let mut first = RabbitMqSource::new(&cfg);
+    assert_eq!(pull_n(&mut first, 1), vec![Change::delete("k", 1)]);
+    drop(first); // delivered once, not acked: back in the queue, marked redelivered
+    let mut second = RabbitMqSource::new(&cfg);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while second.stats().snapshot().dead_lettered == 0 && Instant::now() < deadline {
+        assert!(second.pull(10).unwrap().is_empty());
+    }
+    assert_eq!(second.stats().snapshot().dead_lettered, 1);
+    drop(second);
+    let dead = drain_raw(server, "classic-limit.dead");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].1["x-mqsync-reason"],
+        "delivered 2 times, more than the delivery limit 1"
     );
 }
 
