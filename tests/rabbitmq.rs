@@ -764,7 +764,11 @@ fn the_password_never_prints() {
     let cfg = RabbitMqConfig::builder(url, "q").build().unwrap();
     let source = RabbitMqSource::new(&cfg);
     let sink = RabbitMqSink::new(&cfg);
-    let shown = format!("{cfg} {cfg:?} {:?} {source:?} {sink:?}", cfg.to_builder());
+    let shown = format!(
+        "{cfg} {cfg:?} {:?} {source:?} {sink:?} {}",
+        cfg.to_builder(),
+        serde_json::to_string(&cfg).unwrap()
+    );
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(
         shown.contains("amqp://app:***@127.0.0.1:5672/%2f"),

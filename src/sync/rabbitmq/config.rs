@@ -9,13 +9,15 @@
 use crate::sync::redact::{redact_url, scrub};
 use crate::ConfigError;
 use lapin::uri::AMQPUri;
+use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 /// Where and how the [`RabbitMqSource`](super::RabbitMqSource) and
 /// [`RabbitMqSink`](super::RabbitMqSink) work, checked: made by [`RabbitMqConfig::builder`] and
-/// [`RabbitMqConfigBuilder::build`].
+/// [`RabbitMqConfigBuilder::build`], or loaded from a configuration file (loading runs the same
+/// checks).
 ///
 /// | setting | default | meaning |
 /// |---|---|---|
@@ -32,8 +34,10 @@ use std::time::Duration;
 /// | `retry_for` | 10 s | sink: how long a lost connection is retried before the batch fails |
 /// | `connect_timeout` | 1 s | one connection attempt |
 ///
-/// **The password never prints**: `Debug`, `Display` and every error of this crate show the URL
-/// as `amqp://user:***@host:port/vhost`.
+/// **The password never prints**: `Debug`, `Display`, serialization and every error of this
+/// crate show the URL as `amqp://user:***@host:port/vhost`. Serializing a config therefore writes
+/// the redacted URL; loading it back needs the password again (fill `url` in from a secret store
+/// or the environment before loading).
 ///
 /// ```
 /// use mqsync::sync::RabbitMqConfig;
@@ -44,16 +48,27 @@ use std::time::Duration;
 /// assert_eq!(config.dead_letter_queue_name(), "orders.dead");
 /// assert_eq!(config.url_redacted(), "amqp://app:***@127.0.0.1:5672/%2f");
 /// assert!(!format!("{config:?} {config}").contains("s3cret"));
+///
+/// let loaded: RabbitMqConfig = toml::from_str(r#"
+///     url = "amqp://127.0.0.1:5672/%2f"
+///     queue = "orders"
+///     quorum = false
+///     block = "20ms"
+/// "#).unwrap();
+/// assert_eq!(loaded.queue_name(), "orders");
+/// assert!(serde_json::to_string(&config).unwrap().contains("amqp://app:***@"));
 /// # Ok::<(), mqsync::ConfigError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RabbitMqConfigBuilder")]
 pub struct RabbitMqConfig {
     settings: RabbitMqConfigBuilder,
 }
 
 /// Builds a [`RabbitMqConfig`]: infallible chained setters, then [`build`](Self::build), which
 /// checks every setting and names the one it refuses. The defaults are in [`RabbitMqConfig`]'s
-/// table.
+/// table. Deserializable (missing fields keep their defaults; durations as `"50ms"`, `"10s"` or
+/// milliseconds).
 ///
 /// ```
 /// use mqsync::sync::RabbitMqConfig;
@@ -66,20 +81,58 @@ pub struct RabbitMqConfig {
 /// assert_eq!(err.field(), "url");
 /// assert!(!err.to_string().contains("hunter2"));
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RabbitMqConfigBuilder {
+    #[serde(serialize_with = "serialize_redacted")]
     url: String,
     queue: String,
+    #[serde(default = "default_quorum")]
     quorum: bool,
+    #[serde(default)]
     exchange: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     routing_key: Option<String>,
+    #[serde(default = "default_batch_size")]
     batch_size: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     prefetch: Option<u16>,
+    #[serde(default = "default_block", with = "crate::sync::duration_serde")]
     block: Duration,
+    #[serde(default = "default_delivery_limit")]
     delivery_limit: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     dead_letter_queue: Option<String>,
+    #[serde(default = "default_retry_for", with = "crate::sync::duration_serde")]
     retry_for: Duration,
+    #[serde(
+        default = "default_connect_timeout",
+        with = "crate::sync::duration_serde"
+    )]
     connect_timeout: Duration,
+}
+
+fn default_quorum() -> bool {
+    true
+}
+fn default_batch_size() -> usize {
+    256
+}
+fn default_block() -> Duration {
+    Duration::from_millis(50)
+}
+fn default_delivery_limit() -> u64 {
+    5
+}
+fn default_retry_for() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn serialize_redacted<S: Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_url(url))
 }
 
 impl RabbitMqConfig {
@@ -95,16 +148,16 @@ impl RabbitMqConfig {
         RabbitMqConfigBuilder {
             url: url.into(),
             queue: queue.into(),
-            quorum: true,
+            quorum: default_quorum(),
             exchange: String::new(),
             routing_key: None,
-            batch_size: 256,
+            batch_size: default_batch_size(),
             prefetch: None,
-            block: Duration::from_millis(50),
-            delivery_limit: 5,
+            block: default_block(),
+            delivery_limit: default_delivery_limit(),
             dead_letter_queue: None,
-            retry_for: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(1),
+            retry_for: default_retry_for(),
+            connect_timeout: default_connect_timeout(),
         }
     }
 
@@ -156,6 +209,20 @@ impl RabbitMqConfig {
 
     pub(super) fn settings(&self) -> &RabbitMqConfigBuilder {
         &self.settings
+    }
+}
+
+impl TryFrom<RabbitMqConfigBuilder> for RabbitMqConfig {
+    type Error = ConfigError;
+
+    fn try_from(builder: RabbitMqConfigBuilder) -> Result<Self, ConfigError> {
+        builder.build()
+    }
+}
+
+impl Serialize for RabbitMqConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.settings.serialize(serializer)
     }
 }
 
