@@ -50,7 +50,9 @@
 //     (at-least-once, effectively once).
 // [6] The consumer's prefetch bounds what the broker sends before acks: the engine holds pulled
 //     changes until its sinks confirm, so the default prefetch is several batches (4 × the
-//     first pull's size), letting the broker refill while the engine applies.
+//     first pull's size), letting the broker refill while the engine applies. While the window
+//     is full (held >= prefetch) the broker sends nothing until an ack, so a pull does not wait
+//     for more: it returns at once and lets the engine commit.
 //
 // Delivery counts ([`delivery_count`]): a quorum queue counts earlier deliveries in the
 // `x-delivery-count` header (absent on the first), so deliveries = header + 1. A classic queue
