@@ -77,7 +77,7 @@ pub const SERVICES: &[Service] = &[
         skip_var: "MQSYNC_SKIP_RABBITMQ",
         // tests/rabbitmq.rs starts its own nodes (sync::rabbitmq_testing::RabbitMqServer), kills
         // and restarts one, and needs a user with a password it knows: a shared broker would serve
-        // none of that. Only the examples may read AMQP_URL.
+        // none of that. The rabbitmq_pipeline example reads AMQP_URL.
         url_var: UrlVar::ExamplesOnly("AMQP_URL"),
     },
 ];
