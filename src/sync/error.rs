@@ -64,6 +64,15 @@ pub enum SinkError {
     #[cfg(feature = "sqlite")]
     #[error("SQLite transaction failed")]
     Sqlite(#[source] rusqlite::Error),
+    /// The statement of a [`PostgresSink`](super::PostgresSink) batch failed (nothing of it
+    /// committed, or, if the connection broke during the commit, perhaps all of it: a retry is
+    /// harmless either way). Fatal for what PostgreSQL refuses again on a retry (SQLSTATE class 22,
+    /// a data exception; 23, a constraint; 42, a syntax error or an undefined table; 54, a
+    /// program limit such as an index row too large), retriable otherwise (a lost connection, a
+    /// server shutting down, a serialization failure or deadlock).
+    #[cfg(feature = "postgres")]
+    #[error("PostgreSQL batch failed")]
+    Postgres(#[source] postgres::Error),
     /// A [`RedisSink`](super::RedisSink) batch failed: the server refused it, or the connection
     /// stayed lost for the whole `retry_for`. Retriable (a refusal such as `OOM` or `LOADING`
     /// passes).
@@ -145,6 +154,8 @@ impl SinkError {
             SinkError::Rejected(_) | SinkError::Fatal(_) => SinkErrorKind::Fatal,
             #[cfg(feature = "sqlite")]
             SinkError::Sqlite(error) if sqlite_refused(error) => SinkErrorKind::Fatal,
+            #[cfg(feature = "postgres")]
+            SinkError::Postgres(error) if postgres_refused(error) => SinkErrorKind::Fatal,
             _ => SinkErrorKind::Retriable,
         }
     }
@@ -179,6 +190,45 @@ fn sqlite_refused(error: &rusqlite::Error) -> bool {
         | rusqlite::Error::InvalidParameterName(_)
         | rusqlite::Error::InvalidParameterCount(..) => true,
         _ => false,
+    }
+}
+
+/// True for a PostgreSQL failure that the same statement with the same values meets again
+/// (see [`sqlstate_refused`]). No server error at all (a lost connection) may pass.
+#[cfg(feature = "postgres")]
+fn postgres_refused(error: &postgres::Error) -> bool {
+    error
+        .code()
+        .is_some_and(|code| sqlstate_refused(code.code()))
+}
+
+/// True for an SQLSTATE whose class the same statement with the same values meets again:
+/// `22` (data exception: a value out of range, an invalid byte sequence), `23` (integrity
+/// constraint violation), `42` (syntax error or access rule violation: an undefined table or
+/// column, a missing privilege) and `54` (program limit exceeded: an index row or a statement
+/// too large). Everything else (`57P01` admin shutdown; `40001`/`40P01` serialization failure
+/// or deadlock; `53` insufficient resources such as a full disk; ...) may pass.
+#[cfg(feature = "postgres")]
+fn sqlstate_refused(code: &str) -> bool {
+    matches!(code.get(..2), Some("22" | "23" | "42" | "54"))
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod postgres_tests {
+    use super::sqlstate_refused;
+
+    #[test]
+    fn postgres_refusals_are_fatal_and_contention_is_retriable() {
+        // 22003 numeric out of range, 23505 unique violation, 42P01 undefined table,
+        // 42601 syntax error, 54000 program limit exceeded (index row too large).
+        for fatal in ["22003", "23505", "42P01", "42601", "54000"] {
+            assert!(sqlstate_refused(fatal), "{fatal}");
+        }
+        // 40001 serialization failure, 40P01 deadlock, 57P01 admin shutdown, 53100 disk full,
+        // 08006 connection failure.
+        for retriable in ["40001", "40P01", "57P01", "53100", "08006"] {
+            assert!(!sqlstate_refused(retriable), "{retriable}");
+        }
     }
 }
 

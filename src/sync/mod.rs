@@ -18,6 +18,9 @@
 //! * [`SqliteSink`] (feature `sqlite`): an SQLite table written one transaction
 //!   per batch, version-checked in SQL, with the source's resume position in the same
 //!   transaction; [`ReplaySource`] restarts a durable log from that checkpoint after a crash.
+//! * [`PostgresSink`] (feature `postgres`): a PostgreSQL table written one statement per batch
+//!   (`UNNEST` into a version-checked `INSERT … ON CONFLICT`), with the resume position in the
+//!   same statement; reconnects after a lost connection (`docs/postgres.md`).
 //! * `RedisSink` / `RedisSource` (feature `redis`): Redis Streams as a target and as a source
 //!   read through a consumer group — scale-out across processes, `XACK` after every sink
 //!   confirmed, reclaiming from dead consumers, dead-letter stream (`docs/distributed.md`).
@@ -34,6 +37,8 @@ mod event;
 #[cfg(feature = "journal")]
 mod journal_source;
 mod metrics;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "rabbitmq")]
 mod rabbitmq;
 mod reconcile;
@@ -46,6 +51,8 @@ mod replica;
 mod retry;
 mod sink;
 mod source;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_identifier;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod watermark;
@@ -58,6 +65,10 @@ pub use event::{DeadChange, Observer, ObserverMode, SyncEvent};
 #[cfg(feature = "journal")]
 pub use journal_source::JournalSource;
 pub use metrics::{LatencySnapshot, Metrics};
+#[cfg(all(feature = "postgres", feature = "testing"))]
+pub use postgres::testing as postgres_testing;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresError, PostgresSchema, PostgresSchemaBuilder, PostgresSink};
 #[cfg(all(feature = "rabbitmq", feature = "testing"))]
 pub use rabbitmq::testing as rabbitmq_testing;
 #[cfg(feature = "rabbitmq")]

@@ -188,8 +188,10 @@ mod tests {
         for word in [
             "test [-- ARGS]",
             "help",
-            "(redis-server, rabbitmq-server",
+            "(redis-server, initdb, rabbitmq-server)",
             "MQSYNC_SKIP_REDIS=1",
+            "MQSYNC_SKIP_POSTGRES=1",
+            "MQSYNC_SKIP_RABBITMQ=1",
             "REDIS_URL              read by the examples, not the tests",
             "--features full ARGS",
         ] {

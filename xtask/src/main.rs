@@ -1,8 +1,8 @@
 //! `cargo xtask`: mqsync's repository tasks, std only (the alias is in `.cargo/config.toml`).
 //!
 //! `cargo xtask test` is the README's test command and `.ci/run`'s test step: it prints the
-//! toolchain, locates each server the tests need ([`services::SERVICES`]) on `PATH` or installs
-//! it with apt-get (as root, or through sudo), prints what it found or installed with its
+//! toolchain, locates each server the tests need ([`services::SERVICES`]) on `PATH` (or where
+//! its package puts it off `PATH`) or installs it with apt-get (as root, or through sudo), prints what it found or installed with its
 //! version, and runs `cargo test --release --features full` (every feature), exiting with its
 //! status. A server it cannot get is reported with what to do; the tests still run and fail
 //! with their own message, or skip loudly under the service's skip variable.
@@ -75,8 +75,8 @@ fn test(cargo_args: &[String]) -> ExitCode {
 
 /// Locates or installs one service and says what it found, installed or could not get.
 fn provision(service: &Service, host: Host) {
-    let path = services::search_path(&std::env::var_os("PATH").unwrap_or_default());
-    let found = services::locate(service.binary, &path);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = services::locate(service.binary, &path, service.also_in);
     let env = |name: &str| std::env::var(name).ok();
     let name = service.name;
     match services::plan(service, found, env, host) {
@@ -97,7 +97,7 @@ fn provision(service: &Service, host: Host) {
                 if sudo { " through sudo" } else { "" }
             ));
             match install(service, sudo) {
-                Ok(()) => match services::locate(service.binary, &path) {
+                Ok(()) => match services::locate(service.binary, &path, service.also_in) {
                     Some(at) => report(service, "installed", &at),
                     None => say(&format!(
                         "{name}: the {} package installed, but {} is still not on PATH\n{}",
@@ -173,8 +173,8 @@ fn host() -> Host {
     let path = std::env::var_os("PATH").unwrap_or_default();
     Host {
         root: is_root(),
-        sudo: services::locate("sudo", &path).is_some(),
-        apt: services::locate("apt-get", &path).is_some(),
+        sudo: services::locate("sudo", &path, &[]).is_some(),
+        apt: services::locate("apt-get", &path, &[]).is_some(),
     }
 }
 

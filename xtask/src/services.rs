@@ -15,9 +15,12 @@ pub struct Service {
     pub name: &'static str,
     /// The cargo feature whose tests need this server, one of those [`FEATURES`] turns on.
     pub feature: &'static str,
-    /// The executable the tests start, looked up on `PATH` and then in the `sbin` directories
-    /// ([`search_path`]).
+    /// The executable the tests start, looked up on `PATH`, then in [`also_in`](Self::also_in).
     pub binary: &'static str,
+    /// Directories off `PATH` where the package puts [`binary`](Self::binary), searched after
+    /// `PATH`; one `*` component matches any name, the greatest first (Debian's
+    /// `/usr/lib/postgresql/*/bin`: the newest major version).
+    pub also_in: &'static [&'static str],
     /// Arguments that make [`binary`](Self::binary) print its version and exit; empty when it has
     /// none (`rabbitmq-server` would boot a node whatever it is given): no version is shown.
     pub version_args: &'static [&'static str],
@@ -57,6 +60,7 @@ pub const SERVICES: &[Service] = &[
         name: "Redis",
         feature: "redis",
         binary: "redis-server",
+        also_in: &[],
         version_args: &["--version"],
         package: "redis-server",
         system_unit: Some("redis-server"),
@@ -67,10 +71,26 @@ pub const SERVICES: &[Service] = &[
         url_var: UrlVar::ExamplesOnly("REDIS_URL"),
     },
     Service {
+        name: "PostgreSQL",
+        feature: "postgres",
+        // tests/postgres.rs runs `initdb` and `postgres` (sync::postgres_testing::PostgresServer);
+        // Debian installs them off PATH, in /usr/lib/postgresql/<major>/bin.
+        binary: "initdb",
+        also_in: &["/usr/lib/postgresql/*/bin"],
+        version_args: &["--version"],
+        package: "postgresql-15",
+        system_unit: Some("postgresql"),
+        skip_var: "MQSYNC_SKIP_POSTGRES",
+        // The tests start a private cluster per test (and kill and restart some): a shared
+        // server named by DATABASE_URL would serve none of that. Examples may read it.
+        url_var: UrlVar::ExamplesOnly("DATABASE_URL"),
+    },
+    Service {
         name: "RabbitMQ",
         feature: "rabbitmq",
-        // Debian installs it in /usr/sbin, which is not on every user's PATH: `search_path`.
+        // Debian installs it in /usr/sbin, which is not on every user's PATH.
         binary: "rabbitmq-server",
+        also_in: &["/usr/sbin", "/usr/local/sbin"],
         version_args: &[],
         package: "rabbitmq-server",
         system_unit: Some("rabbitmq-server"),
@@ -199,24 +219,34 @@ pub fn advice(service: &Service) -> String {
     text
 }
 
-/// `path` (a `PATH` value) followed by the `sbin` directories it lacks (`/usr/local/sbin`,
-/// `/usr/sbin`, `/sbin`), where Debian puts servers such as `rabbitmq-server`, and which a
-/// user's `PATH` often leaves out. The tests' fixtures look there too.
-pub fn search_path(path: &OsStr) -> std::ffi::OsString {
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(path).collect();
-    for sbin in ["/usr/local/sbin", "/usr/sbin", "/sbin"] {
-        if !dirs.iter().any(|d| d == Path::new(sbin)) {
-            dirs.push(PathBuf::from(sbin));
-        }
-    }
-    std::env::join_paths(dirs).unwrap_or_else(|_| path.to_owned())
-}
-
-/// The first `binary` in the directories of `path` (a `PATH` value) that is an executable file.
-pub fn locate(binary: &str, path: &OsStr) -> Option<PathBuf> {
+/// The first `binary` in the directories of `path` (a `PATH` value) that is an executable file,
+/// else in the directories of `also_in` (see [`Service::also_in`]).
+pub fn locate(binary: &str, path: &OsStr, also_in: &[&str]) -> Option<PathBuf> {
     std::env::split_paths(path)
+        .chain(also_in.iter().flat_map(|pattern| expand(pattern)))
         .map(|dir| dir.join(binary))
         .find(|candidate| is_executable(candidate))
+}
+
+/// The directories `pattern` names: itself, or, with one `*` component, every entry of the
+/// directory before it joined with what follows, the greatest name first (by number when both
+/// are numbers, so `15` comes before `9`).
+fn expand(pattern: &str) -> Vec<PathBuf> {
+    let Some((before, after)) = pattern.split_once("/*") else {
+        return vec![PathBuf::from(pattern)];
+    };
+    let Ok(entries) = std::fs::read_dir(before) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort_by_key(|name| (name.parse::<u64>().ok(), name.clone()));
+    names
+        .iter()
+        .rev()
+        .map(|name| PathBuf::from(format!("{before}/{name}{after}")))
+        .collect()
 }
 
 #[cfg(unix)]
@@ -252,6 +282,7 @@ mod tests {
         name: "PostgreSQL",
         feature: "postgres",
         binary: "postgres",
+        also_in: &[],
         version_args: &["--version"],
         package: "postgresql",
         system_unit: None,
@@ -281,6 +312,10 @@ mod tests {
         );
         assert_eq!(r.skip_var, "MQSYNC_SKIP_REDIS"); // what tests/redis.rs reads
         assert_eq!(r.url_var, UrlVar::ExamplesOnly("REDIS_URL"));
+        let p = SERVICES.iter().find(|s| s.name == "PostgreSQL").unwrap();
+        assert_eq!((p.binary, p.feature), ("initdb", "postgres"));
+        assert_eq!(p.skip_var, "MQSYNC_SKIP_POSTGRES"); // what tests/postgres.rs reads
+        assert_eq!(p.also_in, ["/usr/lib/postgresql/*/bin"]); // Debian's, off PATH
         assert_eq!(FEATURES, "full");
     }
 
@@ -300,14 +335,11 @@ mod tests {
             r.version_args.is_empty(),
             "rabbitmq-server has no --version: it would boot"
         );
+        assert!(
+            r.also_in.contains(&"/usr/sbin"),
+            "Debian's, often off a user's PATH"
+        );
         assert_eq!(r.url_var, UrlVar::ExamplesOnly("AMQP_URL"));
-        let path = search_path(OsStr::new("/usr/bin:/usr/sbin"));
-        let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-        let want: Vec<PathBuf> = ["/usr/bin", "/usr/sbin", "/usr/local/sbin", "/sbin"]
-            .iter()
-            .map(PathBuf::from)
-            .collect();
-        assert_eq!(dirs, want, "sbin appended once, PATH's order kept");
     }
 
     #[test]
@@ -505,14 +537,38 @@ mod tests {
             exec.clone(),
         ])
         .unwrap();
-        let found = locate("redis-server", &path);
-        let none = locate("redis-server", &std::env::join_paths([plain]).unwrap());
+        let found = locate("redis-server", &path, &[]);
+        let none = locate(
+            "redis-server",
+            &std::env::join_paths([plain.clone()]).unwrap(),
+            &[],
+        );
+        // Off PATH: `*` matches any name, the greatest version first (15 before 9).
+        for version in ["9", "15"] {
+            let bin = base.join("lib").join(version).join("bin");
+            fs::create_dir_all(&bin).unwrap();
+            fs::write(bin.join("initdb"), "#!/bin/sh\n").unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(bin.join("initdb"), fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+        let pattern = format!("{}/lib/*/bin", base.display());
+        let off_path = locate(
+            "initdb",
+            &std::env::join_paths([plain]).unwrap(),
+            &[&pattern],
+        );
+        let nowhere = locate("initdb", OsStr::new(""), &["/nonexistent/*/bin"]);
         let _ = fs::remove_dir_all(&base);
         #[cfg(unix)]
         {
             assert_eq!(found, Some(exec.join("redis-server")));
             assert_eq!(none, None);
+            assert_eq!(off_path, Some(base.join("lib/15/bin/initdb")));
         }
-        assert_eq!(locate("redis-server", OsStr::new("")), None);
+        assert_eq!(nowhere, None);
+        assert_eq!(locate("redis-server", OsStr::new(""), &[]), None);
     }
 }

@@ -5,18 +5,9 @@
 // every name is checked against `^[A-Za-z_][A-Za-z0-9_]{0,62}$` before any SQL is built, and is
 // then double-quoted as well. Values (keys, versions, bodies, positions) are always bound.
 
+use crate::sync::sql_identifier::check_names;
 use crate::ConfigError;
 use serde::{Deserialize, Serialize};
-
-/// Whether `name` matches `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    first_ok && rest_ok && name.len() <= 63
-}
 
 /// Where the [`SqliteSink`](super::SqliteSink) writes: one row per entity key. Made by
 /// [`SqliteSchema::builder`] and [`SqliteSchemaBuilder::build`], or loaded from a configuration
@@ -192,27 +183,7 @@ impl SqliteSchemaBuilder {
             ("updated_at_column", &self.updated_at_column),
             ("checkpoint_table", &self.checkpoint_table),
         ];
-        for (field, name) in names {
-            if !is_identifier(name) {
-                return Err(ConfigError::Invalid {
-                    field,
-                    value: name.clone(),
-                    reason: "not a plain SQL identifier (letters, digits and '_', not starting \
-                             with a digit, at most 63)"
-                        .into(),
-                });
-            }
-        }
-        let columns = &names[1..6];
-        for (i, (field, name)) in columns.iter().enumerate() {
-            if let Some((other, _)) = columns[..i].iter().find(|(_, n)| n == name) {
-                return Err(ConfigError::Conflict {
-                    field,
-                    other,
-                    reason: format!("both name the column {name:?}"),
-                });
-            }
-        }
+        check_names(&names, 1..6)?;
         if self.table == self.checkpoint_table {
             return Err(ConfigError::Conflict {
                 field: "checkpoint_table",
@@ -384,16 +355,6 @@ impl SqliteSchema {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identifiers() {
-        for good in ["t", "_x", "Orders_2024", &"a".repeat(63)] {
-            assert!(is_identifier(good), "{good}");
-        }
-        for bad in ["", "1t", "a-b", "a b", "t\"", "é", &"a".repeat(64), "x;--"] {
-            assert!(!is_identifier(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn build_names_the_field_and_round_trips_through_serde() {

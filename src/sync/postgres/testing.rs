@@ -1,0 +1,398 @@
+//! Test helper: a throwaway PostgreSQL cluster (`initdb` + `postgres`) on a free loopback port,
+//! for the tests and the bench (not part of the sync API).
+
+use std::io;
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The command that installs the server binaries on Debian and Ubuntu, for error messages.
+///
+/// ```
+/// assert!(mqsync::sync::postgres_testing::INSTALL_HINT.contains("postgresql"));
+/// ```
+pub const INSTALL_HINT: &str = "apt-get install -y postgresql-15";
+
+/// The login role of every [`PostgresServer`], a superuser.
+pub const USER: &str = "mqsync";
+
+/// How long a dropped server gets for a fast shutdown before it is killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A private PostgreSQL cluster: `initdb` in a temporary directory, `postgres` listening on
+/// `127.0.0.1:<free port>` (and a Unix socket in that directory), password authentication for
+/// [`USER`] over TCP with a random password per cluster ([`password`](Self::password)), so that
+/// a test can never log in to another test's cluster that reused its port, `fsync = off` unless
+/// started with [`start_durable`](Self::start_durable) (a killed *server* loses nothing it
+/// acknowledged either way: its WAL is written to the OS before a commit returns; only an OS
+/// crash could). On drop: a fast shutdown (SIGINT to its process group, up to 5 s, so that the
+/// server releases its SysV shared memory), then SIGKILL if it did not stop; its directory is
+/// removed.
+///
+/// `initdb` refuses to run as root: as root, the cluster's directory is handed to the
+/// `postgres` user and both programs run as that user.
+///
+/// ```no_run
+/// use mqsync::sync::postgres_testing::PostgresServer;
+///
+/// let server = PostgresServer::start()?;
+/// println!("listening at {}", server.url());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct PostgresServer {
+    /// The postmaster; `None` while stopped or killed.
+    child: Option<Child>,
+    port: u16,
+    /// [`USER`]'s password, random per cluster.
+    password: String,
+    bin: PathBuf,
+    /// The `postgres` user's ids when we run as root.
+    run_as: Option<(u32, u32)>,
+    dir: tempfile::TempDir,
+    /// `fsync` and `full_page_writes` on ([`start_durable`](Self::start_durable)).
+    durable: bool,
+}
+
+impl PostgresServer {
+    /// The directory that holds `initdb` and `postgres`: on `PATH`, or Debian's
+    /// `/usr/lib/postgresql/<version>/bin` (the newest), which is not on `PATH`.
+    ///
+    /// ```
+    /// if let Some(bin) = mqsync::sync::postgres_testing::PostgresServer::bin_dir() {
+    ///     assert!(bin.join("initdb").exists());
+    /// }
+    /// ```
+    pub fn bin_dir() -> Option<PathBuf> {
+        let on_path = std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .find(|dir| dir.join("initdb").is_file() && dir.join("postgres").is_file())
+        });
+        on_path.or_else(|| {
+            let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+                .ok()?
+                .filter_map(Result::ok)
+                .filter_map(|entry| {
+                    let version = entry.file_name().to_str()?.parse().ok()?;
+                    let bin = entry.path().join("bin");
+                    bin.join("initdb").is_file().then_some((version, bin))
+                })
+                .collect();
+            versions.sort();
+            versions.pop().map(|(_, bin)| bin)
+        })
+    }
+
+    /// Whether a cluster can be started (`initdb` and `postgres` were found).
+    ///
+    /// ```
+    /// use mqsync::sync::postgres_testing::PostgresServer;
+    ///
+    /// if !PostgresServer::available() {
+    ///     eprintln!("no PostgreSQL: the PostgreSQL tests will say so");
+    /// }
+    /// ```
+    pub fn available() -> bool {
+        Self::bin_dir().is_some()
+    }
+
+    /// Creates a cluster, starts it on a free loopback port and waits until it accepts
+    /// [`USER`]. Fails with a message naming the install command when the binaries are missing.
+    pub fn start() -> io::Result<PostgresServer> {
+        Self::start_with(false)
+    }
+
+    /// As [`start`](Self::start), but with PostgreSQL's defaults for durability: `fsync` and
+    /// `full_page_writes` on, so that every commit waits for its WAL to reach the disk, as on a
+    /// production server (for benchmarks that count commits; slower to test with).
+    ///
+    /// ```no_run
+    /// let server = mqsync::sync::postgres_testing::PostgresServer::start_durable()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_durable() -> io::Result<PostgresServer> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> io::Result<PostgresServer> {
+        let Some(bin) = Self::bin_dir() else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "PostgreSQL's initdb is neither on PATH nor in /usr/lib/postgresql/*/bin: \
+                     install it with `{INSTALL_HINT}`"
+                ),
+            ));
+        };
+        let run_as = if is_root() {
+            Some(postgres_user()?)
+        } else {
+            None
+        };
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("mqsync-postgres-{}-", std::process::id()))
+            .tempdir()?;
+        let password = random_password()?;
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, &password)?;
+        if let Some((uid, gid)) = run_as {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
+            std::os::unix::fs::chown(&password_file, Some(uid), Some(gid))?;
+        }
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(dir.path().join("data"))
+            .args(["-U", USER, "-E", "UTF8", "--locale=C", "--no-sync"])
+            .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
+            .arg(format!("--pwfile={}", password_file.display()));
+        let out = as_user(&mut initdb, run_as)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot run initdb: {e}")))?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let mut server = PostgresServer {
+            child: None,
+            port: 0,
+            password,
+            bin,
+            run_as,
+            dir,
+            durable,
+        };
+        let mut last_error = None;
+        for _ in 0..5 {
+            server.port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+                .local_addr()?
+                .port();
+            match server.launch() {
+                Ok(()) => return Ok(server),
+                Err(e) => last_error = Some(e), // the port was taken meanwhile: try another
+            }
+        }
+        Err(last_error.unwrap_or_else(|| io::Error::other("postgres did not start")))
+    }
+
+    /// `postgres://mqsync:<password>@127.0.0.1:<port>/postgres`.
+    pub fn url(&self) -> String {
+        self.url_for(USER, &self.password)
+    }
+
+    /// [`USER`]'s password on this cluster (random, made by `start`).
+    ///
+    /// ```no_run
+    /// let server = mqsync::sync::postgres_testing::PostgresServer::start()?;
+    /// assert!(server.url().contains(server.password()));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// The URL of this server for another login (to test refused ones).
+    ///
+    /// ```no_run
+    /// # let server = mqsync::sync::postgres_testing::PostgresServer::start()?;
+    /// let wrong = server.url_for("mqsync", "not-the-password");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn url_for(&self, user: &str, password: &str) -> String {
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/postgres?connect_timeout=5",
+            self.port
+        )
+    }
+
+    /// A connected client (as [`USER`]).
+    pub fn client(&self) -> Result<postgres::Client, postgres::Error> {
+        postgres::Client::connect(&self.url(), postgres::NoTls)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The cluster's directory (`data/` holds the cluster; the Unix socket sits beside it).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Kills the server and its backends at once (SIGKILL to the process group: no shutdown,
+    /// as in a crash). [`restart`](Self::restart) then runs crash recovery, and finds
+    /// everything a commit acknowledged.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal_group(child.id(), "KILL");
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server (a fast shutdown: SIGINT, connections are cut, nothing is lost) and
+    /// starts it again on the same port and directory; waits until it accepts [`USER`].
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop(Duration::from_secs(20));
+        self.launch()
+    }
+
+    /// A fast shutdown (SIGINT to the process group: connections are cut, shared memory is
+    /// released), waiting up to `grace`; then [`kill`](Self::kill), which reaps it or kills it
+    /// if it did not stop.
+    fn stop(&mut self, grace: Duration) {
+        if let Some(child) = self.child.as_mut() {
+            signal_group(child.id(), "INT");
+            let deadline = Instant::now() + grace;
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.kill();
+    }
+
+    /// Starts `postgres` in the foreground as our child, in a process group of its own (so
+    /// that [`kill`](Self::kill) reaches its backends too), and waits until it accepts logins.
+    /// A restart right after a kill can meet the killed backends' shared memory for a moment:
+    /// it is retried until the deadline.
+    fn launch(&mut self) -> io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut command = Command::new(self.bin.join("postgres"));
+            command
+                .arg("-D")
+                .arg(self.dir.path().join("data"))
+                .args(["-p", &self.port.to_string()])
+                .args(["-c", "listen_addresses=127.0.0.1"])
+                .arg("-c")
+                .arg(format!(
+                    "unix_socket_directories={}",
+                    self.dir.path().display()
+                ))
+                .args(if self.durable {
+                    ["-c", "fsync=on", "-c", "full_page_writes=on"]
+                } else {
+                    ["-c", "fsync=off", "-c", "full_page_writes=off"]
+                })
+                .args(["-c", "max_connections=50", "-c", "shared_buffers=32MB"])
+                .process_group(0);
+            let child = as_user(&mut command, self.run_as)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            self.child = Some(child);
+            loop {
+                if self.accepts_logins() {
+                    return Ok(());
+                }
+                let child = self.child.as_mut().expect("just spawned");
+                if let Some(status) = child.try_wait()? {
+                    self.child = None;
+                    if Instant::now() >= deadline {
+                        return Err(io::Error::other(format!(
+                            "postgres on port {} exited: {status}",
+                            self.port
+                        )));
+                    }
+                    thread::sleep(Duration::from_millis(100));
+                    break; // start it again
+                }
+                if Instant::now() >= deadline {
+                    self.kill();
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("postgres on port {} did not accept logins", self.port),
+                    ));
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn accepts_logins(&self) -> bool {
+        let mut config: postgres::Config = match self.url().parse() {
+            Ok(config) => config,
+            Err(_) => return false,
+        };
+        config.connect_timeout(Duration::from_secs(1));
+        config.connect(postgres::NoTls).is_ok()
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        // A fast shutdown first: a SIGKILLed postmaster leaves its SysV shared memory segment
+        // behind, and many killed test clusters exhaust the system's limit. The directory goes
+        // with the `TempDir` (root may remove the postgres user's files).
+        self.stop(SHUTDOWN_GRACE);
+    }
+}
+
+/// 32 hex digits from `/dev/urandom`: a password no other cluster shares.
+fn random_password() -> io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `command`, set to run as `run_as` (uid, gid) if given.
+fn as_user(command: &mut Command, run_as: Option<(u32, u32)>) -> &mut Command {
+    if let Some((uid, gid)) = run_as {
+        command
+            .uid(uid)
+            .gid(gid)
+            .env("HOME", "/tmp")
+            .env("USER", "postgres");
+    }
+    command
+}
+
+/// Sends `signal` to the process group led by `pid` (the `kill` program: no `unsafe` here).
+fn signal_group(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args(["-s", signal, "--", &format!("-{pid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Whether we run as uid 0 (`/proc/self/status`; `id -u` if that cannot be read).
+fn is_root() -> bool {
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        if let Some(line) = status.lines().find(|l| l.starts_with("Uid:")) {
+            return line.split_whitespace().nth(1) == Some("0");
+        }
+    }
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// The `postgres` user's uid and gid, from `/etc/passwd` (the package creates the user).
+fn postgres_user() -> io::Result<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd")?;
+    passwd
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| fields.first() == Some(&"postgres") && fields.len() > 3)
+        .and_then(|fields| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "running as root, and there is no `postgres` user to run initdb as \
+                     (initdb refuses root): `{INSTALL_HINT}` creates it"
+                ),
+            )
+        })
+}
