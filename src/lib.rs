@@ -32,13 +32,14 @@
 //! | `sqlite` | `sync::SqliteSink` on the system's libsqlite3 | rusqlite |
 //! | `sqlite-bundled` | `sqlite`, SQLite compiled from source | rusqlite's `bundled` |
 //! | `redis` | `sync::RedisSource`, `sync::RedisSink` | redis |
+//! | `rabbitmq` | `sync::RabbitMqSource`, `sync::RabbitMqSink` | lapin, futures-executor |
 //! | `postgres` | `sync::PostgresSink` | postgres (tokio-postgres, tokio) |
 //! | `journal` | the [`journal`] module: a crash-safe on-disk log (and `sync::JournalSource` with `sync`) | crc32fast, thiserror |
 //! | `schema` | the JSON Schema rule of `integrate` | jsonschema |
 //! | `simd` | sonic-rs for JSON payloads in `integrate` | sonic-rs |
 //! | `tracing` | spans and events | tracing |
 //! | `metrics` | counters, gauges, histograms | metrics |
-//! | `testing` | test fixtures (`sync::redis_testing`, with `redis`; `sync::postgres_testing`, with `postgres`); not covered by semver | — |
+//! | `testing` | test fixtures (`sync::redis_testing`, with `redis`; `sync::postgres_testing`, with `postgres`; `sync::rabbitmq_testing`, with `rabbitmq`); not covered by semver | — |
 //! | `full` | all of the above, SQLite bundled | |
 //!
 //! `docs/architecture.md` says why `sqlite` links the system's SQLite and `sqlite-bundled` exists.

@@ -50,6 +50,10 @@ pub(crate) mod names {
     pub(crate) const REDIS_CONNECTION_LOST: &str = "mqsync_redis_connection_lost_total";
     pub(crate) const REDIS_CONNECT_FAILURES: &str = "mqsync_redis_connect_failures_total";
     pub(crate) const REDIS_RECONNECTS: &str = "mqsync_redis_reconnects_total";
+    pub(crate) const RABBITMQ_CONNECTION_LOST: &str = "mqsync_rabbitmq_connection_lost_total";
+    pub(crate) const RABBITMQ_CONNECT_FAILURES: &str = "mqsync_rabbitmq_connect_failures_total";
+    pub(crate) const RABBITMQ_RECONNECTS: &str = "mqsync_rabbitmq_reconnects_total";
+    pub(crate) const RABBITMQ_DEAD_LETTERED: &str = "mqsync_rabbitmq_dead_lettered_total";
     pub(crate) const DELIVERY_PUBLISHED: &str = "mqsync_delivery_published_total";
     pub(crate) const DELIVERY_DELIVERED: &str = "mqsync_delivery_delivered_total";
     pub(crate) const DELIVERY_ACKED: &str = "mqsync_delivery_acked_total";
@@ -101,6 +105,18 @@ fn describe() {
         );
         describe_counter!(REDIS_CONNECT_FAILURES, Unit::Count, "Failed connects.");
         describe_counter!(REDIS_RECONNECTS, Unit::Count, "Reconnects after a loss.");
+        describe_counter!(
+            RABBITMQ_CONNECTION_LOST,
+            Unit::Count,
+            "RabbitMQ connections closed after a failure."
+        );
+        describe_counter!(RABBITMQ_CONNECT_FAILURES, Unit::Count, "Failed connects.");
+        describe_counter!(RABBITMQ_RECONNECTS, Unit::Count, "Reconnects after a loss.");
+        describe_counter!(
+            RABBITMQ_DEAD_LETTERED,
+            Unit::Count,
+            "Messages moved to the dead-letter queue."
+        );
         describe_counter!(DELIVERY_PUBLISHED, Unit::Count, "Messages published.");
         describe_counter!(DELIVERY_DELIVERED, Unit::Count, "Deliveries handed out.");
         describe_counter!(DELIVERY_ACKED, Unit::Count, "Messages acknowledged.");
@@ -309,6 +325,55 @@ pub(crate) fn redis_connected<T, E: Display>(
             metrics::counter!(REDIS_CONNECT_FAILURES, "stream" => stream.to_owned()).increment(1);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RabbitMQ (src/sync/rabbitmq/link.rs, source.rs). `link` is the source's or the sink's name
+// (`rabbitmq:<queue>`, `rabbitmq:<exchange>/<routing key>`), never the URL.
+
+/// A failure closed the connection (the source forgets what it held); the next call reconnects.
+#[cfg(feature = "rabbitmq")]
+#[inline(always)]
+pub(crate) fn rabbitmq_connection_lost(link: &str, error: &dyn Display) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(target: "mqsync::rabbitmq", link, error = %error, "rabbitmq connection lost");
+    #[cfg(feature = "metrics")]
+    metrics::counter!(RABBITMQ_CONNECTION_LOST, "link" => link.to_owned()).increment(1);
+}
+
+/// A connection attempt ended: `Ok` after a loss or failure (`reconnect`) is a reconnect.
+#[cfg(feature = "rabbitmq")]
+#[inline(always)]
+pub(crate) fn rabbitmq_connected<T, E: Display>(
+    link: &str,
+    reconnect: bool,
+    attempt: &Result<T, E>,
+) {
+    match attempt {
+        Ok(_) if reconnect => {
+            #[cfg(feature = "tracing")]
+            tracing::info!(target: "mqsync::rabbitmq", link, "rabbitmq reconnected");
+            #[cfg(feature = "metrics")]
+            metrics::counter!(RABBITMQ_RECONNECTS, "link" => link.to_owned()).increment(1);
+        }
+        Ok(_) => {}
+        Err(error) => {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(target: "mqsync::rabbitmq", link, error = %error, "rabbitmq connect failed");
+            #[cfg(feature = "metrics")]
+            metrics::counter!(RABBITMQ_CONNECT_FAILURES, "link" => link.to_owned()).increment(1);
+        }
+    }
+}
+
+/// A message went to the dead-letter queue (its publish confirmed) and was acked.
+#[cfg(feature = "rabbitmq")]
+#[inline(always)]
+pub(crate) fn rabbitmq_dead_lettered(link: &str, reason: &str, deliveries: u64) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(target: "mqsync::rabbitmq", link, reason, deliveries, "rabbitmq message dead-lettered");
+    #[cfg(feature = "metrics")]
+    metrics::counter!(RABBITMQ_DEAD_LETTERED, "link" => link.to_owned()).increment(1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -87,6 +87,19 @@ pub enum SinkError {
         #[source]
         source: redis::RedisError,
     },
+    /// A [`RabbitMqSink`](super::RabbitMqSink) batch failed: the broker nacked or returned
+    /// messages, or the connection stayed lost for the whole `retry_for`. Retriable.
+    #[cfg(feature = "rabbitmq")]
+    #[error("rabbitmq publish to exchange {exchange:?} with routing key {routing_key:?} failed")]
+    RabbitMq {
+        /// The exchange (`""`: the default exchange).
+        exchange: String,
+        /// The routing key.
+        routing_key: String,
+        /// Why.
+        #[source]
+        source: super::RabbitMqError,
+    },
 }
 
 /// Whether a [`SinkError`] is worth retrying ([`SinkError::kind`]).

@@ -24,6 +24,9 @@
 //! * `RedisSink` / `RedisSource` (feature `redis`): Redis Streams as a target and as a source
 //!   read through a consumer group — scale-out across processes, `XACK` after every sink
 //!   confirmed, reclaiming from dead consumers, dead-letter stream (`docs/distributed.md`).
+//! * `RabbitMqSink` / `RabbitMqSource` (feature `rabbitmq`): a RabbitMQ exchange as a target
+//!   (publisher confirms) and a durable queue as a source (manual acks after every sink
+//!   confirmed, dead-letter queue, delivery limit; `docs/rabbitmq.md`).
 
 mod change;
 mod dedup;
@@ -36,7 +39,11 @@ mod journal_source;
 mod metrics;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "rabbitmq")]
+mod rabbitmq;
 mod reconcile;
+#[cfg(any(feature = "redis", feature = "rabbitmq"))]
+mod redact;
 #[cfg(feature = "redis")]
 mod redis_streams;
 mod replay;
@@ -62,6 +69,13 @@ pub use metrics::{LatencySnapshot, Metrics};
 pub use postgres::testing as postgres_testing;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresError, PostgresSchema, PostgresSchemaBuilder, PostgresSink};
+#[cfg(all(feature = "rabbitmq", feature = "testing"))]
+pub use rabbitmq::testing as rabbitmq_testing;
+#[cfg(feature = "rabbitmq")]
+pub use rabbitmq::{
+    RabbitMqConfig, RabbitMqConfigBuilder, RabbitMqError, RabbitMqSink, RabbitMqSource,
+    RabbitMqSourceCounts, RabbitMqSourceStats,
+};
 pub use reconcile::{plan_repairs, ReconcileReport};
 #[cfg(all(feature = "redis", feature = "testing"))]
 pub use redis_streams::testing as redis_testing;

@@ -58,6 +58,20 @@ pub enum SourceError {
         #[source]
         source: super::RedisCodecError,
     },
+    /// A [`RabbitMqSource`](super::RabbitMqSource) operation failed (the connection is lost or
+    /// refused, the broker closed the channel, a dead-letter publish was not confirmed). The
+    /// source forgot the deliveries it held; the broker redelivers them.
+    #[cfg(feature = "rabbitmq")]
+    #[error("rabbitmq {operation} on queue {queue:?} failed")]
+    RabbitMq {
+        /// The operation (`connect`, `consume`, `basic.ack`, `dead-letter publish`).
+        operation: &'static str,
+        /// The queue.
+        queue: String,
+        /// Why.
+        #[source]
+        source: super::RabbitMqError,
+    },
     /// A [`JournalSource`](super::JournalSource)'s journal failed: damage on disk, a segment
     /// removed under the reader, or I/O.
     #[cfg(feature = "journal")]

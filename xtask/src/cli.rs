@@ -61,8 +61,8 @@ environment:
     }
     text.push_str(
         "\nPlain `cargo test` builds only the default features (the lock-free core) and skips every\n\
-         test that needs another; `cargo test --features full` with MQSYNC_SKIP_REDIS=1 runs the\n\
-         rest without a server.",
+         test that needs another; `cargo test --features full` with each MQSYNC_SKIP_*=1 above\n\
+         runs the rest without a server.",
     );
     text
 }
@@ -188,9 +188,10 @@ mod tests {
         for word in [
             "test [-- ARGS]",
             "help",
-            "(redis-server, initdb)",
+            "(redis-server, initdb, rabbitmq-server)",
             "MQSYNC_SKIP_REDIS=1",
             "MQSYNC_SKIP_POSTGRES=1",
+            "MQSYNC_SKIP_RABBITMQ=1",
             "REDIS_URL              read by the examples, not the tests",
             "--features full ARGS",
         ] {

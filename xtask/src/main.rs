@@ -122,6 +122,11 @@ fn provision(service: &Service, host: Host) {
 
 /// Prints "Redis: found /usr/bin/redis-server: Redis server v=7.0.15 ...".
 fn report(service: &Service, how: &str, at: &Path) {
+    if service.version_args.is_empty() {
+        // No version flag (rabbitmq-server would boot a node): say where it is, no more.
+        say(&format!("{}: {how} {}", service.name, at.display()));
+        return;
+    }
     let version = version_of(at, service.version_args).unwrap_or_else(|e| format!("({e})"));
     say(&format!(
         "{}: {how} {}: {version}",

@@ -21,7 +21,8 @@ pub struct Service {
     /// `PATH`; one `*` component matches any name, the greatest first (Debian's
     /// `/usr/lib/postgresql/*/bin`: the newest major version).
     pub also_in: &'static [&'static str],
-    /// Arguments that make [`binary`](Self::binary) print its version and exit.
+    /// Arguments that make [`binary`](Self::binary) print its version and exit; empty when it has
+    /// none (`rabbitmq-server` would boot a node whatever it is given): no version is shown.
     pub version_args: &'static [&'static str],
     /// The Debian/Ubuntu package that provides [`binary`](Self::binary) on `PATH`.
     pub package: &'static str,
@@ -83,6 +84,21 @@ pub const SERVICES: &[Service] = &[
         // The tests start a private cluster per test (and kill and restart some): a shared
         // server named by DATABASE_URL would serve none of that. Examples may read it.
         url_var: UrlVar::ExamplesOnly("DATABASE_URL"),
+    },
+    Service {
+        name: "RabbitMQ",
+        feature: "rabbitmq",
+        // Debian installs it in /usr/sbin, which is not on every user's PATH.
+        binary: "rabbitmq-server",
+        also_in: &["/usr/sbin", "/usr/local/sbin"],
+        version_args: &[],
+        package: "rabbitmq-server",
+        system_unit: Some("rabbitmq-server"),
+        skip_var: "MQSYNC_SKIP_RABBITMQ",
+        // tests/rabbitmq.rs starts its own nodes (sync::rabbitmq_testing::RabbitMqServer), kills
+        // and restarts one, and needs a user with a password it knows: a shared broker would serve
+        // none of that. The rabbitmq_pipeline example reads AMQP_URL.
+        url_var: UrlVar::ExamplesOnly("AMQP_URL"),
     },
 ];
 
@@ -301,6 +317,29 @@ mod tests {
         assert_eq!(p.skip_var, "MQSYNC_SKIP_POSTGRES"); // what tests/postgres.rs reads
         assert_eq!(p.also_in, ["/usr/lib/postgresql/*/bin"]); // Debian's, off PATH
         assert_eq!(FEATURES, "full");
+    }
+
+    #[test]
+    fn rabbitmq_is_found_in_sbin_and_never_asked_for_a_version() {
+        let r = SERVICES.iter().find(|s| s.name == "RabbitMQ").unwrap();
+        assert_eq!(
+            (r.binary, r.package, r.feature, r.skip_var),
+            (
+                "rabbitmq-server",
+                "rabbitmq-server",
+                "rabbitmq",
+                "MQSYNC_SKIP_RABBITMQ" // what tests/rabbitmq.rs reads
+            )
+        );
+        assert!(
+            r.version_args.is_empty(),
+            "rabbitmq-server has no --version: it would boot"
+        );
+        assert!(
+            r.also_in.contains(&"/usr/sbin"),
+            "Debian's, often off a user's PATH"
+        );
+        assert_eq!(r.url_var, UrlVar::ExamplesOnly("AMQP_URL"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 // `Serialize` and every `ConfigError` go through `redact::redact_url`, and a client error's
 // text is scrubbed of the password before it is stored (`redact::scrub`).
 
-use super::redact::{redact_url, scrub};
+use crate::sync::redact::{redact_url, scrub};
 use crate::ConfigError;
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;

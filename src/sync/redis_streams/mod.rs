@@ -18,7 +18,6 @@
 mod config;
 mod entry;
 mod link;
-mod redact;
 mod sink;
 mod source;
 // A test fixture, public only under the `testing` feature (not covered by semver).

@@ -1,5 +1,6 @@
-//! Credentials out of sight: a Redis URL as it may be printed (`redis://user:***@host:6379/0`),
-//! and a client's error text with the URL's secrets replaced.
+//! Credentials out of sight: a connector's URL as it may be printed
+//! (`redis://user:***@host:6379/0`, `amqp://user:***@host:5672/vhost`), and a client's error
+//! text with the URL's secrets replaced. Shared by the Redis Streams and RabbitMQ connectors.
 
 /// `url` with the password (and a lone user-info part, which some clients take for a
 /// password) replaced by `***`, and `password=` / `pass=` query values too:
@@ -10,7 +11,7 @@
 /// `/`), and such a URL, malformed as it is, must not print its password in the error that
 /// refuses it. An `@` later in a path or query makes this hide more than the password; hiding
 /// too much is the safe side.
-pub(super) fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let parts = Parts::of(url);
     let userinfo = match (parts.user, parts.password) {
         (_, None) => "",
@@ -35,7 +36,7 @@ pub(super) fn redact_url(url: &str) -> String {
 
 /// `text` (a client's error message) with every secret of `url` that [`redact_url`] hides
 /// replaced by `***`, in case the client quoted the URL.
-pub(super) fn scrub(text: &str, url: &str) -> String {
+pub(crate) fn scrub(text: &str, url: &str) -> String {
     let mut out = text.replace(url, &redact_url(url));
     for secret in secrets(url) {
         if !secret.is_empty() {
@@ -153,6 +154,12 @@ mod tests {
                 "redis://h/0?PassWord=pw&db=1",
                 "redis://h/0?PassWord=***&db=1",
             ),
+            // AMQP URLs (the RabbitMQ connector): the vhost is the path.
+            (
+                "amqp://app:s3cret@127.0.0.1:5672/%2f",
+                "amqp://app:***@127.0.0.1:5672/%2f",
+            ),
+            ("amqps://u:p/w@h/vh", "amqps://u:***@h/vh"),
         ] {
             assert_eq!(redact_url(url), shown, "{url}");
         }
