@@ -152,7 +152,8 @@ impl RabbitMqSourceStats {
 ///
 /// * Declares the queue and the dead-letter queue (durable; quorum by default), puts its
 ///   channel in confirm mode, sets the prefetch (`basic.qos`) and consumes with manual acks.
-/// * Decodes each message body (JSON) into a [`Change`] and numbers the changes in pull order.
+/// * Decodes each message body (JSON, or by your [`decoder`](Self::decoder)) into a [`Change`]
+///   and numbers the changes in pull order.
 /// * Acknowledges only what the engine commits — every sink confirmed it, or the engine
 ///   dead-lettered it — with one `basic.ack(multiple)` per commit: messages in flight when the
 ///   process dies are redelivered by the broker to another consumer.
@@ -204,7 +205,13 @@ pub struct RabbitMqSource {
     /// The prefetch count of the current consumer (0 while none).
     prefetch: usize,
     stats: RabbitMqSourceStats,
+    /// Turns a body into a change ([`decoder`](RabbitMqSource::decoder)); `None`: the JSON
+    /// form of a [`Change`].
+    decoder: Option<Decoder>,
 }
+
+/// A body-to-change function given to [`RabbitMqSource::decoder`].
+type Decoder = Box<dyn Fn(&[u8]) -> Result<Change, String> + Send>;
 
 impl RabbitMqSource {
     /// A source over `config`'s queue, named `"rabbitmq:<queue>"`. The configuration was
@@ -235,7 +242,38 @@ impl RabbitMqSource {
             connected_once: false,
             prefetch: 0,
             stats: RabbitMqSourceStats::default(),
+            decoder: None,
         }
+    }
+
+    /// Decodes message bodies with `decode` instead of reading them as the JSON form of a
+    /// [`Change`]: the place to integrate whatever the producers publish (run an
+    /// [`Integrator`](crate::integrate::Integrator) and convert its message). A body `decode`
+    /// refuses goes to the dead-letter queue with `"malformed message: <its reason>"` and is
+    /// acknowledged once that publish is confirmed, as a body that is not a change is by default.
+    /// It runs on the engine's reader thread, once per delivery (a redelivered message again).
+    ///
+    /// ```
+    /// use mqsync::integrate::{Input, Integrator, Raw};
+    /// use mqsync::sync::{Change, RabbitMqConfig, RabbitMqSource};
+    ///
+    /// let integrator = Integrator::default();
+    /// let config = RabbitMqConfig::builder("amqp://127.0.0.1", "events").build()?;
+    /// let source = RabbitMqSource::new(&config).decoder(move |body: &[u8]| {
+    ///     integrator
+    ///         .integrate(Input::new("events", Raw::Json(body.to_vec())))
+    ///         .map(Change::from)
+    ///         .map_err(|rejection| rejection.reason.to_string())
+    /// });
+    /// # let _ = source;
+    /// # Ok::<(), mqsync::ConfigError>(())
+    /// ```
+    pub fn decoder(
+        mut self,
+        decode: impl Fn(&[u8]) -> Result<Change, String> + Send + 'static,
+    ) -> Self {
+        self.decoder = Some(Box::new(decode));
+        self
     }
 
     /// A live view of this source's counts (see [`RabbitMqSourceStats`]).
@@ -520,13 +558,17 @@ impl Source for RabbitMqSource {
                 dead.push((delivery, count, reason));
                 continue;
             }
-            match decode(&delivery.data) {
-                Ok(change) => good.push((delivery, change)),
-                Err(error) => {
-                    let reason =
-                        format!("malformed message: not a change: {}", error_chain(&error));
-                    dead.push((delivery, count, reason));
+            let decoded = match &self.decoder {
+                Some(decode) => {
+                    decode(&delivery.data).map_err(|reason| format!("malformed message: {reason}"))
                 }
+                None => decode(&delivery.data).map_err(|error| {
+                    format!("malformed message: not a change: {}", error_chain(&error))
+                }),
+            };
+            match decoded {
+                Ok(change) => good.push((delivery, change)),
+                Err(reason) => dead.push((delivery, count, reason)),
             }
         }
         // Dead letters first: if they fail, the channel is reset and nothing of this pull is
@@ -588,6 +630,7 @@ impl fmt::Debug for RabbitMqSource {
             .field("held", &self.held.len())
             .field("next_seq", &self.next_seq)
             .field("link", &self.link)
+            .field("custom_decoder", &self.decoder.is_some())
             .finish_non_exhaustive()
     }
 }
