@@ -193,6 +193,10 @@ pub struct RabbitMqSource {
     name: String,
     config: RabbitMqConfig,
     link: Link,
+    /// A connection of its own for the dead-letter publishes (confirm mode): a publish the
+    /// broker never confirms wedges its channel in the broker, so that channel must hold no
+    /// deliveries of the consumer ([4]).
+    publisher: Link,
     /// The deliveries of the current channel, in tag order; `None` while no channel is open.
     deliveries: Option<Receiver<lapin::Result<Delivery>>>,
     /// Deliveries of the current channel handed to the engine and not yet acknowledged:
@@ -235,7 +239,8 @@ impl RabbitMqSource {
             .expect("checked by RabbitMqConfigBuilder::build");
         let name = format!("rabbitmq:{}", settings.queue());
         RabbitMqSource {
-            link: Link::new(uri, &name),
+            link: Link::new(uri.clone(), &name),
+            publisher: Link::new(uri, &name),
             name,
             config: config.clone(),
             deliveries: None,
@@ -384,8 +389,29 @@ impl RabbitMqSource {
         let settings = self.config.settings();
         let queue = settings.queue().to_owned();
         let dead_letter_queue = settings.dead_letter_queue_name();
-        let Some(channel) = self.link.current() else {
+        let Some(consumer) = self.link.current() else {
             return Err(self.reset("dead-letter publish", RabbitMqError::ConsumerClosed));
+        };
+        let channel = match self.publisher.channel() {
+            Ok((channel, fresh)) => {
+                let channel = channel.clone();
+                let setup = if fresh {
+                    wait(
+                        "confirm.select",
+                        channel.confirm_select(ConfirmSelectOptions::default()),
+                    )
+                } else {
+                    Ok(())
+                };
+                match setup {
+                    Ok(()) => channel,
+                    Err(e) => {
+                        self.publisher.reset(&e);
+                        return Err(self.reset("dead-letter publish", e));
+                    }
+                }
+            }
+            Err(e) => return Err(self.reset("dead-letter publish", e)),
         };
         let outcome = (|| -> Result<(), RabbitMqError> {
             let mut confirms = Vec::with_capacity(dead.len());
@@ -428,14 +454,16 @@ impl RabbitMqSource {
             for (delivery, _, _) in dead {
                 wait(
                     "basic.ack",
-                    channel.basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: false }),
+                    consumer.basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: false }),
                 )?;
             }
             Ok(())
         })();
         if let Err(e) = outcome {
+            self.publisher.reset(&e);
             return Err(self.reset("dead-letter publish", e));
         }
+        self.publisher.succeeded();
         for (delivery, deliveries, reason) in dead {
             if let Some(id) = delivery.properties.message_id() {
                 self.redeliveries.remove(id.as_str());
