@@ -759,6 +759,118 @@ fn a_broker_killed_and_restarted_mid_burst_loses_nothing_acknowledged() {
 }
 
 #[test]
+#[ignore = "the broker's quorum dead-letter queue comes back from the SIGKILL without a leader \
+            (RabbitMQ 3.10.8): its publishes are never confirmed, so the malformed messages \
+            cannot be dead-lettered; the source no longer hangs on it (bounded waits)"]
+fn a_broker_killed_and_restarted_while_dead_lettering_malformed_messages_recovers() {
+    if !runnable() {
+        return;
+    }
+    let mut server = RabbitMqServer::start().expect("start rabbitmq-server");
+    let url = server.url();
+    let changes = Arc::new(log(3_000, 300));
+    let cfg = RabbitMqConfig::builder(url.clone(), "poison")
+        .connect_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    // Declare the queues before the burst.
+    let mut probe = RabbitMqSource::new(&cfg);
+    assert!(probe.pull(1).unwrap().is_empty());
+    drop(probe);
+    let malformed: [&[u8]; 6] = [
+        b"before 1",
+        br#"{"key": "before 2"}"#,
+        b"[before 3]",
+        b"after 1",
+        br#"{"key": "after 2"}"#,
+        b"[after 3]",
+    ];
+    let replica = Arc::new(Replica::new());
+    let events = Observer::new(ObserverMode::BoundedLag(1_000_000));
+    let source = RabbitMqSource::new(&cfg);
+    let stats = source.stats();
+    let engine = DataSync::builder()
+        .observe(&events)
+        .source(source)
+        .sink(replica.clone())
+        .retry(fast_retry())
+        .start()
+        .unwrap();
+    let produced = Arc::new(AtomicUsize::new(0));
+    let producer = {
+        let (changes, produced, cfg) = (changes.clone(), produced.clone(), cfg.clone());
+        thread::spawn(move || {
+            let sink = RabbitMqSink::new(
+                &cfg.to_builder()
+                    .retry_for(Duration::from_secs(120))
+                    .build()
+                    .unwrap(),
+            );
+            for chunk in changes.chunks(100) {
+                sink.apply(chunk)
+                    .expect("the sink retries through the restart");
+                produced.fetch_add(chunk.len(), Ordering::SeqCst);
+            }
+        })
+    };
+    // Malformed bodies among the changes, dead-lettered before the kill ...
+    while produced.load(Ordering::SeqCst) < 500 {
+        thread::sleep(Duration::from_millis(5));
+    }
+    publish_raw(&server, "poison", &malformed[..3]);
+    let dead_lettered = settle(3, || stats.snapshot().dead_lettered as u32);
+    assert_eq!(dead_lettered, 3, "dead-lettered before the restart");
+    while produced.load(Ordering::SeqCst) < 1_000 {
+        thread::sleep(Duration::from_millis(5));
+    }
+    server.kill();
+    thread::sleep(Duration::from_millis(300));
+    server.restart().unwrap();
+    // ... and after it, while the rest of the burst comes in.
+    publish_raw(&server, "poison", &malformed[3..]);
+    producer.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !(stats.snapshot().dead_lettered >= malformed.len() as u64
+        && queue_len(&url, "poison").unwrap_or(u32::MAX) == 0
+        && engine.wait_idle(Duration::from_secs(1))
+        && replica.snapshot() == expected(&changes))
+    {
+        if Instant::now() >= deadline {
+            let errors: Vec<_> = events
+                .drain()
+                .into_iter()
+                .filter(|e| matches!(e, SyncEvent::SourceError { .. }))
+                .collect();
+            panic!(
+                "not drained after 120 s: {:?}; source errors: {errors:#?}",
+                stats.snapshot()
+            );
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    engine.shutdown();
+    assert_eq!(
+        replica.snapshot(),
+        expected(&changes),
+        "the target equals the source after the restart"
+    );
+    assert_eq!(queue_len(&url, "poison").unwrap(), 0, "all settled");
+    assert!(stats.snapshot().reconnects >= 1);
+    let dead: Vec<Vec<u8>> = drain_raw(&server, "poison.dead")
+        .into_iter()
+        .map(|(body, _, _)| body)
+        .collect();
+    for body in malformed {
+        assert!(
+            dead.iter().any(|d| d == body),
+            "{:?} is in the dead-letter queue",
+            String::from_utf8_lossy(body)
+        );
+    }
+    assert!(dead.len() >= malformed.len());
+}
+
+#[test]
 fn the_password_never_prints() {
     let url = "amqp://app:hunter2@127.0.0.1:5672/%2f";
     let cfg = RabbitMqConfig::builder(url, "q").build().unwrap();

@@ -40,6 +40,17 @@ pub enum RabbitMqError {
     /// deleted): the source reconnects on the next pull.
     #[error("the consumer was cancelled or its channel closed")]
     ConsumerClosed,
+    /// The broker did not answer `operation` (a connect, a declare, a publish's confirm, an
+    /// ack) within `after`: the connection is reset, as for a lost one, and the call retried
+    /// later. After a broker restart, a quorum queue that is not available yet can take
+    /// publishes and never confirm them.
+    #[error("the broker did not answer {operation} within {after:?}")]
+    TimedOut {
+        /// The AMQP operation waited for (`basic.publish confirm`, `basic.ack`, ...).
+        operation: &'static str,
+        /// How long it was waited for.
+        after: std::time::Duration,
+    },
     /// A thread for the consumer could not be started.
     #[error("cannot start the consumer thread")]
     Thread(#[source] std::io::Error),

@@ -1,18 +1,27 @@
 //! [`Link`]: one AMQP connection and one channel on it, opened on first use and again, with
 //! backoff, after either is lost; and [`wait`], how the connector's blocking calls wait for
-//! lapin's futures.
+//! lapin's futures, each for [`OPERATION_TIMEOUT`] at most.
 //
 // The runtime: lapin runs each connection's socket on an I/O thread of its own and its
 // callbacks on its default executor (async-global-executor, one process-wide pool). The
-// connector never exposes a future: every call blocks its caller on the future with
-// `futures_executor::block_on`, which parks the calling thread until lapin's I/O thread wakes
-// it. The cost is one lapin I/O thread per `Link` (a source holds one, a sink one per
+// connector never exposes a future: every call blocks its caller on the future with [`wait`],
+// which parks the calling thread until lapin's I/O thread wakes it. The cost is one lapin I/O thread per `Link` (a source holds one, a sink one per
 // concurrent batch), plus the source's consumer thread (source.rs).
+//
+// The bound: every [`wait`] gives up after [`OPERATION_TIMEOUT`], because a broker can accept
+// a frame and never answer it (after a SIGKILL and restart, a quorum queue whose Raft member
+// came back as a follower with an empty log takes publishes and never confirms them); the
+// caller then resets the link as for any other failure, so nothing waits on a dead answer.
 
 use super::error::RabbitMqError;
+use lapin::tcp::{AMQPUriTcpExt, TcpStream};
 use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, ConnectionProperties};
 use std::future::Future;
+use std::net::Shutdown;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,9 +30,54 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 /// The longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
-/// Blocks the calling thread until `future` (one of lapin's) completes.
-pub(super) fn wait<F: Future>(future: F) -> F::Output {
-    futures_executor::block_on(future)
+/// The longest [`wait`] for one broker operation (a connect, a declare, a publish's confirm,
+/// an ack, a close) before it fails with [`RabbitMqError::TimedOut`].
+pub(super) const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Blocks the calling thread until `future` (one of lapin's, `operation`) completes, or for
+/// [`OPERATION_TIMEOUT`] at most: then drops the future and fails with
+/// [`RabbitMqError::TimedOut`] (the caller resets the link: what the broker still owes is lost
+/// with the connection).
+pub(super) fn wait<T>(
+    operation: &'static str,
+    future: impl Future<Output = lapin::Result<T>>,
+) -> Result<T, RabbitMqError> {
+    match wait_until(future, Instant::now() + OPERATION_TIMEOUT) {
+        Some(outcome) => outcome.map_err(RabbitMqError::from),
+        None => Err(RabbitMqError::TimedOut {
+            operation,
+            after: OPERATION_TIMEOUT,
+        }),
+    }
+}
+
+/// Polls `future` on the calling thread, parking it between wake-ups, until it completes
+/// (`Some`) or `deadline` passes (`None`). A spurious unpark only costs one more poll.
+fn wait_until<F: Future>(future: F, deadline: Instant) -> Option<F::Output> {
+    /// Wakes the waiting thread: lapin's I/O thread or executor calls it when the future can
+    /// make progress.
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return Some(output);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        thread::park_timeout(left);
+    }
 }
 
 /// A connection and a channel, opened on first use and again after a failure that broke them.
@@ -44,6 +98,11 @@ pub(super) struct Link {
     /// True after a failure closed the connection or an attempt failed, until a connect
     /// succeeds: that connect is a reconnect.
     lost: bool,
+    /// A handle on the open connection's TCP socket (plain `amqp://` only; `None` with TLS),
+    /// written by lapin's connect callback: closing the connection shuts it down, so that the
+    /// broker drops the connection, and requeues what it held, even when it never answers
+    /// `connection.close` (a channel stuck on a queue that is not available).
+    socket: Arc<Mutex<Option<std::net::TcpStream>>>,
 }
 
 impl Link {
@@ -55,6 +114,7 @@ impl Link {
             next_attempt: Instant::now(),
             label: label.to_owned(),
             lost: false,
+            socket: Arc::default(),
         }
     }
 
@@ -87,15 +147,29 @@ impl Link {
     }
 
     fn connect(&self) -> Result<(Connection, Channel), RabbitMqError> {
-        let connection = wait(Connection::connect_uri(
-            self.uri.clone(),
-            ConnectionProperties::default(),
-        ))?;
-        let channel = match wait(connection.create_channel()) {
+        let socket = Arc::clone(&self.socket);
+        // The Err type is lapin's (`HandshakeResult`), not ours to box.
+        #[allow(clippy::result_large_err)]
+        let connect = move |uri: &AMQPUri| {
+            let stream = uri.connect()?;
+            if let TcpStream::Plain(plain, _) = &stream {
+                *socket.lock().unwrap_or_else(PoisonError::into_inner) = plain.try_clone().ok();
+            }
+            Ok(stream)
+        };
+        let connection = wait(
+            "connect",
+            Connection::connector(
+                self.uri.clone(),
+                Box::new(connect),
+                ConnectionProperties::default(),
+            ),
+        )?;
+        let channel = match wait("channel.open", connection.create_channel()) {
             Ok(channel) => channel,
             Err(error) => {
-                let _ = wait(connection.close(200, "mqsync: channel failed"));
-                return Err(error.into());
+                self.shut(&connection, "mqsync: channel failed");
+                return Err(error);
             }
         };
         Ok((connection, channel))
@@ -122,9 +196,7 @@ impl Link {
             self.lost = true;
         }
         if let Some((connection, _)) = self.open.take() {
-            if connection.status().connected() {
-                let _ = wait(connection.close(200, "mqsync: reconnecting"));
-            }
+            self.shut(&connection, "mqsync: reconnecting");
         }
         self.fail();
     }
@@ -132,9 +204,24 @@ impl Link {
     /// Closes the connection without a backoff (the owner is going away).
     pub(super) fn close(&mut self) {
         if let Some((connection, _)) = self.open.take() {
-            if connection.status().connected() {
-                let _ = wait(connection.close(200, "mqsync: closed"));
-            }
+            self.shut(&connection, "mqsync: closed");
+        }
+    }
+
+    /// Closes `connection` (best effort, for [`OPERATION_TIMEOUT`] at most), then shuts its
+    /// socket down: lapin keeps a connection whose close the broker never answered open, and
+    /// the broker would keep its unacknowledged deliveries with it.
+    fn shut(&self, connection: &Connection, reason: &str) {
+        if connection.status().connected() {
+            let _ = wait("connection.close", connection.close(200, reason));
+        }
+        let socket = self
+            .socket
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(socket) = socket {
+            let _ = socket.shutdown(Shutdown::Both);
         }
     }
 

@@ -127,13 +127,19 @@ impl RabbitMqSink {
         let channel = channel.clone();
         if fresh {
             let setup = (|| -> Result<(), RabbitMqError> {
-                wait(channel.confirm_select(ConfirmSelectOptions::default()))?;
+                wait(
+                    "confirm.select",
+                    channel.confirm_select(ConfirmSelectOptions::default()),
+                )?;
                 if let Some((queue, quorum)) = &self.declare {
                     let durable = QueueDeclareOptions {
                         durable: true,
                         ..QueueDeclareOptions::default()
                     };
-                    wait(channel.queue_declare(queue, durable, queue_arguments(*quorum)))?;
+                    wait(
+                        "queue.declare",
+                        channel.queue_declare(queue, durable, queue_arguments(*quorum)),
+                    )?;
                 }
                 Ok(())
             })();
@@ -153,22 +159,25 @@ impl RabbitMqSink {
         bodies: &[(&str, Vec<u8>)],
     ) -> Result<(), (RabbitMqError, bool)> {
         let channel = self.channel(link).map_err(|e| (e, true))?;
-        let broke = |link: &mut Link, e: lapin::Error| {
+        let broke = |link: &mut Link, e: RabbitMqError| {
             link.reset(&e);
-            (RabbitMqError::Client(e), true)
+            (e, true)
         };
         let mut confirms = Vec::with_capacity(bodies.len());
         for (id, body) in bodies {
-            let publish = wait(channel.basic_publish(
-                &self.exchange,
-                &self.routing_key,
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                body,
-                properties(id),
-            ));
+            let publish = wait(
+                "basic.publish",
+                channel.basic_publish(
+                    &self.exchange,
+                    &self.routing_key,
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    body,
+                    properties(id),
+                ),
+            );
             match publish {
                 Ok(confirm) => confirms.push(confirm),
                 Err(e) => return Err(broke(link, e)),
@@ -176,7 +185,7 @@ impl RabbitMqSink {
         }
         let (mut nacked, mut returned) = (0, 0);
         for confirm in confirms {
-            match wait(confirm) {
+            match wait("basic.publish confirm", confirm) {
                 Ok(Confirmation::Ack(None)) => {}
                 Ok(Confirmation::Ack(Some(_))) => returned += 1,
                 Ok(Confirmation::Nack(_) | Confirmation::NotRequested) => nacked += 1,

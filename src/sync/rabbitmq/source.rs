@@ -48,6 +48,9 @@
 //     seq (they are smaller), so it never waits on a number that will not come. The redelivered
 //     copies are applied again by the sinks; their version check makes that harmless
 //     (at-least-once, effectively once).
+//     Every wait on the broker is bounded (`link::OPERATION_TIMEOUT`): a publish, confirm or ack
+//     that gets no answer fails like a lost channel and resets it, so a pull or commit never
+//     blocks the engine's reader for good.
 // [6] The consumer's prefetch bounds what the broker sends before acks: the engine holds pulled
 //     changes until its sinks confirm, so the default prefetch is several batches (4 × the
 //     first pull's size), letting the broker refill while the engine applies. While the window
@@ -190,6 +193,10 @@ pub struct RabbitMqSource {
     name: String,
     config: RabbitMqConfig,
     link: Link,
+    /// A connection of its own for the dead-letter publishes (confirm mode): a publish the
+    /// broker never confirms wedges its channel in the broker, so that channel must hold no
+    /// deliveries of the consumer ([4]).
+    publisher: Link,
     /// The deliveries of the current channel, in tag order; `None` while no channel is open.
     deliveries: Option<Receiver<lapin::Result<Delivery>>>,
     /// Deliveries of the current channel handed to the engine and not yet acknowledged:
@@ -232,7 +239,8 @@ impl RabbitMqSource {
             .expect("checked by RabbitMqConfigBuilder::build");
         let name = format!("rabbitmq:{}", settings.queue());
         RabbitMqSource {
-            link: Link::new(uri, &name),
+            link: Link::new(uri.clone(), &name),
+            publisher: Link::new(uri, &name),
             name,
             config: config.clone(),
             deliveries: None,
@@ -381,8 +389,29 @@ impl RabbitMqSource {
         let settings = self.config.settings();
         let queue = settings.queue().to_owned();
         let dead_letter_queue = settings.dead_letter_queue_name();
-        let Some(channel) = self.link.current() else {
+        let Some(consumer) = self.link.current() else {
             return Err(self.reset("dead-letter publish", RabbitMqError::ConsumerClosed));
+        };
+        let channel = match self.publisher.channel() {
+            Ok((channel, fresh)) => {
+                let channel = channel.clone();
+                let setup = if fresh {
+                    wait(
+                        "confirm.select",
+                        channel.confirm_select(ConfirmSelectOptions::default()),
+                    )
+                } else {
+                    Ok(())
+                };
+                match setup {
+                    Ok(()) => channel,
+                    Err(e) => {
+                        self.publisher.reset(&e);
+                        return Err(self.reset("dead-letter publish", e));
+                    }
+                }
+            }
+            Err(e) => return Err(self.reset("dead-letter publish", e)),
         };
         let outcome = (|| -> Result<(), RabbitMqError> {
             let mut confirms = Vec::with_capacity(dead.len());
@@ -393,19 +422,22 @@ impl RabbitMqSource {
                     &queue,
                     *deliveries,
                 );
-                confirms.push(wait(channel.basic_publish(
-                    "",
-                    &dead_letter_queue,
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..BasicPublishOptions::default()
-                    },
-                    &delivery.data,
-                    properties,
-                ))?);
+                confirms.push(wait(
+                    "basic.publish",
+                    channel.basic_publish(
+                        "",
+                        &dead_letter_queue,
+                        BasicPublishOptions {
+                            mandatory: true,
+                            ..BasicPublishOptions::default()
+                        },
+                        &delivery.data,
+                        properties,
+                    ),
+                )?);
             }
             for confirm in confirms {
-                match wait(confirm)? {
+                match wait("basic.publish confirm", confirm)? {
                     Confirmation::Ack(None) => {}
                     Confirmation::Ack(Some(_)) => {
                         return Err(RabbitMqError::Unroutable {
@@ -421,14 +453,17 @@ impl RabbitMqSource {
             }
             for (delivery, _, _) in dead {
                 wait(
-                    channel.basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: false }),
+                    "basic.ack",
+                    consumer.basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: false }),
                 )?;
             }
             Ok(())
         })();
         if let Err(e) = outcome {
+            self.publisher.reset(&e);
             return Err(self.reset("dead-letter publish", e));
         }
+        self.publisher.succeeded();
         for (delivery, deliveries, reason) in dead {
             if let Some(id) = delivery.properties.message_id() {
                 self.redeliveries.remove(id.as_str());
@@ -453,21 +488,38 @@ fn start_consumer(
         ..QueueDeclareOptions::default()
     };
     let arguments = codec::queue_arguments(settings.is_quorum());
-    wait(channel.queue_declare(settings.queue(), durable, arguments.clone()))?;
-    wait(channel.queue_declare(&settings.dead_letter_queue_name(), durable, arguments))?;
-    wait(channel.basic_qos(prefetch, BasicQosOptions::default()))?;
-    wait(channel.confirm_select(ConfirmSelectOptions::default()))?;
-    let mut consumer = wait(channel.basic_consume(
-        settings.queue(),
-        "",
-        BasicConsumeOptions::default(),
-        FieldTable::default(),
-    ))?;
+    wait(
+        "queue.declare",
+        channel.queue_declare(settings.queue(), durable, arguments.clone()),
+    )?;
+    wait(
+        "queue.declare",
+        channel.queue_declare(&settings.dead_letter_queue_name(), durable, arguments),
+    )?;
+    wait(
+        "basic.qos",
+        channel.basic_qos(prefetch, BasicQosOptions::default()),
+    )?;
+    wait(
+        "confirm.select",
+        channel.confirm_select(ConfirmSelectOptions::default()),
+    )?;
+    let mut consumer = wait(
+        "basic.consume",
+        channel.basic_consume(
+            settings.queue(),
+            "",
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        ),
+    )?;
     let (tx, rx) = mpsc::channel();
     thread::Builder::new()
         .name("mqsync-rabbitmq-consumer".into())
         .spawn(move || {
-            wait(async move {
+            // Unbounded on purpose: this thread waits for deliveries, however long the queue
+            // stays empty; it ends with its channel (a reset closes it).
+            futures_executor::block_on(async move {
                 loop {
                     let next = std::future::poll_fn(|cx| Pin::new(&mut consumer).poll_next(cx));
                     match next.await {
@@ -610,8 +662,11 @@ impl Source for RabbitMqSource {
             // The held tags died with the channel ([5]).
             return Err(self.reset("basic.ack", RabbitMqError::ConsumerClosed));
         };
-        if let Err(e) = wait(channel.basic_ack(tag, BasicAckOptions { multiple: true })) {
-            return Err(self.reset("basic.ack", e.into()));
+        if let Err(e) = wait(
+            "basic.ack",
+            channel.basic_ack(tag, BasicAckOptions { multiple: true }),
+        ) {
+            return Err(self.reset("basic.ack", e));
         }
         for (_, _, id) in self.held.drain(..n) {
             if let Some(id) = id {
