@@ -5,8 +5,9 @@
 // The runtime: lapin runs each connection's socket on an I/O thread of its own and its
 // callbacks on its default executor (async-global-executor, one process-wide pool). The
 // connector never exposes a future: every call blocks its caller on the future with [`wait`],
-// which parks the calling thread until lapin's I/O thread wakes it. The cost is one lapin I/O thread per `Link` (a source holds one, a sink one per
-// concurrent batch), plus the source's consumer thread (source.rs).
+// which parks the calling thread until lapin's I/O thread wakes it. The cost is one lapin I/O
+// thread per `Link` (a source holds two, its consumer's and its dead-letter publisher's; a sink
+// one per concurrent batch), plus the source's consumer thread (source.rs).
 //
 // The bound: every [`wait`] gives up after [`OPERATION_TIMEOUT`], because a broker can accept
 // a frame and never answer it (after a SIGKILL and restart, a quorum queue whose Raft member

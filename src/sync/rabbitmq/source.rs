@@ -32,9 +32,10 @@
 //     engine has not committed. Nothing is acked before the engine commits, and the engine
 //     commits only what every sink confirmed (or dead-lettered): commit-after-confirm.
 // [4] Dead letters are acked single (`multiple = false`: smaller held tags are not committed
-//     yet), and only once the broker confirmed the dead-letter publish (the channel is in
-//     confirm mode). A publish that fails or is nacked resets the channel ([5]): the message is
-//     not lost, it comes back.
+//     yet), on the consumer's channel, and only once the broker confirmed the dead-letter
+//     publish, made on a connection of its own in confirm mode (a publish the broker never
+//     confirms then cannot wedge the consumer's channel). A publish that fails, is nacked or
+//     times out resets both ([5]): the message is not lost, it comes back.
 // [5] Reconnect. Any failure of the channel (the consumer thread reports an error or ends, an
 //     ack or publish fails) closes the connection and *forgets* `held`: its tags belonged to the
 //     dead channel and mean nothing (or another message) on the next one. The broker requeues
