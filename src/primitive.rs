@@ -117,7 +117,8 @@ pub(crate) mod hint {
     /// Asks the CPU to start loading the cache line that holds `addr`, without waiting for it:
     /// a hint with no effect on what the program computes. Issued a few items ahead of a loop
     /// over scattered heap blocks, it lets their cache misses overlap instead of queueing one
-    /// after another. A no-op off x86_64 and under miri.
+    /// after another. A no-op off x86_64 and under miri. Only the sync engine uses it.
+    #[cfg(feature = "sync")]
     #[inline(always)]
     pub(crate) fn prefetch(addr: *const u8) {
         #[cfg(all(target_arch = "x86_64", not(miri)))]
