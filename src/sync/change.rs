@@ -137,27 +137,26 @@ impl Change {
     /// Asks for the cache lines that dropping this change will read first: the allocator
     /// headers just below the key's and the id's bytes, and the value's first heap block.
     fn prefetch_heap(&self) {
-        /// The allocator keeps a block's size in the word right below it.
-        fn header(bytes: &[u8], capacity: usize) {
+        /// The allocator keeps a block's size in the word right below it; an empty string or
+        /// vector has no block.
+        fn header(block: *const u8, capacity: usize) {
             if capacity != 0 {
-                prefetch(bytes.as_ptr().wrapping_sub(std::mem::size_of::<usize>()));
+                prefetch(block.wrapping_sub(std::mem::size_of::<usize>()));
             }
         }
-        header(self.key.as_bytes(), self.key.capacity());
-        header(self.id.as_bytes(), self.id.capacity());
+        header(self.key.as_ptr(), self.key.capacity());
+        header(self.id.as_ptr(), self.id.capacity());
         if let Op::Upsert(value) = &self.op {
             match value {
-                serde_json::Value::String(s) => header(s.as_bytes(), s.capacity()),
+                serde_json::Value::String(s) => header(s.as_ptr(), s.capacity()),
                 // Reading the first key touches the map's first node (a load the CPU overlaps
                 // with the drops before it); the key's own block follows.
                 serde_json::Value::Object(map) => {
                     if let Some((key, _)) = map.iter().next() {
-                        header(key.as_bytes(), key.capacity());
+                        header(key.as_ptr(), key.capacity());
                     }
                 }
-                serde_json::Value::Array(items) => {
-                    prefetch(items.as_ptr().cast());
-                }
+                serde_json::Value::Array(items) => header(items.as_ptr().cast(), items.capacity()),
                 _ => {}
             }
         }

@@ -291,8 +291,9 @@ impl PostgresSink {
     /// (as committed). A source restarted after a crash starts here.
     ///
     /// ```no_run
-    /// # let sink: mqsync::sync::PostgresSink = unimplemented!();
+    /// # fn demo(sink: &mqsync::sync::PostgresSink) {
     /// let resume_at = sink.checkpoint();
+    /// # }
     /// ```
     pub fn checkpoint(&self) -> u64 {
         self.lock().next
@@ -301,8 +302,9 @@ impl PostgresSink {
     /// The name this sink records its checkpoint under.
     ///
     /// ```no_run
-    /// # let sink: mqsync::sync::PostgresSink = unimplemented!();
+    /// # fn demo(sink: &mqsync::sync::PostgresSink) {
     /// assert_eq!(sink.source(), "orders-log");
+    /// # }
     /// ```
     pub fn source(&self) -> &str {
         &self.source
@@ -313,9 +315,10 @@ impl PostgresSink {
     /// checkpoint stops below them and a restart replays from there (harmless, just longer).
     ///
     /// ```no_run
-    /// # let sink: mqsync::sync::PostgresSink = unimplemented!();
+    /// # fn demo(sink: &mqsync::sync::PostgresSink) -> Result<(), mqsync::sync::PostgresError> {
     /// sink.settle(&[0])?; // position 0 was dead-lettered
-    /// # Ok::<(), mqsync::sync::PostgresError>(())
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn settle(&self, positions: &[u64]) -> Result<(), PostgresError> {
         let mut guard = self.lock();
@@ -344,11 +347,12 @@ impl PostgresSink {
     /// Every live row (tombstones left out): key → body.
     ///
     /// ```no_run
-    /// # let sink: mqsync::sync::PostgresSink = unimplemented!();
+    /// # fn demo(sink: &mqsync::sync::PostgresSink) -> Result<(), mqsync::sync::PostgresError> {
     /// for (key, body) in sink.snapshot()? {
     ///     println!("{key}: {body}");
     /// }
-    /// # Ok::<(), mqsync::sync::PostgresError>(())
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn snapshot(&self) -> Result<BTreeMap<String, serde_json::Value>, PostgresError> {
         let mut guard = self.lock();
