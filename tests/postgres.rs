@@ -2,8 +2,9 @@
 //! on a free loopback port in a temporary directory): the SQL version rule agrees with
 //! `Change::supersedes` in any order and with duplicate keys in a batch, the checkpoint is
 //! written with the rows and resumes a reopened sink, the server restarted or SIGKILLed
-//! mid-burst under the engine loses nothing, and refused logins, an unreachable server and bad
-//! identifiers give clear errors without the password.
+//! mid-burst under the engine loses nothing, refused logins, an unreachable server and bad
+//! identifiers give clear errors without the password, and a TLS-only server takes the sink over
+//! TLS (through a restart) and refuses plain logins, untrusted certificates and wrong names.
 //!
 //! Needs PostgreSQL's `initdb` and `postgres` (on PATH or in `/usr/lib/postgresql/*/bin`:
 //! `apt-get install -y postgresql-15`); with `MQSYNC_SKIP_POSTGRES=1` the tests that need them
@@ -12,8 +13,8 @@
 
 use mqsync::sync::postgres_testing::{PostgresServer, INSTALL_HINT, USER};
 use mqsync::sync::{
-    error_chain, Change, DataSync, PostgresError, PostgresSchema, PostgresSink, ReplaySource,
-    Replica, RetryPolicy, Sink, SinkError, SinkErrorKind,
+    error_chain, Change, DataSync, PostgresError, PostgresSchema, PostgresSink, PostgresTls,
+    ReplaySource, Replica, RetryPolicy, Sink, SinkError, SinkErrorKind,
 };
 use mqsync::ConfigError;
 use serde_json::json;
@@ -30,6 +31,15 @@ use stress::Rng;
 /// A server for one test, or `None` (skipped, loudly) when `MQSYNC_SKIP_POSTGRES=1` and there
 /// is no PostgreSQL.
 fn server() -> Option<PostgresServer> {
+    started(PostgresServer::start)
+}
+
+/// As [`server`], TLS-only ([`PostgresServer::start_tls`]).
+fn tls_server() -> Option<PostgresServer> {
+    started(PostgresServer::start_tls)
+}
+
+fn started(start: fn() -> std::io::Result<PostgresServer>) -> Option<PostgresServer> {
     if !PostgresServer::available() {
         if std::env::var("MQSYNC_SKIP_POSTGRES").as_deref() == Ok("1") {
             // Straight to the process's stderr: the test harness does not capture this, so the
@@ -45,7 +55,7 @@ fn server() -> Option<PostgresServer> {
              with `{INSTALL_HINT}` (or set MQSYNC_SKIP_POSTGRES=1 to skip the PostgreSQL tests)"
         );
     }
-    Some(PostgresServer::start().expect("start postgres"))
+    Some(start().expect("start postgres"))
 }
 
 fn schema(table: &str) -> PostgresSchema {
@@ -624,4 +634,188 @@ fn custom_columns_work_and_bad_identifiers_are_refused_before_connecting() {
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "version_column");
+}
+
+// ---- TLS ------------------------------------------------------------------------------------
+
+#[test]
+fn a_tls_only_server_takes_the_sink_over_tls_through_a_restart_and_refuses_plain_logins() {
+    let Some(mut server) = tls_server() else {
+        return;
+    };
+    let password = server.password().to_owned();
+    let tls = PostgresTls::from_ca_pem(server.ca_pem().unwrap()).unwrap();
+    // The server's pg_hba.conf has `hostssl` lines only: any TCP login is a TLS one.
+    let sink = PostgresSink::connect_tls(&server.url(), tls.clone(), schema("entities"), "log")
+        .unwrap_or_else(|e| panic!("{}", error_chain(&e)));
+    let changes: Vec<Change> = log(300, 40)
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| c.at_position(i as u64))
+        .collect();
+    let (first, second) = changes.split_at(150);
+    sink.apply(first).unwrap();
+    // And the server says so for the sink's own connection (the only other backend).
+    let mut client = server.client().unwrap();
+    let plain: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity a LEFT JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.backend_type = 'client backend' AND s.ssl IS NOT TRUE",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let encrypted: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.backend_type = 'client backend' AND s.ssl",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!((plain, encrypted), (0, 2), "the sink's and this client's");
+    drop(client);
+
+    // A restart cuts the connection: the sink reconnects, over TLS again.
+    server.restart().unwrap();
+    let mut applied = false;
+    for _ in 0..50 {
+        match sink.apply(second) {
+            Ok(()) => {
+                applied = true;
+                break;
+            }
+            Err(e) => {
+                assert!(e.is_retriable(), "{}", error_chain(&e));
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    assert!(applied, "the sink reconnected over TLS");
+    assert_eq!(sink.checkpoint(), 300);
+    assert_eq!(sink.snapshot().unwrap(), expected(&changes));
+    assert!(format!("{sink:?}").contains("1 from PEM"), "{sink:?}");
+
+    // Plain TCP (no TLS configured, `sslmode=prefer`): refused by the server.
+    let err = PostgresSink::connect(&server.url(), schema("entities"), "log").unwrap_err();
+    let text = format!("{err} | {err:?} | {}", error_chain(&err));
+    assert!(matches!(err, PostgresError::Connect { .. }), "{text}");
+    assert!(text.contains("no encryption"), "{text}");
+    assert!(!text.contains(password.as_str()), "{text}");
+}
+
+#[test]
+fn an_untrusted_certificate_or_a_wrong_host_name_fails_the_handshake_without_the_password() {
+    let Some(server) = tls_server() else { return };
+    let password = server.password().to_owned();
+    let refused = |err: PostgresError, expect: &str| {
+        let text = format!("{err} | {err:?} | {}", error_chain(&err));
+        assert!(matches!(err, PostgresError::Connect { .. }), "{text}");
+        assert!(text.contains(expect), "{expect:?} in {text}");
+        assert!(!text.contains(password.as_str()), "{text}");
+    };
+    // `sslmode=require` trusts the system's authorities, and none signed this server.
+    match PostgresSink::connect(
+        &format!("{}&sslmode=require", server.url()),
+        schema("t"),
+        "log",
+    ) {
+        Err(err @ PostgresError::Connect { .. }) => refused(err, "UnknownIssuer"),
+        // A machine without a trust store: a clear error of its own.
+        Err(PostgresError::Tls { reason }) => assert!(reason.contains("trust store"), "{reason}"),
+        other => panic!("connected to a server no system CA vouches for: {other:?}"),
+    }
+    // Another cluster's CA.
+    let Some(other) = tls_server() else { return };
+    let foreign = PostgresTls::from_ca_pem(other.ca_pem().unwrap()).unwrap();
+    let err = PostgresSink::connect_tls(&server.url(), foreign, schema("t"), "log").unwrap_err();
+    refused(err, "UnknownIssuer");
+    // The right CA, the right address, the wrong name: the certificate names 127.0.0.1 and
+    // localhost only.
+    let tls = PostgresTls::from_ca_pem(server.ca_pem().unwrap()).unwrap();
+    let url = format!(
+        "host=db.example.com hostaddr=127.0.0.1 port={} user={USER} password={password} \
+         dbname=postgres connect_timeout=5",
+        server.port()
+    );
+    let err = PostgresSink::connect_tls(&url, tls.clone(), schema("t"), "log").unwrap_err();
+    refused(err, "NotValidForName");
+    // And `localhost`, which it names, works.
+    let url = url.replace("host=db.example.com", "host=localhost");
+    PostgresSink::connect_tls(&url, tls.clone(), schema("t"), "log")
+        .unwrap_or_else(|e| panic!("{}", error_chain(&e)));
+    // TLS given, TLS refused by the configuration: a contradiction, said before connecting.
+    let err = PostgresSink::connect_tls(
+        &format!("{}&sslmode=disable", server.url()),
+        tls,
+        schema("t"),
+        "log",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, PostgresError::Tls { reason } if reason.contains("sslmode=disable")),
+        "{err:?}"
+    );
+}
+
+// ---- the fixture ----------------------------------------------------------------------------
+
+/// Set in the child process of [`a_cluster_does_not_outlive_a_killed_owner`].
+const OWNER: &str = "MQSYNC_TEST_POSTGRES_OWNER";
+
+#[test]
+fn a_cluster_does_not_outlive_a_killed_owner() {
+    if std::env::var_os(OWNER).is_some() {
+        // The owner: start a cluster, say where it is, and wait to be killed.
+        let Some(server) = server() else { return };
+        println!("cluster at {}", server.dir().display());
+        std::io::stdout().flush().unwrap();
+        thread::sleep(Duration::from_secs(120));
+        return;
+    }
+    if !PostgresServer::available() {
+        let _ = server(); // fails, or says loudly that it skips
+        return;
+    }
+    use std::io::BufRead;
+    let mut owner = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_cluster_does_not_outlive_a_killed_owner",
+            "--nocapture",
+        ])
+        .env(OWNER, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(owner.stdout.take().unwrap()).lines();
+    let dir = loop {
+        let line = lines
+            .next()
+            .expect("the owner printed where its cluster is")
+            .unwrap();
+        if let Some(dir) = line.strip_prefix("cluster at ") {
+            break std::path::PathBuf::from(dir);
+        }
+    };
+    let pid_file = std::fs::read_to_string(dir.join("data").join("postmaster.pid")).unwrap();
+    let stat = std::path::PathBuf::from(format!("/proc/{}/stat", pid_file.lines().next().unwrap()));
+    // Running: its /proc entry exists and is not a zombie (which its new parent reaps later).
+    let running = || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next())
+                != Some("Z")
+        })
+    };
+    assert!(running(), "the cluster runs");
+    owner.kill().unwrap(); // SIGKILL: no destructor runs
+    owner.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while (running() || dir.exists()) && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!running(), "the watchdog stopped the server");
+    assert!(!dir.exists(), "the watchdog removed {}", dir.display());
 }

@@ -895,3 +895,50 @@ fn the_password_never_prints() {
     assert_eq!(err.field(), "url");
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+/// Set in the child process of [`a_node_does_not_outlive_a_killed_owner`].
+const OWNER: &str = "MQSYNC_TEST_RABBITMQ_OWNER";
+
+#[test]
+fn a_node_does_not_outlive_a_killed_owner() {
+    if std::env::var_os(OWNER).is_some() {
+        // The owner: start a node, say where it is, and wait to be killed.
+        let server = RabbitMqServer::start().expect("start rabbitmq-server");
+        println!("node at {} {}", server.port(), server.dir().display());
+        std::io::stdout().flush().unwrap();
+        thread::sleep(Duration::from_secs(300));
+        return;
+    }
+    if !runnable() {
+        return;
+    }
+    use std::io::BufRead;
+    let mut owner = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_node_does_not_outlive_a_killed_owner",
+            "--nocapture",
+        ])
+        .env(OWNER, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(owner.stdout.take().unwrap()).lines();
+    let (port, dir) = loop {
+        let line = lines.next().expect("the owner printed its node").unwrap();
+        if let Some(rest) = line.strip_prefix("node at ") {
+            let (port, dir) = rest.split_once(' ').unwrap();
+            break (port.parse::<u16>().unwrap(), std::path::PathBuf::from(dir));
+        }
+    };
+    let listening = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    assert!(listening(), "the node runs");
+    owner.kill().unwrap(); // SIGKILL: no destructor runs
+    owner.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (listening() || dir.exists()) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!listening(), "the guard killed the node");
+    assert!(!dir.exists(), "the guard removed {}", dir.display());
+}

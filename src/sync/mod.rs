@@ -68,7 +68,9 @@ pub use metrics::{LatencySnapshot, Metrics};
 #[cfg(all(feature = "postgres", feature = "testing"))]
 pub use postgres::testing as postgres_testing;
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresError, PostgresSchema, PostgresSchemaBuilder, PostgresSink};
+pub use postgres::{
+    PostgresError, PostgresSchema, PostgresSchemaBuilder, PostgresSink, PostgresTls,
+};
 #[cfg(all(feature = "rabbitmq", feature = "testing"))]
 pub use rabbitmq::testing as rabbitmq_testing;
 #[cfg(feature = "rabbitmq")]

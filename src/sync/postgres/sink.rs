@@ -57,7 +57,9 @@
 
 use super::redact::{redact, scrub};
 use super::schema::PostgresSchema;
+use super::tls::PostgresTls;
 use crate::sync::{Change, Op, Sink, SinkError};
+use postgres::config::SslMode;
 use postgres::{Client, NoTls, Statement};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -126,6 +128,14 @@ pub enum PostgresError {
     /// for the checkpoint past it, `position + 1`: at most `i64::MAX - 1`).
     #[error("{0} does not fit a PostgreSQL bigint")]
     TooLarge(u64),
+    /// The TLS configuration is not usable: no trusted certificate, a CA that does not parse,
+    /// or `sslmode=disable` beside a [`PostgresTls`]. (A failed handshake, such as a server
+    /// certificate no trusted CA signed, is a [`Connect`](Self::Connect) error.)
+    #[error("PostgreSQL TLS: {reason}")]
+    Tls {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// A live connection and what is prepared on it.
@@ -193,6 +203,8 @@ pub struct PostgresSink {
     source: String,
     schema: PostgresSchema,
     config: postgres::Config,
+    /// `None`: plain TCP (or the Unix socket).
+    tls: Option<PostgresTls>,
     /// `user@host:port/dbname`, for errors.
     server: String,
     apply_sql: String,
@@ -205,10 +217,17 @@ impl PostgresSink {
     /// reads the checkpoint recorded for `source` (the name under which this sink records
     /// positions; use the source's name).
     ///
+    /// TLS: `sslmode=require` in the string connects with TLS, verifying the server's
+    /// certificate against the system's trust store ([`PostgresTls::native_roots`]); otherwise
+    /// (`disable`, or `prefer`, the default) the connection is plain. For a private CA, use
+    /// [`connect_tls`](Self::connect_tls).
+    ///
     /// # Errors
     ///
     /// [`PostgresError::Url`] (shown without its password), [`PostgresError::Connect`] (an
-    /// unreachable server, a refused login), [`PostgresError::Postgres`] (creating the tables).
+    /// unreachable server, a refused login, a failed TLS handshake), [`PostgresError::Postgres`]
+    /// (creating the tables), [`PostgresError::Tls`] (`sslmode=require` and no usable system
+    /// trust store).
     ///
     /// ```no_run
     /// use mqsync::sync::{PostgresSchema, PostgresSink};
@@ -222,13 +241,38 @@ impl PostgresSink {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn connect(url: &str, schema: PostgresSchema, source: &str) -> Result<Self, PostgresError> {
-        let config: postgres::Config =
-            url.parse()
-                .map_err(|e: postgres::Error| PostgresError::Url {
-                    url: redact(url),
-                    reason: scrub(&crate::sync::error_chain(&e), url),
-                })?;
-        Self::with_config(config, schema, source)
+        Self::with_config(parse(url)?, schema, source)
+    }
+
+    /// [`connect`](Self::connect) over TLS, trusting what `tls` trusts. TLS is required:
+    /// `sslmode=prefer` (the default) is taken as `require`, so a server that declines TLS
+    /// gets no login, and `sslmode=disable` is a [`PostgresError::Tls`].
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect); a server certificate that `tls` does not trust, or
+    /// whose name is not the host connected to, fails the handshake with
+    /// [`PostgresError::Connect`].
+    ///
+    /// ```no_run
+    /// use mqsync::sync::{PostgresSchema, PostgresSink, PostgresTls};
+    ///
+    /// let tls = PostgresTls::from_ca_pem(&std::fs::read("/etc/mqsync/db-ca.pem")?)?;
+    /// let sink = PostgresSink::connect_tls(
+    ///     "postgres://app:secret@db.internal:5432/shop",
+    ///     tls,
+    ///     PostgresSchema::builder("orders").build()?,
+    ///     "orders-log",
+    /// )?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_tls(
+        url: &str,
+        tls: PostgresTls,
+        schema: PostgresSchema,
+        source: &str,
+    ) -> Result<Self, PostgresError> {
+        Self::with_config_tls(parse(url)?, tls, schema, source)
     }
 
     /// [`connect`](Self::connect) with a [`postgres::Config`] built in code. Without a
@@ -246,7 +290,52 @@ impl PostgresSink {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_config(
+        config: postgres::Config,
+        schema: PostgresSchema,
+        source: &str,
+    ) -> Result<Self, PostgresError> {
+        let tls = match config.get_ssl_mode() {
+            SslMode::Require => Some(PostgresTls::native_roots()?),
+            _ => None,
+        };
+        Self::open(config, tls, schema, source)
+    }
+
+    /// [`with_config`](Self::with_config) over TLS, as [`connect_tls`](Self::connect_tls).
+    ///
+    /// ```no_run
+    /// use mqsync::sync::{PostgresSchema, PostgresSink, PostgresTls};
+    ///
+    /// let mut config = postgres::Config::new();
+    /// config.host("db.internal").user("app").password("secret").dbname("shop");
+    /// let tls = PostgresTls::native_roots()?;
+    /// let sink =
+    ///     PostgresSink::with_config_tls(config, tls, PostgresSchema::builder("orders").build()?, "log")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_config_tls(
         mut config: postgres::Config,
+        tls: PostgresTls,
+        schema: PostgresSchema,
+        source: &str,
+    ) -> Result<Self, PostgresError> {
+        match config.get_ssl_mode() {
+            SslMode::Disable => {
+                return Err(PostgresError::Tls {
+                    reason: "sslmode=disable contradicts the TLS configuration given".to_owned(),
+                })
+            }
+            // `prefer` would fall back to plain TCP if the server (or whoever answers) declines.
+            _ => {
+                config.ssl_mode(SslMode::Require);
+            }
+        }
+        Self::open(config, Some(tls), schema, source)
+    }
+
+    fn open(
+        mut config: postgres::Config,
+        tls: Option<PostgresTls>,
         schema: PostgresSchema,
         source: &str,
     ) -> Result<Self, PostgresError> {
@@ -267,6 +356,7 @@ impl PostgresSink {
             apply_sql: schema.apply_sql(),
             schema,
             config,
+            tls,
             state: Mutex::new(State {
                 link: None,
                 next: 0,
@@ -384,12 +474,14 @@ impl PostgresSink {
     }
 
     fn open_client(&self) -> Result<Client, PostgresError> {
-        self.config
-            .connect(NoTls)
-            .map_err(|source| PostgresError::Connect {
-                server: self.server.clone(),
-                source,
-            })
+        match &self.tls {
+            Some(tls) => self.config.connect(tls.connector()),
+            None => self.config.connect(NoTls),
+        }
+        .map_err(|source| PostgresError::Connect {
+            server: self.server.clone(),
+            source,
+        })
     }
 
     fn prepare(&self, mut client: Client) -> Result<Link, PostgresError> {
@@ -637,6 +729,7 @@ impl fmt::Debug for PostgresSink {
             .field("server", &self.server)
             .field("table", &self.schema.table())
             .field("source", &self.source)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -646,6 +739,15 @@ impl fmt::Display for PostgresSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} at {}", self.name, self.server)
     }
+}
+
+/// `url` parsed; an error shows it without its password.
+fn parse(url: &str) -> Result<postgres::Config, PostgresError> {
+    url.parse()
+        .map_err(|e: postgres::Error| PostgresError::Url {
+            url: redact(url),
+            reason: scrub(&crate::sync::error_chain(&e), url),
+        })
 }
 
 /// `user@host:port/dbname` (every host and port, comma-separated), without the password.

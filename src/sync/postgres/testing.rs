@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::PostgresTls;
+
 /// The command that installs the server binaries on Debian and Ubuntu, for error messages.
 ///
 /// ```
@@ -30,7 +32,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// acknowledged either way: its WAL is written to the OS before a commit returns; only an OS
 /// crash could). On drop: a fast shutdown (SIGINT to its process group, up to 5 s, so that the
 /// server releases its SysV shared memory), then SIGKILL if it did not stop; its directory is
-/// removed.
+/// removed. If this process dies without dropping it (killed, or a `static`), a small watchdog
+/// (`sh`, reading a pipe this process holds, deaf to SIGINT, SIGTERM and SIGHUP) sees the pipe
+/// close and does the same, so no cluster outlives its test (a process group of its own, so
+/// that signals sent to the test's group do not reach it).
+///
+/// [`start_tls`](Self::start_tls) starts one that takes TCP logins over TLS only, with a
+/// certificate its own throwaway CA signed ([`ca_pem`](Self::ca_pem)).
 ///
 /// `initdb` refuses to run as root: as root, the cluster's directory is handed to the
 /// `postgres` user and both programs run as that user.
@@ -55,6 +63,10 @@ pub struct PostgresServer {
     dir: tempfile::TempDir,
     /// `fsync` and `full_page_writes` on ([`start_durable`](Self::start_durable)).
     durable: bool,
+    /// The CA that signed the server's certificate, PEM; `Some` for a TLS-only server.
+    ca_pem: Option<Vec<u8>>,
+    /// The watchdog of the running postmaster (see the type's docs); `None` while stopped.
+    watchdog: Option<Child>,
 }
 
 impl PostgresServer {
@@ -102,7 +114,38 @@ impl PostgresServer {
     /// Creates a cluster, starts it on a free loopback port and waits until it accepts
     /// [`USER`]. Fails with a message naming the install command when the binaries are missing.
     pub fn start() -> io::Result<PostgresServer> {
-        Self::start_with(false)
+        Self::start_with(false, false)
+    }
+
+    /// As [`start`](Self::start), but TCP logins only over TLS (`hostssl` in `pg_hba.conf`,
+    /// nothing for plain TCP), with a server certificate for `127.0.0.1` and `localhost`
+    /// signed by a CA made for this cluster alone (`openssl`, which Debian's PostgreSQL
+    /// package pulls in); [`ca_pem`](Self::ca_pem) is that CA, to trust with
+    /// [`PostgresTls::from_ca_pem`](crate::sync::PostgresTls::from_ca_pem).
+    ///
+    /// ```no_run
+    /// use mqsync::sync::{PostgresSchema, PostgresSink, PostgresTls};
+    /// use mqsync::sync::postgres_testing::PostgresServer;
+    ///
+    /// let server = PostgresServer::start_tls()?;
+    /// let tls = PostgresTls::from_ca_pem(server.ca_pem().unwrap())?;
+    /// let sink = PostgresSink::connect_tls(&server.url(), tls, PostgresSchema::builder("t").build()?, "log")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start_tls() -> io::Result<PostgresServer> {
+        Self::start_with(false, true)
+    }
+
+    /// The PEM of the CA that signed this server's certificate ([`start_tls`](Self::start_tls));
+    /// `None` for a server without TLS.
+    ///
+    /// ```no_run
+    /// let server = mqsync::sync::postgres_testing::PostgresServer::start_tls()?;
+    /// assert!(server.ca_pem().is_some());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn ca_pem(&self) -> Option<&[u8]> {
+        self.ca_pem.as_deref()
     }
 
     /// As [`start`](Self::start), but with PostgreSQL's defaults for durability: `fsync` and
@@ -114,10 +157,10 @@ impl PostgresServer {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn start_durable() -> io::Result<PostgresServer> {
-        Self::start_with(true)
+        Self::start_with(true, false)
     }
 
-    fn start_with(durable: bool) -> io::Result<PostgresServer> {
+    fn start_with(durable: bool, tls: bool) -> io::Result<PostgresServer> {
         let Some(bin) = Self::bin_dir() else {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -159,6 +202,19 @@ impl PostgresServer {
                 String::from_utf8_lossy(&out.stderr)
             )));
         }
+        let ca_pem = if tls {
+            // TCP logins over TLS only: `hostssl` lines, and no `host` line that would take a
+            // plain one.
+            std::fs::write(
+                dir.path().join("data").join("pg_hba.conf"),
+                "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 scram-sha-256\n\
+                 hostssl all all ::1/128 scram-sha-256\n",
+            )?;
+            Some(make_certificates(dir.path(), run_as)?)
+        } else {
+            None
+        };
         let mut server = PostgresServer {
             child: None,
             port: 0,
@@ -167,6 +223,8 @@ impl PostgresServer {
             run_as,
             dir,
             durable,
+            ca_pem,
+            watchdog: None,
         };
         let mut last_error = None;
         for _ in 0..5 {
@@ -211,9 +269,23 @@ impl PostgresServer {
         )
     }
 
-    /// A connected client (as [`USER`]).
+    /// A connected client (as [`USER`]; over TLS, trusting [`ca_pem`](Self::ca_pem), for a
+    /// [`start_tls`](Self::start_tls) server).
     pub fn client(&self) -> Result<postgres::Client, postgres::Error> {
-        postgres::Client::connect(&self.url(), postgres::NoTls)
+        let mut config: postgres::Config = self.url().parse()?;
+        self.connect(&mut config)
+    }
+
+    /// `config` connected, over TLS for a TLS-only server.
+    fn connect(&self, config: &mut postgres::Config) -> Result<postgres::Client, postgres::Error> {
+        match self.ca_pem.as_deref().map(PostgresTls::from_ca_pem) {
+            Some(Ok(tls)) => config
+                .ssl_mode(postgres::config::SslMode::Require)
+                .connect(tls.connector()),
+            // Not reached: `start_tls` made the PEM. A plain attempt fails with the server's
+            // refusal, which names the cause well enough.
+            Some(Err(_)) | None => config.connect(postgres::NoTls),
+        }
     }
 
     /// The port.
@@ -234,6 +306,15 @@ impl PostgresServer {
             signal_group(child.id(), "KILL");
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(mut watchdog) = self.watchdog.take() {
+            use io::Write;
+            // A line, not the end of input: the postmaster is gone, stand down (its process
+            // group id may be reused from now on, so the watchdog must not signal it).
+            if let Some(stdin) = watchdog.stdin.as_mut() {
+                let _ = stdin.write_all(b"done\n").and_then(|()| stdin.flush());
+            }
+            let _ = watchdog.wait();
         }
     }
 
@@ -283,19 +364,30 @@ impl PostgresServer {
                 })
                 .args(["-c", "max_connections=50", "-c", "shared_buffers=32MB"])
                 .process_group(0);
+            if self.ca_pem.is_some() {
+                let file = |name: &str| self.dir.path().join(name).display().to_string();
+                command
+                    .args(["-c", "ssl=on"])
+                    .arg("-c")
+                    .arg(format!("ssl_cert_file={}", file("server.crt")))
+                    .arg("-c")
+                    .arg(format!("ssl_key_file={}", file("server.key")));
+            }
             let child = as_user(&mut command, self.run_as)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()?;
+            let pid = child.id();
             self.child = Some(child);
+            self.watchdog = Some(self.watch(pid)?);
             loop {
                 if self.accepts_logins() {
                     return Ok(());
                 }
                 let child = self.child.as_mut().expect("just spawned");
                 if let Some(status) = child.try_wait()? {
-                    self.child = None;
+                    self.kill(); // reaped already: this stands the watchdog down
                     if Instant::now() >= deadline {
                         return Err(io::Error::other(format!(
                             "postgres on port {} exited: {status}",
@@ -323,7 +415,38 @@ impl PostgresServer {
             Err(_) => return false,
         };
         config.connect_timeout(Duration::from_secs(1));
-        config.connect(postgres::NoTls).is_ok()
+        self.connect(&mut config).is_ok()
+    }
+
+    /// Starts the watchdog of the postmaster `pid` (its process group): a shell, as the
+    /// server's user, that ignores the signals a terminal or `timeout` sends to our process
+    /// group and waits on its standard input. A line means "stopped, stand down"; the end of
+    /// input without one means this process died with the server running: it stops the
+    /// server as `Drop` would (SIGINT, up to 5 s, SIGKILL) and removes the directory.
+    fn watch(&self, pid: u32) -> io::Result<Child> {
+        let script = r#"
+            trap '' INT TERM HUP
+            if read -r _; then exit 0; fi
+            kill -INT "-$1" 2>/dev/null
+            for _ in 1 2 3 4 5 6 7 8 9 10; do
+                [ -e "$2/data/postmaster.pid" ] || break  # removed by a clean shutdown
+                sleep 0.5
+            done
+            kill -KILL "-$1" 2>/dev/null
+            rm -rf "$2"
+        "#;
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", script, "mqsync-postgres-watchdog"])
+            .arg(pid.to_string())
+            .arg(self.dir.path());
+        // A process group of its own as well: not even a SIGKILL to ours reaches it.
+        as_user(&mut command, self.run_as)
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
     }
 }
 
@@ -334,6 +457,95 @@ impl Drop for PostgresServer {
         // with the `TempDir` (root may remove the postgres user's files).
         self.stop(SHUTDOWN_GRACE);
     }
+}
+
+/// Makes a CA and a server certificate for `127.0.0.1` and `localhost` that it signs (EC
+/// P-256, two days) with `openssl`, in `dir` (`server.crt`, `server.key`, the key readable by
+/// the server's user alone, as PostgreSQL insists), and returns the CA's PEM.
+fn make_certificates(dir: &Path, run_as: Option<(u32, u32)>) -> io::Result<Vec<u8>> {
+    let path = |name: &str| dir.join(name);
+    let openssl = |args: &[&str]| -> io::Result<()> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot run openssl (`apt-get install -y openssl`): {e}"),
+                )
+            })?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "openssl {} failed: {}",
+                args.first().unwrap_or(&""),
+                String::from_utf8_lossy(&out.stderr)
+            )))
+        }
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req", "-x509", "-days", "2", "-keyout", "ca.key", "-out", "ca.crt",
+    ];
+    ca.extend(ec);
+    // A name of its own: another cluster's CA must be unknown here, not a namesake.
+    let subject = format!(
+        "/CN=mqsync test CA {}",
+        dir.file_name().unwrap_or_default().to_string_lossy()
+    );
+    ca.extend(["-subj", &subject]);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+    ca.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    openssl(&ca)?;
+    let mut request = vec!["req", "-keyout", "server.key", "-out", "server.csr"];
+    request.extend(ec);
+    request.extend(["-subj", "/CN=localhost"]);
+    openssl(&request)?;
+    std::fs::write(
+        path("server.ext"),
+        "basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\n\
+         subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ])?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path("server.key"), std::fs::Permissions::from_mode(0o600))?;
+    }
+    if let Some((uid, gid)) = run_as {
+        for name in ["server.crt", "server.key"] {
+            std::os::unix::fs::chown(path(name), Some(uid), Some(gid))?;
+        }
+    }
+    // The CA's key is not needed again: nothing else may be signed by it.
+    std::fs::remove_file(path("ca.key"))?;
+    std::fs::read(path("ca.crt"))
 }
 
 /// 32 hex digits from `/dev/urandom`: a password no other cluster shares.

@@ -12,10 +12,13 @@
 // same, then stops the node's epmd and removes the directory. If this process dies without
 // dropping the server (a static shared by tests, a crash), the pipe closes, the guard's `read`
 // sees the end of input, and the guard kills the node, stops its epmd and removes the directory
-// itself.
+// itself. The guard runs in a process group of its own and ignores SIGINT, SIGTERM and SIGHUP,
+// so that a Ctrl-C or a `timeout` aimed at the tests' process group does not take it down
+// before it has cleaned up.
 
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -261,6 +264,7 @@ impl RabbitMqServer {
         let guard = r#"
             setsid "$0" </dev/null >"$RABBITMQ_LOG_BASE/stdout.log" 2>&1 &
             node=$!
+            trap '' INT TERM HUP
             if read -r _; then kill -KILL -"$node"; exit 0; fi
             kill -KILL -"$node"
             sleep 1
@@ -271,6 +275,9 @@ impl RabbitMqServer {
         let mut command = Command::new("sh");
         command
             .args(["-c", guard])
+            // Out of our process group, and deaf to the signals a terminal or `timeout` sends:
+            // only the end of its input (or a line) moves the guard.
+            .process_group(0)
             .arg(&script)
             .env("RABBITMQ_NODENAME", &self.node)
             .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
