@@ -777,27 +777,12 @@ fn a_cluster_does_not_outlive_a_killed_owner() {
         let _ = server(); // fails, or says loudly that it skips
         return;
     }
-    use std::io::BufRead;
-    let mut owner = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_cluster_does_not_outlive_a_killed_owner",
-            "--nocapture",
-        ])
-        .env(OWNER, "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(owner.stdout.take().unwrap()).lines();
-    let dir = loop {
-        let line = lines
-            .next()
-            .expect("the owner printed where its cluster is")
-            .unwrap();
-        if let Some(dir) = line.strip_prefix("cluster at ") {
-            break std::path::PathBuf::from(dir);
-        }
-    };
+    let (mut owner, dir) = stress::spawn_self(
+        "a_cluster_does_not_outlive_a_killed_owner",
+        OWNER,
+        "cluster at ",
+    );
+    let dir = std::path::PathBuf::from(dir);
     let pid_file = std::fs::read_to_string(dir.join("data").join("postmaster.pid")).unwrap();
     let stat = std::path::PathBuf::from(format!("/proc/{}/stat", pid_file.lines().next().unwrap()));
     // Running: its /proc entry exists and is not a zombie (which its new parent reaps later).

@@ -30,6 +30,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod stress;
+
 /// Whether the tests can run; `false` (skipped, loudly) when `MQSYNC_SKIP_RABBITMQ=1` and there
 /// is no `rabbitmq-server`.
 fn runnable() -> bool {
@@ -912,25 +914,10 @@ fn a_node_does_not_outlive_a_killed_owner() {
     if !runnable() {
         return;
     }
-    use std::io::BufRead;
-    let mut owner = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_node_does_not_outlive_a_killed_owner",
-            "--nocapture",
-        ])
-        .env(OWNER, "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(owner.stdout.take().unwrap()).lines();
-    let (port, dir) = loop {
-        let line = lines.next().expect("the owner printed its node").unwrap();
-        if let Some(rest) = line.strip_prefix("node at ") {
-            let (port, dir) = rest.split_once(' ').unwrap();
-            break (port.parse::<u16>().unwrap(), std::path::PathBuf::from(dir));
-        }
-    };
+    let (mut owner, node) =
+        stress::spawn_self("a_node_does_not_outlive_a_killed_owner", OWNER, "node at ");
+    let (port, dir) = node.split_once(' ').unwrap();
+    let (port, dir) = (port.parse::<u16>().unwrap(), std::path::PathBuf::from(dir));
     let listening = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
     assert!(listening(), "the node runs");
     owner.kill().unwrap(); // SIGKILL: no destructor runs

@@ -55,6 +55,8 @@ mod source;
 mod sql_identifier;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(all(feature = "testing", any(feature = "redis", feature = "postgres")))]
+mod test_certificates;
 mod watermark;
 
 pub use change::{Change, Op};

@@ -103,3 +103,28 @@ impl<T> Drop for Counted<T> {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// Runs this test binary's test `name` alone in a child process with the environment variable
+/// `role` set (the test then plays the child's part), reads the child's standard output until a
+/// line starting with `prefix`, and returns the child and the rest of that line. For tests that
+/// kill a process holding a resource and check what becomes of it.
+pub fn spawn_self(name: &str, role: &str, prefix: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture"])
+        .env(role, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let rest = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the child said nothing starting with {prefix:?}"))
+            .unwrap();
+        if let Some(rest) = line.strip_prefix(prefix) {
+            break rest.to_owned();
+        }
+    };
+    (child, rest)
+}

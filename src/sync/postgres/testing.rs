@@ -459,93 +459,22 @@ impl Drop for PostgresServer {
     }
 }
 
-/// Makes a CA and a server certificate for `127.0.0.1` and `localhost` that it signs (EC
-/// P-256, two days) with `openssl`, in `dir` (`server.crt`, `server.key`, the key readable by
-/// the server's user alone, as PostgreSQL insists), and returns the CA's PEM.
+/// A CA and a server certificate for `127.0.0.1` and `localhost` that it signed, in `dir`
+/// (`server.crt`, `server.key`), the key readable by the server's user alone, as PostgreSQL
+/// insists; returns the CA's PEM.
 fn make_certificates(dir: &Path, run_as: Option<(u32, u32)>) -> io::Result<Vec<u8>> {
-    let path = |name: &str| dir.join(name);
-    let openssl = |args: &[&str]| -> io::Result<()> {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot run openssl (`apt-get install -y openssl`): {e}"),
-                )
-            })?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "openssl {} failed: {}",
-                args.first().unwrap_or(&""),
-                String::from_utf8_lossy(&out.stderr)
-            )))
-        }
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec![
-        "req", "-x509", "-days", "2", "-keyout", "ca.key", "-out", "ca.crt",
-    ];
-    ca.extend(ec);
-    // A name of its own: another cluster's CA must be unknown here, not a namesake.
-    let subject = format!(
-        "/CN=mqsync test CA {}",
-        dir.file_name().unwrap_or_default().to_string_lossy()
-    );
-    ca.extend(["-subj", &subject]);
-    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
-    ca.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-    openssl(&ca)?;
-    let mut request = vec!["req", "-keyout", "server.key", "-out", "server.csr"];
-    request.extend(ec);
-    request.extend(["-subj", "/CN=localhost"]);
-    openssl(&request)?;
-    std::fs::write(
-        path("server.ext"),
-        "basicConstraints=critical,CA:FALSE\n\
-         keyUsage=critical,digitalSignature\n\
-         extendedKeyUsage=serverAuth\n\
-         subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )?;
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "server.crt",
-    ])?;
+    let ca = crate::sync::test_certificates::make_certificates(dir)?;
+    let key = dir.join("server.key");
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path("server.key"), std::fs::Permissions::from_mode(0o600))?;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
     }
     if let Some((uid, gid)) = run_as {
-        for name in ["server.crt", "server.key"] {
-            std::os::unix::fs::chown(path(name), Some(uid), Some(gid))?;
+        for file in [dir.join("server.crt"), key] {
+            std::os::unix::fs::chown(file, Some(uid), Some(gid))?;
         }
     }
-    // The CA's key is not needed again: nothing else may be signed by it.
-    std::fs::remove_file(path("ca.key"))?;
-    std::fs::read(path("ca.crt"))
+    Ok(ca.into_bytes())
 }
 
 /// 32 hex digits from `/dev/urandom`: a password no other cluster shares.

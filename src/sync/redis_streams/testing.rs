@@ -111,7 +111,9 @@ impl RedisServer {
                 .tempdir()?,
         );
         let tls_ca = if tls {
-            Some(make_certificates(dir.path())?)
+            Some(crate::sync::test_certificates::make_certificates(
+                dir.path(),
+            )?)
         } else {
             None
         };
@@ -245,67 +247,6 @@ impl RedisServer {
             && stream.read_exact(&mut reply).is_ok()
             && &reply == b"+PONG\r\n"
     }
-}
-
-/// Makes `ca.crt` (a throwaway CA), and `server.crt` / `server.key` (a certificate for
-/// `127.0.0.1` and `localhost` that the CA signed) in `dir` with the `openssl` command line tool;
-/// returns the CA certificate's PEM.
-fn make_certificates(dir: &Path) -> io::Result<String> {
-    let run = |args: &[&str]| -> io::Result<()> {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot run openssl: {e}")))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "openssl {} failed: {}",
-                args.first().unwrap_or(&""),
-                String::from_utf8_lossy(&out.stderr)
-            )))
-        }
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=mqsync test CA"];
-    ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
-    run(&ca)?;
-    let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
-    csr.extend(ec);
-    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
-    run(&csr)?;
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )?;
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "server.crt",
-    ])?;
-    std::fs::read_to_string(dir.join("ca.crt"))
 }
 
 impl Drop for RedisServer {
