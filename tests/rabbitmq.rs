@@ -918,14 +918,28 @@ fn a_node_does_not_outlive_a_killed_owner() {
         stress::spawn_self("a_node_does_not_outlive_a_killed_owner", OWNER, "node at ");
     let (port, dir) = node.split_once(' ').unwrap();
     let (port, dir) = (port.parse::<u16>().unwrap(), std::path::PathBuf::from(dir));
-    let listening = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-    assert!(listening(), "the node runs");
+    // The node's OS process (not its port, which another test's node could take afterwards);
+    // running means present and not a zombie (which its new parent reaps later).
+    let pid = std::fs::read_to_string(dir.join("rabbitmq.pid")).unwrap();
+    let stat = std::path::PathBuf::from(format!("/proc/{}/stat", pid.trim()));
+    let running = || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next())
+                != Some("Z")
+        })
+    };
+    assert!(
+        running() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the node runs"
+    );
     owner.kill().unwrap(); // SIGKILL: no destructor runs
     owner.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while (listening() || dir.exists()) && Instant::now() < deadline {
+    while (running() || dir.exists()) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(100));
     }
-    assert!(!listening(), "the guard killed the node");
+    assert!(!running(), "the guard killed the node");
     assert!(!dir.exists(), "the guard removed {}", dir.display());
 }

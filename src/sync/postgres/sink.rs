@@ -246,7 +246,8 @@ impl PostgresSink {
 
     /// [`connect`](Self::connect) over TLS, trusting what `tls` trusts. TLS is required:
     /// `sslmode=prefer` (the default) is taken as `require`, so a server that declines TLS
-    /// gets no login, and `sslmode=disable` is a [`PostgresError::Tls`].
+    /// gets no login; `sslmode=disable`, or a Unix socket among the hosts (PostgreSQL offers
+    /// no TLS there), is a [`PostgresError::Tls`].
     ///
     /// # Errors
     ///
@@ -295,8 +296,9 @@ impl PostgresSink {
         source: &str,
     ) -> Result<Self, PostgresError> {
         let tls = match config.get_ssl_mode() {
-            SslMode::Require => Some(PostgresTls::native_roots()?),
-            _ => None,
+            SslMode::Disable | SslMode::Prefer => None,
+            // `require`, and any mode a later client adds (`SslMode` is non-exhaustive): TLS.
+            _ => Some(PostgresTls::native_roots()?),
         };
         Self::open(config, tls, schema, source)
     }
@@ -319,6 +321,17 @@ impl PostgresSink {
         schema: PostgresSchema,
         source: &str,
     ) -> Result<Self, PostgresError> {
+        if config
+            .get_hosts()
+            .iter()
+            .any(|host| matches!(host, postgres::config::Host::Unix(_)))
+        {
+            return Err(PostgresError::Tls {
+                reason: "PostgreSQL offers no TLS on a Unix socket: connect over TCP, or \
+                         without TLS"
+                    .to_owned(),
+            });
+        }
         match config.get_ssl_mode() {
             SslMode::Disable => {
                 return Err(PostgresError::Tls {

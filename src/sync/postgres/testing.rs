@@ -302,15 +302,28 @@ impl PostgresServer {
     /// as in a crash). [`restart`](Self::restart) then runs crash recovery, and finds
     /// everything a commit acknowledged.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal_group(child.id(), "KILL");
-            let _ = child.kill();
+        let child = self.child.take();
+        if let Some(mut child) = child {
+            // Only while it runs: once reaped, its process group id may belong to another.
+            if matches!(child.try_wait(), Ok(None)) {
+                signal_group(child.id(), "KILL");
+            }
+            // Stand the watchdog down while the unreaped postmaster still holds its id.
+            self.stand_down();
             let _ = child.wait();
+            // Its lock file, if the kill left one, names a dead process: gone, so that a
+            // watchdog never reads it for a later postmaster's id.
+            let _ = std::fs::remove_file(self.dir.path().join("data").join("postmaster.pid"));
+        } else {
+            self.stand_down();
         }
+    }
+
+    /// Tells the watchdog, if any, that there is nothing left to stop, and waits for it.
+    fn stand_down(&mut self) {
         if let Some(mut watchdog) = self.watchdog.take() {
             use io::Write;
-            // A line, not the end of input: the postmaster is gone, stand down (its process
-            // group id may be reused from now on, so the watchdog must not signal it).
+            // A line, not the end of input: stand down.
             if let Some(stdin) = watchdog.stdin.as_mut() {
                 let _ = stdin.write_all(b"done\n").and_then(|()| stdin.flush());
             }
@@ -373,14 +386,25 @@ impl PostgresServer {
                     .arg("-c")
                     .arg(format!("ssl_key_file={}", file("server.key")));
             }
-            let child = as_user(&mut command, self.run_as)
+            // The watchdog first: from the postmaster's first moment, something outlives us.
+            self.watchdog = Some(self.watch()?);
+            let spawned = as_user(&mut command, self.run_as)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .spawn()?;
-            let pid = child.id();
+                .spawn();
+            let child = match spawned {
+                Ok(child) => child,
+                Err(e) => {
+                    self.stand_down();
+                    return Err(e);
+                }
+            };
+            if let Some(stdin) = self.watchdog.as_mut().and_then(|w| w.stdin.as_mut()) {
+                use io::Write;
+                let _ = writeln!(stdin, "{}", child.id()).and_then(|()| stdin.flush());
+            }
             self.child = Some(child);
-            self.watchdog = Some(self.watch(pid)?);
             loop {
                 if self.accepts_logins() {
                     return Ok(());
@@ -418,29 +442,45 @@ impl PostgresServer {
         self.connect(&mut config).is_ok()
     }
 
-    /// Starts the watchdog of the postmaster `pid` (its process group): a shell, as the
-    /// server's user, that ignores the signals a terminal or `timeout` sends to our process
-    /// group and waits on its standard input. A line means "stopped, stand down"; the end of
-    /// input without one means this process died with the server running: it stops the
-    /// server as `Drop` would (SIGINT, up to 5 s, SIGKILL) and removes the directory.
-    fn watch(&self, pid: u32) -> io::Result<Child> {
+    /// Starts the watchdog of the postmaster about to be launched: a shell, as the server's
+    /// user, in a process group of its own, that ignores the signals a terminal or `timeout`
+    /// sends and waits on its standard input for the postmaster's pid, then for a line that
+    /// stands it down. The end of input first means this process died with the server
+    /// running: it stops the server as `Drop` would (SIGINT, up to 5 s, then SIGKILL) and
+    /// removes the directory. It signals only while `postmaster.pid` names that pid (the
+    /// postmaster removes the file on a clean exit, and `kill` removes a stale one), so it
+    /// never signals a process group id that was freed and handed to someone else. If this
+    /// process died between launching the postmaster and telling its pid, the pid is taken
+    /// from that file.
+    fn watch(&self) -> io::Result<Child> {
         let script = r#"
             trap '' INT TERM HUP
-            if read -r _; then exit 0; fi
-            kill -INT "-$1" 2>/dev/null
+            pidfile="$1/data/postmaster.pid"
+            owner() { [ -n "$pid" ] && [ "$(sed -n 1p "$pidfile" 2>/dev/null)" = "$pid" ]; }
+            if read -r pid; then
+                [ "$pid" = done ] && exit 0
+                if read -r _; then exit 0; fi
+            else
+                pid=
+            fi
             for _ in 1 2 3 4 5 6 7 8 9 10; do
-                [ -e "$2/data/postmaster.pid" ] || break  # removed by a clean shutdown
+                [ -z "$pid" ] && pid=$(sed -n 1p "$pidfile" 2>/dev/null)
+                owner && break
                 sleep 0.5
             done
-            kill -KILL "-$1" 2>/dev/null
-            rm -rf "$2"
+            owner && kill -INT "-$pid" 2>/dev/null
+            for _ in 1 2 3 4 5 6 7 8 9 10; do
+                owner || break
+                sleep 0.5
+            done
+            owner && kill -KILL "-$pid" 2>/dev/null
+            rm -rf "$1"
         "#;
         let mut command = Command::new("sh");
         command
             .args(["-c", script, "mqsync-postgres-watchdog"])
-            .arg(pid.to_string())
             .arg(self.dir.path());
-        // A process group of its own as well: not even a SIGKILL to ours reaches it.
+        // A process group of its own: not even a SIGKILL to ours reaches it.
         as_user(&mut command, self.run_as)
             .process_group(0)
             .stdin(Stdio::piped())
