@@ -943,3 +943,83 @@ fn a_node_does_not_outlive_a_killed_owner() {
     assert!(!running(), "the guard killed the node");
     assert!(!dir.exists(), "the guard removed {}", dir.display());
 }
+
+#[test]
+fn amqps_round_trips_with_a_private_ca_and_refuses_a_broker_it_cannot_verify() {
+    if !runnable() {
+        return;
+    }
+    let server = RabbitMqServer::start_tls().expect("start rabbitmq-server with TLS");
+    let url = server.tls_url().unwrap();
+    let ca = server.ca_pem().unwrap();
+    let config = RabbitMqConfig::builder(url.clone(), "tls-orders")
+        .tls_root_certificate(ca)
+        .build()
+        .unwrap();
+    assert!(format!("{config:?}").contains("tls_root_certificate: true"));
+    // The sink over TLS, then the source over TLS through the engine into a replica.
+    let changes = log(300, 30);
+    let sink = RabbitMqSink::new(&config);
+    for chunk in changes.chunks(64) {
+        sink.apply(chunk)
+            .unwrap_or_else(|e| panic!("{}", error_chain(&e)));
+    }
+    let replica = Arc::new(Replica::new());
+    let engine = DataSync::builder()
+        .source(RabbitMqSource::new(&config))
+        .sink(Arc::clone(&replica))
+        .start()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while replica.snapshot() != expected(&changes) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let report = engine.shutdown();
+    assert_eq!(replica.snapshot(), expected(&changes));
+    assert_eq!(report.metrics.dead_lettered, 0);
+    // Every message acknowledged: nothing left, read over the plain listener.
+    assert_eq!(
+        settle(0, || queue_len(&server.url(), "tls-orders").unwrap()),
+        0
+    );
+
+    // Without the CA, the broker's certificate is unknown: the handshake fails, retriably,
+    // naming the certificate and not the password.
+    let bare = RabbitMqConfig::builder(url.clone(), "tls-orders")
+        .retry_for(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = RabbitMqSink::new(&bare)
+        .apply(&[Change::delete("k", 1)])
+        .unwrap_err();
+    assert!(err.is_retriable(), "{err:?}");
+    let text = format!("{} | {err:?}", error_chain(&err));
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+    // Another node's CA does not vouch for this one either.
+    let other = RabbitMqServer::start_tls().expect("a second TLS node");
+    let foreign = RabbitMqConfig::builder(url.clone(), "tls-orders")
+        .tls_root_certificate(other.ca_pem().unwrap())
+        .retry_for(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    drop(other);
+    let err = RabbitMqSink::new(&foreign)
+        .apply(&[Change::delete("k", 1)])
+        .unwrap_err();
+    let text = format!("{} | {err:?}", error_chain(&err));
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    // A root certificate on a plain URL, or one that is not PEM: refused before connecting.
+    let err = RabbitMqConfig::builder(server.url(), "q")
+        .tls_root_certificate(ca)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "tls_root_certificate");
+    assert!(err.to_string().contains("not an amqps://"), "{err}");
+    assert!(!err.to_string().contains(PASSWORD), "{err}");
+    let err = RabbitMqConfig::builder(url, "q")
+        .tls_root_certificate("not a certificate")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "tls_root_certificate");
+}

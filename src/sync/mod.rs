@@ -55,7 +55,10 @@ mod source;
 mod sql_identifier;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-#[cfg(all(feature = "testing", any(feature = "redis", feature = "postgres")))]
+#[cfg(all(
+    feature = "testing",
+    any(feature = "redis", feature = "postgres", feature = "rabbitmq")
+))]
 mod test_certificates;
 mod watermark;
 

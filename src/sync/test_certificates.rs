@@ -1,6 +1,6 @@
 //! For the test fixtures (`testing` feature): a throwaway CA and a server certificate it
-//! signed, made with the `openssl` command line tool, for the TLS-only Redis and PostgreSQL
-//! test servers.
+//! signed, made with the `openssl` command line tool, for the TLS test servers of Redis,
+//! PostgreSQL and RabbitMQ.
 
 use std::io;
 use std::path::Path;

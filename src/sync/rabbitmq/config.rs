@@ -33,6 +33,7 @@ use std::time::Duration;
 /// | `dead_letter_queue` | `"<queue>.dead"` | source: where dead letters go, with the reason |
 /// | `retry_for` | 10 s | sink: how long a lost connection is retried before the batch fails |
 /// | `connect_timeout` | 1 s | one connection attempt |
+/// | `tls_root_certificate` | none | `amqps://`: a PEM CA certificate to trust besides the system's roots |
 ///
 /// **The password never prints**: `Debug`, `Display`, serialization and every error of this
 /// crate show the URL as `amqp://user:***@host:port/vhost`. Serializing a config therefore writes
@@ -110,6 +111,8 @@ pub struct RabbitMqConfigBuilder {
         with = "crate::sync::duration_serde"
     )]
     connect_timeout: Duration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls_root_certificate: Option<String>,
 }
 
 fn default_quorum() -> bool {
@@ -158,6 +161,7 @@ impl RabbitMqConfig {
             dead_letter_queue: None,
             retry_for: default_retry_for(),
             connect_timeout: default_connect_timeout(),
+            tls_root_certificate: None,
         }
     }
 
@@ -259,6 +263,7 @@ impl fmt::Debug for RabbitMqConfigBuilder {
             .field("dead_letter_queue", &self.dead_letter_queue)
             .field("retry_for", &self.retry_for)
             .field("connect_timeout", &self.connect_timeout)
+            .field("tls_root_certificate", &self.tls_root_certificate.is_some())
             .finish()
     }
 }
@@ -379,6 +384,20 @@ impl RabbitMqConfigBuilder {
         self
     }
 
+    /// For an `amqps://` URL: also trust this CA certificate (PEM), as for a broker whose
+    /// certificate a private CA signed. The system's roots stay trusted (the TLS layer under
+    /// lapin adds this one to them), and the broker's certificate is still verified, host name
+    /// included. [`build`](Self::build) refuses it on an `amqp://` URL.
+    ///
+    /// ```
+    /// let pem = "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n";
+    /// let b = mqsync::sync::RabbitMqConfig::builder("amqps://localhost:5671", "q").tls_root_certificate(pem);
+    /// ```
+    pub fn tls_root_certificate(mut self, pem: impl Into<String>) -> Self {
+        self.tls_root_certificate = Some(pem.into());
+        self
+    }
+
     pub(super) fn dead_letter_queue_name(&self) -> String {
         self.dead_letter_queue
             .clone()
@@ -411,6 +430,9 @@ impl RabbitMqConfigBuilder {
     pub(super) fn retry_for_value(&self) -> Duration {
         self.retry_for
     }
+    pub(super) fn tls_root(&self) -> Option<&str> {
+        self.tls_root_certificate.as_deref()
+    }
 
     /// Checks every setting — the URL an `amqp://` or `amqps://` URL, names not empty, counts
     /// and durations positive, the dead-letter queue not the queue. Nothing connects, so a
@@ -421,7 +443,8 @@ impl RabbitMqConfigBuilder {
     /// [`ConfigError::Missing`] for an empty URL, queue or dead-letter queue,
     /// [`ConfigError::TooSmall`] for a zero count, [`ConfigError::Duration`] for a zero duration
     /// or one longer than a day, [`ConfigError::Invalid`] for a URL the client refuses (shown
-    /// redacted), [`ConfigError::Conflict`] for a dead-letter queue equal to the queue.
+    /// redacted) or a `tls_root_certificate` that is not PEM, [`ConfigError::Conflict`] for a
+    /// dead-letter queue equal to the queue or a `tls_root_certificate` on an `amqp://` URL.
     ///
     /// ```
     /// use mqsync::sync::RabbitMqConfig;
@@ -489,6 +512,23 @@ impl RabbitMqConfigBuilder {
                     self.queue
                 ),
             });
+        }
+        match &self.tls_root_certificate {
+            Some(_) if !self.url.starts_with("amqps://") => {
+                return Err(ConfigError::Conflict {
+                    field: "tls_root_certificate",
+                    other: "url",
+                    reason: format!("{} is not an amqps:// (TLS) URL", redact_url(&self.url)),
+                });
+            }
+            Some(pem) if !pem.contains("-----BEGIN CERTIFICATE-----") => {
+                return Err(ConfigError::Invalid {
+                    field: "tls_root_certificate",
+                    value: format!("{} bytes", pem.len()),
+                    reason: "not a PEM certificate".into(),
+                });
+            }
+            _ => {}
         }
         self.uri()?;
         Ok(RabbitMqConfig { settings: self })

@@ -15,7 +15,7 @@
 // caller then resets the link as for any other failure, so nothing waits on a dead answer.
 
 use super::error::RabbitMqError;
-use lapin::tcp::{AMQPUriTcpExt, TcpStream};
+use lapin::tcp::{AMQPUriTcpExt, TLSConfig, TcpStream};
 use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, ConnectionProperties};
 use std::future::Future;
@@ -89,6 +89,8 @@ fn wait_until<F: Future>(future: F, deadline: Instant) -> Option<F::Output> {
 pub(super) struct Link {
     /// The URL, password included: never printed (the `Debug` below leaves it out).
     uri: AMQPUri,
+    /// A CA certificate (PEM) to trust besides the system's roots, for `amqps://`.
+    tls_root: Option<Arc<str>>,
     open: Option<(Connection, Channel)>,
     backoff: Duration,
     /// No connection attempt before this instant (backoff after a failure).
@@ -107,9 +109,10 @@ pub(super) struct Link {
 }
 
 impl Link {
-    pub(super) fn new(uri: AMQPUri, label: &str) -> Self {
+    pub(super) fn new(uri: AMQPUri, tls_root: Option<Arc<str>>, label: &str) -> Self {
         Link {
             uri,
+            tls_root,
             open: None,
             backoff: FIRST_BACKOFF,
             next_attempt: Instant::now(),
@@ -149,10 +152,14 @@ impl Link {
 
     fn connect(&self) -> Result<(Connection, Channel), RabbitMqError> {
         let socket = Arc::clone(&self.socket);
+        let tls_root = self.tls_root.clone();
         // The Err type is lapin's (`HandshakeResult`), not ours to box.
         #[allow(clippy::result_large_err)]
         let connect = move |uri: &AMQPUri| {
-            let stream = uri.connect()?;
+            let stream = uri.connect_with_config(TLSConfig {
+                identity: None,
+                cert_chain: tls_root.as_deref(),
+            })?;
             if let TcpStream::Plain(plain, _) = &stream {
                 *socket.lock().unwrap_or_else(PoisonError::into_inner) = plain.try_clone().ok();
             }

@@ -13,7 +13,7 @@ use lapin::publisher_confirm::Confirmation;
 use lapin::uri::AMQPUri;
 use lapin::Channel;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A [`Sink`] that publishes each change as a persistent message (delivery mode 2) to an
@@ -57,6 +57,8 @@ pub struct RabbitMqSink {
     retry_for: Duration,
     /// The URL, password included: never printed.
     uri: AMQPUri,
+    /// A CA certificate (PEM) trusted besides the system's roots (`amqps://`).
+    tls_root: Option<Arc<str>>,
     /// Connections not in use; a caller takes one (or opens one) and puts it back.
     idle: Mutex<Vec<Link>>,
 }
@@ -87,6 +89,7 @@ impl RabbitMqSink {
             uri: settings
                 .uri()
                 .expect("checked by RabbitMqConfigBuilder::build"),
+            tls_root: settings.tls_root().map(Arc::from),
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -111,7 +114,7 @@ impl RabbitMqSink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        pooled.unwrap_or_else(|| Link::new(self.uri.clone(), &self.name))
+        pooled.unwrap_or_else(|| Link::new(self.uri.clone(), self.tls_root.clone(), &self.name))
     }
 
     fn put_link(&self, link: Link) {

@@ -239,9 +239,10 @@ impl RabbitMqSource {
             .uri()
             .expect("checked by RabbitMqConfigBuilder::build");
         let name = format!("rabbitmq:{}", settings.queue());
+        let tls_root: Option<std::sync::Arc<str>> = settings.tls_root().map(Into::into);
         RabbitMqSource {
-            link: Link::new(uri.clone(), &name),
-            publisher: Link::new(uri, &name),
+            link: Link::new(uri.clone(), tls_root.clone(), &name),
+            publisher: Link::new(uri, tls_root, &name),
             name,
             config: config.clone(),
             deliveries: None,

@@ -71,6 +71,9 @@ pub struct RabbitMqServer {
     epmd_port: u16,
     node: String,
     dir: tempfile::TempDir,
+    /// The `amqps://` port and the CA that signed the node's certificate
+    /// ([`start_tls`](Self::start_tls)).
+    tls: Option<(u16, String)>,
 }
 
 impl RabbitMqServer {
@@ -114,6 +117,31 @@ impl RabbitMqServer {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn start() -> io::Result<RabbitMqServer> {
+        Self::start_with(false)
+    }
+
+    /// As [`start`](Self::start), with an `amqps://` listener too ([`tls_url`](Self::tls_url)),
+    /// whose certificate (for `127.0.0.1` and `localhost`) a CA made for this node alone signed
+    /// ([`ca_pem`](Self::ca_pem), to trust with
+    /// [`tls_root_certificate`](crate::sync::RabbitMqConfigBuilder::tls_root_certificate)).
+    /// Needs the `openssl` tool.
+    ///
+    /// ```no_run
+    /// use mqsync::sync::rabbitmq_testing::RabbitMqServer;
+    /// use mqsync::sync::RabbitMqConfig;
+    ///
+    /// let server = RabbitMqServer::start_tls()?;
+    /// let config = RabbitMqConfig::builder(server.tls_url().unwrap(), "orders")
+    ///     .tls_root_certificate(server.ca_pem().unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_tls() -> io::Result<RabbitMqServer> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> io::Result<RabbitMqServer> {
         if !Self::available() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -123,8 +151,9 @@ impl RabbitMqServer {
         let dir = tempfile::Builder::new()
             .prefix(&format!("mqsync-rabbitmq-{}-", std::process::id()))
             .tempdir()?;
-        // Three distinct free ports: held together, then released for the node to take.
-        let listeners = (0..3)
+        // Distinct free ports (AMQP, distribution, epmd, and AMQPS with TLS): held together,
+        // then released for the node to take.
+        let listeners = (0..if tls { 4 } else { 3 })
             .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
             .collect::<io::Result<Vec<_>>>()?;
         let ports = listeners
@@ -137,12 +166,29 @@ impl RabbitMqServer {
             std::process::id(),
             NODES.fetch_add(1, Ordering::Relaxed)
         );
-        let config = format!(
+        let mut config = format!(
             "listeners.tcp.default = 127.0.0.1:{}\nloopback_users = none\n\
              default_user = {USER}\ndefault_pass = {PASSWORD}\n\
              log.console = false\nlog.file.level = warning\n",
             ports[0]
         );
+        let tls = if tls {
+            let ca = crate::sync::test_certificates::make_certificates(dir.path())?;
+            let file = |name: &str| dir.path().join(name).display().to_string();
+            config.push_str(&format!(
+                "listeners.ssl.default = 127.0.0.1:{}\n\
+                 ssl_options.cacertfile = {}\nssl_options.certfile = {}\n\
+                 ssl_options.keyfile = {}\nssl_options.verify = verify_none\n\
+                 ssl_options.fail_if_no_peer_cert = false\n",
+                ports[3],
+                file("ca.crt"),
+                file("server.crt"),
+                file("server.key"),
+            ));
+            Some((ports[3], ca))
+        } else {
+            None
+        };
         std::fs::write(dir.path().join("rabbitmq.conf"), config)?;
         std::fs::write(dir.path().join("enabled_plugins"), "[].\n")?;
         let mut server = RabbitMqServer {
@@ -152,6 +198,7 @@ impl RabbitMqServer {
             epmd_port: ports[2],
             node,
             dir,
+            tls,
         };
         server.restart()?;
         Ok(server)
@@ -182,6 +229,30 @@ impl RabbitMqServer {
     /// ```
     pub fn url_redacted(&self) -> String {
         format!("amqp://{USER}:***@127.0.0.1:{}/%2f", self.amqp_port)
+    }
+
+    /// `amqps://mqsync:<password>@127.0.0.1:<port>/%2f` for a [`start_tls`](Self::start_tls)
+    /// node (`None` otherwise): holds the password.
+    ///
+    /// ```no_run
+    /// let server = mqsync::sync::rabbitmq_testing::RabbitMqServer::start_tls()?;
+    /// assert!(server.tls_url().unwrap().starts_with("amqps://"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn tls_url(&self) -> Option<String> {
+        let (port, _) = self.tls.as_ref()?;
+        Some(format!("amqps://{USER}:{PASSWORD}@127.0.0.1:{port}/%2f"))
+    }
+
+    /// The PEM of the CA that signed a [`start_tls`](Self::start_tls) node's certificate.
+    ///
+    /// ```no_run
+    /// let server = mqsync::sync::rabbitmq_testing::RabbitMqServer::start_tls()?;
+    /// assert!(server.ca_pem().unwrap().contains("BEGIN CERTIFICATE"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|(_, ca)| ca.as_str())
     }
 
     /// The AMQP port.
