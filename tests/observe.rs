@@ -507,3 +507,85 @@ fn a_redis_restart_is_a_lost_connection_then_a_reconnect_labelled_by_stream() {
         "{captured:?}"
     );
 }
+
+// ----------------------------------------------------------------------------------------------
+// The RabbitMQ links (feature `rabbitmq`; skipped, saying so, without `rabbitmq-server`).
+
+#[cfg(all(feature = "rabbitmq", feature = "testing"))]
+#[test]
+fn a_rabbitmq_restart_and_a_dead_letter_are_reported_labelled_by_link() {
+    use mqsync::sync::rabbitmq_testing::{RabbitMqServer, PASSWORD};
+    use mqsync::sync::{RabbitMqConfig, RabbitMqSink, RabbitMqSource, Source};
+    let (_serial, h) = harness();
+    if !RabbitMqServer::available() {
+        // As tests/rabbitmq.rs: a missing server fails the test unless the skip is explicit.
+        assert_eq!(
+            std::env::var("MQSYNC_SKIP_RABBITMQ").as_deref(),
+            Ok("1"),
+            "rabbitmq-server is not installed (apt-get install rabbitmq-server, or \
+             MQSYNC_SKIP_RABBITMQ=1)"
+        );
+        eprintln!("SKIPPED (MQSYNC_SKIP_RABBITMQ=1): no rabbitmq-server");
+        return;
+    }
+    let mut server = RabbitMqServer::start().unwrap();
+    let config = RabbitMqConfig::builder(server.url(), "obs-orders")
+        .quorum(false)
+        .build()
+        .unwrap();
+    let sink = RabbitMqSink::new(&config);
+    sink.apply(&[Change::delete("k", 1)]).unwrap(); // connects: not a reconnect
+    server.restart().unwrap(); // the sink's pooled connection is now dead
+    sink.apply(&[Change::delete("k", 2)])
+        .expect("the sink reconnects within its retry budget");
+    // A source whose decoder refuses everything: both messages become dead letters.
+    let mut source =
+        RabbitMqSource::new(&config).decoder(|_| Err("refused by the observe test".to_owned()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while source.stats().snapshot().dead_lettered < 2 && std::time::Instant::now() < deadline {
+        assert!(source.pull(16).unwrap().is_empty(), "nothing decodes");
+    }
+    assert_eq!(source.stats().snapshot().dead_lettered, 2);
+    drop(source);
+
+    let s = series(h);
+    let sink_link = [("link", "rabbitmq:/obs-orders")];
+    let source_link = [("link", "rabbitmq:obs-orders")];
+    assert!(counter(&s, "mqsync_rabbitmq_connection_lost_total", &sink_link) >= 1);
+    assert_eq!(
+        counter(&s, "mqsync_rabbitmq_reconnects_total", &sink_link),
+        1
+    );
+    assert_eq!(
+        counter(&s, "mqsync_rabbitmq_dead_lettered_total", &source_link),
+        2
+    );
+    let captured = lock(&h.capture.events).clone();
+    let lost = events(&captured, "rabbitmq connection lost");
+    assert!(!lost.is_empty());
+    assert!(lost
+        .iter()
+        .all(|e| e.level == Level::WARN && e.target == "mqsync::rabbitmq"));
+    let back = events(&captured, "rabbitmq reconnected");
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        (back[0].level, back[0].fields["link"].as_str()),
+        (Level::INFO, "rabbitmq:/obs-orders")
+    );
+    let dead = events(&captured, "rabbitmq message dead-lettered");
+    assert_eq!(dead.len(), 2);
+    assert!(dead.iter().all(|e| e.level == Level::WARN
+        && e.fields["link"] == "rabbitmq:obs-orders"
+        && e.fields["reason"].contains("refused by the observe test")));
+    // Labels and fields name the link, never the URL or its password.
+    let url_free = |text: &str| !text.contains(PASSWORD) && !text.contains("amqp://");
+    assert!(s
+        .keys()
+        .all(|(_, labels)| labels.iter().all(|(_, v)| url_free(v))));
+    assert!(
+        captured
+            .iter()
+            .all(|e| e.fields.values().all(|v| url_free(v))),
+        "{captured:?}"
+    );
+}
