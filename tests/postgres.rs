@@ -823,3 +823,51 @@ fn a_cluster_does_not_outlive_a_killed_owner() {
     assert!(!running(), "the watchdog stopped the server");
     assert!(!dir.exists(), "the watchdog removed {}", dir.display());
 }
+
+#[test]
+fn equal_versions_break_ties_bytewise_in_a_database_with_a_linguistic_collation() {
+    let Some(server) = server() else { return };
+    // A database whose default collation is ICU's English, where "a" sorts before "B"; in
+    // byte order (Rust's, `Change::supersedes`'s) "B" comes first.
+    server
+        .client()
+        .unwrap()
+        .batch_execute(
+            "CREATE DATABASE icu_en TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' \
+             LOCALE 'C'",
+        )
+        .unwrap();
+    let mut client = postgres::Client::connect(
+        &server.url().replace("/postgres?", "/icu_en?"),
+        postgres::NoTls,
+    )
+    .unwrap();
+    let linguistic: bool = client.query_one("SELECT 'a' < 'B'", &[]).unwrap().get(0);
+    assert!(linguistic, "the database compares text linguistically");
+    let url = server.url().replace("/postgres?", "/icu_en?");
+    let lower = Change::upsert("k", 7, json!({"s": "a"}));
+    let upper = Change::upsert("k", 7, json!({"s": "B"}));
+    // Rust's rule: the byte-wise greater body wins a tie.
+    let replica = Replica::new();
+    replica.apply(&upper);
+    replica.apply(&lower);
+    assert_eq!(replica.get("k"), Some(json!({"s": "a"})));
+    for (table, order) in [
+        ("up_first", [&upper, &lower]),
+        ("low_first", [&lower, &upper]),
+    ] {
+        let sink = PostgresSink::connect(&url, schema(table), table).unwrap();
+        for change in order {
+            sink.apply(std::slice::from_ref(change)).unwrap();
+        }
+        assert_eq!(sink.snapshot().unwrap()["k"], json!({"s": "a"}), "{table}");
+        // And both in one batch (the in-batch fold).
+        let folded = PostgresSink::connect(&url, schema(&format!("{table}_batch")), table).unwrap();
+        folded.apply(&[order[0].clone(), order[1].clone()]).unwrap();
+        assert_eq!(
+            folded.snapshot().unwrap()["k"],
+            json!({"s": "a"}),
+            "{table}, one batch"
+        );
+    }
+}
