@@ -871,3 +871,69 @@ fn equal_versions_break_ties_bytewise_in_a_database_with_a_linguistic_collation(
         );
     }
 }
+
+#[test]
+fn a_statement_cut_mid_batch_leaves_nothing_half_applied_and_the_retry_lands_whole() {
+    let Some(server) = server() else { return };
+    let sink = Arc::new(sink(&server, "entities"));
+    sink.apply(&[Change::upsert("k1", 1, json!("first")).at_position(0)])
+        .unwrap();
+    // Another transaction holds k1's row: the sink's next statement inserts k0, then waits.
+    let mut locker = server.client().unwrap();
+    let mut held = locker.transaction().unwrap();
+    held.batch_execute("SELECT * FROM entities WHERE key = 'k1' FOR UPDATE")
+        .unwrap();
+    let batch = vec![
+        Change::upsert("k0", 1, json!("zero")).at_position(1),
+        Change::upsert("k1", 2, json!("second")).at_position(2),
+        Change::upsert("k2", 1, json!("two")).at_position(3),
+    ];
+    let applying = {
+        let (sink, batch) = (Arc::clone(&sink), batch.clone());
+        thread::spawn(move || sink.apply(&batch))
+    };
+    // Find the sink's backend waiting on the lock, and cut it mid-statement.
+    let mut admin = server.client().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let pid: i32 = loop {
+        let waiting = admin
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                 AND query LIKE '%INSERT%'",
+                &[],
+            )
+            .unwrap();
+        if let Some(row) = waiting.first() {
+            break row.get(0);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sink's statement never blocked"
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap();
+    let err = applying.join().unwrap().unwrap_err();
+    assert!(err.is_retriable(), "{}", error_chain(&err));
+    held.rollback().unwrap();
+    // Nothing of the cut statement stayed: not k0's insert, not the checkpoint.
+    assert_eq!(sink.checkpoint(), 1);
+    let rows = sink.snapshot().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows["k1"], json!("first"));
+    // The retry reconnects and lands the whole batch, once.
+    sink.apply(&batch).unwrap();
+    assert_eq!(sink.checkpoint(), 4);
+    let reopened = PostgresSink::connect(&server.url(), schema("entities"), "log").unwrap();
+    assert_eq!(reopened.checkpoint(), 4);
+    assert_eq!(
+        reopened.snapshot().unwrap(),
+        BTreeMap::from([
+            ("k0".to_owned(), json!("zero")),
+            ("k1".to_owned(), json!("second")),
+            ("k2".to_owned(), json!("two")),
+        ])
+    );
+}

@@ -572,8 +572,17 @@ impl PostgresSink {
         self.ensure_link(state)?;
         let link = state.link.as_mut().expect("ensure_link leaves a link");
         let result = f(link);
-        if result.is_err() && link.client.is_closed() {
-            state.link = None;
+        if let Err(error) = &result {
+            // The server may end the session before the client has seen the socket close
+            // (`pg_terminate_backend`, a shutdown: SQLSTATE 57P01–57P05, or class 08): the link
+            // is dead either way, and the next call reconnects instead of failing once more.
+            let ended = error.code().is_some_and(|code| {
+                let code = code.code();
+                code.starts_with("08") || code.starts_with("57P")
+            });
+            if ended || error.is_closed() || link.client.is_closed() {
+                state.link = None;
+            }
         }
         Ok(result?)
     }
