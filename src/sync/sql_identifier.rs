@@ -46,6 +46,243 @@ pub(crate) fn check_names(
     Ok(())
 }
 
+/// Defines a SQL sink's schema type, its builder, and what they share: the seven names (data
+/// table, five columns, checkpoint table) with their defaults, one setter per name, `build`
+/// (every name an identifier, the columns distinct, the checkpoint table not the data table),
+/// `builder` and `table`, and the serde round trip through the builder (loading runs `build`).
+/// Each sink adds its SQL in an `impl` of its own. The doc comments of the two types are the
+/// caller's, and so are the schema's derives (serde's `try_from`/`into` take the builder's name
+/// as a string literal, which a macro cannot build); the setters' docs are written here, with
+/// examples naming `$schema`.
+macro_rules! table_schema {
+    (
+        $(#[$schema_doc:meta])*
+        pub struct $schema:ident;
+        $(#[$builder_doc:meta])*
+        pub struct $builder:ident;
+        checkpoint_rows: $rows:literal;
+    ) => {
+        $(#[$schema_doc])*
+        pub struct $schema {
+            table: String,
+            key: String,
+            version: String,
+            body: String,
+            deleted: String,
+            updated_at: String,
+            checkpoint_table: String,
+        }
+
+        $(#[$builder_doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $builder {
+            table: String,
+            #[serde(default = "crate::sync::sql_identifier::default_key")]
+            key_column: String,
+            #[serde(default = "crate::sync::sql_identifier::default_version")]
+            version_column: String,
+            #[serde(default = "crate::sync::sql_identifier::default_body")]
+            body_column: String,
+            #[serde(default = "crate::sync::sql_identifier::default_deleted")]
+            deleted_column: String,
+            #[serde(default = "crate::sync::sql_identifier::default_updated_at")]
+            updated_at_column: String,
+            #[serde(default = "crate::sync::sql_identifier::default_checkpoint_table")]
+            checkpoint_table: String,
+        }
+
+        impl $builder {
+            /// Names the key column (default `key`).
+            ///
+            /// ```
+            #[doc = concat!("assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").key_column(\"id\").build().is_ok());")]
+            /// ```
+            pub fn key_column(mut self, name: impl Into<String>) -> Self {
+                self.key_column = name.into();
+                self
+            }
+
+            /// Names the version column (default `version`).
+            ///
+            /// ```
+            #[doc = concat!("assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").version_column(\"rev\").build().is_ok());")]
+            /// ```
+            pub fn version_column(mut self, name: impl Into<String>) -> Self {
+                self.version_column = name.into();
+                self
+            }
+
+            /// Names the JSON body column (default `body`).
+            ///
+            /// ```
+            #[doc = concat!("assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").body_column(\"doc\").build().is_ok());")]
+            /// ```
+            pub fn body_column(mut self, name: impl Into<String>) -> Self {
+                self.body_column = name.into();
+                self
+            }
+
+            /// Names the tombstone flag column (default `deleted`).
+            ///
+            /// ```
+            #[doc = concat!("assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").deleted_column(\"gone\").build().is_ok());")]
+            /// ```
+            pub fn deleted_column(mut self, name: impl Into<String>) -> Self {
+                self.deleted_column = name.into();
+                self
+            }
+
+            /// Names the write-time column (default `updated_at`).
+            ///
+            /// ```
+            #[doc = concat!("assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").updated_at_column(\"ts\").build().is_ok());")]
+            /// ```
+            pub fn updated_at_column(mut self, name: impl Into<String>) -> Self {
+                self.updated_at_column = name.into();
+                self
+            }
+
+            /// Names the checkpoint table (default `mqsync_checkpoint`); several data tables
+            #[doc = concat!("may share one, as each sink records ", $rows, ".")]
+            ///
+            /// ```
+            #[doc = concat!("assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").checkpoint_table(\"cp\").build().is_ok());")]
+            /// ```
+            pub fn checkpoint_table(mut self, name: impl Into<String>) -> Self {
+                self.checkpoint_table = name.into();
+                self
+            }
+
+            /// Checks every name against `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (they are spliced into
+            /// SQL; 63 bytes is PostgreSQL's limit, and SQLite shares the rule), that the
+            /// columns differ, and that the checkpoint table is not the data table.
+            ///
+            /// # Errors
+            ///
+            /// [`ConfigError::Invalid`](crate::ConfigError::Invalid) naming the setter
+            /// (`table`, `key_column`, ...) and the name;
+            /// [`ConfigError::Conflict`](crate::ConfigError::Conflict) for two columns with one
+            /// name, or one table for data and checkpoints.
+            ///
+            /// ```
+            #[doc = concat!("let err = mqsync::sync::", stringify!($schema), "::builder(\"t\").body_column(\"key\").build().unwrap_err();")]
+            /// assert_eq!(err.field(), "body_column");
+            #[doc = concat!("let err = mqsync::sync::", stringify!($schema), "::builder(\"t\").checkpoint_table(\"t\").build().unwrap_err();")]
+            /// assert_eq!(err.field(), "checkpoint_table");
+            /// ```
+            pub fn build(self) -> Result<$schema, crate::ConfigError> {
+                crate::sync::sql_identifier::check_schema_names([
+                    ("table", &self.table),
+                    ("key_column", &self.key_column),
+                    ("version_column", &self.version_column),
+                    ("body_column", &self.body_column),
+                    ("deleted_column", &self.deleted_column),
+                    ("updated_at_column", &self.updated_at_column),
+                    ("checkpoint_table", &self.checkpoint_table),
+                ])?;
+                Ok($schema {
+                    table: self.table,
+                    key: self.key_column,
+                    version: self.version_column,
+                    body: self.body_column,
+                    deleted: self.deleted_column,
+                    updated_at: self.updated_at_column,
+                    checkpoint_table: self.checkpoint_table,
+                })
+            }
+        }
+
+        impl TryFrom<$builder> for $schema {
+            type Error = crate::ConfigError;
+
+            fn try_from(builder: $builder) -> Result<Self, crate::ConfigError> {
+                builder.build()
+            }
+        }
+
+        impl From<$schema> for $builder {
+            fn from(schema: $schema) -> Self {
+                $builder {
+                    table: schema.table,
+                    key_column: schema.key,
+                    version_column: schema.version,
+                    body_column: schema.body,
+                    deleted_column: schema.deleted,
+                    updated_at_column: schema.updated_at,
+                    checkpoint_table: schema.checkpoint_table,
+                }
+            }
+        }
+
+        impl $schema {
+            /// A builder for table `table` with the default column names.
+            ///
+            /// ```
+            #[doc = concat!("let schema = mqsync::sync::", stringify!($schema), "::builder(\"orders\").build()?;")]
+            /// assert_eq!(schema.table(), "orders");
+            /// # Ok::<(), mqsync::ConfigError>(())
+            /// ```
+            pub fn builder(table: impl Into<String>) -> $builder {
+                use crate::sync::sql_identifier as names;
+                $builder {
+                    table: table.into(),
+                    key_column: names::default_key(),
+                    version_column: names::default_version(),
+                    body_column: names::default_body(),
+                    deleted_column: names::default_deleted(),
+                    updated_at_column: names::default_updated_at(),
+                    checkpoint_table: names::default_checkpoint_table(),
+                }
+            }
+
+            /// The table's name.
+            ///
+            /// ```
+            #[doc = concat!("assert_eq!(mqsync::sync::", stringify!($schema), "::builder(\"t\").build().unwrap().table(), \"t\");")]
+            /// ```
+            pub fn table(&self) -> &str {
+                &self.table
+            }
+        }
+    };
+}
+pub(crate) use table_schema;
+
+pub(crate) fn default_key() -> String {
+    "key".into()
+}
+pub(crate) fn default_version() -> String {
+    "version".into()
+}
+pub(crate) fn default_body() -> String {
+    "body".into()
+}
+pub(crate) fn default_deleted() -> String {
+    "deleted".into()
+}
+pub(crate) fn default_updated_at() -> String {
+    "updated_at".into()
+}
+pub(crate) fn default_checkpoint_table() -> String {
+    "mqsync_checkpoint".into()
+}
+
+/// `build`'s checks for a [`table_schema!`] builder's names, in the order table, the five
+/// columns, checkpoint table.
+pub(crate) fn check_schema_names(names: [(&'static str, &String); 7]) -> Result<(), ConfigError> {
+    check_names(&names, 1..6)?;
+    let (table, checkpoint_table) = (names[0].1, names[6].1);
+    if table == checkpoint_table {
+        return Err(ConfigError::Conflict {
+            field: "checkpoint_table",
+            other: "table",
+            reason: format!("both name the table {table:?}"),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

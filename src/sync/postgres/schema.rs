@@ -7,257 +7,59 @@
 // is built, and is then double-quoted as well. Values (keys, versions, bodies, positions) are
 // always bound, as arrays that `UNNEST` turns into rows.
 
-use crate::sync::sql_identifier::check_names;
-use crate::ConfigError;
 use serde::{Deserialize, Serialize};
 
-/// Where the [`PostgresSink`](super::PostgresSink) writes: one row per entity key. Made by
-/// [`PostgresSchema::builder`] and [`PostgresSchemaBuilder::build`], or loaded from a
-/// configuration file (loading runs the same checks).
-///
-/// | column (default name) | PostgreSQL type | holds |
-/// |---|---|---|
-/// | `key` | `text PRIMARY KEY` | [`Change::key`](crate::sync::Change::key) |
-/// | `version` | `bigint` (NULL if versionless) | [`Change::version`](crate::sync::Change::version) |
-/// | `body` | `text` (JSON; NULL for a tombstone) | the value of an [`Op::Upsert`](crate::sync::Op::Upsert) |
-/// | `deleted` | `boolean` | true: an [`Op::Delete`](crate::sync::Op::Delete) tombstone |
-/// | `updated_at` | `timestamptz` | when the row was last written (the statement's `now()`) |
-///
-/// and a checkpoint table (default `mqsync_checkpoint`) of `(source text, table_name text,
-/// position bigint, PRIMARY KEY (source, table_name))`: one row per source *and* data table, so
-/// that two sinks fed by one source keep two resume positions. The body is `text`, not `jsonb`, because the version rule breaks ties between
-/// upserts of one version by comparing serialized JSON byte by byte
-/// ([`Change::supersedes`](crate::sync::Change::supersedes)), and `jsonb` does not keep that
-/// text; query it as `body::jsonb`.
-///
-/// ```
-/// use mqsync::sync::PostgresSchema;
-///
-/// let schema = PostgresSchema::builder("orders").key_column("order_id").body_column("doc").build()?;
-/// assert_eq!(schema.table(), "orders");
-/// assert!(PostgresSchema::builder("1orders").build().is_err());
-///
-/// let loaded: PostgresSchema = toml::from_str("table = \"orders\"\nkey_column = \"order_id\"").unwrap();
-/// assert_eq!(loaded, PostgresSchema::builder("orders").key_column("order_id").build()?);
-/// # Ok::<(), mqsync::ConfigError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "PostgresSchemaBuilder", into = "PostgresSchemaBuilder")]
-pub struct PostgresSchema {
-    table: String,
-    key: String,
-    version: String,
-    body: String,
-    deleted: String,
-    updated_at: String,
-    checkpoint_table: String,
-}
-
-/// Builds a [`PostgresSchema`]: infallible chained setters, then [`build`](Self::build), which
-/// checks every name. Deserializable: `table` and, optionally, `key_column`, `version_column`,
-/// `body_column`, `deleted_column`, `updated_at_column`, `checkpoint_table`.
-///
-/// ```
-/// use mqsync::sync::PostgresSchema;
-///
-/// let err = PostgresSchema::builder("orders").key_column("id; DROP TABLE x").build().unwrap_err();
-/// assert_eq!(err.field(), "key_column");
-/// assert!(err.to_string().contains("id; DROP TABLE x"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresSchemaBuilder {
-    table: String,
-    #[serde(default = "default_key")]
-    key_column: String,
-    #[serde(default = "default_version")]
-    version_column: String,
-    #[serde(default = "default_body")]
-    body_column: String,
-    #[serde(default = "default_deleted")]
-    deleted_column: String,
-    #[serde(default = "default_updated_at")]
-    updated_at_column: String,
-    #[serde(default = "default_checkpoint_table")]
-    checkpoint_table: String,
-}
-
-fn default_key() -> String {
-    "key".into()
-}
-fn default_version() -> String {
-    "version".into()
-}
-fn default_body() -> String {
-    "body".into()
-}
-fn default_deleted() -> String {
-    "deleted".into()
-}
-fn default_updated_at() -> String {
-    "updated_at".into()
-}
-fn default_checkpoint_table() -> String {
-    "mqsync_checkpoint".into()
-}
-
-impl PostgresSchemaBuilder {
-    /// Names the key column (default `key`).
+crate::sync::sql_identifier::table_schema! {
+    /// Where the [`PostgresSink`](super::PostgresSink) writes: one row per entity key. Made by
+    /// [`PostgresSchema::builder`] and [`PostgresSchemaBuilder::build`], or loaded from a
+    /// configuration file (loading runs the same checks).
     ///
-    /// ```
-    /// assert!(mqsync::sync::PostgresSchema::builder("t").key_column("id").build().is_ok());
-    /// ```
-    pub fn key_column(mut self, name: impl Into<String>) -> Self {
-        self.key_column = name.into();
-        self
-    }
-
-    /// Names the version column (default `version`).
+    /// | column (default name) | PostgreSQL type | holds |
+    /// |---|---|---|
+    /// | `key` | `text PRIMARY KEY` | [`Change::key`](crate::sync::Change::key) |
+    /// | `version` | `bigint` (NULL if versionless) | [`Change::version`](crate::sync::Change::version) |
+    /// | `body` | `text` (JSON; NULL for a tombstone) | the value of an [`Op::Upsert`](crate::sync::Op::Upsert) |
+    /// | `deleted` | `boolean` | true: an [`Op::Delete`](crate::sync::Op::Delete) tombstone |
+    /// | `updated_at` | `timestamptz` | when the row was last written (the statement's `now()`) |
     ///
-    /// ```
-    /// assert!(mqsync::sync::PostgresSchema::builder("t").version_column("rev").build().is_ok());
-    /// ```
-    pub fn version_column(mut self, name: impl Into<String>) -> Self {
-        self.version_column = name.into();
-        self
-    }
-
-    /// Names the JSON body column (default `body`).
-    ///
-    /// ```
-    /// assert!(mqsync::sync::PostgresSchema::builder("t").body_column("doc").build().is_ok());
-    /// ```
-    pub fn body_column(mut self, name: impl Into<String>) -> Self {
-        self.body_column = name.into();
-        self
-    }
-
-    /// Names the tombstone flag column (default `deleted`).
-    ///
-    /// ```
-    /// assert!(mqsync::sync::PostgresSchema::builder("t").deleted_column("gone").build().is_ok());
-    /// ```
-    pub fn deleted_column(mut self, name: impl Into<String>) -> Self {
-        self.deleted_column = name.into();
-        self
-    }
-
-    /// Names the write-time column (default `updated_at`).
-    ///
-    /// ```
-    /// assert!(mqsync::sync::PostgresSchema::builder("t").updated_at_column("ts").build().is_ok());
-    /// ```
-    pub fn updated_at_column(mut self, name: impl Into<String>) -> Self {
-        self.updated_at_column = name.into();
-        self
-    }
-
-    /// Names the checkpoint table (default `mqsync_checkpoint`); several data tables may share
-    /// one, as each sink records under its source's name *and* its data table's name.
-    ///
-    /// ```
-    /// assert!(mqsync::sync::PostgresSchema::builder("t").checkpoint_table("cp").build().is_ok());
-    /// ```
-    pub fn checkpoint_table(mut self, name: impl Into<String>) -> Self {
-        self.checkpoint_table = name.into();
-        self
-    }
-
-    /// Checks every name against `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (they are spliced into SQL;
-    /// 63 bytes is PostgreSQL's limit), and that the columns differ.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] naming the setter (`table`, `key_column`, ...) and the name;
-    /// [`ConfigError::Conflict`] for two columns with one name, or one table for data and
-    /// checkpoints.
+    /// and a checkpoint table (default `mqsync_checkpoint`) of `(source text, table_name text,
+    /// position bigint, PRIMARY KEY (source, table_name))`: one row per source *and* data table, so
+    /// that two sinks fed by one source keep two resume positions. The body is `text`, not `jsonb`, because the version rule breaks ties between
+    /// upserts of one version by comparing serialized JSON byte by byte
+    /// ([`Change::supersedes`](crate::sync::Change::supersedes)), and `jsonb` does not keep that
+    /// text; query it as `body::jsonb`.
     ///
     /// ```
     /// use mqsync::sync::PostgresSchema;
-    /// let err = PostgresSchema::builder("t").body_column("key").build().unwrap_err();
-    /// assert_eq!(err.field(), "body_column");
+    ///
+    /// let schema = PostgresSchema::builder("orders").key_column("order_id").body_column("doc").build()?;
+    /// assert_eq!(schema.table(), "orders");
+    /// assert!(PostgresSchema::builder("1orders").build().is_err());
+    ///
+    /// let loaded: PostgresSchema = toml::from_str("table = \"orders\"\nkey_column = \"order_id\"").unwrap();
+    /// assert_eq!(loaded, PostgresSchema::builder("orders").key_column("order_id").build()?);
+    /// # Ok::<(), mqsync::ConfigError>(())
     /// ```
-    pub fn build(self) -> Result<PostgresSchema, ConfigError> {
-        let names = [
-            ("table", &self.table),
-            ("key_column", &self.key_column),
-            ("version_column", &self.version_column),
-            ("body_column", &self.body_column),
-            ("deleted_column", &self.deleted_column),
-            ("updated_at_column", &self.updated_at_column),
-            ("checkpoint_table", &self.checkpoint_table),
-        ];
-        check_names(&names, 1..6)?;
-        if self.table == self.checkpoint_table {
-            return Err(ConfigError::Conflict {
-                field: "checkpoint_table",
-                other: "table",
-                reason: format!("both name the table {:?}", self.table),
-            });
-        }
-        Ok(PostgresSchema {
-            table: self.table,
-            key: self.key_column,
-            version: self.version_column,
-            body: self.body_column,
-            deleted: self.deleted_column,
-            updated_at: self.updated_at_column,
-            checkpoint_table: self.checkpoint_table,
-        })
-    }
-}
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(try_from = "PostgresSchemaBuilder", into = "PostgresSchemaBuilder")]
+    pub struct PostgresSchema;
 
-impl TryFrom<PostgresSchemaBuilder> for PostgresSchema {
-    type Error = ConfigError;
-
-    fn try_from(builder: PostgresSchemaBuilder) -> Result<Self, ConfigError> {
-        builder.build()
-    }
-}
-
-impl From<PostgresSchema> for PostgresSchemaBuilder {
-    fn from(schema: PostgresSchema) -> Self {
-        PostgresSchemaBuilder {
-            table: schema.table,
-            key_column: schema.key,
-            version_column: schema.version,
-            body_column: schema.body,
-            deleted_column: schema.deleted,
-            updated_at_column: schema.updated_at,
-            checkpoint_table: schema.checkpoint_table,
-        }
-    }
+    /// Builds a [`PostgresSchema`]: infallible chained setters, then [`build`](Self::build), which
+    /// checks every name. Deserializable: `table` and, optionally, `key_column`, `version_column`,
+    /// `body_column`, `deleted_column`, `updated_at_column`, `checkpoint_table`.
+    ///
+    /// ```
+    /// use mqsync::sync::PostgresSchema;
+    ///
+    /// let err = PostgresSchema::builder("orders").key_column("id; DROP TABLE x").build().unwrap_err();
+    /// assert_eq!(err.field(), "key_column");
+    /// assert!(err.to_string().contains("id; DROP TABLE x"));
+    /// ```
+    pub struct PostgresSchemaBuilder;
+    checkpoint_rows: "under its source's name *and* its data table's name";
 }
 
 impl PostgresSchema {
-    /// A builder for table `table` with the default column names.
-    ///
-    /// ```
-    /// let schema = mqsync::sync::PostgresSchema::builder("orders").build()?;
-    /// assert_eq!(schema.table(), "orders");
-    /// # Ok::<(), mqsync::ConfigError>(())
-    /// ```
-    pub fn builder(table: impl Into<String>) -> PostgresSchemaBuilder {
-        PostgresSchemaBuilder {
-            table: table.into(),
-            key_column: default_key(),
-            version_column: default_version(),
-            body_column: default_body(),
-            deleted_column: default_deleted(),
-            updated_at_column: default_updated_at(),
-            checkpoint_table: default_checkpoint_table(),
-        }
-    }
-
-    /// The table's name.
-    ///
-    /// ```
-    /// assert_eq!(mqsync::sync::PostgresSchema::builder("t").build().unwrap().table(), "t");
-    /// ```
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     /// The checkpoint table's name.
     ///
     /// ```

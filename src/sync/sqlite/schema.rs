@@ -5,255 +5,58 @@
 // every name is checked against `^[A-Za-z_][A-Za-z0-9_]{0,62}$` before any SQL is built, and is
 // then double-quoted as well. Values (keys, versions, bodies, positions) are always bound.
 
-use crate::sync::sql_identifier::check_names;
-use crate::ConfigError;
 use serde::{Deserialize, Serialize};
 
-/// Where the [`SqliteSink`](super::SqliteSink) writes: one row per entity key. Made by
-/// [`SqliteSchema::builder`] and [`SqliteSchemaBuilder::build`], or loaded from a configuration
-/// file (loading runs the same checks).
-///
-/// | column (default name) | SQLite type | holds |
-/// |---|---|---|
-/// | `key` | `TEXT PRIMARY KEY` | [`Change::key`](crate::sync::Change::key) |
-/// | `version` | `INTEGER` (NULL if versionless) | [`Change::version`](crate::sync::Change::version) |
-/// | `body` | `TEXT` (JSON; NULL for a tombstone) | the value of an [`Op::Upsert`](crate::sync::Op::Upsert) |
-/// | `deleted` | `INTEGER` 0 / 1 | 1: an [`Op::Delete`](crate::sync::Op::Delete) tombstone |
-/// | `updated_at` | `INTEGER` | when the row was last written, Unix milliseconds |
-///
-/// and a checkpoint table (default `mqsync_checkpoint`) of `(source TEXT PRIMARY KEY,
-/// position INTEGER)`. An integrated [`Message`](crate::integrate::Message) reaches these
-/// columns through [`Change::from`](crate::sync::Change): its key (or id) is `key`, its version is
-/// `version`, its body object is `body`.
-///
-/// ```
-/// use mqsync::sync::SqliteSchema;
-///
-/// let schema = SqliteSchema::builder("orders").key_column("order_id").body_column("doc").build()?;
-/// assert_eq!(schema.table(), "orders");
-/// assert!(SqliteSchema::builder("1orders").build().is_err());
-///
-/// let loaded: SqliteSchema = toml::from_str("table = \"orders\"\nkey_column = \"order_id\"").unwrap();
-/// assert_eq!(loaded, SqliteSchema::builder("orders").key_column("order_id").build()?);
-/// # Ok::<(), mqsync::ConfigError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "SqliteSchemaBuilder", into = "SqliteSchemaBuilder")]
-pub struct SqliteSchema {
-    table: String,
-    key: String,
-    version: String,
-    body: String,
-    deleted: String,
-    updated_at: String,
-    checkpoint_table: String,
-}
-
-/// Builds a [`SqliteSchema`]: infallible chained setters, then [`build`](Self::build), which
-/// checks every name. Deserializable: `table` and, optionally, `key_column`, `version_column`,
-/// `body_column`, `deleted_column`, `updated_at_column`, `checkpoint_table`.
-///
-/// ```
-/// use mqsync::sync::SqliteSchema;
-/// use mqsync::ConfigError;
-///
-/// let err = SqliteSchema::builder("orders").key_column("id; DROP TABLE x").build().unwrap_err();
-/// assert_eq!(err.field(), "key_column");
-/// assert!(err.to_string().contains("id; DROP TABLE x"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SqliteSchemaBuilder {
-    table: String,
-    #[serde(default = "default_key")]
-    key_column: String,
-    #[serde(default = "default_version")]
-    version_column: String,
-    #[serde(default = "default_body")]
-    body_column: String,
-    #[serde(default = "default_deleted")]
-    deleted_column: String,
-    #[serde(default = "default_updated_at")]
-    updated_at_column: String,
-    #[serde(default = "default_checkpoint_table")]
-    checkpoint_table: String,
-}
-
-fn default_key() -> String {
-    "key".into()
-}
-fn default_version() -> String {
-    "version".into()
-}
-fn default_body() -> String {
-    "body".into()
-}
-fn default_deleted() -> String {
-    "deleted".into()
-}
-fn default_updated_at() -> String {
-    "updated_at".into()
-}
-fn default_checkpoint_table() -> String {
-    "mqsync_checkpoint".into()
-}
-
-impl SqliteSchemaBuilder {
-    /// Names the key column (default `key`).
+crate::sync::sql_identifier::table_schema! {
+    /// Where the [`SqliteSink`](super::SqliteSink) writes: one row per entity key. Made by
+    /// [`SqliteSchema::builder`] and [`SqliteSchemaBuilder::build`], or loaded from a configuration
+    /// file (loading runs the same checks).
     ///
-    /// ```
-    /// assert!(mqsync::sync::SqliteSchema::builder("t").key_column("id").build().is_ok());
-    /// ```
-    pub fn key_column(mut self, name: impl Into<String>) -> Self {
-        self.key_column = name.into();
-        self
-    }
-
-    /// Names the version column (default `version`).
+    /// | column (default name) | SQLite type | holds |
+    /// |---|---|---|
+    /// | `key` | `TEXT PRIMARY KEY` | [`Change::key`](crate::sync::Change::key) |
+    /// | `version` | `INTEGER` (NULL if versionless) | [`Change::version`](crate::sync::Change::version) |
+    /// | `body` | `TEXT` (JSON; NULL for a tombstone) | the value of an [`Op::Upsert`](crate::sync::Op::Upsert) |
+    /// | `deleted` | `INTEGER` 0 / 1 | 1: an [`Op::Delete`](crate::sync::Op::Delete) tombstone |
+    /// | `updated_at` | `INTEGER` | when the row was last written, Unix milliseconds |
     ///
-    /// ```
-    /// assert!(mqsync::sync::SqliteSchema::builder("t").version_column("rev").build().is_ok());
-    /// ```
-    pub fn version_column(mut self, name: impl Into<String>) -> Self {
-        self.version_column = name.into();
-        self
-    }
-
-    /// Names the JSON body column (default `body`).
-    ///
-    /// ```
-    /// assert!(mqsync::sync::SqliteSchema::builder("t").body_column("doc").build().is_ok());
-    /// ```
-    pub fn body_column(mut self, name: impl Into<String>) -> Self {
-        self.body_column = name.into();
-        self
-    }
-
-    /// Names the tombstone flag column (default `deleted`).
-    ///
-    /// ```
-    /// assert!(mqsync::sync::SqliteSchema::builder("t").deleted_column("gone").build().is_ok());
-    /// ```
-    pub fn deleted_column(mut self, name: impl Into<String>) -> Self {
-        self.deleted_column = name.into();
-        self
-    }
-
-    /// Names the write-time column (default `updated_at`).
-    ///
-    /// ```
-    /// assert!(mqsync::sync::SqliteSchema::builder("t").updated_at_column("ts").build().is_ok());
-    /// ```
-    pub fn updated_at_column(mut self, name: impl Into<String>) -> Self {
-        self.updated_at_column = name.into();
-        self
-    }
-
-    /// Names the checkpoint table (default `mqsync_checkpoint`); several data tables may share
-    /// one, as each sink records under its own source name.
-    ///
-    /// ```
-    /// assert!(mqsync::sync::SqliteSchema::builder("t").checkpoint_table("cp").build().is_ok());
-    /// ```
-    pub fn checkpoint_table(mut self, name: impl Into<String>) -> Self {
-        self.checkpoint_table = name.into();
-        self
-    }
-
-    /// Checks every name against `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (they are spliced into SQL),
-    /// and that the columns differ.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] naming the setter (`table`, `key_column`, ...) and the name;
-    /// [`ConfigError::Conflict`] for two columns with one name.
+    /// and a checkpoint table (default `mqsync_checkpoint`) of `(source TEXT PRIMARY KEY,
+    /// position INTEGER)`. An integrated [`Message`](crate::integrate::Message) reaches these
+    /// columns through [`Change::from`](crate::sync::Change): its key (or id) is `key`, its version is
+    /// `version`, its body object is `body`.
     ///
     /// ```
     /// use mqsync::sync::SqliteSchema;
-    /// let err = SqliteSchema::builder("t").body_column("key").build().unwrap_err();
-    /// assert_eq!(err.field(), "body_column");
+    ///
+    /// let schema = SqliteSchema::builder("orders").key_column("order_id").body_column("doc").build()?;
+    /// assert_eq!(schema.table(), "orders");
+    /// assert!(SqliteSchema::builder("1orders").build().is_err());
+    ///
+    /// let loaded: SqliteSchema = toml::from_str("table = \"orders\"\nkey_column = \"order_id\"").unwrap();
+    /// assert_eq!(loaded, SqliteSchema::builder("orders").key_column("order_id").build()?);
+    /// # Ok::<(), mqsync::ConfigError>(())
     /// ```
-    pub fn build(self) -> Result<SqliteSchema, ConfigError> {
-        let names = [
-            ("table", &self.table),
-            ("key_column", &self.key_column),
-            ("version_column", &self.version_column),
-            ("body_column", &self.body_column),
-            ("deleted_column", &self.deleted_column),
-            ("updated_at_column", &self.updated_at_column),
-            ("checkpoint_table", &self.checkpoint_table),
-        ];
-        check_names(&names, 1..6)?;
-        if self.table == self.checkpoint_table {
-            return Err(ConfigError::Conflict {
-                field: "checkpoint_table",
-                other: "table",
-                reason: format!("both name the table {:?}", self.table),
-            });
-        }
-        Ok(SqliteSchema {
-            table: self.table,
-            key: self.key_column,
-            version: self.version_column,
-            body: self.body_column,
-            deleted: self.deleted_column,
-            updated_at: self.updated_at_column,
-            checkpoint_table: self.checkpoint_table,
-        })
-    }
-}
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(try_from = "SqliteSchemaBuilder", into = "SqliteSchemaBuilder")]
+    pub struct SqliteSchema;
 
-impl TryFrom<SqliteSchemaBuilder> for SqliteSchema {
-    type Error = ConfigError;
-
-    fn try_from(builder: SqliteSchemaBuilder) -> Result<Self, ConfigError> {
-        builder.build()
-    }
-}
-
-impl From<SqliteSchema> for SqliteSchemaBuilder {
-    fn from(schema: SqliteSchema) -> Self {
-        SqliteSchemaBuilder {
-            table: schema.table,
-            key_column: schema.key,
-            version_column: schema.version,
-            body_column: schema.body,
-            deleted_column: schema.deleted,
-            updated_at_column: schema.updated_at,
-            checkpoint_table: schema.checkpoint_table,
-        }
-    }
+    /// Builds a [`SqliteSchema`]: infallible chained setters, then [`build`](Self::build), which
+    /// checks every name. Deserializable: `table` and, optionally, `key_column`, `version_column`,
+    /// `body_column`, `deleted_column`, `updated_at_column`, `checkpoint_table`.
+    ///
+    /// ```
+    /// use mqsync::sync::SqliteSchema;
+    /// use mqsync::ConfigError;
+    ///
+    /// let err = SqliteSchema::builder("orders").key_column("id; DROP TABLE x").build().unwrap_err();
+    /// assert_eq!(err.field(), "key_column");
+    /// assert!(err.to_string().contains("id; DROP TABLE x"));
+    /// ```
+    pub struct SqliteSchemaBuilder;
+    checkpoint_rows: "under its own source name";
 }
 
 impl SqliteSchema {
-    /// A builder for table `table` with the default column names.
-    ///
-    /// ```
-    /// let schema = mqsync::sync::SqliteSchema::builder("orders").build()?;
-    /// assert_eq!(schema.table(), "orders");
-    /// # Ok::<(), mqsync::ConfigError>(())
-    /// ```
-    pub fn builder(table: impl Into<String>) -> SqliteSchemaBuilder {
-        SqliteSchemaBuilder {
-            table: table.into(),
-            key_column: default_key(),
-            version_column: default_version(),
-            body_column: default_body(),
-            deleted_column: default_deleted(),
-            updated_at_column: default_updated_at(),
-            checkpoint_table: default_checkpoint_table(),
-        }
-    }
-
-    /// The table's name.
-    ///
-    /// ```
-    /// assert_eq!(mqsync::sync::SqliteSchema::builder("t").build().unwrap().table(), "t");
-    /// ```
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     /// `CREATE TABLE IF NOT EXISTS` for the data and checkpoint tables.
     pub(crate) fn create_sql(&self) -> String {
         let Self {
