@@ -183,9 +183,22 @@ pub fn try_spsc_with<T>(
             max: (usize::MAX / 4) as u64,
         });
     }
-    let shared = Arc::new(Shared::new(capacity, strategy.parks()));
-    Ok((
+    Ok(halves(Shared::new(capacity, strategy.parks()), strategy))
+}
+
+fn halves<T>(shared: Shared<T>, strategy: WaitStrategy) -> (Producer<T>, Consumer<T>) {
+    let shared = Arc::new(shared);
+    (
         Producer::new(Arc::clone(&shared), strategy),
         Consumer::new(shared, strategy),
-    ))
+    )
+}
+
+/// A ring whose positions start at `start` instead of 0 (see `Shared::starting_at`).
+#[cfg(test)]
+fn spsc_starting_at<T>(capacity: usize, start: usize) -> (Producer<T>, Consumer<T>) {
+    halves(
+        Shared::starting_at(capacity, true, start),
+        WaitStrategy::default(),
+    )
 }
