@@ -20,7 +20,7 @@ pub struct Producer<T> {
     /// Our position: exact, since we are the only writer of `shared.tail`.
     tail: usize,
     /// The position at which the ring is full by our copy of `shared.head`: that copy plus
-    /// `capacity` (modulo `2 * capacity`). The copy may be stale; the consumer only moves `head`
+    /// `capacity` (wrapping). The copy may be stale; the consumer only moves `head`
     /// forward, so `limit` understates the free room (`distance(tail, limit)`), never overstates
     /// it. Refreshed only when `tail` reaches it, so the common push tests fullness with one
     /// comparison of two fields of its own (rtrb keeps `head` itself and computes the distance).

@@ -23,11 +23,13 @@ pub(super) const FINISHED: usize = 16;
 
 /// The memory both halves share.
 pub(super) struct Shared<T> {
-    /// Next position the producer writes, in `[0, 2 * capacity)`. Written only by the producer
-    /// (Release, after the slot is written); read by the consumer (Acquire).
+    /// Next position the producer writes: the count of pushes, wrapping at `usize::MAX`.
+    /// Written only by the producer (Release, after the slot is written); read by the consumer
+    /// (Acquire). `tail - head` (wrapping) is in `[0, capacity]`.
     pub(super) tail: CachePadded<AtomicUsize>,
-    /// Next position the consumer reads, in `[0, 2 * capacity)`. Written only by the consumer
-    /// (Release, after the slot is read out); read by the producer (Acquire).
+    /// Next position the consumer reads: the count of pops, wrapping at `usize::MAX`. Written
+    /// only by the consumer (Release, after the slot is read out); read by the producer
+    /// (Acquire).
     pub(super) head: CachePadded<AtomicUsize>,
     /// `CLOSED | PRODUCER_GONE | CONSUMER_GONE | LATE_PUSH | FINISHED`; bits are only ever
     /// set, never cleared.
@@ -67,9 +69,10 @@ unsafe impl<T: Send> Send for Shared<T> {}
 unsafe impl<T: Send> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
-    /// An empty, open ring of `capacity` slots; `parks` says whether publishers must check for
-    /// sleepers. The caller has checked `1 <= capacity <= usize::MAX / 4` (positions run to
-    /// `2 * capacity`, and `advance` adds up to `capacity` more without overflow).
+    /// An empty, open ring for `capacity` values; `parks` says whether publishers must check for
+    /// sleepers. The caller has checked `1 <= capacity <= usize::MAX / 4` (so rounding it up to a
+    /// power of two cannot overflow, and distances up to `capacity` are unambiguous under
+    /// wrapping).
     pub(super) fn new(capacity: usize, parks: bool) -> Self {
         Self::starting_at(capacity, parks, 0)
     }
@@ -140,7 +143,15 @@ impl<T> Shared<T> {
         debug_assert!(n <= self.capacity);
         let start = pos & self.mask;
         let first = n.min(self.slots.len() - start);
-        (&self.slots[start..start + first], &self.slots[..n - first])
+        debug_assert!(start + first <= self.slots.len() && n - first <= start);
+        // SAFETY: `start < slots.len()` (masked) and `first <= slots.len() - start`, so the first
+        // run is in bounds; the second is `n - first <= n <= capacity <= slots.len()` long.
+        unsafe {
+            (
+                self.slots.get_unchecked(start..start + first),
+                self.slots.get_unchecked(..n - first),
+            )
+        }
     }
 
     /// # Safety
