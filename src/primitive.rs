@@ -184,9 +184,19 @@ pub(crate) mod barrier {
         } else if asymmetric {
             imp::compiler_only();
         } else {
-            // SeqCst fence: pairs with the one in `heavy`.
-            fence(Ordering::SeqCst);
+            symmetric_light();
         }
+    }
+
+    /// The light half where `membarrier` is not available: out of line and marked cold, so that
+    /// where it is available the hot path falls through its compiler fence with no taken jump
+    /// (a branch over an empty block otherwise compiles to a jump around the fence). The call
+    /// costs little beside the fence it makes.
+    #[cold]
+    #[inline(never)]
+    fn symmetric_light() {
+        // SeqCst fence: pairs with the one in `heavy`.
+        fence(Ordering::SeqCst);
     }
 
     /// The rare side: `membarrier` when `asymmetric`, else `fence(SeqCst)` (a SeqCst RMW of

@@ -42,6 +42,10 @@
 // * Several publishers wake one waiter each (`notify_one` is event-listener's *additional*
 //   notification, so two pushes wake two sleepers, never the same one twice). A woken waiter
 //   always re-checks; if another consumer took the value, it registers again.
+// * P2 may be a barrier the publisher issues anyway for a check of its own after P1, as long as
+//   it is of the signal's kind (`notify_one_after_light`): the SPSC ring's push issues one light
+//   barrier, then loads its `state` word and then `waiters`. Any fence (or, in [A], compiler
+//   fence) between P1 and P3 gives [1] and [2]; the load in between changes nothing.
 // * The cost while nobody sleeps is P2 + P3. P2 cannot simply be dropped: without a barrier the
 //   publisher's store may still sit in its store buffer when it reads `waiters == 0`
 //   (store→load reordering, allowed even on x86), and the waiter may read the old value at W4 —
@@ -121,9 +125,16 @@ impl fmt::Debug for Registration {
 
 impl Signal {
     pub(crate) fn new() -> Self {
+        Self::with_asymmetric(barrier::asymmetric())
+    }
+
+    /// A signal whose P2/W3 pair is the asymmetric one exactly when `asymmetric` (the value of
+    /// `barrier::asymmetric()` that the owner also uses for its own barriers, so that an owner
+    /// may issue P2 itself: [`Signal::notify_one_after_light`]).
+    pub(crate) fn with_asymmetric(asymmetric: bool) -> Self {
         Signal {
             waiters: CachePadded::new(AtomicUsize::new(0)),
-            asymmetric: barrier::asymmetric(),
+            asymmetric,
             #[cfg(not(mqsync_loom))]
             event: Event::new(),
             #[cfg(mqsync_loom)]
@@ -137,6 +148,25 @@ impl Signal {
     #[inline]
     pub(crate) fn notify_one(&self) {
         if self.has_waiters() {
+            self.wake(false);
+        }
+    }
+
+    /// P3–P4 for a publisher that has already issued P2 itself, after its publication:
+    /// `barrier::light` with this signal's `asymmetric` value (the owner built the signal with
+    /// [`Signal::with_asymmetric`]). Saves the second barrier, and its branch, where the owner
+    /// needs a light barrier after the same store for a check of its own (the SPSC ring's close
+    /// check). Any `SeqCst` fence, or compiler fence in the asymmetric case, between P1 and P3
+    /// serves as P2 (essay [1], [2], [A]).
+    #[inline]
+    pub(crate) fn notify_one_after_light(&self) {
+        if cfg!(mqsync_sanitize_thread) {
+            // Under ThreadSanitizer P2 is an RMW of `waiters` itself (essay [T]); the owner's
+            // barrier was an RMW of its own word, which TSan does not relate to W3.
+            barrier::light(self.asymmetric, &self.waiters);
+        }
+        // P3. Acquire: pairs with the Release increment W2 (as in `has_waiters`).
+        if self.waiters.load(Ordering::Acquire) != 0 {
             self.wake(false);
         }
     }

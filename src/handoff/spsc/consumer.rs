@@ -33,10 +33,12 @@ pub struct Consumer<T> {
 
 impl<T> Consumer<T> {
     pub(super) fn new(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Self {
+        // Relaxed: the ring is new; nobody else has it yet.
+        let head = shared.head.load(Ordering::Relaxed);
         Consumer {
             shared,
-            head: 0,
-            cached_tail: Cell::new(0),
+            head,
+            cached_tail: Cell::new(head),
             strategy,
             registration: None,
             finished: Cell::new(false),
@@ -63,6 +65,20 @@ impl<T> Consumer<T> {
         let tail = self.shared.tail.load(Ordering::Acquire);
         self.cached_tail.set(tail);
         self.shared.distance(self.head, tail)
+    }
+
+    /// For `pop`, whose copy of `tail` says empty: reloads it and says whether a value is there
+    /// after all (`available(1) > 0`, with a comparison of positions instead of a distance).
+    #[inline]
+    fn refresh_one(&self, head: usize) -> bool {
+        if self.finished.get() {
+            // As in `available`.
+            return false;
+        }
+        // Acquire: as in `available`.
+        let tail = self.shared.tail.load(Ordering::Acquire);
+        self.cached_tail.set(tail);
+        head != tail
     }
 
     /// For a ring that looked empty: `Ok` when a value arrived after all (pushed just before a
@@ -110,14 +126,15 @@ impl<T> Consumer<T> {
         }
     }
 
+    /// Publishes `head` (the caller read the slots before it and set `self.head`) and wakes a
+    /// sleeping producer. Over `&Shared`, as `Producer::publish`.
     #[inline]
-    fn publish(&mut self, head: usize) {
-        self.head = head;
-        // Release: pairs with the Acquire load of `head` in `Producer::room`/`len`: our reads of
-        // the slots happen before the producer overwrites them.
-        self.shared.head.store(head, Ordering::Release);
-        if self.shared.parks {
-            self.shared.not_full.notify_one();
+    fn publish(shared: &Shared<T>, head: usize) {
+        // Release: pairs with the Acquire load of `head` in `Producer::refresh`/`len`: our reads
+        // of the slots happen before the producer overwrites them.
+        shared.head.store(head, Ordering::Release);
+        if shared.parks {
+            shared.not_full.notify_one();
         }
     }
 
@@ -139,14 +156,17 @@ impl<T> Consumer<T> {
     /// ```
     #[inline]
     pub fn pop(&mut self) -> Result<T, TryRecvError> {
-        if self.available(1) == 0 {
+        let head = self.head;
+        if head == self.cached_tail.get() && !self.refresh_one(head) {
             self.empty_or_closed()?;
         }
+        let shared = &*self.shared;
         // SAFETY: available >= 1, so `head` lies in `[head, tail)` for a `tail` read with
         // Acquire; we are the consumer and advance `head` right after.
-        let value = unsafe { self.shared.read(self.head) };
-        let head = self.shared.advance(self.head, 1);
-        self.publish(head);
+        let value = unsafe { shared.read(head) };
+        let head = shared.next(head);
+        self.head = head;
+        Self::publish(shared, head);
         Ok(value)
     }
 
@@ -169,6 +189,7 @@ impl<T> Consumer<T> {
     /// assert_eq!(rx.pop_many(&mut out, 3), 2);
     /// assert_eq!(out, [0, 1, 2, 3, 4]);
     /// ```
+    #[inline]
     pub fn pop_many(&mut self, out: &mut Vec<T>, limit: usize) -> usize {
         let mut n = self.available(limit).min(limit);
         if n == 0 {
@@ -178,20 +199,14 @@ impl<T> Consumer<T> {
             }
             n = self.available(limit).min(limit);
         }
-        let (first, second) = self.shared.runs(self.head, n);
-        // One reservation, then `extend` of exact-size iterators: nothing can panic or
-        // reallocate half-way, so no value is moved out twice or lost.
+        // One reservation, then copies: nothing can panic or reallocate half-way, so no value
+        // is moved out twice or lost.
         out.reserve(n);
-        for run in [first, second] {
-            // SAFETY: n <= available, so every slot read belongs to a position in `[head, tail)`
-            // for a `tail` read with Acquire; each is read once, and `head` is advanced past all
-            // of them right below.
-            out.extend(
-                run.iter()
-                    .map(|slot| slot.with(|slot| unsafe { (*slot).assume_init_read() })),
-            );
-        }
-        self.publish(self.shared.advance(self.head, n));
+        // SAFETY: n <= available, so every position read lies in `[head, tail)` for a `tail`
+        // read with Acquire; `out` has room for `n`; `head` is advanced past them right below.
+        unsafe { self.shared.read_into(self.head, n, out) };
+        self.head = self.shared.advance(self.head, n);
+        Self::publish(&self.shared, self.head);
         n
     }
 

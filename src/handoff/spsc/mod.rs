@@ -13,13 +13,18 @@
 //! E. Rigtorp's `SPSCQueue`:
 //!
 //! * **Cached indices.** Each side keeps a private copy of the other's index (the producer caches
-//!   `head`, the consumer caches `tail`) and reloads it only when the copy says full / empty. The
-//!   other side's index only moves forward, so a stale copy understates the room or the data,
-//!   never overstates it. In steady state a push or pop touches no cache line the other side
-//!   writes.
-//! * **Positions in `[0, 2 * capacity)`.** Indices wrap at twice the capacity, so `head == tail`
-//!   means empty and `tail - head == capacity` means full, for any capacity (not only powers of
-//!   two) and without a spare slot.
+//!   `head`, as `limit = head + capacity`; the consumer caches `tail`) and reloads it only when the
+//!   copy says full / empty. The other side's index only moves forward, so a stale copy
+//!   understates the room or the data, never overstates it. In steady state a push or pop touches
+//!   no cache line the other side writes, and tests fullness / emptiness with one comparison.
+//! * **Positions are wrapping counts; the slots are a power of two.** `head` and `tail` count
+//!   pops and pushes modulo `2^usize::BITS`, so `head == tail` means empty and
+//!   `tail - head == capacity` (wrapping) means full, for any capacity and without a spare
+//!   slot. The slot array is `capacity` rounded up to a power of two, so a position's slot is
+//!   `pos & mask`: a push or pop steps its position with one add and finds its slot with one
+//!   AND. (rtrb keeps positions in `[0, 2 * capacity)` and exactly `capacity` slots, which costs a
+//!   compare and a conditional move for each; this ring did so until issue 14.) The price is up
+//!   to twice the slot memory for a capacity just above a power of two.
 //! * `head`, `tail` and the read-mostly state each sit on their own cache line
 //!   ([`CachePadded`](crossbeam_utils::CachePadded)).
 //! * **Batches** ([`Producer::push_slice`], [`Consumer::pop_many`]) publish their index once.
@@ -36,12 +41,17 @@
 //!   takes its value back and reports `Disconnected` (the consumer never reads a slot again).
 //!   The common push pays a compiler fence and a second load of `state` (a `SeqCst` fence where
 //!   `membarrier` is unavailable), no store; the `membarrier` is paid only by a consumer that
-//!   finds its ring closed and empty.
+//!   finds its ring closed and empty. The check before the write stays: a push that starts after
+//!   a close (the producer's own, or one that happened before it by other means) must fail, and
+//!   the check after publishing cannot tell that push from one in flight, whose value the
+//!   consumer may already have popped.
 //! * **Waking.** With a parking [`WaitStrategy`] (the default), every publication ends with the
 //!   wake check of `handoff/signal.rs`: one load while nobody sleeps, behind a fence that is only a
 //!   compiler fence where Linux `membarrier` is available and a `SeqCst` fence elsewhere (and
-//!   under miri). Rings built
-//!   with a non-parking strategy skip it.
+//!   under miri). A push shares that fence with its close check (one light barrier, then `state`,
+//!   then the sleeper count: `Signal::notify_one_after_light`); both heavy halves it pairs with
+//!   use the ring's one `asymmetric` value. Rings built with a non-parking strategy skip the
+//!   wake check.
 //!
 //! # Progress
 //!
@@ -183,9 +193,22 @@ pub fn try_spsc_with<T>(
             max: (usize::MAX / 4) as u64,
         });
     }
-    let shared = Arc::new(Shared::new(capacity, strategy.parks()));
-    Ok((
+    Ok(halves(Shared::new(capacity, strategy.parks()), strategy))
+}
+
+fn halves<T>(shared: Shared<T>, strategy: WaitStrategy) -> (Producer<T>, Consumer<T>) {
+    let shared = Arc::new(shared);
+    (
         Producer::new(Arc::clone(&shared), strategy),
         Consumer::new(shared, strategy),
-    ))
+    )
+}
+
+/// A ring whose positions start at `start` instead of 0 (see `Shared::starting_at`).
+#[cfg(test)]
+fn spsc_starting_at<T>(capacity: usize, start: usize) -> (Producer<T>, Consumer<T>) {
+    halves(
+        Shared::starting_at(capacity, true, start),
+        WaitStrategy::default(),
+    )
 }

@@ -19,67 +19,80 @@ pub struct Producer<T> {
     pub(super) shared: Arc<Shared<T>>,
     /// Our position: exact, since we are the only writer of `shared.tail`.
     tail: usize,
-    /// A copy of `shared.head`, possibly stale. The consumer only moves `head` forward, so the
-    /// copy understates the free room, never overstates it; refreshed only when it says full.
-    cached_head: usize,
+    /// The position at which the ring is full by our copy of `shared.head`: that copy plus
+    /// `capacity` (wrapping). The copy may be stale; the consumer only moves `head`
+    /// forward, so `limit` understates the free room (`distance(tail, limit)`), never overstates
+    /// it. Refreshed only when `tail` reaches it, so the common push tests fullness with one
+    /// comparison of two fields of its own (rtrb keeps `head` itself and computes the distance).
+    limit: usize,
     pub(super) strategy: WaitStrategy,
 }
 
 impl<T> Producer<T> {
     pub(super) fn new(shared: Arc<Shared<T>>, strategy: WaitStrategy) -> Self {
+        // Relaxed: the ring is new; nobody else has it yet.
+        let tail = shared.tail.load(Ordering::Relaxed);
         Producer {
+            limit: shared.advance(tail, shared.capacity),
             shared,
-            tail: 0,
-            cached_head: 0,
+            tail,
             strategy,
         }
     }
 }
 
 impl<T> Producer<T> {
-    /// Free slots according to our possibly stale copy of `head` (a lower bound).
-    #[inline]
-    fn cached_room(&self) -> usize {
-        self.shared.capacity - self.shared.distance(self.cached_head, self.tail)
-    }
-
-    /// Free slots, refreshing the copy of `head` when it shows fewer than `wanted`.
+    /// Free slots, refreshing our copy of `head` when the cached room is below `wanted`. A lower
+    /// bound.
     #[inline]
     fn room(&mut self, wanted: usize) -> usize {
-        let room = self.cached_room();
+        let room = self.shared.distance(self.tail, self.limit);
         if room >= wanted {
             return room;
         }
-        // Acquire: pairs with the Release store of `head` in `Consumer::pop`/`pop_many`: the
-        // consumer's reads of the slots we may now overwrite happened before.
-        self.cached_head = self.shared.head.load(Ordering::Acquire);
-        self.cached_room()
+        Self::refresh(&self.shared, self.tail, &mut self.limit)
     }
 
-    /// Publishes the `n` values written from `self.tail` on and wakes a sleeping consumer.
-    /// Returns how many of them stand: all, unless the ring turned out closed and the consumer
-    /// had already reported `Disconnected` before it saw them all; then the publication of the rest
-    /// is undone and the caller takes them back (module docs, "Close against a push in flight").
+    /// Reloads `head`, sets `limit` from it and returns the free room it gives from `tail`. Out
+    /// of line and cold: a push takes it only when its cached room is used up (once per
+    /// `capacity` pushes while the consumer keeps up, or when the ring is full).
+    #[cold]
+    #[inline(never)]
+    fn refresh(shared: &Shared<T>, tail: usize, limit: &mut usize) -> usize {
+        // Acquire: pairs with the Release store of `head` in `Consumer::pop`/`pop_many`: the
+        // consumer's reads of the slots we may now overwrite happened before.
+        let head = shared.head.load(Ordering::Acquire);
+        *limit = shared.advance(head, shared.capacity);
+        shared.distance(tail, *limit)
+    }
+
+    /// Publishes `tail` (the caller wrote the slots before it and set `self.tail`), then runs
+    /// the checks that follow every publication: wakes a sleeping consumer, and returns the
+    /// `state` word read after the publication. If it has `CLOSED`, the caller must settle with
+    /// [`late`](Self::late) (module docs, "Close against a push in flight").
+    ///
+    /// An associated function over `&Shared` rather than a method: the caller holds `shared` in
+    /// a register across its slot write, which the compiler could not assume of `self.shared`.
     #[inline]
-    fn publish(&mut self, n: usize) -> usize {
-        let before = self.tail;
-        let tail = self.shared.advance(before, n);
-        self.tail = tail;
+    fn publish(shared: &Shared<T>, tail: usize) -> usize {
         // Release: pairs with the Acquire load of `tail` in `Consumer::pop`/`peek`/`pop_many`:
         // the slot writes happen before the consumer reads them.
-        self.shared.tail.store(tail, Ordering::Release);
-        // The light half: pairs with the heavy barrier in `Consumer::empty_or_closed`.
-        barrier::light(self.shared.asymmetric, &self.shared.state);
+        shared.tail.store(tail, Ordering::Release);
+        // One light barrier for both checks below: it pairs with the heavy barrier in
+        // `Consumer::empty_or_closed` (the close check) and with the waiter's W3 in
+        // `Signal::register` (the wake check, handoff/signal.rs essay P2). Both use the same
+        // `asymmetric` choice (`Shared::new`).
+        barrier::light(shared.asymmetric, &shared.state);
         // Relaxed: ordered by the barrier pair; the rare path synchronizes by its RMW.
-        let stand = if self.shared.state.load(Ordering::Relaxed) & CLOSED == 0 {
-            n
-        } else {
-            self.late(before, n)
-        };
-        if self.shared.parks {
-            self.shared.not_empty.notify_one();
+        let state = shared.state.load(Ordering::Relaxed);
+        // The wake check comes before the close check's rare path so that the common path ends
+        // in one branch on `state`. The order does not matter to a consumer: one that goes to
+        // sleep has seen the ring open after registering, so the close wakes it (`Shared::close`),
+        // and one that found it closed does not sleep again.
+        if shared.parks {
+            shared.not_empty.notify_one_after_light();
         }
-        stand
+        state
     }
 
     /// A close landed while our push of `n` values from `before` was in flight: tells the
@@ -123,21 +136,25 @@ impl<T> Producer<T> {
     /// ```
     #[inline]
     pub fn push(&mut self, value: T) -> Result<(), TrySendError<T>> {
+        let shared = &*self.shared;
         // Relaxed: the flag only decides whether to refuse; no data is read on its account.
-        if self.shared.state.load(Ordering::Relaxed) & CLOSED != 0 {
+        if shared.state.load(Ordering::Relaxed) & CLOSED != 0 {
             return Err(TrySendError::Disconnected(value));
         }
-        if self.room(1) == 0 {
+        let at = self.tail;
+        if at == self.limit && Self::refresh(shared, at, &mut self.limit) == 0 {
             return Err(TrySendError::Full(value));
         }
-        let at = self.tail;
-        // SAFETY: room >= 1, so `tail` lies in `[tail, head + capacity)` for the `head` we read
-        // with Acquire (or an older, smaller one); we are the producer.
-        unsafe { self.shared.write(at, value) };
-        if self.publish(1) == 1 {
+        // SAFETY: room >= 1 (`at != limit`, or the refresh found room), so `at` lies in
+        // `[tail, head + capacity)` for the `head` we read with Acquire (or an older, smaller
+        // one); we are the producer.
+        unsafe { shared.write(at, value) };
+        let tail = shared.next(at);
+        self.tail = tail;
+        if Self::publish(shared, tail) & CLOSED == 0 || self.late(at, 1) == 1 {
             return Ok(());
         }
-        // SAFETY: `publish` undid the publication of `at`, which the consumer had not popped
+        // SAFETY: `late` undid the publication of `at`, which the consumer had not popped
         // when it finished, so the slot holds our value and nobody else will read it.
         Err(TrySendError::Disconnected(unsafe { self.shared.read(at) }))
     }
@@ -158,6 +175,7 @@ impl<T> Producer<T> {
     /// assert_eq!(rx.pop_many(&mut out, 10), 4);
     /// assert_eq!(out, [1, 2, 3, 4]);
     /// ```
+    #[inline]
     pub fn push_slice(&mut self, items: &[T]) -> usize
     where
         T: Copy,
@@ -170,18 +188,18 @@ impl<T> Producer<T> {
         if n == 0 {
             return 0;
         }
-        let (first, second) = self.shared.runs(self.tail, n);
-        let (items_first, items_second) = items[..n].split_at(first.len());
-        for (run, run_items) in [(first, items_first), (second, items_second)] {
-            for (slot, &item) in run.iter().zip(run_items) {
-                // SAFETY: n <= room, so every slot written belongs to a position in
-                // `[tail, head + capacity)` for a `head` read with Acquire; we are the producer.
-                slot.with_mut(|slot| unsafe { (*slot).write(item) });
-            }
+        let before = self.tail;
+        // SAFETY: n <= room, so every position written lies in `[tail, head + capacity)` for a
+        // `head` read with Acquire; we are the producer.
+        unsafe { self.shared.write_slice(before, &items[..n]) };
+        let tail = self.shared.advance(before, n);
+        self.tail = tail;
+        if Self::publish(&self.shared, tail) & CLOSED == 0 {
+            return n;
         }
-        // Those that do not stand (the consumer had finished, see `publish`) are not pushed;
+        // Those that do not stand (the consumer had finished, see `late`) are not pushed;
         // `T: Copy`, so their copies in the slots need no dropping.
-        self.publish(n)
+        self.late(before, n)
     }
 
     /// Closes the ring: every later push fails with [`TrySendError::Disconnected`]; the

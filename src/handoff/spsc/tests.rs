@@ -112,6 +112,62 @@ fn spsc_drops_every_value_exactly_once() {
     assert_eq!(drops.dropped(), 12);
 }
 
+/// Positions are counts that wrap at `usize::MAX`; a slot is `position & mask`. Start just
+/// below the wrap, with a capacity that is not a power of two (3 values in 4 slots), and cross it
+/// with single items, batches, a close and the drops.
+#[test]
+fn spsc_positions_wrap_around_usize() {
+    for start in [usize::MAX - 6, usize::MAX - 1, usize::MAX] {
+        let (mut tx, mut rx) = spsc_starting_at::<u32>(3, start);
+        let mut next = 0u32;
+        let mut expected = 0u32;
+        let mut out = Vec::new();
+        for round in 0..8 {
+            if round % 2 == 0 {
+                while tx.push(next).is_ok() {
+                    next += 1;
+                }
+            } else {
+                next += tx.push_slice(&[next, next + 1, next + 2, next + 3]) as u32;
+            }
+            assert!(tx.is_full() && rx.is_full());
+            assert_eq!((tx.len(), rx.len()), (3, 3));
+            assert!(tx.push(99).unwrap_err().is_full());
+            assert_eq!(rx.peek(), Some(&expected));
+            if round % 2 == 0 {
+                for _ in 0..2 {
+                    assert_eq!(rx.pop(), Ok(expected));
+                    expected += 1;
+                }
+            } else {
+                assert_eq!(rx.pop_many(&mut out, 2), 2);
+                for v in out.drain(..) {
+                    assert_eq!(v, expected);
+                    expected += 1;
+                }
+            }
+        }
+        tx.close();
+        assert!(tx.push(7).unwrap_err().is_disconnected());
+        assert_eq!(rx.pop_many(&mut out, 10), 1);
+        assert_eq!(out, [expected]);
+        assert_eq!(rx.pop(), Err(TryRecvError::Disconnected));
+    }
+    let drops = DropCounter::new();
+    let (mut tx, mut rx) = spsc_starting_at(3, usize::MAX - 1);
+    for _ in 0..3 {
+        tx.push(drops.make(())).unwrap();
+    }
+    drop(rx.pop().unwrap());
+    tx.push(drops.make(())).unwrap();
+    drop((tx, rx));
+    assert_eq!(
+        drops.dropped(),
+        4,
+        "the ring drops the 3 left across the wrap"
+    );
+}
+
 #[test]
 fn spsc_threads_keep_order() {
     let (mut tx, mut rx) = spsc(16);
