@@ -188,11 +188,11 @@ pub(crate) mod barrier {
         }
     }
 
-    /// The light half where `membarrier` is not available: out of line and marked cold, so that
-    /// where it is available the hot path falls through its compiler fence with no taken jump
-    /// (a branch over an empty block otherwise compiles to a jump around the fence). The call
-    /// costs little beside the fence it makes.
-    #[cold]
+    /// The light half where `membarrier` is not available: out of line, so that where it is
+    /// available the hot path falls through its compiler fence with no taken jump (a branch over
+    /// an empty block otherwise compiles to a jump around the fence). The call costs little
+    /// beside the fence it makes. Not `#[cold]`: without `membarrier` (other systems, a seccomp
+    /// filter, miri) every light barrier takes this path.
     #[inline(never)]
     fn symmetric_light() {
         // SeqCst fence: pairs with the one in `heavy`.

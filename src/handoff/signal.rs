@@ -44,8 +44,9 @@
 //   always re-checks; if another consumer took the value, it registers again.
 // * P2 may be a barrier the publisher issues anyway for a check of its own after P1, as long as
 //   it is of the signal's kind (`notify_one_after_light`): the SPSC ring's push issues one light
-//   barrier, then loads its `state` word and then `waiters`. Any fence (or, in [A], compiler
-//   fence) between P1 and P3 gives [1] and [2]; the load in between changes nothing.
+//   barrier, then loads its `state` word and then `waiters`. A barrier of the signal's kind
+//   between P1 and P3 (a SeqCst fence, or in [A] the light half that pairs with the waiter's
+//   heavy one) gives [1] and [2]; the load in between changes nothing.
 // * The cost while nobody sleeps is P2 + P3. P2 cannot simply be dropped: without a barrier the
 //   publisher's store may still sit in its store buffer when it reads `waiters == 0`
 //   (store→load reordering, allowed even on x86), and the waiter may read the old value at W4 —

@@ -307,7 +307,7 @@ impl<T> Consumer<T> {
         self.available(1) == 0
     }
 
-    /// True when every slot is taken. A `true` stays true until this consumer pops.
+    /// True when the ring holds `capacity` values. A `true` stays true until this consumer pops.
     ///
     /// # Examples
     ///
@@ -320,7 +320,8 @@ impl<T> Consumer<T> {
         self.available(self.shared.capacity) == self.shared.capacity
     }
 
-    /// The number of slots, as given to [`spsc`](super::spsc()).
+    /// How many values the ring holds at most, as given to [`spsc`](super::spsc()) (its slot
+    /// array may be larger: rounded up to a power of two).
     ///
     /// # Examples
     ///

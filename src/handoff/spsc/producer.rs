@@ -112,7 +112,11 @@ impl<T> Producer<T> {
         // Acquire: pairs with the consumer's Release store of `head` (its last one: FINISHED and
         // CONSUMER_GONE are set after it, by RMWs our `fetch_or` read); it pops no more.
         let head = self.shared.head.load(Ordering::Acquire);
-        let popped = self.shared.distance(before, head).min(n);
+        // Not `distance`: a consumer dropped with values left unread may have stopped *behind*
+        // `before` (it never popped what we pushed earlier), so `head - before` wraps past `n`:
+        // then none of ours was popped. The consumer cannot have passed `before + n`.
+        let ahead = head.wrapping_sub(before);
+        let popped = if ahead <= n { ahead } else { 0 };
         self.tail = self.shared.advance(before, popped);
         // Relaxed: the consumer has finished and reads `tail` again only in `Shared::drop`,
         // which the `Arc` orders after us.
@@ -299,7 +303,8 @@ impl<T> Producer<T> {
         self.len() == self.shared.capacity
     }
 
-    /// The number of slots, as given to [`spsc`](super::spsc()).
+    /// How many values the ring holds at most, as given to [`spsc`](super::spsc()) (its slot
+    /// array may be larger: rounded up to a power of two).
     ///
     /// # Examples
     ///
