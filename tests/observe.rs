@@ -437,6 +437,33 @@ fn a_dropped_queue_leaves_the_ready_gauge() {
 // ----------------------------------------------------------------------------------------------
 // The Redis link (feature `redis`; skipped, saying so, without a `redis-server` on PATH).
 
+/// For the server-backed tests: whether the server's binary is there. A missing one fails the
+/// test (as the connector's own tests do) unless `skip_var=1` says to skip, which is reported.
+#[cfg(all(any(feature = "redis", feature = "rabbitmq"), feature = "testing"))]
+fn server_available(available: bool, skip_var: &str, install: &str) -> bool {
+    if !available {
+        assert_eq!(
+            std::env::var(skip_var).as_deref(),
+            Ok("1"),
+            "{install} (or {skip_var}=1 to skip)"
+        );
+        eprintln!("SKIPPED ({skip_var}=1): {install}");
+    }
+    available
+}
+
+/// Every metric label and every captured event field passes `clean` (no URL, no password).
+#[cfg(all(any(feature = "redis", feature = "rabbitmq"), feature = "testing"))]
+fn assert_labels_and_fields(s: &Series, captured: &[Captured], clean: impl Fn(&str) -> bool) {
+    assert!(s
+        .keys()
+        .all(|(_, labels)| labels.iter().all(|(_, v)| clean(v))));
+    assert!(
+        captured.iter().all(|e| e.fields.values().all(|v| clean(v))),
+        "{captured:?}"
+    );
+}
+
 /// A Redis sink into `stream` on `url` (one line, so an API change touches one place).
 #[cfg(all(feature = "redis", feature = "testing"))]
 fn redis_sink(url: &str, stream: &str) -> mqsync::sync::RedisSink {
@@ -452,14 +479,11 @@ fn redis_sink(url: &str, stream: &str) -> mqsync::sync::RedisSink {
 fn a_redis_restart_is_a_lost_connection_then_a_reconnect_labelled_by_stream() {
     use mqsync::sync::redis_testing::RedisServer;
     let (_serial, h) = harness();
-    if !RedisServer::available() {
-        // As tests/redis.rs: a missing server fails the test unless the skip is explicit.
-        assert_eq!(
-            std::env::var("MQSYNC_SKIP_REDIS").as_deref(),
-            Ok("1"),
-            "redis-server is not on PATH (apt-get install redis-server, or MQSYNC_SKIP_REDIS=1)"
-        );
-        eprintln!("SKIPPED (MQSYNC_SKIP_REDIS=1): no redis-server on PATH");
+    if !server_available(
+        RedisServer::available(),
+        "MQSYNC_SKIP_REDIS",
+        "redis-server is not on PATH: apt-get install redis-server",
+    ) {
         return;
     }
     // The sink logs in as an ACL user with a password (the fixture's own probes use the
@@ -494,18 +518,9 @@ fn a_redis_restart_is_a_lost_connection_then_a_reconnect_labelled_by_stream() {
         (Level::INFO, "obs-orders")
     );
     // Labels and fields name the stream, never the URL.
-    let url_free = |text: &str| {
+    assert_labels_and_fields(&s, &captured, |text| {
         !text.contains(PASSWORD) && !text.contains("redis://") && !text.contains("127.0.0.1")
-    };
-    assert!(s
-        .keys()
-        .all(|(_, labels)| labels.iter().all(|(_, v)| url_free(v))));
-    assert!(
-        captured
-            .iter()
-            .all(|e| e.fields.values().all(|v| url_free(v))),
-        "{captured:?}"
-    );
+    });
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -517,15 +532,11 @@ fn a_rabbitmq_restart_and_a_dead_letter_are_reported_labelled_by_link() {
     use mqsync::sync::rabbitmq_testing::{RabbitMqServer, PASSWORD};
     use mqsync::sync::{RabbitMqConfig, RabbitMqSink, RabbitMqSource, Source};
     let (_serial, h) = harness();
-    if !RabbitMqServer::available() {
-        // As tests/rabbitmq.rs: a missing server fails the test unless the skip is explicit.
-        assert_eq!(
-            std::env::var("MQSYNC_SKIP_RABBITMQ").as_deref(),
-            Ok("1"),
-            "rabbitmq-server is not installed (apt-get install rabbitmq-server, or \
-             MQSYNC_SKIP_RABBITMQ=1)"
-        );
-        eprintln!("SKIPPED (MQSYNC_SKIP_RABBITMQ=1): no rabbitmq-server");
+    if !server_available(
+        RabbitMqServer::available(),
+        "MQSYNC_SKIP_RABBITMQ",
+        "rabbitmq-server is not installed: apt-get install rabbitmq-server",
+    ) {
         return;
     }
     let mut server = RabbitMqServer::start().unwrap();
@@ -578,14 +589,7 @@ fn a_rabbitmq_restart_and_a_dead_letter_are_reported_labelled_by_link() {
         && e.fields["link"] == "rabbitmq:obs-orders"
         && e.fields["reason"].contains("refused by the observe test")));
     // Labels and fields name the link, never the URL or its password.
-    let url_free = |text: &str| !text.contains(PASSWORD) && !text.contains("amqp://");
-    assert!(s
-        .keys()
-        .all(|(_, labels)| labels.iter().all(|(_, v)| url_free(v))));
-    assert!(
-        captured
-            .iter()
-            .all(|e| e.fields.values().all(|v| url_free(v))),
-        "{captured:?}"
-    );
+    assert_labels_and_fields(&s, &captured, |text| {
+        !text.contains(PASSWORD) && !text.contains("amqp://")
+    });
 }

@@ -796,32 +796,16 @@ fn a_cluster_does_not_outlive_a_killed_owner() {
         let _ = server(); // fails, or says loudly that it skips
         return;
     }
-    let (mut owner, dir) = stress::spawn_self(
+    let (owner, dir) = stress::spawn_self(
         "a_cluster_does_not_outlive_a_killed_owner",
         OWNER,
         "cluster at ",
     );
     let dir = std::path::PathBuf::from(dir);
     let pid_file = std::fs::read_to_string(dir.join("data").join("postmaster.pid")).unwrap();
-    let stat = std::path::PathBuf::from(format!("/proc/{}/stat", pid_file.lines().next().unwrap()));
-    // Running: its /proc entry exists and is not a zombie (which its new parent reaps later).
-    let running = || {
-        std::fs::read_to_string(&stat).is_ok_and(|s| {
-            s.rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().next())
-                != Some("Z")
-        })
-    };
-    assert!(running(), "the cluster runs");
-    owner.kill().unwrap(); // SIGKILL: no destructor runs
-    owner.wait().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while (running() || dir.exists()) && std::time::Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!running(), "the watchdog stopped the server");
-    assert!(!dir.exists(), "the watchdog removed {}", dir.display());
+    let postmaster = pid_file.lines().next().unwrap();
+    assert!(stress::running(postmaster), "the cluster runs");
+    stress::kill_owner_and_expect_cleanup(owner, postmaster, &dir, Duration::from_secs(20));
 }
 
 #[test]

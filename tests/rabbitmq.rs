@@ -914,34 +914,17 @@ fn a_node_does_not_outlive_a_killed_owner() {
     if !runnable() {
         return;
     }
-    let (mut owner, node) =
+    let (owner, node) =
         stress::spawn_self("a_node_does_not_outlive_a_killed_owner", OWNER, "node at ");
     let (port, dir) = node.split_once(' ').unwrap();
     let (port, dir) = (port.parse::<u16>().unwrap(), std::path::PathBuf::from(dir));
-    // The node's OS process (not its port, which another test's node could take afterwards);
-    // running means present and not a zombie (which its new parent reaps later).
+    // The node's OS process (not its port, which another test's node could take afterwards).
     let pid = std::fs::read_to_string(dir.join("rabbitmq.pid")).unwrap();
-    let stat = std::path::PathBuf::from(format!("/proc/{}/stat", pid.trim()));
-    let running = || {
-        std::fs::read_to_string(&stat).is_ok_and(|s| {
-            s.rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().next())
-                != Some("Z")
-        })
-    };
     assert!(
-        running() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        stress::running(&pid) && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
         "the node runs"
     );
-    owner.kill().unwrap(); // SIGKILL: no destructor runs
-    owner.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while (running() || dir.exists()) && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!running(), "the guard killed the node");
-    assert!(!dir.exists(), "the guard removed {}", dir.display());
+    stress::kill_owner_and_expect_cleanup(owner, &pid, &dir, Duration::from_secs(30));
 }
 
 #[test]

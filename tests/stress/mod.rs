@@ -128,3 +128,34 @@ pub fn spawn_self(name: &str, role: &str, prefix: &str) -> (std::process::Child,
     };
     (child, rest)
 }
+
+/// Whether process `pid` runs: its `/proc` entry exists and it is not a zombie (a zombie is
+/// dead; its new parent reaps it later). Linux only.
+pub fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|stat| {
+        // The state is the first field after the command name, which is in parentheses.
+        stat.rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            != Some("Z")
+    })
+}
+
+/// SIGKILLs `owner` (no destructor runs) and waits up to `within` for the server process
+/// `pid` it held to stop and its directory `dir` to go: the fixtures' guard processes must
+/// clean up after an owner that died. Panics naming what was left.
+pub fn kill_owner_and_expect_cleanup(
+    mut owner: std::process::Child,
+    pid: &str,
+    dir: &std::path::Path,
+    within: std::time::Duration,
+) {
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    let deadline = std::time::Instant::now() + within;
+    while (running(pid) || dir.exists()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!running(pid), "the server {pid} outlived its killed owner");
+    assert!(!dir.exists(), "{} outlived its killed owner", dir.display());
+}

@@ -302,20 +302,20 @@ impl PostgresServer {
     /// as in a crash). [`restart`](Self::restart) then runs crash recovery, and finds
     /// everything a commit acknowledged.
     pub fn kill(&mut self) {
-        let child = self.child.take();
-        if let Some(mut child) = child {
-            // Only while it runs: once reaped, its process group id may belong to another.
-            if matches!(child.try_wait(), Ok(None)) {
-                signal_group(child.id(), "KILL");
+        let mut child = self.child.take();
+        // Only while it runs: once reaped, its process group id may belong to another.
+        if let Some(running) = child.as_mut() {
+            if matches!(running.try_wait(), Ok(None)) {
+                signal_group(running.id(), "KILL");
             }
-            // Stand the watchdog down while the unreaped postmaster still holds its id.
-            self.stand_down();
+        }
+        // Stand the watchdog down while the unreaped postmaster still holds its id.
+        self.stand_down();
+        if let Some(mut child) = child {
             let _ = child.wait();
             // Its lock file, if the kill left one, names a dead process: gone, so that a
             // watchdog never reads it for a later postmaster's id.
             let _ = std::fs::remove_file(self.dir.path().join("data").join("postmaster.pid"));
-        } else {
-            self.stand_down();
         }
     }
 

@@ -37,7 +37,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// ```
 #[derive(Clone)]
 pub struct PostgresTls {
-    config: Arc<ClientConfig>,
+    /// The client's connector: the configuration behind an `Arc`, so a clone (one per
+    /// connection) copies a pointer.
+    connect: MakeRustlsConnect,
     /// What it trusts, for `Debug`.
     roots: Roots,
 }
@@ -88,7 +90,7 @@ impl PostgresTls {
             });
         }
         Ok(PostgresTls {
-            config: Arc::new(client_config(roots)?),
+            connect: MakeRustlsConnect::new(client_config(roots)?),
             roots: Roots::Native(added),
         })
     }
@@ -125,7 +127,7 @@ impl PostgresTls {
         }
         let count = roots.len();
         Ok(PostgresTls {
-            config: Arc::new(client_config(roots)?),
+            connect: MakeRustlsConnect::new(client_config(roots)?),
             roots: Roots::Pem(count),
         })
     }
@@ -147,14 +149,14 @@ impl PostgresTls {
     /// ```
     pub fn from_rustls(config: ClientConfig) -> Self {
         PostgresTls {
-            config: Arc::new(config),
+            connect: MakeRustlsConnect::new(config),
             roots: Roots::Custom,
         }
     }
 
     /// The connector the client takes.
     pub(super) fn connector(&self) -> MakeRustlsConnect {
-        MakeRustlsConnect::new(ClientConfig::clone(&self.config))
+        self.connect.clone()
     }
 }
 
