@@ -10,8 +10,8 @@
 //!   loop that keeps its results as a batch does (target: 2 threads ≥ 1.7× 1 thread).
 //! - `nested_batch_100k`: 100k nested events, bare serde_json in a loop that keeps its values,
 //!   and `integrate_batch` on 1 and 2 threads.
-//! - With `--features simd`, `integrate` parses with sonic-rs, and bare
-//!   `sonic_rs::from_slice::<serde_json::Value>` joins the per-message groups.
+//! - `long_per_message`: the same comparison on 1,000 documents of about 16 KiB, mostly long
+//!   string values (log lines, descriptions), where scanning strings dominates.
 //! - `tiny_batch_10`: `integrate_batch` of 10 inputs vs a plain loop of `integrate` collecting
 //!   its results.
 //!
@@ -26,7 +26,7 @@
 mod feed;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use feed::{mixed_feed, nested_event, order_json};
+use feed::{long_text_event, mixed_feed, nested_event, order_json};
 use mqsync::integrate::{Input, Integrator, Raw};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -38,6 +38,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH: usize = 100_000;
 const JSON_DOCS: usize = 10_000;
+const LONG_DOCS: usize = 1_000;
 
 fn pool(threads: usize) -> Arc<rayon::ThreadPool> {
     Arc::new(
@@ -66,14 +67,6 @@ fn per_message(c: &mut Criterion, name: &str, docs: &[Vec<u8>]) {
             }
         })
     });
-    #[cfg(feature = "simd")]
-    group.bench_function("sonic_rs_from_slice", |b| {
-        b.iter(|| {
-            for doc in docs {
-                black_box(sonic_rs::from_slice::<serde_json::Value>(doc).expect("valid JSON"));
-            }
-        })
-    });
     group.bench_function("integrate", |b| {
         b.iter_batched(
             || docs.iter().cloned().map(Raw::Json).collect::<Vec<_>>(),
@@ -96,6 +89,11 @@ fn json_per_message(c: &mut Criterion) {
 fn nested_per_message(c: &mut Criterion) {
     let docs: Vec<Vec<u8>> = (0..JSON_DOCS).map(nested_event).collect();
     per_message(c, "nested_per_message", &docs);
+}
+
+fn long_per_message(c: &mut Criterion) {
+    let docs: Vec<Vec<u8>> = (0..LONG_DOCS).map(long_text_event).collect();
+    per_message(c, "long_per_message", &docs);
 }
 
 fn batch_100k(c: &mut Criterion) {
@@ -219,6 +217,7 @@ criterion_group!(
     benches,
     json_per_message,
     nested_per_message,
+    long_per_message,
     batch_100k,
     nested_batch_100k,
     tiny_batch_10

@@ -5,8 +5,9 @@
 //! perf record -g target/release/examples/integrate_profile nested-batch-2
 //! ```
 //!
-//! `WHAT` is one of `flat-parse`, `flat-integrate`, `nested-parse`, `nested-integrate` (10k
-//! documents per round: bare `serde_json::from_slice::<Value>` or `integrate`),
+//! `WHAT` is one of `flat-parse`, `flat-integrate`, `nested-parse`, `nested-integrate`,
+//! `long-parse`, `long-integrate` (10k documents per round, 1k of the 16 KiB long ones: bare
+//! `serde_json::from_slice::<Value>` or `integrate`),
 //! `nested-batch-1`, `nested-batch-2`, `mixed-batch-1`, `mixed-batch-2` (`integrate_batch` of
 //! 100k inputs on a 1- or 2-thread pool; the messages are dropped on the calling thread after
 //! each round, as a consumer would), `nested-serde`, `nested-serde-2` (the machine's ceiling:
@@ -41,6 +42,7 @@ fn main() {
     let docs: Vec<Vec<u8>> = match shape {
         "flat" => (0..10_000).map(feed::order_json).collect(),
         "nested" => (0..100_000).map(feed::nested_event).collect(),
+        "long" => (0..1_000).map(feed::long_text_event).collect(),
         "mixed" => Vec::new(),
         other => panic!("unknown shape {other}"),
     };

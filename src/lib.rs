@@ -36,7 +36,7 @@
 //! | `postgres` | `sync::PostgresSink` | postgres (tokio-postgres, tokio) |
 //! | `journal` | the [`journal`] module: a crash-safe on-disk log (and `sync::JournalSource` with `sync`) | crc32fast, thiserror |
 //! | `schema` | the JSON Schema rule of `integrate` | jsonschema |
-//! | `simd` | sonic-rs for JSON payloads in `integrate` | sonic-rs |
+//! | `simd` | nothing since the crate's own JSON reader became the only path (kept so that builds naming it still work; implies `integrate`) | — |
 //! | `tracing` | spans and events | tracing |
 //! | `metrics` | counters, gauges, histograms | metrics |
 //! | `testing` | test fixtures (`sync::redis_testing`, with `redis`; `sync::postgres_testing`, with `postgres`; `sync::rabbitmq_testing`, with `rabbitmq`); not covered by semver | — |

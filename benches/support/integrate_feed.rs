@@ -31,6 +31,47 @@ pub fn order_json(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
+/// An event of about 16 KiB, mostly long string values: eight lines of a log excerpt of about
+/// 2 KiB each, with a number beside each; `i` varies the content.
+pub fn long_text_event(i: usize) -> Vec<u8> {
+    let words = [
+        "request",
+        "served",
+        "in",
+        "12ms",
+        "from",
+        "cache",
+        "user",
+        "agent",
+        "mozilla",
+        "path",
+        "/api/v1/orders",
+        "status",
+        "200",
+        "bytes",
+        "5120",
+        "upstream",
+        "eu-west-1",
+    ];
+    let mut text = String::from("{");
+    for line in 0..8 {
+        let excerpt: Vec<&str> = (0..280)
+            .map(|k| words[(i + line * 7 + k) % words.len()])
+            .collect();
+        if line > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!(
+            r#""line_{line}":"{}","took_{line}":{}.{:02}"#,
+            excerpt.join(" "),
+            i % 500,
+            (i + line) % 100
+        ));
+    }
+    text.push('}');
+    text.into_bytes()
+}
+
 /// A nested event of roughly 300–500 bytes: a user object (with an address inside), a tag
 /// array, an amount and a free-text note; `i` varies the content and size.
 pub fn nested_event(i: usize) -> Vec<u8> {

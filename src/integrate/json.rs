@@ -1,191 +1,23 @@
-//! JSON payloads into a body in one pass: the parser builds the tree and enforces `max_depth`
-//! as it goes, so accepting a message needs no second walk over its body.
+//! JSON payloads into a body in one pass: the reader ([`json_parser`](super::json_parser))
+//! builds the tree and enforces `max_depth` as it goes, so accepting a message needs no second
+//! walk over its body.
 //!
 //! This is the common path only. It answers "here is the value" or "not here"; whenever it
-//! would turn the input away (malformed text, nesting past the limit), the decoder runs the
-//! reference path instead — serde_json into a `Value`, then placement, then a depth walk — so a
-//! rejection's reason is exactly the one that path gives, by construction. Inputs are rarely
-//! rejected, so the second parse costs nothing on the common path.
-//!
-//! The tree is built by [`Within`], a `DeserializeSeed` that makes the same `Value` as
-//! serde_json's own `Value` visitor (same number kinds, last duplicate key wins) and counts
-//! container levels on the way down. It runs on serde_json's deserializer, or on sonic-rs's
-//! with the `simd` feature. sonic-rs calls the visitor the same way for the text serde_json
-//! accepts; where it is more lenient, [`parse_with_sonic`] refuses the text itself, and the
-//! `simd` feature's tests compare the two parsers on the fuzz corpus, the JSON test inputs and
-//! arbitrary text.
+//! would turn the input away (malformed text, nesting past the limit), or meets text it leaves
+//! to serde_json (a lone surrogate escape), the decoder runs the reference path instead —
+//! serde_json into a `Value`, then placement, then a depth walk — so a rejection's reason is
+//! exactly the one that path gives, by construction. Inputs are rarely rejected, so the second
+//! parse costs nothing on the common path. The tests below hold the reader to the reference on
+//! the fuzz corpus, `tests/data`, edge cases and arbitrary text.
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
-use std::fmt;
+use serde_json::Value;
 
 /// Parses `bytes` as one JSON value whose containers nest at most `max_depth` levels when it
 /// is the body (an object is level 1; an array, placed under a field, starts at level 2).
-/// `None` when the text is malformed or nests deeper: the caller then asks the reference path
-/// why.
+/// `None` when the text is malformed or nests deeper, or when the reader leaves it to
+/// serde_json: the caller then asks the reference path.
 pub(crate) fn parse_within(bytes: &[u8], max_depth: usize) -> Option<Value> {
-    #[cfg(feature = "simd")]
-    {
-        parse_with_sonic(bytes, max_depth)
-    }
-    #[cfg(not(feature = "simd"))]
-    {
-        parse_with_serde_json(bytes, max_depth)
-    }
-}
-
-/// [`parse_within`] on serde_json's parser.
-#[cfg_attr(feature = "simd", allow(dead_code))] // the feature's tests compare both parsers
-pub(crate) fn parse_with_serde_json(bytes: &[u8], max_depth: usize) -> Option<Value> {
-    // One UTF-8 check of the whole text, then serde_json's `&str` reader, which checks no
-    // string again: from a byte slice it would check each string on its own, a call per key
-    // and per value (a tenth of the parse, for short strings). Same answers: serde_json accepts
-    // bytes only if they are UTF-8 as a whole (outside strings a non-ASCII byte is a syntax
-    // error; inside, it checks them), and text that is not is refused here.
-    let text = std::str::from_utf8(bytes).ok()?;
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let value = Top { max_depth }.deserialize(&mut deserializer).ok()?;
-    deserializer.end().ok()?;
-    Some(value)
-}
-
-/// [`parse_within`] on sonic-rs's SIMD parser.
-///
-/// Where sonic-rs is more lenient than serde_json, this is stricter than sonic-rs:
-/// - the text must be UTF-8 as a whole: serde_json accepts only that (every byte it accepts is
-///   syntax or inside a string), while sonic-rs checks it in a last step that its
-///   `Deserializer` does not expose;
-/// - a float that overflows to infinity is refused by the visitor (serde_json says "number out
-///   of range").
-///
-/// Text over 4 GiB, which sonic-rs does not take, goes to serde_json.
-#[cfg(feature = "simd")]
-pub(crate) fn parse_with_sonic(bytes: &[u8], max_depth: usize) -> Option<Value> {
-    if u32::try_from(bytes.len()).is_err() {
-        return parse_with_serde_json(bytes, max_depth);
-    }
-    let text = std::str::from_utf8(bytes).ok()?;
-    let mut deserializer = sonic_rs::Deserializer::from_str(text);
-    let value = Top { max_depth }.deserialize(&mut deserializer).ok()?;
-    deserializer.end().ok()?;
-    Some(value)
-}
-
-/// The top-level value: an object is the body (level 1); an array would be placed under a
-/// field of the body (level 2); scalars have no levels.
-struct Top {
-    /// The source's `max_depth`; at least 1.
-    max_depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Top {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(ValueVisitor {
-            object_levels: self.max_depth,
-            array_levels: self.max_depth.saturating_sub(1),
-        })
-    }
-}
-
-/// Builds one value below the top; `levels` is how many levels of containers it may still
-/// open, itself included (0: it must be a scalar).
-#[derive(Clone, Copy)]
-struct Within {
-    levels: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Within {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(ValueVisitor {
-            object_levels: self.levels,
-            array_levels: self.levels,
-        })
-    }
-}
-
-/// serde_json's `Value` visitor for JSON text (no `arbitrary_precision`, no `raw_value`, which
-/// this crate does not enable), plus the level count: how many levels of containers the value
-/// may still open, itself included, if it is an object or an array (they differ only at the
-/// top).
-struct ValueVisitor {
-    object_levels: usize,
-    array_levels: usize,
-}
-
-/// The seed for the members of a container allowed `levels` levels, or an error if it may not
-/// open one.
-fn inner<E: de::Error>(levels: usize) -> Result<Within, E> {
-    match levels {
-        0 => Err(E::custom("nesting exceeds max_depth")),
-        levels => Ok(Within { levels: levels - 1 }),
-    }
-}
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = Value;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("any valid JSON value")
-    }
-
-    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
-        Ok(Value::Bool(value))
-    }
-
-    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
-        Ok(Value::Number(value.into()))
-    }
-
-    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
-        Ok(Value::Number(value.into()))
-    }
-
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Value, E> {
-        // serde_json never passes a non-finite float (it rejects the number as out of range);
-        // serde_json's own visitor would make it `null`, which is not what the text says.
-        Number::from_f64(value)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("number out of range"))
-    }
-
-    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
-        Ok(Value::String(value.to_owned()))
-    }
-
-    fn visit_string<E>(self, value: String) -> Result<Value, E> {
-        Ok(Value::String(value))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let inner = inner(self.array_levels)?;
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(inner)? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let inner = inner(self.object_levels)?;
-        let mut members = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(inner)?;
-            members.insert(key, value);
-        }
-        Ok(Value::Object(members))
-    }
+    super::json_parser::parse(bytes, max_depth, max_depth.saturating_sub(1))
 }
 
 #[cfg(test)]
@@ -197,16 +29,16 @@ mod tests {
     fn levels_count_as_the_body_depth_walk_does() {
         // Depth 3 allows {"a":{"b":[1]}} (three levels) but not a fourth.
         assert_eq!(
-            parse_with_serde_json(br#"{"a":{"b":[1]}}"#, 3),
+            parse_within(br#"{"a":{"b":[1]}}"#, 3),
             Some(json!({"a": {"b": [1]}}))
         );
-        assert_eq!(parse_with_serde_json(br#"{"a":{"b":[[1]]}}"#, 3), None);
+        assert_eq!(parse_within(br#"{"a":{"b":[[1]]}}"#, 3), None);
         // A top-level array is placed under a field: it starts at level 2.
-        assert_eq!(parse_with_serde_json(b"[[1]]", 3), Some(json!([[1]])));
-        assert_eq!(parse_with_serde_json(b"[[[1]]]", 3), None);
-        assert_eq!(parse_with_serde_json(b"[]", 1), None);
-        assert_eq!(parse_with_serde_json(b"{}", 1), Some(json!({})));
-        assert_eq!(parse_with_serde_json(b"7", 1), Some(json!(7)));
+        assert_eq!(parse_within(b"[[1]]", 3), Some(json!([[1]])));
+        assert_eq!(parse_within(b"[[[1]]]", 3), None);
+        assert_eq!(parse_within(b"[]", 1), None);
+        assert_eq!(parse_within(b"{}", 1), Some(json!({})));
+        assert_eq!(parse_within(b"7", 1), Some(json!(7)));
     }
 
     #[test]
@@ -214,22 +46,22 @@ mod tests {
         let text = br#" {"a": [1, -2, 3.5, -0, 1e300, 18446744073709551616, "x\u00e9\n"],
             "b": {"c": null, "d": true}, "a": "last wins", "e": -9223372036854775808} "#;
         let expected: Value = serde_json::from_slice(text).unwrap();
-        assert_eq!(parse_with_serde_json(text, 64), Some(expected));
+        assert_eq!(parse_within(text, 64), Some(expected));
         for bad in [&b"{"[..], b"1e400", b"{} x", b"[1,]", b"\"\xff\"", b""] {
             assert!(serde_json::from_slice::<Value>(bad).is_err());
-            assert_eq!(parse_with_serde_json(bad, 64), None);
+            assert_eq!(parse_within(bad, 64), None);
         }
     }
 }
 
 /// The common path's promise: the same answer as the reference (serde_json's own
 /// `from_slice::<Value>`, then the depth limit), on every input the crate's tests and fuzz
-/// corpus hold, on hand-picked edge cases and on arbitrary text: for the default parser (one
-/// UTF-8 check, then serde_json's `&str` reader) and, with the `simd` feature, for sonic-rs.
+/// corpus hold, on hand-picked edge cases and on arbitrary text.
 #[cfg(test)]
 mod matches_the_reference {
     use super::*;
     use proptest::prelude::*;
+    use serde_json::Number;
     use std::path::Path;
 
     /// Levels of containers in `value`: 0 for a scalar, 1 for `{}` or `[]`, 2 for `[[]]`.
@@ -259,16 +91,16 @@ mod matches_the_reference {
         for max_depth in [1, 2, 3, 8, 64, 100] {
             let expected = reference(bytes, max_depth);
             let input = String::from_utf8_lossy(bytes);
+            let direct = parse_within(bytes, max_depth);
             assert_eq!(
-                parse_with_serde_json(bytes, max_depth),
-                expected,
-                "serde_json, max_depth {max_depth}, input {input:?}"
+                direct, expected,
+                "reader, max_depth {max_depth}, input {input:?}"
             );
-            #[cfg(feature = "simd")]
+            // `Value`'s equality takes -0.0 for 0.0; the text tells them apart.
             assert_eq!(
-                parse_with_sonic(bytes, max_depth),
-                expected,
-                "sonic-rs, max_depth {max_depth}, input {input:?}"
+                direct.map(|value| value.to_string()),
+                expected.as_ref().map(Value::to_string),
+                "reader, max_depth {max_depth}, input {input:?}"
             );
         }
     }
@@ -402,6 +234,40 @@ mod matches_the_reference {
         };
         for n in [63, 64, 65, 99, 100, 101, 127, 128, 129, 254, 255, 256, 300] {
             same(&deep(n));
+        }
+    }
+
+    #[test]
+    fn on_every_special_byte_at_every_offset() {
+        // The reader scans strings 16 bytes a step; a byte it must stop at (a control byte, a
+        // quote, a backslash) is tried at each offset of strings around that step, in a key
+        // and in a value, beside bytes it must pass over (DEL, a two-byte character).
+        let controls: Vec<[u8; 1]> = (0u8..0x20).map(|b| [b]).collect();
+        let mut specials: Vec<&[u8]> = controls.iter().map(|b| &b[..]).collect();
+        specials.extend([
+            &b"\""[..],
+            b"\\",
+            b"\\n",
+            b"\\u00e9",
+            b"\x7f",
+            "é".as_bytes(),
+        ]);
+        for len in 0..36 {
+            for at in 0..=len {
+                for special in &specials {
+                    let mut text = vec![b'a'; at];
+                    text.extend_from_slice(special);
+                    text.extend(std::iter::repeat_n(b'b', len - at));
+                    let mut value = b"{\"k\":\"".to_vec();
+                    value.extend_from_slice(&text);
+                    value.extend_from_slice(b"\"}");
+                    same(&value);
+                    let mut key = b"{\"".to_vec();
+                    key.extend_from_slice(&text);
+                    key.extend_from_slice(b"\":1}");
+                    same(&key);
+                }
+            }
         }
     }
 

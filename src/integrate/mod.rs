@@ -45,6 +45,7 @@ mod decode;
 mod encode;
 mod integrator;
 mod json;
+mod json_parser;
 mod logfmt;
 mod message;
 mod path;
