@@ -17,7 +17,8 @@
 //! - integers are accumulated as serde_json does (same number kinds, same overflow to `f64`);
 //!   other numbers are handed as one token to the standard library's `f64` parser, which is
 //!   correctly rounded, as serde_json's `float_roundtrip` parser is, so both give the same
-//!   `f64`.
+//!   `f64` — for exponents of up to four digits: past 0x10000 the standard library stops
+//!   adding exponent digits, so longer exponents go to serde_json.
 //!
 //! The grammar is RFC 8259's, exactly as serde_json reads it: whitespace is space, tab, line
 //! feed and carriage return; no comments, no trailing commas, no byte order mark; a number has
@@ -30,12 +31,20 @@ use serde_json::{Map, Number, Value};
 /// declines and lets serde_json say so.
 const NESTING_LIMIT: usize = 120;
 
+/// The longest exponent the reader parses itself (see [`Reader::number`]).
+const MAX_EXPONENT_DIGITS: usize = 4;
+
 /// [`parse`]'s answer for `bytes`, or `None` (see the module docs).
 ///
 /// `object_levels` is how many levels of containers the value may open if it is an object,
 /// `array_levels` if it is an array, itself included (they differ at the top of a message body,
 /// where an array is placed under a field).
 pub(crate) fn parse(bytes: &[u8], object_levels: usize, array_levels: usize) -> Option<Value> {
+    if object_levels == 0 {
+        // A body allowed no levels at all fails the depth walk whatever it holds (the rules
+        // refuse a `max_depth` of 0; this keeps the reader's answer the reference's anyway).
+        return None;
+    }
     let text = std::str::from_utf8(bytes).ok()?;
     let mut reader = Reader { text, at: 0 };
     reader.skip_whitespace();
@@ -117,12 +126,8 @@ impl<'a> Reader<'a> {
     /// An object after its `{`; its members may open `levels` more levels.
     fn object(&mut self, levels: usize) -> Option<Value> {
         let mut members = Map::new();
-        self.skip_whitespace();
-        if self.peek()? == b'}' {
-            self.at += 1;
-            return Some(Value::Object(members));
-        }
-        loop {
+        let mut more = !self.closes_at_once(b'}');
+        while more {
             if self.peek()? != b'"' {
                 return None;
             }
@@ -136,43 +141,44 @@ impl<'a> Reader<'a> {
             self.skip_whitespace();
             let value = self.value(levels, levels)?;
             members.insert(key, value);
-            self.skip_whitespace();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.skip_whitespace();
-                }
-                b'}' => {
-                    self.at += 1;
-                    return Some(Value::Object(members));
-                }
-                _ => return None,
-            }
+            more = self.after_member(b'}')?;
         }
+        Some(Value::Object(members))
     }
 
     /// An array after its `[`; its items may open `levels` more levels.
     fn array(&mut self, levels: usize) -> Option<Value> {
         let mut items = Vec::new();
-        self.skip_whitespace();
-        if self.peek()? == b']' {
-            self.at += 1;
-            return Some(Value::Array(items));
-        }
-        loop {
+        let mut more = !self.closes_at_once(b']');
+        while more {
             items.push(self.value(levels, levels)?);
+            more = self.after_member(b']')?;
+        }
+        Some(Value::Array(items))
+    }
+
+    /// Right after a container opens: consumes whitespace, and `close` if it comes next (an
+    /// empty container). Whether it did.
+    fn closes_at_once(&mut self, close: u8) -> bool {
+        self.skip_whitespace();
+        let empty = self.peek() == Some(close);
+        if empty {
+            self.at += 1;
+        }
+        empty
+    }
+
+    /// After a member of a container: `Some(true)` at a `,` (consumed, with the whitespace
+    /// after it), `Some(false)` at `close` (consumed), `None` at anything else.
+    fn after_member(&mut self, close: u8) -> Option<bool> {
+        self.skip_whitespace();
+        let byte = self.peek()?;
+        self.at += 1;
+        if byte == b',' {
             self.skip_whitespace();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.skip_whitespace();
-                }
-                b']' => {
-                    self.at += 1;
-                    return Some(Value::Array(items));
-                }
-                _ => return None,
-            }
+            Some(true)
+        } else {
+            (byte == close).then_some(false)
         }
     }
 
@@ -314,7 +320,11 @@ impl<'a> Reader<'a> {
             if let Some(b'+' | b'-') = self.peek() {
                 self.at += 1;
             }
-            if self.digits() == 0 {
+            // More than four exponent digits go to serde_json: the standard library stops
+            // adding exponent digits past 0x10000 (`1e700000` would read as `1e70000`), which
+            // changes the value when thousands of zeros stand before or after the point.
+            // serde_json keeps the exponent exactly.
+            if !(1..=MAX_EXPONENT_DIGITS).contains(&self.digits()) {
                 return None;
             }
             integer = false;
@@ -324,9 +334,10 @@ impl<'a> Reader<'a> {
                 return Some(number);
             }
         }
-        // A fraction, an exponent, or an integer past u64: one correctly rounded parse of the
-        // token (the JSON number grammar is a subset of what `f64::from_str` takes). Infinity
-        // is out of range for serde_json.
+        // A fraction, an exponent of at most four digits, or an integer past u64: one correctly
+        // rounded parse of the token (the JSON number grammar is a subset of what
+        // `f64::from_str` takes, and both parsers count digits and exponents of this size
+        // exactly). Infinity is out of range for serde_json.
         let float: f64 = self.text[start..self.at].parse().ok()?;
         Number::from_f64(float)
     }
