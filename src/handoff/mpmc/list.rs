@@ -384,6 +384,7 @@ impl<T> List<T> {
     /// Fails with `Disconnected(value)` once [`close`](Self::close) has set the mark; never
     /// `Full`. Lock-free, except that at a block boundary it waits for the sender that is
     /// installing the next block.
+    #[inline]
     pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         let mut backoff = Backoff::new();
         // Allocated ahead by a sender about to claim a block's last slot, outside the CAS.
@@ -467,6 +468,7 @@ impl<T> List<T> {
     /// the list is closed and every send that claimed before the mark has been claimed by a
     /// receiver. If the oldest slot is claimed but not yet written, **waits for its sender**
     /// (spin with backoff, then `yield_now`): not lock-free there (module docs, "Progress").
+    #[inline]
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut backoff = Backoff::new();
         // Acquire: pairs with the Release store that moves the head off a sentinel (through
