@@ -93,55 +93,11 @@ macro_rules! table_schema {
         }
 
         impl $builder {
-            /// Names the key column (default `key`).
-            ///
-            /// ```
-            #[doc = concat!("assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").key_column(\"id\").build().is_ok());")]
-            /// ```
-            pub fn key_column(mut self, name: impl Into<String>) -> Self {
-                self.key_column = name.into();
-                self
-            }
-
-            /// Names the version column (default `version`).
-            ///
-            /// ```
-            #[doc = concat!("assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").version_column(\"rev\").build().is_ok());")]
-            /// ```
-            pub fn version_column(mut self, name: impl Into<String>) -> Self {
-                self.version_column = name.into();
-                self
-            }
-
-            /// Names the JSON body column (default `body`).
-            ///
-            /// ```
-            #[doc = concat!("assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").body_column(\"doc\").build().is_ok());")]
-            /// ```
-            pub fn body_column(mut self, name: impl Into<String>) -> Self {
-                self.body_column = name.into();
-                self
-            }
-
-            /// Names the tombstone flag column (default `deleted`).
-            ///
-            /// ```
-            #[doc = concat!("assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").deleted_column(\"gone\").build().is_ok());")]
-            /// ```
-            pub fn deleted_column(mut self, name: impl Into<String>) -> Self {
-                self.deleted_column = name.into();
-                self
-            }
-
-            /// Names the write-time column (default `updated_at`).
-            ///
-            /// ```
-            #[doc = concat!("assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").updated_at_column(\"ts\").build().is_ok());")]
-            /// ```
-            pub fn updated_at_column(mut self, name: impl Into<String>) -> Self {
-                self.updated_at_column = name.into();
-                self
-            }
+            crate::sync::sql_identifier::column_setter!($schema, key_column, "key column", "key", "id");
+            crate::sync::sql_identifier::column_setter!($schema, version_column, "version column", "version", "rev");
+            crate::sync::sql_identifier::column_setter!($schema, body_column, "JSON body column", "body", "doc");
+            crate::sync::sql_identifier::column_setter!($schema, deleted_column, "tombstone flag column", "deleted", "gone");
+            crate::sync::sql_identifier::column_setter!($schema, updated_at_column, "write-time column", "updated_at", "ts");
 
             /// Names the checkpoint table (default `mqsync_checkpoint`); several data tables
             #[doc = concat!("may share one, as each sink records ", $rows, ".")]
@@ -248,6 +204,26 @@ macro_rules! table_schema {
     };
 }
 pub(crate) use table_schema;
+
+/// One of [`table_schema!`]'s column setters: `$setter` names the `$what` (default
+/// `$default`), with a doc example that sets it to `$example` on `$schema`'s builder.
+macro_rules! column_setter {
+    ($schema:ident, $setter:ident, $what:literal, $default:literal, $example:literal) => {
+        #[doc = concat!("Names the ", $what, " (default `", $default, "`).")]
+        ///
+        /// ```
+        #[doc = concat!(
+                    "assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").",
+                    stringify!($setter), "(\"", $example, "\").build().is_ok());"
+                )]
+        /// ```
+        pub fn $setter(mut self, name: impl Into<String>) -> Self {
+            self.$setter = name.into();
+            self
+        }
+    };
+}
+pub(crate) use column_setter;
 
 pub(crate) fn default_key() -> String {
     "key".into()

@@ -23,11 +23,11 @@ crate::sync::sql_identifier::table_schema! {
     /// | `updated_at` | `timestamptz` | when the row was last written (the statement's `now()`) |
     ///
     /// and a checkpoint table (default `mqsync_checkpoint`) of `(source text, table_name text,
-    /// position bigint, PRIMARY KEY (source, table_name))`: one row per source *and* data table, so
-    /// that two sinks fed by one source keep two resume positions. The body is `text`, not `jsonb`, because the version rule breaks ties between
-    /// upserts of one version by comparing serialized JSON byte by byte
-    /// ([`Change::supersedes`](crate::sync::Change::supersedes)), and `jsonb` does not keep that
-    /// text; query it as `body::jsonb`.
+    /// position bigint, PRIMARY KEY (source, table_name))`: one row per source *and* data table,
+    /// so that two sinks fed by one source keep two resume positions. The body is `text`, not
+    /// `jsonb`, because the version rule breaks ties between upserts of one version by comparing
+    /// serialized JSON byte by byte ([`Change::supersedes`](crate::sync::Change::supersedes)),
+    /// and `jsonb` does not keep that text; query it as `body::jsonb`.
     ///
     /// ```
     /// use mqsync::sync::PostgresSchema;
