@@ -212,10 +212,7 @@ macro_rules! column_setter {
         #[doc = concat!("Names the ", $what, " (default `", $default, "`).")]
         ///
         /// ```
-        #[doc = concat!(
-                    "assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").",
-                    stringify!($setter), "(\"", $example, "\").build().is_ok());"
-                )]
+        #[doc = concat!("assert!(mqsync::sync::", stringify!($schema), "::builder(\"t\").", stringify!($setter), "(\"", $example, "\").build().is_ok());")]
         /// ```
         pub fn $setter(mut self, name: impl Into<String>) -> Self {
             self.$setter = name.into();
