@@ -6,6 +6,9 @@
 //! Latency: a steady 100k changes/s for 0.5 s; the engine's own histogram gives p50/p99
 //! (printed, since criterion measures throughput only).
 //!
+//! Beside them, not a contender: `sync/frees_100k`, the bench's changes freed by one thread and
+//! by two at once, which shows why the engine frees on one thread.
+//!
 //! Both are timed until everything is done: the baseline until its applier thread has joined,
 //! the engine until `shutdown` has returned (threads joined, every change applied and every
 //! leftover freed).
@@ -103,6 +106,46 @@ fn throughput(c: &mut Criterion) {
     g.finish();
 }
 
+/// Not a contender: why the engine frees on one thread. The bench's 100k changes, built on this
+/// thread, dropped by one other thread, or in two halves by two threads at once (as two workers
+/// would, by key). With glibc the two threads take longer than the one: a block goes back to the
+/// arena that allocated it, under that arena's lock (docs/benchmarks.md, Sync engine).
+fn frees(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sync/frees_100k");
+    g.throughput(Throughput::Elements(CHANGES));
+    g.bench_function("one thread", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let all = changes();
+                    let t0 = Instant::now();
+                    thread::spawn(move || drop(all)).join().unwrap();
+                    t0.elapsed()
+                })
+                .sum()
+        })
+    });
+    g.bench_function("two threads, interleaved halves", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let (even, odd): (Vec<_>, Vec<_>) = changes()
+                        .into_iter()
+                        .enumerate()
+                        .partition(|(i, _)| i % 2 == 0);
+                    let t0 = Instant::now();
+                    let a = thread::spawn(move || drop(even));
+                    let b = thread::spawn(move || drop(odd));
+                    a.join().unwrap();
+                    b.join().unwrap();
+                    t0.elapsed()
+                })
+                .sum()
+        })
+    });
+    g.finish();
+}
+
 /// Steady 100k/s for half a second; prints the engine's latency percentiles.
 fn latency(c: &mut Criterion) {
     let _ = c;
@@ -141,6 +184,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = throughput, latency
+    targets = throughput, frees, latency
 }
 criterion_main!(benches);
