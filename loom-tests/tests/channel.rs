@@ -2,8 +2,9 @@
 //! loom models of the MPMC channel (`mqsync::channel`) over its real queues: the close mark in
 //! the claim word (nothing accepted is lost, nothing refused is received), the wake protocol of
 //! `waiters.rs` (a sleeper is never left asleep: loom reports a deadlock if every thread parks),
-//! the last receiver's discard racing a send (every value dropped exactly once), and `Select`
-//! (one waiter on several lists: no lost wake-up, and a wake-up it does not use is passed on).
+//! the last receiver's discard racing a send (every value dropped exactly once), `Select`
+//! (one waiter on several lists: no lost wake-up, and a wake-up it does not use is passed on),
+//! and the asynchronous waits (`recv_async`/`send_async`: a task's registration is woken).
 //!
 //! Run with `.ci/loom --test channel`. Every racing operation runs in a spawned thread; the
 //! model's main thread only sets up, joins and checks (loom 0.7.3 does not explore the main
@@ -113,6 +114,77 @@ fn channel_two_receivers_asleep_two_sends_wake_both() {
     });
 }
 
+// The asynchronous waits (`recv_async`, `send_async`): a task registers on the same lists
+// through `Registration` (handoff/mpmc/registration.rs) and is woken through its waker.
+// `loom::future::block_on` parks the thread while the future is pending and resumes it only when
+// the waker is woken, so a lost wake-up is a deadlock loom reports.
+
+/// As `each_flavor`, with one preemption and a larger branch budget: `block_on` polls again at
+/// every wake-up, which multiplies the schedules (with two preemptions a three-thread model of a
+/// dropped future ran for more than ten minutes); one preemption still puts a send or a close
+/// between the task's registration and its re-check, and the model of a receive woken by a send
+/// fails (deadlock) when the send's N1 notification is removed.
+fn each_flavor_async(model: fn(Sender<u32>, Receiver<u32>)) {
+    for bounded_flavor in [true, false] {
+        let mut builder = loom::model::Builder::new();
+        builder.max_branches = 100_000;
+        builder.preemption_bound = Some(1);
+        builder.check(move || {
+            let (tx, rx) = if bounded_flavor {
+                bounded(1)
+            } else {
+                unbounded()
+            };
+            model(tx, rx);
+        });
+    }
+}
+
+/// A model run with one preemption and a larger branch budget (see `each_flavor_async`).
+fn model_async(model: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 100_000;
+    builder.preemption_bound = Some(1);
+    builder.check(model);
+}
+
+#[test]
+fn channel_async_receiver_is_woken_by_a_send() {
+    each_flavor_async(|tx, rx| {
+        let receiver = thread::spawn(move || loom::future::block_on(rx.recv_async()));
+        let sender = thread::spawn(move || {
+            tx.send(7).unwrap();
+            tx // keep the channel open until the receive is done
+        });
+        assert_eq!(receiver.join().unwrap(), Ok(7));
+        drop(sender.join().unwrap());
+    });
+}
+
+#[test]
+fn channel_async_receiver_is_woken_by_the_last_sender_leaving() {
+    each_flavor_async(|tx, rx| {
+        let receiver = thread::spawn(move || loom::future::block_on(rx.recv_async()).is_err());
+        let sender = thread::spawn(move || drop(tx));
+        assert!(receiver.join().unwrap());
+        sender.join().unwrap();
+    });
+}
+
+#[test]
+fn channel_async_sender_on_full_is_woken_by_a_receive() {
+    model_async(|| {
+        let (tx, rx) = bounded::<u32>(1);
+        tx.send(1).unwrap();
+        let rx2 = rx.clone();
+        let sender = thread::spawn(move || loom::future::block_on(tx.send_async(2)).is_ok());
+        let receiver = thread::spawn(move || rx2.recv());
+        assert_eq!(receiver.join().unwrap(), Ok(1));
+        assert!(sender.join().unwrap());
+        assert_eq!(rx.recv(), Ok(2));
+    });
+}
+
 struct Counted(Arc<AtomicUsize>);
 
 impl Drop for Counted {
@@ -193,7 +265,7 @@ fn channel_unbounded_head_never_passes_a_tail_on_the_sentinel() {
     // after the last slot, so that receiver would never return: loom reports it (branch limit).
     let mut builder = loom::model::Builder::new();
     builder.max_branches = 20_000;
-    builder.preemption_bound = Some(2);
+    builder.preemption_bound = Some(1);
     // Two preemptions explore for hours (the waits at the boundary spin, and every spin is a
     // yield loom branches at); the first interleavings in loom's order hold the bug's (found
     // in 0.3 s with the bug planted), so the exploration stops after this many.
