@@ -13,7 +13,7 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use mqsync::channel::{bounded, unbounded, Receiver, Select, Sender, TryRecvError};
+use mqsync::channel::{bounded, unbounded, Receiver, RecvError, Select, Sender, TryRecvError};
 
 /// Both flavors, as small as loom needs (the list flavor has 3-slot blocks under loom).
 fn each_flavor(model: fn(Sender<u32>, Receiver<u32>)) {
@@ -48,17 +48,25 @@ fn channel_close_in_the_claim_loses_nothing() {
     });
 }
 
+/// A receive (`recv`, or `recv_async` under `block_on`) waiting on an empty channel, woken by a
+/// send.
+fn receive_woken_by_a_send(
+    tx: Sender<u32>,
+    rx: Receiver<u32>,
+    receive: fn(&Receiver<u32>) -> Result<u32, RecvError>,
+) {
+    let receiver = thread::spawn(move || receive(&rx));
+    let sender = thread::spawn(move || {
+        tx.send(7).unwrap();
+        tx // keep the channel open until the receive is done
+    });
+    assert_eq!(receiver.join().unwrap(), Ok(7));
+    drop(sender.join().unwrap());
+}
+
 #[test]
 fn channel_receiver_asleep_is_woken_by_a_send() {
-    each_flavor(|tx, rx| {
-        let receiver = thread::spawn(move || rx.recv());
-        let sender = thread::spawn(move || {
-            tx.send(7).unwrap();
-            tx // keep the channel open until the receive is done
-        });
-        assert_eq!(receiver.join().unwrap(), Ok(7));
-        drop(sender.join().unwrap());
-    });
+    each_flavor(|tx, rx| receive_woken_by_a_send(tx, rx, |rx| rx.recv()));
 }
 
 #[test]
@@ -125,19 +133,14 @@ fn channel_two_receivers_asleep_two_sends_wake_both() {
 /// between the task's registration and its re-check, and the model of a receive woken by a send
 /// fails (deadlock) when the send's N1 notification is removed.
 fn each_flavor_async(model: fn(Sender<u32>, Receiver<u32>)) {
-    for bounded_flavor in [true, false] {
-        let mut builder = loom::model::Builder::new();
-        builder.max_branches = 100_000;
-        builder.preemption_bound = Some(1);
-        builder.check(move || {
-            let (tx, rx) = if bounded_flavor {
-                bounded(1)
-            } else {
-                unbounded()
-            };
-            model(tx, rx);
-        });
-    }
+    model_async(move || {
+        let (tx, rx) = bounded(1);
+        model(tx, rx);
+    });
+    model_async(move || {
+        let (tx, rx) = unbounded();
+        model(tx, rx);
+    });
 }
 
 /// A model run with one preemption and a larger branch budget (see `each_flavor_async`).
@@ -151,13 +154,7 @@ fn model_async(model: impl Fn() + Sync + Send + 'static) {
 #[test]
 fn channel_async_receiver_is_woken_by_a_send() {
     each_flavor_async(|tx, rx| {
-        let receiver = thread::spawn(move || loom::future::block_on(rx.recv_async()));
-        let sender = thread::spawn(move || {
-            tx.send(7).unwrap();
-            tx // keep the channel open until the receive is done
-        });
-        assert_eq!(receiver.join().unwrap(), Ok(7));
-        drop(sender.join().unwrap());
+        receive_woken_by_a_send(tx, rx, |rx| loom::future::block_on(rx.recv_async()))
     });
 }
 
