@@ -262,7 +262,7 @@ fn channel_unbounded_head_never_passes_a_tail_on_the_sentinel() {
     // after the last slot, so that receiver would never return: loom reports it (branch limit).
     let mut builder = loom::model::Builder::new();
     builder.max_branches = 20_000;
-    builder.preemption_bound = Some(1);
+    builder.preemption_bound = Some(2);
     // Two preemptions explore for hours (the waits at the boundary spin, and every spin is a
     // yield loom branches at); the first interleavings in loom's order hold the bug's (found
     // in 0.3 s with the bug planted), so the exploration stops after this many.
