@@ -413,6 +413,7 @@ pub struct RecvFuture<'a, T> {
 impl<T> Future for RecvFuture<'_, T> {
     type Output = Result<T, RecvError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         poll_recv(
@@ -425,6 +426,7 @@ impl<T> Future for RecvFuture<'_, T> {
 }
 
 impl<T> Drop for RecvFuture<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         cancel_recv(
             &self.receiver.chan,
@@ -437,6 +439,7 @@ impl<T> Drop for RecvFuture<'_, T> {
 /// One poll of an asynchronous receive (shared by [`RecvFuture`] and [`RecvManyFuture`]):
 /// `Ready(Ok)` with the oldest value, `Ready(Err)` once the channel is closed and drained,
 /// `Pending` with the task registered.
+#[inline]
 fn poll_recv<T>(
     chan: &Chan<T>,
     registration: &mut Registration,
@@ -469,7 +472,16 @@ fn poll_recv<T>(
 
 /// Abandons an asynchronous receive: leaves the waiting lists, passing on a wake-up (or, on a
 /// rendezvous channel, a value) it was given and did not return.
+#[inline]
 fn cancel_recv<T>(chan: &Chan<T>, registration: &mut Registration, rendezvous: &mut Ticket) {
+    // As for a send: a receive that never waited has nothing to undo.
+    if registration.is_registered() || rendezvous.is_waiting() {
+        withdraw_recv(chan, registration, rendezvous);
+    }
+}
+
+#[cold]
+fn withdraw_recv<T>(chan: &Chan<T>, registration: &mut Registration, rendezvous: &mut Ticket) {
     registration.cancel(chan.recv_waiters());
     if let Some(zero) = chan.zero() {
         zero.cancel_recv(rendezvous, chan.recv_waiters());

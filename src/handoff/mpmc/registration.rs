@@ -17,6 +17,7 @@ impl Registration {
     /// After a failed try: puts the task on `waiters` (or keeps it there with the current
     /// waker). True when the caller must try again now instead of returning `Pending`: `ready`
     /// said so after registering, or a notifier woke us.
+    #[cold]
     pub(crate) fn wait(
         &mut self,
         waiters: &Waiters,
@@ -50,26 +51,45 @@ impl Registration {
         false
     }
 
-    /// The operation completed: leave the list.
+    /// Whether the waiter may be on the list (a wait began and did not end).
+    #[inline]
+    pub(crate) fn is_registered(&self) -> bool {
+        self.registered
+    }
+
+    /// The operation completed: leave the list. Inline: on the fast path (never registered)
+    /// it is one test of a flag.
+    #[inline]
     pub(crate) fn done(&mut self, waiters: &Waiters) {
         if self.registered {
-            self.registered = false;
-            if let Some(waiter) = &self.waiter {
-                waiters.unregister(waiter);
-            }
+            self.leave(waiters);
+        }
+    }
+
+    #[cold]
+    fn leave(&mut self, waiters: &Waiters) {
+        self.registered = false;
+        if let Some(waiter) = &self.waiter {
+            waiters.unregister(waiter);
         }
     }
 
     /// The operation is abandoned (its future dropped): leave the list, and hand a wake-up we
     /// were given and did not use to another sleeper, so that no value waits for a sleeper
     /// that is never woken.
+    #[inline]
     pub(crate) fn cancel(&mut self, waiters: &Waiters) {
         if self.registered {
-            self.registered = false;
-            if let Some(waiter) = &self.waiter {
-                if !waiters.unregister(waiter) {
-                    waiters.notify_one();
-                }
+            self.abandon(waiters);
+        }
+    }
+
+    #[cold]
+    fn abandon(&mut self, waiters: &Waiters) {
+        self.registered = false;
+        if let Some(waiter) = &self.waiter {
+            if !waiters.unregister(waiter) {
+                waiters.notify_one();
             }
         }
     }

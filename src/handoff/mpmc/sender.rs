@@ -268,6 +268,7 @@ impl<T> Unpin for SendFuture<'_, T> {}
 impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         poll_send(
@@ -288,6 +289,7 @@ impl<T> Future for SendFuture<'_, T> {
 /// # Panics
 ///
 /// If `value` is `None` on a channel that is not a rendezvous (nothing to send).
+#[inline]
 pub(super) fn poll_send<T>(
     chan: &Chan<T>,
     value: &mut Option<T>,
@@ -324,11 +326,21 @@ pub(super) fn poll_send<T>(
 
 /// Abandons an asynchronous send: leaves the waiting lists, passing on a wake-up it was given
 /// (and, on a rendezvous channel, takes back a value no receiver took).
+#[inline]
 pub(super) fn cancel_send<T>(
     chan: &Chan<T>,
     registration: &mut Registration,
     rendezvous: &mut Ticket,
 ) {
+    // A send that never waited (the common case: done at its first try) has nothing to undo,
+    // which two flags of the future itself say.
+    if registration.is_registered() || rendezvous.is_waiting() {
+        withdraw_send(chan, registration, rendezvous);
+    }
+}
+
+#[cold]
+fn withdraw_send<T>(chan: &Chan<T>, registration: &mut Registration, rendezvous: &mut Ticket) {
     registration.cancel(chan.send_waiters());
     if let Some(zero) = chan.zero() {
         zero.cancel_send(rendezvous);
@@ -336,6 +348,7 @@ pub(super) fn cancel_send<T>(
 }
 
 impl<T> Drop for SendFuture<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         cancel_send(
             &self.sender.chan,

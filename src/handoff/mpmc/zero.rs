@@ -143,6 +143,12 @@ pub(crate) struct Ticket {
 }
 
 impl Ticket {
+    /// Whether an entry of ours may be on the rendezvous's lists (a wait began and did not end).
+    #[inline]
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.waiting
+    }
+
     /// The waiter, with `cx`'s waker in place (before the caller takes the lock, so that a
     /// notifier that changes our entry afterwards wakes this waker).
     fn waiter(&mut self, cx: &Context<'_>) -> Arc<Waiter> {
