@@ -1,6 +1,6 @@
 //! Handoff benchmarks: the SPSC ring against rtrb and crossbeam's `ArrayQueue`, ping-pong
 //! latency, and the blocking MPMC channel (`mqsync::channel`) against crossbeam-channel, flume and
-//! kanal, blocking and async (on a tokio multi-thread runtime).
+//! kanal, blocking and async (on a tokio multi-thread runtime, and 1P1C on a current-thread one).
 //!
 //! Cross-thread timing uses `iter_custom` + `support::run_timed`: the clock starts when every
 //! thread is at the start barrier and stops when every thread is done. One criterion "iteration" is
@@ -580,11 +580,20 @@ where
 
 /// Async send / receive on a tokio multi-thread runtime (one worker per core): ours against
 /// flume's and kanal's async APIs (crossbeam-channel has none), bounded 1024 and unbounded.
+/// `async_1p1c_one_thread` runs 1P1C on a current-thread runtime, where the two tasks take turns
+/// on one thread: the cost of the futures and the queue without the scheduler's placement.
 fn async_channels(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let multi = tokio::runtime::Builder::new_multi_thread()
         .build()
         .expect("a tokio runtime");
-    for (name, p, k) in [("async_1p1c", 1, 1), ("async_4p4c", 4, 4)] {
+    let one = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
+    for (name, p, k, rt) in [
+        ("async_1p1c", 1, 1, &multi),
+        ("async_4p4c", 4, 4, &multi),
+        ("async_1p1c_one_thread", 1, 1, &one),
+    ] {
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(1));
         for bounded in [true, false] {
@@ -597,7 +606,7 @@ fn async_channels(c: &mut Criterion) {
                         mqsync::channel::unbounded()
                     };
                     time_async(
-                        &rt,
+                        rt,
                         n,
                         p,
                         k,
@@ -623,7 +632,7 @@ fn async_channels(c: &mut Criterion) {
                         flume::unbounded()
                     };
                     time_async(
-                        &rt,
+                        rt,
                         n,
                         p,
                         k,
@@ -649,7 +658,7 @@ fn async_channels(c: &mut Criterion) {
                         kanal::unbounded_async()
                     };
                     time_async(
-                        &rt,
+                        rt,
                         n,
                         p,
                         k,

@@ -10,6 +10,7 @@ mod support;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
 use mqsync::RingBuffer;
 use support::{
     batch, cross_thread, fill_then_drain, single_thread, Concurrent, CrossbeamChannel, Kanal,
@@ -52,6 +53,7 @@ macro_rules! bounded_peers {
 fn benches(c: &mut Criterion) {
     let mut g = support::group(c, "ring/single_thread_push_pop", 1);
     bounded_peers!(single_thread, &mut g);
+    yardsticks(&mut g);
     g.finish();
 
     let mut g = support::group(c, "ring/burst_1024", CAP);
@@ -67,6 +69,58 @@ fn benches(c: &mut Criterion) {
         bounded_peers!(cross_thread, &mut g, p, cons);
         g.finish();
     }
+}
+
+/// Not contenders: what two claims (a push and a pop) cost on one thread at the least, in the
+/// two shapes the peers use. A Vyukov claim (ours, `ArrayQueue`, crossbeam-channel) loads the
+/// position, loads the slot's stamp at an address computed from it, compares and CASes the
+/// position; a spin-lock section (kanal's `try_send`/`try_recv`) CASes a constant into a lock
+/// word, writes plain memory and releases with a store. A locked instruction waits for every
+/// earlier load, so the Vyukov shape puts two dependent loads in front of each CAS and the lock
+/// shape none (docs/benchmarks.md, "Async channel futures").
+fn yardsticks(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    use std::hint::black_box;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let position = CachePadded::new(AtomicU64::new(0));
+    let stamps: Vec<AtomicU64> = (0..CAP as u64).map(AtomicU64::new).collect();
+    let mask = CAP as u64 - 1;
+    let claim = || {
+        // Relaxed / Acquire / SeqCst / Release: as in a Vyukov push (the value itself omitted).
+        let pos = position.load(Ordering::Relaxed);
+        let stamp = &stamps[(pos & mask) as usize];
+        if stamp.load(Ordering::Acquire) == pos
+            && position
+                .compare_exchange(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+        {
+            stamp.store(pos + CAP as u64, Ordering::Release);
+        }
+    };
+    g.bench_function("yardstick: 2 Vyukov-shaped claims", |b| {
+        b.iter(|| {
+            claim();
+            claim();
+        })
+    });
+
+    let lock = CachePadded::new(AtomicU64::new(0));
+    let mut buffer = vec![0u64; CAP];
+    let mut next = 0usize;
+    g.bench_function("yardstick: 2 spin-lock sections", |b| {
+        b.iter(|| {
+            for _ in 0..2 {
+                // Acquire / Release: a lock's pair.
+                while lock
+                    .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+                {}
+                buffer[next % CAP] = black_box(next as u64);
+                next += 1;
+                lock.store(0, Ordering::Release);
+            }
+        })
+    });
 }
 
 criterion_group! {
