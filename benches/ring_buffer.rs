@@ -84,6 +84,7 @@ fn yardsticks(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wall
 
     let position = CachePadded::new(AtomicU64::new(0));
     let stamps: Vec<AtomicU64> = (0..CAP as u64).map(AtomicU64::new).collect();
+    assert!(CAP.is_power_of_two(), "the claim shape indexes with a mask");
     let mask = CAP as u64 - 1;
     let claim = || {
         // Relaxed / Acquire / SeqCst / Release: as in a Vyukov push (the value itself omitted).

@@ -480,6 +480,7 @@ fn cancel_recv<T>(chan: &Chan<T>, registration: &mut Registration, rendezvous: &
     }
 }
 
+/// `cancel_recv` for a future that waited: out of line, since most never do.
 #[cold]
 fn withdraw_recv<T>(chan: &Chan<T>, registration: &mut Registration, rendezvous: &mut Ticket) {
     registration.cancel(chan.recv_waiters());

@@ -66,6 +66,7 @@ impl Registration {
         }
     }
 
+    /// `done` for a registered waiter: off the list (out of line, the fast path never comes here).
     #[cold]
     fn leave(&mut self, waiters: &Waiters) {
         self.registered = false;
@@ -84,6 +85,7 @@ impl Registration {
         }
     }
 
+    /// `cancel` for a registered waiter: off the list, passing on a wake-up it was given.
     #[cold]
     fn abandon(&mut self, waiters: &Waiters) {
         self.registered = false;

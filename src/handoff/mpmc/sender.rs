@@ -339,6 +339,7 @@ pub(super) fn cancel_send<T>(
     }
 }
 
+/// `cancel_send` for a future that waited: out of line, since most never do.
 #[cold]
 fn withdraw_send<T>(chan: &Chan<T>, registration: &mut Registration, rendezvous: &mut Ticket) {
     registration.cancel(chan.send_waiters());
