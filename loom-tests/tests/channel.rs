@@ -17,14 +17,19 @@ use mqsync::channel::{bounded, unbounded, Receiver, RecvError, Select, Sender, T
 
 /// Both flavors, as small as loom needs (the list flavor has 3-slot blocks under loom).
 fn each_flavor(model: fn(Sender<u32>, Receiver<u32>)) {
-    loom::model(move || {
+    both_flavors(model, |body| loom::model(body));
+}
+
+/// Runs `model` over each flavor with `run` (a loom checker).
+fn both_flavors(model: fn(Sender<u32>, Receiver<u32>), run: fn(Box<dyn Fn() + Sync + Send>)) {
+    run(Box::new(move || {
         let (tx, rx) = bounded(1);
         model(tx, rx);
-    });
-    loom::model(move || {
+    }));
+    run(Box::new(move || {
         let (tx, rx) = unbounded();
         model(tx, rx);
-    });
+    }));
 }
 
 #[test]
@@ -133,14 +138,7 @@ fn channel_two_receivers_asleep_two_sends_wake_both() {
 /// between the task's registration and its re-check, and the model of a receive woken by a send
 /// fails (deadlock) when the send's N1 notification is removed.
 fn each_flavor_async(model: fn(Sender<u32>, Receiver<u32>)) {
-    model_async(move || {
-        let (tx, rx) = bounded(1);
-        model(tx, rx);
-    });
-    model_async(move || {
-        let (tx, rx) = unbounded();
-        model(tx, rx);
-    });
+    both_flavors(model, |body| model_async(body));
 }
 
 /// A model run with one preemption and a larger branch budget (see `each_flavor_async`).
