@@ -103,6 +103,15 @@ enum Wake {
     Notify(crate::primitive::sync::Notify),
 }
 
+/// How many times a registered thread yields, looking at its `notified` mark between yields,
+/// before it parks (`Waiter::park_until`). Waking a parked thread costs its waker a futex call
+/// and the sleeper a trip through the scheduler (about 18 µs per hand-off on the 2-vCPU VM of
+/// docs/benchmarks.md); a peer that answers within the yields (a rendezvous partner, a receiver
+/// whose sender is only descheduled) is caught awake, as kanal's `Signal::wait` does with its
+/// own 256 yields. A wait that lasts longer costs 256 `sched_yield` calls once, then sleeps.
+/// Under loom none: loom runs the other threads at every yield, which would hide the park.
+const YIELDS_BEFORE_PARK: u32 = if cfg!(mqsync_loom) { 0 } else { 256 };
+
 impl Waiter {
     /// A waiter for a task, woken through `waker`.
     pub(crate) fn task(waker: &Waker) -> Arc<Waiter> {
@@ -147,10 +156,21 @@ impl Waiter {
     }
 
     /// Parks the owner until a notifier takes this waiter off its list (true) or `deadline`
-    /// passes (false). Spurious unparks (`park`'s own, or one left from an earlier wait) only
+    /// passes (false), after yielding [`YIELDS_BEFORE_PARK`] times first (a notification that
+    /// comes meanwhile is taken without sleeping; the notifier's `unpark` then leaves a token
+    /// that makes a later `park` return at once, a spurious wake-up like any other). Spurious unparks (`park`'s own, or one left from an earlier wait) only
     /// loop. Under loom the deadline passes at the first wait: loom has no wall clock (its
     /// `park_timeout` is a yield), and the race that matters is the give-up against a notifier.
     pub(crate) fn park_until(&self, deadline: Option<Instant>) -> bool {
+        for _ in 0..YIELDS_BEFORE_PARK {
+            if self.is_notified() {
+                return true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            thread::yield_now();
+        }
         loop {
             if self.is_notified() {
                 return true;
