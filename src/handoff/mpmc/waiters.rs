@@ -157,11 +157,12 @@ impl Waiter {
     }
 
     /// Parks the owner until a notifier takes this waiter off its list (true) or `deadline`
-    /// passes (false), after yielding [`YIELDS_BEFORE_PARK`] times first (a notification that
-    /// comes meanwhile is taken without sleeping; the notifier's `unpark` then leaves a token
-    /// that makes a later `park` return at once, a spurious wake-up like any other). Spurious unparks (`park`'s own, or one left from an earlier wait) only
-    /// loop. Under loom the deadline passes at the first wait: loom has no wall clock (its
-    /// `park_timeout` is a yield), and the race that matters is the give-up against a notifier.
+    /// passes (false), after yielding up to [`YIELDS_BEFORE_PARK`] times first: a notification
+    /// that comes meanwhile is taken without sleeping, and the notifier's `unpark` then leaves a
+    /// token that makes a later `park` return at once, a spurious wake-up like any other.
+    /// Spurious unparks (`park`'s own, or one left from an earlier wait) only loop. Under loom
+    /// the deadline passes at the first wait: loom has no wall clock (its `park_timeout` is a
+    /// yield), and the race that matters is the give-up against a notifier.
     pub(crate) fn park_until(&self, deadline: Option<Instant>) -> bool {
         for _ in 0..YIELDS_BEFORE_PARK {
             if self.is_notified() {
