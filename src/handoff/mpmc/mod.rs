@@ -40,9 +40,9 @@
 //! nothing.
 //! Waiting (`waiters.rs`) is register → re-check → sleep on a list per side; a send or receive
 //! checks for sleepers on the other side with one load, ordered by its claim (both `SeqCst`), so
-//! nothing is paid while nobody sleeps and no wake-up is lost. Blocked threads yield a while,
-//! then park, on a waiter that each thread reuses (no allocation per wait); futures allocate
-//! theirs once.
+//! nothing is paid while nobody sleeps and no wake-up is lost. Blocked threads park on a waiter
+//! that each thread reuses (no allocation per wait; a rendezvous wait yields a while first);
+//! futures allocate theirs once.
 //! A [`Select`] (`select.rs`) joins the receiver lists of all its channels with one waiter,
 //! re-checks them all, sleeps, then claims a value only with a channel's own `try_recv`; a
 //! wake-up it took for a channel whose value it did not return is passed on to that channel's

@@ -103,13 +103,16 @@ enum Wake {
     Notify(crate::primitive::sync::Notify),
 }
 
-/// How many times a registered thread yields, looking at its `notified` mark between yields,
-/// before it parks (`Waiter::park_until`). Waking a parked thread costs its waker a futex call
-/// and the sleeper a trip through the scheduler (about 18 µs per hand-off on the 2-vCPU VM of
-/// docs/benchmarks.md); a peer that answers within the yields (a rendezvous partner, a receiver
-/// whose sender is only descheduled) is caught awake, as kanal's `Signal::wait` does with its
-/// own 256 yields. A wait that lasts longer costs 256 `sched_yield` calls once (about 125 µs
-/// of CPU on that VM), then sleeps.
+/// How many times a thread waiting for a rendezvous partner yields, looking at its `notified`
+/// mark between yields, before it parks (`Waiter::park_until` with `yield_first`). Every
+/// rendezvous hand-off has a partner waiting for it, and waking a parked one costs its waker a
+/// futex call and the sleeper a trip through the scheduler (about 18 µs per hand-off on the
+/// 2-vCPU VM of docs/benchmarks.md); a partner that answers within the yields is caught awake,
+/// as kanal's `Signal::wait` does with its own 256 yields. A wait that lasts longer costs 256
+/// `sched_yield` calls once (about 125 µs of CPU on that VM), then sleeps. The other flavors'
+/// waits and `Select` park at once after their backoff: the yields gained nothing measurable
+/// there, and on 2 cores a yielding waiter competes with the threads it waits for (the same
+/// yields in the SPSC ring's waits cost the sync engine its p99, docs/benchmarks.md).
 /// Under loom none: loom runs the other threads at every yield, which would hide the park.
 const YIELDS_BEFORE_PARK: u32 = if cfg!(mqsync_loom) { 0 } else { 256 };
 
@@ -157,14 +160,16 @@ impl Waiter {
     }
 
     /// Parks the owner until a notifier takes this waiter off its list (true) or `deadline`
-    /// passes (false), after yielding up to [`YIELDS_BEFORE_PARK`] times first: a notification
-    /// that comes meanwhile is taken without sleeping, and the notifier's `unpark` then leaves a
-    /// token that makes a later `park` return at once, a spurious wake-up like any other.
+    /// passes (false). With `yield_first` (a rendezvous wait), it yields up to
+    /// [`YIELDS_BEFORE_PARK`] times first: a notification that comes meanwhile is taken without
+    /// sleeping, and the notifier's `unpark` then leaves a token that makes a later `park`
+    /// return at once, a spurious wake-up like any other.
     /// Spurious unparks (`park`'s own, or one left from an earlier wait) only loop. Under loom
     /// the deadline passes at the first wait: loom has no wall clock (its `park_timeout` is a
     /// yield), and the race that matters is the give-up against a notifier.
-    pub(crate) fn park_until(&self, deadline: Option<Instant>) -> bool {
-        for _ in 0..YIELDS_BEFORE_PARK {
+    pub(crate) fn park_until(&self, deadline: Option<Instant>, yield_first: bool) -> bool {
+        let yields = if yield_first { YIELDS_BEFORE_PARK } else { 0 };
+        for _ in 0..yields {
             if self.is_notified() {
                 return true;
             }
@@ -355,7 +360,7 @@ impl Waiters {
                 return true;
             }
             // Deadline passed: a notifier that took us first gave us its wake-up: use it.
-            waiter.park_until(deadline) || !self.unregister(waiter)
+            waiter.park_until(deadline, false) || !self.unregister(waiter)
         })
     }
 }
@@ -380,7 +385,7 @@ pub(crate) fn wait_any(
         }
         if !ready() {
             // S3; notified or not, S4 below says which list's notifier took the waiter.
-            waiter.park_until(deadline);
+            waiter.park_until(deadline, false);
         }
         // S4: off every list before returning (the per-thread waiter's rule).
         for (list, taken) in lists.iter().zip(taken.iter_mut()) {
