@@ -75,6 +75,7 @@
 use crate::primitive::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::primitive::sync::{Arc, Mutex, PoisonError};
 use crate::primitive::thread::{self, Thread};
+use crate::primitive::BoundedWait;
 use std::collections::VecDeque;
 use std::fmt;
 use std::task::Waker;
@@ -104,7 +105,7 @@ enum Wake {
 }
 
 /// How many times a thread waiting for a rendezvous partner yields, looking at its `notified`
-/// mark between yields, before it parks (`Waiter::park_until` with `yield_first`). Every
+/// mark between yields, before it parks (`Waiter::yield_then_park_until`). Every
 /// rendezvous hand-off has a partner waiting for it, and waking a parked one costs its waker a
 /// futex call and the sleeper a trip through the scheduler (about 18 µs per hand-off on the
 /// 2-vCPU VM of docs/benchmarks.md); a partner that answers within the yields is caught awake,
@@ -159,25 +160,30 @@ impl Waiter {
         thread::park();
     }
 
-    /// Parks the owner until a notifier takes this waiter off its list (true) or `deadline`
-    /// passes (false). With `yield_first` (a rendezvous wait), it yields up to
-    /// [`YIELDS_BEFORE_PARK`] times first: a notification that comes meanwhile is taken without
-    /// sleeping, and the notifier's `unpark` then leaves a token that makes a later `park`
-    /// return at once, a spurious wake-up like any other.
-    /// Spurious unparks (`park`'s own, or one left from an earlier wait) only loop. Under loom
-    /// the deadline passes at the first wait: loom has no wall clock (its `park_timeout` is a
-    /// yield), and the race that matters is the give-up against a notifier.
-    pub(crate) fn park_until(&self, deadline: Option<Instant>, yield_first: bool) -> bool {
-        let yields = if yield_first { YIELDS_BEFORE_PARK } else { 0 };
-        for _ in 0..yields {
+    /// [`park_until`](Self::park_until) for a rendezvous wait: yields up to
+    /// [`YIELDS_BEFORE_PARK`] times first, looking at the mark and the deadline between yields. A
+    /// notification that comes meanwhile is taken without sleeping; the notifier's `unpark` then
+    /// leaves a token that makes a later `park` return at once, a spurious wake-up like any other.
+    pub(crate) fn yield_then_park_until(&self, deadline: Option<Instant>) -> bool {
+        let mut yields = BoundedWait::new(0, YIELDS_BEFORE_PARK);
+        loop {
             if self.is_notified() {
                 return true;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return false;
             }
-            thread::yield_now();
+            if !yields.wait() {
+                return self.park_until(deadline);
+            }
         }
+    }
+
+    /// Parks the owner until a notifier takes this waiter off its list (true) or `deadline`
+    /// passes (false). Spurious unparks (`park`'s own, or one left from an earlier wait) only
+    /// loop. Under loom the deadline passes at the first wait: loom has no wall clock (its
+    /// `park_timeout` is a yield), and the race that matters is the give-up against a notifier.
+    pub(crate) fn park_until(&self, deadline: Option<Instant>) -> bool {
         loop {
             if self.is_notified() {
                 return true;
@@ -360,7 +366,7 @@ impl Waiters {
                 return true;
             }
             // Deadline passed: a notifier that took us first gave us its wake-up: use it.
-            waiter.park_until(deadline, false) || !self.unregister(waiter)
+            waiter.park_until(deadline) || !self.unregister(waiter)
         })
     }
 }
@@ -385,7 +391,7 @@ pub(crate) fn wait_any(
         }
         if !ready() {
             // S3; notified or not, S4 below says which list's notifier took the waiter.
-            waiter.park_until(deadline, false);
+            waiter.park_until(deadline);
         }
         // S4: off every list before returning (the per-thread waiter's rule).
         for (list, taken) in lists.iter().zip(taken.iter_mut()) {

@@ -233,7 +233,7 @@ impl<T> Zero<T> {
             // After the push, outside the lock: a select may take the value (module essay).
             watchers.notify_one();
             loop {
-                let timed_out = !me.park_until(deadline, true);
+                let timed_out = !me.yield_then_park_until(deadline);
                 let mut inner = self.lock();
                 let Some(index) = inner.sender_index(me) else {
                     return Ok(()); // D1: a receiver took it.
@@ -273,7 +273,7 @@ impl<T> Zero<T> {
             inner.receivers.push_back(Arc::clone(me));
             drop(inner);
             loop {
-                let timed_out = !me.park_until(deadline, true);
+                let timed_out = !me.yield_then_park_until(deadline);
                 let mut inner = self.lock();
                 if let Some(value) = inner.collect(me) {
                     return Ok(value);
