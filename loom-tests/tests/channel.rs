@@ -250,6 +250,54 @@ fn channel_unbounded_block_change_racing_receivers() {
 }
 
 #[test]
+fn channel_unbounded_block_retired_under_a_reading_receiver() {
+    // A receiver releases its slot with a plain store, and the receiver of a block's last slot
+    // recycles the block only if every slot is released; if not, the block waits on the limbo
+    // stack until a later retirement finds it released (list.rs, "Freeing a block"). Here
+    // receiver `a` takes one value while `b` takes the rest of blocks 0 and 1 (3-slot blocks
+    // under loom), retiring both, and then sends enough to take the one spare for a new block
+    // and write into it. If `b` could reuse block 0 while `a` still read from it, loom would
+    // report `b`'s write racing `a`'s read of the same cell: planting a Relaxed release store,
+    // or a retirement that skips the check, makes this model fail (a Relaxed load in the
+    // check does not: loom did not find that one).
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 100_000;
+    builder.preemption_bound = Some(2);
+    builder.check(|| {
+        let (tx, rx) = unbounded::<u32>();
+        for i in 0..6 {
+            tx.send(i).unwrap();
+        }
+        assert_eq!(rx.try_recv(), Ok(0));
+        let rx_a = rx.clone();
+        let a = thread::spawn(move || rx_a.try_recv().unwrap());
+        let rx_b = rx.clone();
+        let tx_b = tx.clone();
+        let b = thread::spawn(move || {
+            let mut got = Vec::new();
+            while got.len() < 4 {
+                match rx_b.try_recv() {
+                    Ok(v) => got.push(v),
+                    Err(_) => thread::yield_now(),
+                }
+            }
+            for i in 6..11 {
+                tx_b.send(i).unwrap();
+            }
+            got
+        });
+        let mut got = b.join().unwrap();
+        got.push(a.join().unwrap());
+        got.sort();
+        assert_eq!(got, [1, 2, 3, 4, 5]);
+        for i in 6..11 {
+            assert_eq!(rx.try_recv(), Ok(i));
+        }
+        assert!(rx.try_recv().is_err());
+    });
+}
+
+#[test]
 fn channel_unbounded_head_never_passes_a_tail_on_the_sentinel() {
     const PERMUTATIONS: usize = 20_000;
     // The send that claims a block's last slot moves the tail off the sentinel *before* it
