@@ -13,7 +13,9 @@
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use mqsync::channel::{bounded, unbounded, Receiver, RecvError, Select, Sender, TryRecvError};
+use mqsync::channel::{
+    bounded, unbounded, LoomList, Receiver, RecvError, Select, Sender, TryRecvError,
+};
 
 /// Both flavors, as small as loom needs (the list flavor has 3-slot blocks under loom).
 fn each_flavor(model: fn(Sender<u32>, Receiver<u32>)) {
@@ -221,7 +223,8 @@ fn channel_unbounded_block_change_racing_receivers() {
     // The list has 3-slot blocks under loom. Two values go through first, so the next send
     // claims a block's last slot and installs the next block while two receivers race for it
     // and a second send lands in the new block: both values are received exactly once, the
-    // walked block is kept as a spare or freed (loom reports a leak or a use after free).
+    // retired block is kept as a spare, freed or left in the limbo (loom reports a leak or a
+    // use after free).
     // The waits at the boundary spin (yield under loom): more branches than the default, and
     // one preemption to finish in CI time.
     let mut builder = loom::model::Builder::new();
@@ -253,10 +256,10 @@ fn channel_unbounded_block_change_racing_receivers() {
 fn channel_unbounded_block_retired_under_a_reading_receiver() {
     // A receiver releases its slot with a plain store, and the receiver of a block's last slot
     // recycles the block only if every slot is released; if not, the block waits on the limbo
-    // stack until a later retirement finds it released (list.rs, "Freeing a block"). Here
+    // stack until a later block change finds it released (list.rs, "Freeing a block"). Here
     // receiver `a` takes one value while `b` takes the rest of blocks 0 and 1 (3-slot blocks
-    // under loom), retiring both, and then sends enough to take the one spare for a new block
-    // and write into it. If `b` could reuse block 0 while `a` still read from it, loom would
+    // under loom; either may retire a block), and then `b` sends enough to take the one spare
+    // for a new block and write into it. If `b` could reuse block 0 while `a` still read from it, loom would
     // report `b`'s write racing `a`'s read of the same cell: planting a Relaxed release store,
     // or a retirement that skips the check, makes this model fail (a Relaxed load in the
     // check does not: loom did not find that one).
@@ -294,6 +297,74 @@ fn channel_unbounded_block_retired_under_a_reading_receiver() {
             assert_eq!(rx.try_recv(), Ok(i));
         }
         assert!(rx.try_recv().is_err());
+    });
+}
+
+#[test]
+fn list_block_is_reused_only_after_its_last_reader_released_it() {
+    // Over the bare list (`LoomList`): through the channel, its SeqCst fences would acquire
+    // what a Relaxed load saw and hide the bug this model is for. Block 0 holds 0..3 (3-slot
+    // blocks under loom). `a` takes one value of it, `b` the other two: whichever takes the last
+    // slot retires block 0, perhaps while the other still reads (then into the limbo). `b`
+    // then fills block 1; `c`, once `a` and `b` have their values, empties it, so its
+    // retirement reaps the limbo (a block another thread pushed), and sends six more, the third
+    // of which takes the one spare (block 0, if it was recycled) whose cells the rest write.
+    // `c` learns that `a` and `b` are done through a Relaxed counter, which orders nothing. A
+    // recycling that did not wait for every reader lets a write race a read of the same cell,
+    // which loom reports: planting a Relaxed release store, or a Relaxed load in the check,
+    // makes this model fail.
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 100_000;
+    builder.preemption_bound = Some(1);
+    builder.check(|| {
+        fn take(list: &LoomList, n: usize) -> Vec<u32> {
+            let mut got = Vec::new();
+            while got.len() < n {
+                match list.try_recv() {
+                    Some(v) => got.push(v),
+                    None => thread::yield_now(),
+                }
+            }
+            got
+        }
+        let list = Arc::new(LoomList::new());
+        for i in 0..3 {
+            assert!(list.try_send(i));
+        }
+        let done = Arc::new(AtomicUsize::new(0));
+        let (l, d) = (Arc::clone(&list), Arc::clone(&done));
+        let a = thread::spawn(move || {
+            let got = take(&l, 1);
+            // Relaxed: a signal that orders nothing (see above).
+            d.fetch_add(1, Ordering::Relaxed);
+            got
+        });
+        let (l, d) = (Arc::clone(&list), Arc::clone(&done));
+        let b = thread::spawn(move || {
+            let got = take(&l, 2);
+            d.fetch_add(1, Ordering::Relaxed);
+            for i in 10..13 {
+                assert!(l.try_send(i));
+            }
+            got
+        });
+        let (l, d) = (Arc::clone(&list), Arc::clone(&done));
+        let c = thread::spawn(move || {
+            while d.load(Ordering::Relaxed) < 2 {
+                thread::yield_now();
+            }
+            let got = take(&l, 3);
+            for i in 20..26 {
+                assert!(l.try_send(i));
+            }
+            got
+        });
+        let mut first = a.join().unwrap();
+        first.extend(b.join().unwrap());
+        first.sort();
+        assert_eq!(first, [0, 1, 2]);
+        assert_eq!(c.join().unwrap(), [10, 11, 12]);
+        assert_eq!(take(&list, 6), [20, 21, 22, 23, 24, 25]);
     });
 }
 

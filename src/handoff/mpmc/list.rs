@@ -24,8 +24,9 @@
 //! waits for that sender** (spin with backoff, then `yield_now`): a sender preempted between its
 //! claim and its write holds up the receiver of that slot (and, in FIFO order, everyone behind
 //! it). So `try_recv` is not lock-free there; crossbeam-channel's unbounded flavor has the same
-//! property. A receive never waits for *another receiver*: the one that retires a block which
-//! a slower receiver is still reading from leaves it on the limbo stack and returns. `close`,
+//! property. Apart from the block boundary above, a receive never waits for another receiver:
+//! in particular, retiring a block that a slower receiver is still reading from waits for
+//! nobody (the block goes on the limbo stack, see "Freeing a block"). `close`,
 //! `is_closed`, `is_empty`, `is_full`, `capacity` are wait-free; `len` is lock-free (it retries
 //! while the tail moves).
 //
@@ -93,8 +94,9 @@
 //   written:  false ──the sender that claimed it: store(true, Release)──▶ true
 //   finished: false ──the receiver that claimed it, done: store(true, Release)──▶ true
 //
-// Each flag has one writer, so both are plain stores. (The last slot's `finished` is never set:
-// its receiver is the one that retires the block.) The cell is written by
+// Each flag has one writer per lap, so both are plain stores; whoever recycles the block resets
+// both before its next lap. (The last slot's `finished` is never set: its receiver is the one
+// that retires the block.) The cell is written by
 // the slot's sender (before `written`) and moved out by the slot's receiver (after `written`),
 // each exactly once: a position is claimed by one sender and one receiver, and a block serves
 // one lap at a time (a recycled block is reset before it serves another lap; see "Freeing a
@@ -109,7 +111,9 @@
 // [1] A block is dereferenced only by threads that claimed one of its positions (the loads of
 //     `tail.block` / `head.block` before a failed CAS are never dereferenced), plus the sender
 //     that installs the next block and the receiver that moves the head past it, both of which
-//     claimed its last slot.
+//     claimed its last slot. Once the block is retired ([4]), only the thread that holds its
+//     retirement (the last slot's receiver, then whoever takes it off the limbo) and the
+//     receivers still between their claim and their release touch it.
 // [2] A claimed position in lap L always gets its value (the sender claimed before the mark and
 //     writes unconditionally) and its block (the claimer of the last slot installs the next one
 //     unconditionally), so every wait below ends when the thread waited for runs.
@@ -122,12 +126,15 @@
 //     and its release: the block goes on the `limbo` stack (a CAS push, linked through the
 //     block's `next`, which nobody else reads once the head has left the block), and the
 //     retiring receiver returns without waiting.
-// [5] Every retirement first *reaps* the limbo: if the stack is not empty, it takes the whole
-//     stack (a swap with null, so exactly one thread owns each taken block) and retires each
-//     taken block again as in [4]: recycled if all its slots are released by now, pushed back
-//     if not. So a block leaves the limbo at the first retirement after its slowest receiver
-//     is done, and the limbo holds at most about one block per receiver that was stalled
-//     mid-receive at some retirement. `Drop` frees what is left there.
+// [5] Every retirement, and every sender about to take a block for the next lap, first *reaps*
+//     the limbo: if the stack is not empty, it takes the whole stack (a swap with null, so
+//     exactly one thread owns each taken block) and retires each taken block again as in [4]:
+//     recycled if all its slots are released by now, pushed back if not. So a block leaves the
+//     limbo at some block change after its slowest receiver is done, usually the next one (a
+//     reaper preempted before it pushes a block back, or a Relaxed look that saw the stack
+//     empty, can make it a later one), and the limbo holds about one block per receiver that
+//     was stalled mid-receive at a retirement. A list that no longer changes blocks keeps its
+//     limbo until `Drop` frees it.
 // [6] Whoever recycles a block saw every `finished` store with an Acquire load (in [4] or [5]),
 //     so every receiver's last access to the block (its read of the cell, then its release)
 //     happens before the reset and the reuse. Every sender's access happens before its slot's
@@ -407,12 +414,10 @@ impl<T> List<T> {
             unsafe { (*block).next.store(top, Ordering::Relaxed) };
             // Release: pairs with the Acquire swap in `reap`, so the reaper sees the link and
             // everything this thread acquired from the block's receivers ([6]).
-            match self.limbo.compare_exchange_weak(
-                top,
-                block,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .limbo
+                .compare_exchange_weak(top, block, Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) => return,
                 Err(current) => top = current,
             }
@@ -437,8 +442,10 @@ impl<T> List<T> {
         }
     }
 
-    /// A fresh block: a spare if there is one, else a new allocation.
+    /// A fresh block: a spare if there is one (after reaping the limbo, [5]), else a new
+    /// allocation.
     fn take_block(&self) -> Box<Block<T>> {
+        self.reap();
         self.spares.take().unwrap_or_else(Block::boxed)
     }
 
@@ -501,7 +508,7 @@ impl<T> List<T> {
                         // fetch_add, not a store: it keeps MARK if `close` came meanwhile.
                         self.tail.index.fetch_add(STEP, Ordering::Release);
                         // SAFETY: our CAS succeeded, so `block` is this lap's block (module
-                        // comment) and our slot is unwritten, so it is not freed ([6]).
+                        // comment) and our slot is unwritten, so it is not recycled ([6]).
                         // Release: pairs with the Acquire load in `wait_next`.
                         unsafe { (*block).next.store(next, Ordering::Release) };
                     }
@@ -576,10 +583,11 @@ impl<T> List<T> {
             ) {
                 Ok(_) => {
                     // SAFETY: our CAS succeeded, so `block` is this lap's block (module comment),
-                    // and it is not reused before we release our slot ([6]).
+                    // and it is not recycled before we release our slot, or, if we claimed the
+                    // last slot, before we retire the block ([4], [6]).
                     let block_ref = unsafe { &*block };
                     if offset + 1 == BLOCK {
-                        // We hold the head on the sentinel: move it to the next block ([3]).
+                        // We hold the head on the sentinel: move it to the next block ([4]).
                         let next = block_ref.wait_next();
                         // Release: pairs with the Acquire `head.block` load above.
                         self.head.block.store(next, Ordering::Release);
@@ -1186,11 +1194,20 @@ mod tests {
         n
     }
 
+    /// Whether one of `list`'s spare cells holds `block`.
+    fn in_spares<T>(list: &List<T>, block: *mut Block<T>) -> bool {
+        list.spares
+            .cells
+            .iter()
+            .any(|cell| cell.load(Ordering::Relaxed) == block)
+    }
+
     #[test]
     fn a_block_retired_under_a_straggler_waits_in_limbo_then_is_reused() {
         let drops = DropCounter::new();
         let list = List::new();
         // A block whose receivers all released it goes straight to the spares.
+        let first = list.head.block.load(Ordering::Relaxed);
         for i in 0..BLOCK {
             list.try_send(drops.make(i)).unwrap();
         }
@@ -1198,8 +1215,11 @@ mod tests {
             drop(list.try_recv().unwrap());
         }
         assert_eq!(limbo_len(&list), 0);
+        assert!(in_spares(&list, first));
         // What a receiver preempted between its claim and its release leaves behind: a retired
-        // block with slot 0 unreleased (built by hand, since the window is a few instructions).
+        // block with slot 0 unreleased, built by hand (the window is a few instructions). Not
+        // quite `settle`'s contract (no slot was ever claimed), which is harmless here: the
+        // block holds no values and nobody else can reach it.
         let straggled = Box::into_raw(Block::boxed());
         // SAFETY: a fresh block nobody else can reach; `settle` takes over its retirement.
         unsafe {
@@ -1208,20 +1228,50 @@ mod tests {
             }
             list.settle(straggled);
         }
-        assert_eq!(limbo_len(&list), 1, "an unreleased slot keeps the block in limbo");
+        assert_eq!(
+            limbo_len(&list),
+            1,
+            "an unreleased slot keeps the block in limbo"
+        );
         list.reap();
-        assert_eq!(limbo_len(&list), 1, "reaped while still unreleased: pushed back");
-        // The straggler releases its slot; the next retirement (a block change) reaps the
-        // limbo and recycles the block.
+        assert_eq!(
+            limbo_len(&list),
+            1,
+            "reaped while still unreleased: pushed back"
+        );
+        assert!(!in_spares(&list, straggled));
+        // The straggler releases its slot; the next reap recycles the block as a spare.
         // SAFETY: the block is on the limbo stack, so live; a receiver's Release store.
-        unsafe { (*straggled).slots[0].finished.store(true, Ordering::Release) };
+        unsafe {
+            (*straggled).slots[0]
+                .finished
+                .store(true, Ordering::Release)
+        };
+        list.reap();
+        assert_eq!(limbo_len(&list), 0);
+        assert!(in_spares(&list, straggled), "recycled, not freed");
+        // Through the ordinary path: a released block left in the limbo is reaped by the next
+        // block change, and the values around it arrive in order.
+        let released = Box::into_raw(Block::boxed());
+        // SAFETY: as above.
+        unsafe {
+            for slot in &(&(*released).slots)[..BLOCK - 1] {
+                slot.finished.store(true, Ordering::Relaxed);
+            }
+            (*released).slots[0]
+                .finished
+                .store(false, Ordering::Relaxed);
+            list.settle(released);
+            assert_eq!(limbo_len(&list), 1);
+            (*released).slots[0].finished.store(true, Ordering::Release);
+        }
         for i in 0..BLOCK {
             list.try_send(drops.make(i)).unwrap();
         }
         for i in 0..BLOCK {
             assert_eq!(list.try_recv().unwrap().payload, i);
         }
-        assert_eq!(limbo_len(&list), 0, "the next retirement reaped it");
+        assert_eq!(limbo_len(&list), 0, "the block change reaped it");
         // A block still in limbo when the list goes is freed with it (miri reports a leak if
         // not), and every value was dropped once.
         // SAFETY: as above.
@@ -1230,5 +1280,32 @@ mod tests {
         drop(list);
         assert_eq!(drops.made(), 2 * BLOCK);
         assert_eq!(drops.dropped(), drops.made());
+    }
+}
+
+/// The bare list for loom models (`loom-tests/tests/channel.rs`), built only under
+/// `--cfg mqsync_loom`: the channel around the list issues SeqCst fences (`waiters.rs`,
+/// `seqcst_point`), and a loom fence acquires every store its thread has seen, which would
+/// hide a Relaxed load in the recycling check from a model that goes through the channel.
+#[cfg(mqsync_loom)]
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct LoomList(List<u32>);
+
+#[cfg(mqsync_loom)]
+impl LoomList {
+    /// An empty list.
+    pub fn new() -> Self {
+        LoomList(List::new())
+    }
+
+    /// [`List::try_send`]: true if sent.
+    pub fn try_send(&self, value: u32) -> bool {
+        self.0.try_send(value).is_ok()
+    }
+
+    /// [`List::try_recv`]: the value, if one was there.
+    pub fn try_recv(&self) -> Option<u32> {
+        self.0.try_recv().ok()
     }
 }
