@@ -9,8 +9,8 @@
 //! * a sender publishes its slot with a plain store (a separate `written` flag), not an RMW;
 //! * a receiver releases its slot with a plain store (a `finished` flag), not an RMW; the
 //!   receiver of a block's last slot recycles the block if every slot is released, and
-//!   otherwise leaves it on a *limbo* stack that the next retirement looks at again (crossbeam
-//!   hands the block over with an RMW on every slot's state word instead);
+//!   otherwise leaves it on a *limbo* stack that a later block change (usually the next) looks
+//!   at again (crossbeam hands the block over with an RMW on every slot's state word instead);
 //! * the positions are `u64`, so the wrap argument (below) holds on 32-bit targets too;
 //! * [`List::discard_all`] drains through the ordinary receive path, so it needs no
 //!   exclusive-access precondition.
