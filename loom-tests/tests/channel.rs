@@ -6,6 +6,10 @@
 //! (one waiter on several lists: no lost wake-up, and a wake-up it does not use is passed on),
 //! and the asynchronous waits (`recv_async`/`send_async`: a task's registration is woken).
 //!
+//! The models named `ring_…` and `list_…` run over the bare flavors (`LoomArray`, `LoomList`,
+//! built only under loom): the channel's loom-only SeqCst fences would acquire what a Relaxed
+//! load saw and hide a missing Acquire from a model that goes through the channel.
+//!
 //! Run with `.ci/loom --test channel`. Every racing operation runs in a spawned thread; the
 //! model's main thread only sets up, joins and checks (loom 0.7.3 does not explore the main
 //! thread's interleavings, see ring_buffer.rs).
@@ -14,7 +18,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use mqsync::channel::{
-    bounded, unbounded, LoomList, Receiver, RecvError, Select, Sender, TryRecvError,
+    bounded, unbounded, LoomArray, LoomList, Receiver, RecvError, Select, Sender, TryRecvError,
 };
 
 /// Both flavors, as small as loom needs (the list flavor has 3-slot blocks under loom).
@@ -297,6 +301,45 @@ fn channel_unbounded_block_retired_under_a_reading_receiver() {
             assert_eq!(rx.try_recv(), Ok(i));
         }
         assert!(rx.try_recv().is_err());
+    });
+}
+
+#[test]
+fn ring_slot_is_reused_only_after_its_receiver_moved_the_value_out() {
+    // Over the bare bounded ring (`LoomArray`, one slot): through the channel, its SeqCst
+    // fences would acquire what a Relaxed stamp load saw. The sender sends 1 then 2, so its
+    // second write reuses the slot that the receiver's first receive freed; the receiver takes
+    // both. The stamps' Release stores and Acquire loads order each cell write after the
+    // previous read and each read after its write; loom reports a cell accessed by two threads
+    // without that order: planting a Relaxed stamp load in either claim, or a Relaxed stamp
+    // store after either access, makes this model fail.
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 100_000;
+    builder.preemption_bound = Some(1);
+    builder.check(|| {
+        let ring = Arc::new(LoomArray::new(1));
+        let r = Arc::clone(&ring);
+        let sender = thread::spawn(move || {
+            for v in [1, 2] {
+                while !r.try_send(v) {
+                    thread::yield_now();
+                }
+            }
+        });
+        let r = Arc::clone(&ring);
+        let receiver = thread::spawn(move || {
+            let mut got = Vec::new();
+            while got.len() < 2 {
+                match r.try_recv() {
+                    Some(v) => got.push(v),
+                    None => thread::yield_now(),
+                }
+            }
+            got
+        });
+        sender.join().unwrap();
+        assert_eq!(receiver.join().unwrap(), [1, 2]);
+        assert_eq!(ring.try_recv(), None);
     });
 }
 

@@ -91,6 +91,9 @@ mod sink;
 mod waiters;
 mod zero;
 
+#[cfg(mqsync_loom)]
+#[doc(hidden)]
+pub use array::LoomArray;
 pub use error::{
     RecvError, RecvTimeoutError, SelectTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySelectError, TrySendError,
