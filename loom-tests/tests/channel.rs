@@ -6,8 +6,8 @@
 //! (one waiter on several lists: no lost wake-up, and a wake-up it does not use is passed on),
 //! and the asynchronous waits (`recv_async`/`send_async`: a task's registration is woken).
 //!
-//! The models named `ring_…` and `list_…` run over the bare flavors (`LoomArray`, `LoomList`,
-//! built only under loom): the channel's loom-only SeqCst fences would acquire what a Relaxed
+//! The models named `ring_…` and `list_…` run over the bare flavors (`LoomQueue`, built only
+//! under loom): the channel's loom-only SeqCst fences would acquire what a Relaxed
 //! load saw and hide a missing Acquire from a model that goes through the channel.
 //!
 //! Run with `.ci/loom --test channel`. Every racing operation runs in a spawned thread; the
@@ -18,7 +18,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use mqsync::channel::{
-    bounded, unbounded, LoomArray, LoomList, Receiver, RecvError, Select, Sender, TryRecvError,
+    bounded, unbounded, LoomQueue, Receiver, RecvError, Select, Sender, TryRecvError,
 };
 
 /// Both flavors, as small as loom needs (the list flavor has 3-slot blocks under loom).
@@ -304,9 +304,21 @@ fn channel_unbounded_block_retired_under_a_reading_receiver() {
     });
 }
 
+/// Receives `n` values from a bare flavor, yielding while it is empty.
+fn take(queue: &LoomQueue, n: usize) -> Vec<u32> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        match queue.try_recv() {
+            Some(v) => got.push(v),
+            None => thread::yield_now(),
+        }
+    }
+    got
+}
+
 #[test]
 fn ring_slot_is_reused_only_after_its_receiver_moved_the_value_out() {
-    // Over the bare bounded ring (`LoomArray`, one slot): through the channel, its SeqCst
+    // Over the bare bounded ring (`LoomQueue::bounded(1)`): through the channel, its SeqCst
     // fences would acquire what a Relaxed stamp load saw. The sender sends 1 then 2, so its
     // second write reuses the slot that the receiver's first receive freed; the receiver takes
     // both. The stamps' Release stores and Acquire loads order each cell write after the
@@ -317,7 +329,7 @@ fn ring_slot_is_reused_only_after_its_receiver_moved_the_value_out() {
     builder.max_branches = 100_000;
     builder.preemption_bound = Some(1);
     builder.check(|| {
-        let ring = Arc::new(LoomArray::new(1));
+        let ring = Arc::new(LoomQueue::bounded(1));
         let r = Arc::clone(&ring);
         let sender = thread::spawn(move || {
             for v in [1, 2] {
@@ -327,16 +339,7 @@ fn ring_slot_is_reused_only_after_its_receiver_moved_the_value_out() {
             }
         });
         let r = Arc::clone(&ring);
-        let receiver = thread::spawn(move || {
-            let mut got = Vec::new();
-            while got.len() < 2 {
-                match r.try_recv() {
-                    Some(v) => got.push(v),
-                    None => thread::yield_now(),
-                }
-            }
-            got
-        });
+        let receiver = thread::spawn(move || take(&r, 2));
         sender.join().unwrap();
         assert_eq!(receiver.join().unwrap(), [1, 2]);
         assert_eq!(ring.try_recv(), None);
@@ -345,7 +348,7 @@ fn ring_slot_is_reused_only_after_its_receiver_moved_the_value_out() {
 
 #[test]
 fn list_block_is_reused_only_after_its_last_reader_released_it() {
-    // Over the bare list (`LoomList`): through the channel, its SeqCst fences would acquire
+    // Over the bare list (`LoomQueue::unbounded()`): through the channel, its SeqCst fences would acquire
     // what a Relaxed load saw and hide the bug this model is for. Block 0 holds 0..3 (3-slot
     // blocks under loom). `a` takes one value of it, `b` the other two: whichever takes the last
     // slot retires block 0, perhaps while the other still reads (then into the limbo). `b`
@@ -360,17 +363,7 @@ fn list_block_is_reused_only_after_its_last_reader_released_it() {
     builder.max_branches = 100_000;
     builder.preemption_bound = Some(1);
     builder.check(|| {
-        fn take(list: &LoomList, n: usize) -> Vec<u32> {
-            let mut got = Vec::new();
-            while got.len() < n {
-                match list.try_recv() {
-                    Some(v) => got.push(v),
-                    None => thread::yield_now(),
-                }
-            }
-            got
-        }
-        let list = Arc::new(LoomList::new());
+        let list = Arc::new(LoomQueue::unbounded());
         for i in 0..3 {
             assert!(list.try_send(i));
         }

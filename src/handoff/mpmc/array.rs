@@ -376,35 +376,3 @@ mod tests {
         assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 7);
     }
 }
-
-/// The bare ring for loom models (`loom-tests/tests/channel.rs`), built only under
-/// `--cfg mqsync_loom`: as `LoomList` in list.rs, so that the channel's SeqCst fences cannot
-/// hide a missing Acquire from the model.
-#[cfg(mqsync_loom)]
-#[doc(hidden)]
-pub struct LoomArray(Array<u32>);
-
-#[cfg(mqsync_loom)]
-impl std::fmt::Debug for LoomArray {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoomArray").finish_non_exhaustive()
-    }
-}
-
-#[cfg(mqsync_loom)]
-impl LoomArray {
-    /// A ring of `cap` slots.
-    pub fn new(cap: usize) -> Self {
-        LoomArray(Array::with_capacity(cap))
-    }
-
-    /// [`Array::try_send`]: true if sent.
-    pub fn try_send(&self, value: u32) -> bool {
-        self.0.try_send(value).is_ok()
-    }
-
-    /// [`Array::try_recv`]: the value, if one was there.
-    pub fn try_recv(&self) -> Option<u32> {
-        self.0.try_recv().ok()
-    }
-}

@@ -254,3 +254,41 @@ impl Pace {
         true
     }
 }
+
+/// A channel's queue without the channel, for loom models (`loom-tests/tests/channel.rs`), built
+/// only under `--cfg mqsync_loom`: the channel's loom-only SeqCst fences (`waiters.rs`,
+/// `seqcst_point`) acquire every store their thread has seen, Relaxed loads included, which
+/// would hide a missing Acquire in a flavor from a model that goes through the channel.
+#[cfg(mqsync_loom)]
+#[doc(hidden)]
+pub struct LoomQueue(Flavor<u32>);
+
+#[cfg(mqsync_loom)]
+impl LoomQueue {
+    /// The bounded flavor's ring of `cap` slots.
+    pub fn bounded(cap: usize) -> Self {
+        LoomQueue(Flavor::Array(Array::with_capacity(cap)))
+    }
+
+    /// The unbounded flavor's list.
+    pub fn unbounded() -> Self {
+        LoomQueue(Flavor::List(List::new()))
+    }
+
+    /// The flavor's `try_send`: true if sent.
+    pub fn try_send(&self, value: u32) -> bool {
+        dispatch!(&self.0, q => q.try_send(value)).is_ok()
+    }
+
+    /// The flavor's `try_recv`: the value, if one was there.
+    pub fn try_recv(&self) -> Option<u32> {
+        dispatch!(&self.0, q => q.try_recv()).ok()
+    }
+}
+
+#[cfg(mqsync_loom)]
+impl std::fmt::Debug for LoomQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoomQueue").finish_non_exhaustive()
+    }
+}

@@ -1282,30 +1282,3 @@ mod tests {
         assert_eq!(drops.dropped(), drops.made());
     }
 }
-
-/// The bare list for loom models (`loom-tests/tests/channel.rs`), built only under
-/// `--cfg mqsync_loom`: the channel around the list issues SeqCst fences (`waiters.rs`,
-/// `seqcst_point`), and a loom fence acquires every store its thread has seen, which would
-/// hide a Relaxed load in the recycling check from a model that goes through the channel.
-#[cfg(mqsync_loom)]
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct LoomList(List<u32>);
-
-#[cfg(mqsync_loom)]
-impl LoomList {
-    /// An empty list.
-    pub fn new() -> Self {
-        LoomList(List::new())
-    }
-
-    /// [`List::try_send`]: true if sent.
-    pub fn try_send(&self, value: u32) -> bool {
-        self.0.try_send(value).is_ok()
-    }
-
-    /// [`List::try_recv`]: the value, if one was there.
-    pub fn try_recv(&self) -> Option<u32> {
-        self.0.try_recv().ok()
-    }
-}

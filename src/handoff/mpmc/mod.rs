@@ -93,14 +93,11 @@ mod zero;
 
 #[cfg(mqsync_loom)]
 #[doc(hidden)]
-pub use array::LoomArray;
+pub use chan::LoomQueue;
 pub use error::{
     RecvError, RecvTimeoutError, SelectTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySelectError, TrySendError,
 };
-#[cfg(mqsync_loom)]
-#[doc(hidden)]
-pub use list::LoomList;
 pub use receiver::{IntoIter, Iter, Receiver, RecvFuture, RecvManyFuture, TryIter};
 pub use select::Select;
 pub use sender::{SendFuture, Sender};
