@@ -324,15 +324,35 @@ std::thread_local! {
 /// for this call only.
 #[cfg(not(mqsync_loom))]
 #[inline]
-pub(crate) fn with<R>(own: &Own, f: impl FnOnce(&Local) -> R) -> R {
+pub(crate) fn with<R, F: FnOnce(&Local) -> R>(own: &Own, f: F) -> R {
     let mut f = Some(f);
-    let mut call = |local: &Local| match f.take() {
-        Some(f) => f(local),
-        None => unreachable!("called once"),
-    };
-    match LOCAL.try_with(|local| call(local)) {
-        Ok(result) => result,
-        Err(_) => call(&Local::new(registry(own))),
+    // `f` runs at one call site on the common path, so the compiler inlines it there; the rare
+    // path (no `Local` any more) calls it from a cold function of its own. (With two call sites
+    // in one function, `f` stayed out of line: one more call per push or pop, measured in
+    // docs/benchmarks.md.)
+    match LOCAL.try_with(|local| f.take().map(|f| f(local))) {
+        Ok(Some(result)) => result,
+        _ => without_local(own, f),
+    }
+}
+
+/// How many calls took `without_local` (tests check that the path runs).
+#[cfg(all(test, not(mqsync_loom)))]
+pub(crate) static WITHOUT_LOCAL: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// `with` for a thread whose `Local` is gone (or, never, whose `f` already ran): a record for
+/// this call only.
+#[cfg(not(mqsync_loom))]
+#[cold]
+#[inline(never)]
+fn without_local<R, F: FnOnce(&Local) -> R>(own: &Own, f: Option<F>) -> R {
+    // Relaxed: a count for tests; nothing is published through it.
+    #[cfg(test)]
+    WITHOUT_LOCAL.fetch_add(1, Ordering::Relaxed);
+    match f {
+        Some(f) => f(&Local::new(registry(own))),
+        None => unreachable!("`f` ran, so `try_with` returned its result"),
     }
 }
 

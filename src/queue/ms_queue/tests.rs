@@ -248,3 +248,40 @@ fn a_run_that_cannot_be_given_back_is_poisoned() {
     assert_eq!(q.pop(), Some("theirs"), "poisoned slots are skipped");
     assert_eq!(q.pop(), None);
 }
+
+/// A queue used by a thread-local destructor that runs after this thread's hazard record
+/// (`hazard::LOCAL`) was destroyed: the operations take the record-per-call path and still
+/// work. On Linux, thread-local destructors run in the reverse order of their registration, so
+/// a guard registered before the thread's first queue operation is dropped after `LOCAL`.
+#[test]
+fn a_thread_local_destructor_can_still_use_a_queue() {
+    struct Guard(Option<Arc<MsQueue<usize>>>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if let Some(q) = self.0.take() {
+                q.push(2);
+                assert_eq!(q.pop(), Some(1));
+                q.push(3);
+            }
+        }
+    }
+    thread_local! {
+        static GUARD: std::cell::RefCell<Guard> = const { std::cell::RefCell::new(Guard(None)) };
+    }
+    let q = Arc::new(MsQueue::new());
+    let before = crate::queue::hazard::WITHOUT_LOCAL.load(StdOrdering::Relaxed);
+    let q2 = q.clone();
+    thread::spawn(move || {
+        // Registered first, so (on Linux) destroyed last.
+        GUARD.with(|g| g.borrow_mut().0 = Some(q2.clone()));
+        q2.push(1); // registers this thread's `LOCAL`
+    })
+    .join()
+    .expect("the destructor's operations do not panic");
+    assert_eq!(q.pop(), Some(2));
+    assert_eq!(q.pop(), Some(3));
+    assert_eq!(q.pop(), None);
+    if cfg!(target_os = "linux") {
+        assert!(crate::queue::hazard::WITHOUT_LOCAL.load(StdOrdering::Relaxed) > before);
+    }
+}
