@@ -91,23 +91,21 @@ impl<T> Chan<T> {
             return zero.send_until(value, deadline, &self.recv_waiters);
         }
         let mut pace = Pace::new();
+        // Once time is up, one last try, then time out. The last try goes through the same
+        // call of `try_send` as the others: with a second call site the compiler kept
+        // `try_send` out of line, one call more per send (docs/benchmarks.md).
+        let mut last_try = false;
         loop {
             match self.try_send(value) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Disconnected(v)) => {
                     return Err(SendTimeoutError::Disconnected(v))
                 }
+                Err(TrySendError::Full(v)) if last_try => return Err(SendTimeoutError::Timeout(v)),
                 Err(TrySendError::Full(v)) => value = v,
             }
             let ready = || !self.is_full() || self.is_closed();
-            if !pace.wait(&self.send_waiters, ready, deadline) {
-                // Time is up: one last try, then time out.
-                return match self.try_send(value) {
-                    Ok(()) => Ok(()),
-                    Err(TrySendError::Disconnected(v)) => Err(SendTimeoutError::Disconnected(v)),
-                    Err(TrySendError::Full(v)) => Err(SendTimeoutError::Timeout(v)),
-                };
-            }
+            last_try = !pace.wait(&self.send_waiters, ready, deadline);
         }
     }
 
@@ -117,21 +115,17 @@ impl<T> Chan<T> {
             return zero.recv_until(deadline);
         }
         let mut pace = Pace::new();
+        // As in `send_until`: the last try after the deadline shares the one call site.
+        let mut last_try = false;
         loop {
             match self.try_recv() {
                 Ok(value) => return Ok(value),
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) if last_try => return Err(RecvTimeoutError::Timeout),
                 Err(TryRecvError::Empty) => {}
             }
             let ready = || !self.is_empty() || self.is_closed();
-            if !pace.wait(&self.recv_waiters, ready, deadline) {
-                // Time is up: one last try, then time out.
-                return match self.try_recv() {
-                    Ok(value) => Ok(value),
-                    Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
-                    Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
-                };
-            }
+            last_try = !pace.wait(&self.recv_waiters, ready, deadline);
         }
     }
 
