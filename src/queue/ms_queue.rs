@@ -220,6 +220,9 @@ impl<T> MsQueue<T> {
         hazard::with(&self.hazards, |local| self.push_batch_in(local, items));
     }
 
+    // Out of line: a batch pays one call for many elements, and inlined into `hazard::with`
+    // this loop measured slower (docs/benchmarks.md).
+    #[inline(never)]
     fn push_batch_in(&self, local: &Local, items: Vec<T>) {
         let len = Segment::<T>::LEN;
         let slot = self.slot(Side::Tail);
@@ -386,6 +389,9 @@ impl<T> MsQueue<T> {
         hazard::with(&self.hazards, |local| self.pop_many_in(local, out, limit))
     }
 
+    // Out of line: a batch pays one call for many elements, and inlined into `hazard::with`
+    // this loop measured slower (docs/benchmarks.md).
+    #[inline(never)]
     fn pop_many_in(&self, local: &Local, out: &mut Vec<T>, limit: usize) -> usize {
         let len = Segment::<T>::LEN;
         let slot = self.slot(Side::Head);
