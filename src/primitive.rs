@@ -385,6 +385,16 @@ impl Backoff {
         }
     }
 
+    /// Two steps of [`spin`](Self::spin) at once (under loom: one yield): for a claimer that
+    /// lost its CAS to another claimer of the same end, where a longer pause lets the winner
+    /// finish and the other side of the queue run (docs/benchmarks.md, the unbounded list).
+    #[inline]
+    pub(crate) fn spin_twice(&mut self) {
+        self.spin();
+        #[cfg(not(mqsync_loom))]
+        self.spin();
+    }
+
     /// Backs off in a loop that waits for another thread (spins, then yields).
     #[inline]
     pub(crate) fn snooze(&mut self) {
