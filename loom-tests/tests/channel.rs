@@ -348,13 +348,14 @@ fn ring_slot_is_reused_only_after_its_receiver_moved_the_value_out() {
 
 #[test]
 fn list_block_is_reused_only_after_its_last_reader_released_it() {
-    // Over the bare list (`LoomQueue::unbounded()`): through the channel, its SeqCst fences would acquire
-    // what a Relaxed load saw and hide the bug this model is for. Block 0 holds 0..3 (3-slot
-    // blocks under loom). `a` takes one value of it, `b` the other two: whichever takes the last
-    // slot retires block 0, perhaps while the other still reads (then into the limbo). `b`
-    // then fills block 1; `c`, once `a` and `b` have their values, empties it, so its
-    // retirement reaps the limbo (a block another thread pushed), and sends six more, the third
-    // of which takes the one spare (block 0, if it was recycled) whose cells the rest write.
+    // Over the bare list (`LoomQueue::unbounded()`): through the channel, its SeqCst fences
+    // would acquire what a Relaxed load saw and hide the bug this model is for. Block 0 holds
+    // 0..3 (3-slot blocks under loom). `a` takes one value of it, `b` the other two: whichever
+    // takes the last slot retires block 0, perhaps while the other still reads (then into the
+    // limbo). `b` then fills block 1; `c`, once `a` and `b` have their values, empties it, so
+    // its retirement reaps the limbo (a block another thread pushed), and sends six more, the
+    // third of which takes the one spare (block 0, if it was recycled) whose cells the rest
+    // write.
     // `c` learns that `a` and `b` are done through a Relaxed counter, which orders nothing. A
     // recycling that did not wait for every reader lets a write race a read of the same cell,
     // which loom reports: planting a Relaxed release store, or a Relaxed load in the check,
