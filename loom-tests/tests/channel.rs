@@ -347,6 +347,43 @@ fn ring_slot_is_reused_only_after_its_receiver_moved_the_value_out() {
 }
 
 #[test]
+fn ring_guessed_claims_that_went_stale_fall_back() {
+    // Over the bare bounded ring: the two senders share one hint (so does the receiver side,
+    // with the main thread's receives), so a sender's guess goes stale whenever the other
+    // sender or a lap of the ring got there first (array.rs [6]). A claim from a stale guess
+    // must fail and fall back, never write a slot another claim owns or one still holding an
+    // unread value: every value arrives once. Skipping the guessed claim's stamp check, or
+    // planting a Relaxed stamp load in it, makes this model or the one above fail.
+    // One preemption: with two the model runs for more than ten minutes.
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 100_000;
+    builder.preemption_bound = Some(1);
+    builder.check(|| {
+        let ring = Arc::new(LoomQueue::bounded(1));
+        let senders: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|v| {
+                let r = Arc::clone(&ring);
+                thread::spawn(move || {
+                    while !r.try_send(v) {
+                        thread::yield_now();
+                    }
+                })
+            })
+            .collect();
+        let r = Arc::clone(&ring);
+        let receiver = thread::spawn(move || take(&r, 2));
+        for sender in senders {
+            sender.join().unwrap();
+        }
+        let mut got = receiver.join().unwrap();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        assert_eq!(ring.try_recv(), None);
+    });
+}
+
+#[test]
 fn list_block_is_reused_only_after_its_last_reader_released_it() {
     // Over the bare list (`LoomQueue::unbounded()`): through the channel, its SeqCst fences
     // would acquire what a Relaxed load saw and hide the bug this model is for. Block 0 holds

@@ -30,6 +30,17 @@
 // [5] close: `fetch_or(MARK)`. Every claim that succeeded before it is a value that [4] waits
 //     for; every claim after it fails ([1]), so no value is accepted after the close. This is
 //     what makes the close lossless without any per-send bookkeeping.
+// [6] guessed claims: a sender or receiver may claim the position its handle expects next (its
+//     `Hint`: one past its own last claim) without loading `tail` / `head` first. It loads the
+//     guessed slot's stamp, and if that says FREE(p) (WRITTEN(p) for a receiver), CASes p →
+//     next(p). A stamp read *before* the CAS is as good as one read just before it: positions
+//     only grow, so a CAS from p succeeds only while nobody has claimed p, and only p's
+//     claimant moves a slot on from FREE(p) (from WRITTEN(p)). So a successful guessed claim
+//     is exactly [1] ([2]); a failed guess (another thread moved on, or the stamp says
+//     otherwise) falls back to [1] ([2]), and MARK makes the guessed CAS fail like any other
+//     claim after a close. The guess never decides Full, Empty or Disconnected. Why guess: on
+//     one thread the claim then waits on no load of a word the previous claim's RMW wrote,
+//     only on the handle's own plain store (docs/benchmarks.md).
 //
 // Orderings. The stamps carry the data: WRITTEN's Release store pairs with the receiver's
 // Acquire stamp load, FREE's Release store with the sender's Acquire stamp load. The claim CASes
@@ -50,6 +61,54 @@ use std::mem::MaybeUninit;
 
 /// Bit of `tail`: the channel is closed; no claim succeeds any more.
 const MARK: u64 = 1 << 63;
+
+/// Where a handle expects its next claim ([6]): one past its own last claim, or 0. It holds
+/// positions only (`lap + index` with `index < cap`, never MARK), so its slot is always in the
+/// ring. Only a guess, so plain atomics even under loom (no ordering is asked of them; a stale
+/// or shared value is fine).
+///
+/// A wrong guess costs a load of a slot that another thread is likely using, so after one the
+/// handle claims the plain way for its next `SKIP` operations: a handle whose guesses keep
+/// failing (several handles taking turns on one thread, as async tasks do) pays for one guess
+/// in `SKIP + 1`.
+#[derive(Debug, Default)]
+pub(crate) struct Hint {
+    pos: std::sync::atomic::AtomicU64,
+    skip: std::sync::atomic::AtomicU32,
+}
+
+impl Hint {
+    /// Plain claims after a wrong guess.
+    const SKIP: u32 = 16;
+
+    /// The position to try, unless the last guesses went wrong.
+    #[inline]
+    fn guess(&self) -> Option<u64> {
+        // Relaxed (both): a guess; the stamp load and the claim CAS decide.
+        let skip = self.skip.load(std::sync::atomic::Ordering::Relaxed);
+        if skip == 0 {
+            Some(self.pos.load(std::sync::atomic::Ordering::Relaxed))
+        } else {
+            self.skip
+                .store(skip - 1, std::sync::atomic::Ordering::Relaxed);
+            None
+        }
+    }
+
+    /// The guess was wrong.
+    #[cold]
+    fn missed(&self) {
+        // Relaxed: as in `guess`.
+        self.skip
+            .store(Self::SKIP, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn set(&self, pos: u64) {
+        // Relaxed: as in `guess`.
+        self.pos.store(pos, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// One slot: a stamp (FREE(p) = p, WRITTEN(p) = p + 1; see the protocol) and a value that is
 /// initialized exactly while the stamp is WRITTEN.
@@ -119,7 +178,35 @@ impl<T> Array<T> {
     /// Sends `value` unless the ring is full or closed. Never waits for another thread except
     /// to let a receiver that claimed the slot finish moving its value out ([3]).
     #[inline]
-    pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+    pub(crate) fn try_send(&self, value: T, hint: Option<&Hint>) -> Result<(), TrySendError<T>> {
+        // [6]: the position this handle expects; `hint` only ever holds positions (never MARK).
+        if let Some((hint, guess)) = hint.and_then(|hint| Some((hint, hint.guess()?))) {
+            let slot = self.slot(guess);
+            let next = self.next(guess);
+            // Acquire: as the stamp load below.
+            if slot.stamp.load(Ordering::Acquire) == guess
+                // SeqCst: as the claim below; fails if another sender took `guess`, or on MARK.
+                && self
+                    .tail
+                    .compare_exchange(guess, next, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // SAFETY: our CAS took `guess` while its slot was FREE(guess) ([6]).
+                slot.value.with_mut(|p| unsafe { (*p).write(value) });
+                // Release: pairs with the Acquire stamp load in `try_recv`.
+                slot.stamp.store(guess + 1, Ordering::Release);
+                hint.set(next);
+                return Ok(());
+            }
+            hint.missed();
+        }
+        self.try_send_claim(value, hint)
+    }
+
+    /// `try_send` after a wrong guess: the claim of [1], from a fresh load of `tail`. Out of
+    /// line, so that the guessed claim stays small enough to inline into its callers.
+    #[inline]
+    fn try_send_claim(&self, value: T, hint: Option<&Hint>) -> Result<(), TrySendError<T>> {
         let mut backoff = Backoff::new();
         // Relaxed: a stale tail only makes the stamp comparison or the CAS fail; the stamps
         // carry the data.
@@ -147,6 +234,9 @@ impl<T> Array<T> {
                         slot.value.with_mut(|p| unsafe { (*p).write(value) });
                         // Release: pairs with the Acquire stamp load in `try_recv`.
                         slot.stamp.store(tail + 1, Ordering::Release);
+                        if let Some(hint) = hint {
+                            hint.set(self.next(tail));
+                        }
                         return Ok(());
                     }
                     Err(now) => {
@@ -174,7 +264,37 @@ impl<T> Array<T> {
     /// and everything claimed before the close has been received. Waits for a sender that has
     /// claimed the head slot and not yet written it ([4]).
     #[inline]
-    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+    pub(crate) fn try_recv(&self, hint: Option<&Hint>) -> Result<T, TryRecvError> {
+        // [6], as in `try_send`.
+        if let Some((hint, guess)) = hint.and_then(|hint| Some((hint, hint.guess()?))) {
+            let slot = self.slot(guess);
+            let next = self.next(guess);
+            let lap = self.one_lap;
+            // Acquire: as the stamp load below.
+            if slot.stamp.load(Ordering::Acquire) == guess + 1
+                // SeqCst: as the claim below; fails if another receiver took `guess`.
+                && self
+                    .head
+                    .compare_exchange(guess, next, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // SAFETY: our CAS took `guess` while its slot was WRITTEN(guess) ([6]): the
+                // value is ours alone. `with_mut`: moving out is a write for loom.
+                let value = slot.value.with_mut(|p| unsafe { (*p).assume_init_read() });
+                // Release: pairs with the Acquire stamp load in `try_send`.
+                slot.stamp.store(guess + lap, Ordering::Release);
+                hint.set(next);
+                return Ok(value);
+            }
+            hint.missed();
+        }
+        self.try_recv_claim(hint)
+    }
+
+    /// `try_recv` after a wrong guess: the claim of [2], from a fresh load of `head`. Out of
+    /// line, as `try_send_claim`.
+    #[inline]
+    fn try_recv_claim(&self, hint: Option<&Hint>) -> Result<T, TryRecvError> {
         let mut backoff = Backoff::new();
         // Relaxed: as in `try_send`.
         let mut head = self.head.load(Ordering::Relaxed);
@@ -197,6 +317,9 @@ impl<T> Array<T> {
                         let value = slot.value.with_mut(|p| unsafe { (*p).assume_init_read() });
                         // Release: pairs with the Acquire stamp load in `try_send`.
                         slot.stamp.store(head + self.one_lap, Ordering::Release);
+                        if let Some(hint) = hint {
+                            hint.set(self.next(head));
+                        }
                         return Ok(value);
                     }
                     Err(now) => {
@@ -286,7 +409,7 @@ impl<T> Array<T> {
     /// receiver left, so every claim it meets was made before the close and will be written.
     pub(crate) fn discard_all(&self) {
         debug_assert!(self.is_closed(), "discard_all before close");
-        while self.try_recv().is_ok() {}
+        while self.try_recv(None).is_ok() {}
     }
 }
 
@@ -313,35 +436,40 @@ mod tests {
 
     #[test]
     fn fifo_full_empty_and_close() {
+        let (tx, rx) = (Hint::default(), Hint::default());
         let ring = Array::with_capacity(3);
-        assert_eq!(ring.try_recv(), Err(TryRecvError::Empty));
+        assert_eq!(ring.try_recv(Some(&rx)), Err(TryRecvError::Empty));
         for i in 0..3 {
-            ring.try_send(i).unwrap();
+            ring.try_send(i, Some(&tx)).unwrap();
         }
         assert!(ring.is_full());
-        assert_eq!(ring.try_send(9), Err(TrySendError::Full(9)));
+        assert_eq!(ring.try_send(9, Some(&tx)), Err(TrySendError::Full(9)));
         assert_eq!(ring.len(), 3);
-        assert_eq!(ring.try_recv(), Ok(0));
-        ring.try_send(3).unwrap();
+        assert_eq!(ring.try_recv(Some(&rx)), Ok(0));
+        ring.try_send(3, Some(&tx)).unwrap();
         assert!(ring.close());
         assert!(!ring.close());
-        assert_eq!(ring.try_send(4), Err(TrySendError::Disconnected(4)));
+        assert_eq!(
+            ring.try_send(4, Some(&tx)),
+            Err(TrySendError::Disconnected(4))
+        );
         assert_eq!(ring.len(), 3);
         for i in 1..4 {
-            assert_eq!(ring.try_recv(), Ok(i));
+            assert_eq!(ring.try_recv(Some(&rx)), Ok(i));
         }
-        assert_eq!(ring.try_recv(), Err(TryRecvError::Disconnected));
+        assert_eq!(ring.try_recv(Some(&rx)), Err(TryRecvError::Disconnected));
         assert!(ring.is_empty());
     }
 
     #[test]
     fn capacity_one_wraps_many_laps() {
+        let (tx, rx) = (Hint::default(), Hint::default());
         let ring = Array::with_capacity(1);
         for i in 0..1000 {
-            ring.try_send(i).unwrap();
-            assert_eq!(ring.try_send(i), Err(TrySendError::Full(i)));
+            ring.try_send(i, Some(&tx)).unwrap();
+            assert_eq!(ring.try_send(i, Some(&tx)), Err(TrySendError::Full(i)));
             assert_eq!(ring.len(), 1);
-            assert_eq!(ring.try_recv(), Ok(i));
+            assert_eq!(ring.try_recv(Some(&rx)), Ok(i));
             assert_eq!(ring.len(), 0);
         }
     }
@@ -357,22 +485,65 @@ mod tests {
             }
         }
         let drops = Arc::new(Count::new(0));
+        let (tx, rx) = (Hint::default(), Hint::default());
         let ring = Array::with_capacity(4);
         for _ in 0..3 {
-            assert!(ring.try_send(Counted(drops.clone())).is_ok());
+            assert!(ring.try_send(Counted(drops.clone()), Some(&tx)).is_ok());
         }
-        drop(ring.try_recv());
+        drop(ring.try_recv(Some(&rx)));
         drop(ring);
         assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 3);
 
+        let tx = Hint::default();
         let ring = Array::with_capacity(4);
         for _ in 0..4 {
-            assert!(ring.try_send(Counted(drops.clone())).is_ok());
+            assert!(ring.try_send(Counted(drops.clone()), Some(&tx)).is_ok());
         }
         ring.close();
         ring.discard_all();
         assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 7);
         drop(ring);
         assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 7);
+    }
+
+    #[test]
+    fn stale_shared_and_wrong_guesses_fall_back_to_the_plain_claim() {
+        let ring = Array::with_capacity(4);
+        let (a, b, r) = (Hint::default(), Hint::default(), Hint::default());
+        // Two senders: each one's guess goes stale when the other sends ([6]).
+        for round in 0..50u64 {
+            ring.try_send(round * 2, Some(&a)).unwrap();
+            ring.try_send(round * 2 + 1, Some(&b)).unwrap();
+            assert_eq!(ring.try_recv(Some(&r)), Ok(round * 2));
+            assert_eq!(ring.try_recv(Some(&r)), Ok(round * 2 + 1));
+        }
+        // One hint shared by sending and receiving: every guess of the wrong side is wrong.
+        let both = Hint::default();
+        for i in 0..20u64 {
+            ring.try_send(i, Some(&both)).unwrap();
+            assert_eq!(ring.try_recv(Some(&both)), Ok(i));
+        }
+        // Guesses (all positions, as a hint always holds) that point at a slot already used in
+        // this lap, at one of an earlier lap, or far ahead.
+        ring.try_send(7, Some(&a)).unwrap();
+        for wrong in [0, 1, 10, (1 << 20) + 3] {
+            let hint = Hint::default();
+            hint.set(wrong);
+            assert_eq!(ring.len(), 1);
+            ring.try_send(8, Some(&hint)).unwrap();
+            assert_eq!(ring.try_recv(Some(&hint)), Ok(7));
+            // 8 stays queued; put 7 back in front for the next round.
+            assert_eq!(ring.try_recv(Some(&r)), Ok(8));
+            ring.try_send(7, Some(&a)).unwrap();
+        }
+        // After a close, a correct guess fails like any claim, and the guess never says Empty
+        // while a value is there.
+        assert!(ring.close());
+        assert_eq!(
+            ring.try_send(9, Some(&a)),
+            Err(TrySendError::Disconnected(9))
+        );
+        assert_eq!(ring.try_recv(Some(&r)), Ok(7));
+        assert_eq!(ring.try_recv(Some(&r)), Err(TryRecvError::Disconnected));
     }
 }

@@ -1,7 +1,7 @@
 //! The state both ends of a channel share: the queue flavor, the handle counts and the two
 //! sleeper lists, and the waiting operations built from them.
 
-use super::array::Array;
+use super::array::{Array, Hint};
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use super::list::List;
 use super::waiters::Waiters;
@@ -58,9 +58,17 @@ impl<T> Chan<T> {
         }
     }
 
-    #[inline]
-    pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        dispatch!(&self.flavor, q => q.try_send(value))?;
+    /// `hint`: the sending handle's guess of its next position (array.rs [6]; other flavors
+    /// ignore it). `None` claims the plain way: async tasks pass none, since tasks taking turns
+    /// on a worker thread keep each other's guesses stale (measured slower with them,
+    /// docs/benchmarks.md).
+    #[inline(always)]
+    pub(crate) fn try_send(&self, value: T, hint: Option<&Hint>) -> Result<(), TrySendError<T>> {
+        match &self.flavor {
+            Flavor::Array(q) => q.try_send(value, hint),
+            Flavor::List(q) => q.try_send(value),
+            Flavor::Zero(q) => q.try_send(value),
+        }?;
         // A rendezvous `try_send` succeeds only by handing the value to a blocked receiver:
         // nothing is left for a select watching `recv_waiters` (zero.rs notifies those only
         // when a sender is about to wait).
@@ -71,9 +79,14 @@ impl<T> Chan<T> {
         Ok(())
     }
 
-    #[inline]
-    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
-        let value = dispatch!(&self.flavor, q => q.try_recv())?;
+    /// `hint`: as in `try_send`, the receiving handle's.
+    #[inline(always)]
+    pub(crate) fn try_recv(&self, hint: Option<&Hint>) -> Result<T, TryRecvError> {
+        let value = match &self.flavor {
+            Flavor::Array(q) => q.try_recv(hint),
+            Flavor::List(q) => q.try_recv(),
+            Flavor::Zero(q) => q.try_recv(),
+        }?;
         if let Flavor::Array(_) = self.flavor {
             // After the claim (a SeqCst RMW): N1 of waiters.rs. Unbounded senders never sleep.
             self.send_waiters.notify_one();
@@ -86,6 +99,7 @@ impl<T> Chan<T> {
         &self,
         mut value: T,
         deadline: Option<Instant>,
+        hint: &Hint,
     ) -> Result<(), SendTimeoutError<T>> {
         if let Flavor::Zero(zero) = &self.flavor {
             return zero.send_until(value, deadline, &self.recv_waiters);
@@ -96,7 +110,7 @@ impl<T> Chan<T> {
         // `try_send` out of line, one call more per send (docs/benchmarks.md).
         let mut last_try = false;
         loop {
-            match self.try_send(value) {
+            match self.try_send(value, Some(hint)) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Disconnected(v)) => {
                     return Err(SendTimeoutError::Disconnected(v))
@@ -110,7 +124,11 @@ impl<T> Chan<T> {
     }
 
     /// Receives, waiting while the channel is empty, until `deadline` (`None`: for ever).
-    pub(crate) fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+    pub(crate) fn recv_until(
+        &self,
+        deadline: Option<Instant>,
+        hint: &Hint,
+    ) -> Result<T, RecvTimeoutError> {
         if let Flavor::Zero(zero) = &self.flavor {
             return zero.recv_until(deadline);
         }
@@ -118,7 +136,7 @@ impl<T> Chan<T> {
         // As in `send_until`: the last try after the deadline shares the one call site.
         let mut last_try = false;
         loop {
-            match self.try_recv() {
+            match self.try_recv(Some(hint)) {
                 Ok(value) => return Ok(value),
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) if last_try => return Err(RecvTimeoutError::Timeout),
@@ -253,30 +271,47 @@ impl Pace {
 /// only under `--cfg mqsync_loom`: the channel's loom-only SeqCst fences (`waiters.rs`,
 /// `seqcst_point`) acquire every store their thread has seen, Relaxed loads included, which
 /// would hide a missing Acquire in a flavor from a model that goes through the channel.
+///
+/// Sends and receives guess their positions (array.rs [6]) from one hint per side, shared by
+/// the model's threads, so a model's guesses go stale whenever another thread claims first.
 #[cfg(mqsync_loom)]
 #[doc(hidden)]
-pub struct LoomQueue(Flavor<u32>);
+pub struct LoomQueue(Flavor<u32>, Hint, Hint);
 
 #[cfg(mqsync_loom)]
 impl LoomQueue {
     /// The bounded flavor's ring of `cap` slots.
     pub fn bounded(cap: usize) -> Self {
-        LoomQueue(Flavor::Array(Array::with_capacity(cap)))
+        LoomQueue(
+            Flavor::Array(Array::with_capacity(cap)),
+            Hint::default(),
+            Hint::default(),
+        )
     }
 
     /// The unbounded flavor's list.
     pub fn unbounded() -> Self {
-        LoomQueue(Flavor::List(List::new()))
+        LoomQueue(Flavor::List(List::new()), Hint::default(), Hint::default())
     }
 
     /// The flavor's `try_send`: true if sent.
     pub fn try_send(&self, value: u32) -> bool {
-        dispatch!(&self.0, q => q.try_send(value)).is_ok()
+        match &self.0 {
+            Flavor::Array(q) => q.try_send(value, Some(&self.1)),
+            Flavor::List(q) => q.try_send(value),
+            Flavor::Zero(q) => q.try_send(value),
+        }
+        .is_ok()
     }
 
     /// The flavor's `try_recv`: the value, if one was there.
     pub fn try_recv(&self) -> Option<u32> {
-        dispatch!(&self.0, q => q.try_recv()).ok()
+        match &self.0 {
+            Flavor::Array(q) => q.try_recv(Some(&self.2)),
+            Flavor::List(q) => q.try_recv(),
+            Flavor::Zero(q) => q.try_recv(),
+        }
+        .ok()
     }
 }
 

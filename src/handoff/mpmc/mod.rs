@@ -163,6 +163,7 @@ fn pair<T>(flavor: Flavor<T>) -> (Sender<T>, Receiver<T>) {
     (
         Sender {
             chan: Arc::clone(&chan),
+            hint: array::Hint::default(),
         },
         Receiver::new(chan),
     )

@@ -1,5 +1,6 @@
 //! The receiving half of a channel, its iterators, its future and its `Stream`.
 
+use super::array::Hint;
 use super::chan::Chan;
 use super::error::{RecvError, RecvTimeoutError, TryRecvError};
 use super::registration::Registration;
@@ -40,6 +41,8 @@ use std::time::{Duration, Instant};
 /// ```
 pub struct Receiver<T> {
     pub(super) chan: Arc<Chan<T>>,
+    /// Where this handle's next receive is likely to claim (bounded channels, array.rs [6]).
+    pub(super) hint: Hint,
     /// The `Stream` impl's wait across polls.
     stream: Registration,
     /// The same on a rendezvous channel (`bounded(0)`), which has its own lists.
@@ -52,6 +55,7 @@ impl<T> Receiver<T> {
     pub(super) fn new(chan: Arc<Chan<T>>) -> Self {
         Receiver {
             chan,
+            hint: Hint::default(),
             stream: Registration::default(),
             stream_rendezvous: Ticket::default(),
             terminated: false,
@@ -70,7 +74,9 @@ impl<T> Receiver<T> {
     /// assert!(rx.recv().is_err()); // the sender is gone
     /// ```
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.chan.recv_until(None).map_err(|_| RecvError)
+        self.chan
+            .recv_until(None, &self.hint)
+            .map_err(|_| RecvError)
     }
 
     /// Receives the oldest value if there is one now.
@@ -87,7 +93,7 @@ impl<T> Receiver<T> {
     /// ```
     #[inline]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.chan.try_recv()
+        self.chan.try_recv(Some(&self.hint))
     }
 
     /// Receives, waiting at most `timeout` for a value.
@@ -106,7 +112,7 @@ impl<T> Receiver<T> {
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         match Instant::now().checked_add(timeout) {
             Some(deadline) => self.recv_deadline(deadline),
-            None => self.chan.recv_until(None),
+            None => self.chan.recv_until(None, &self.hint),
         }
     }
 
@@ -122,7 +128,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.recv_deadline(Instant::now() + Duration::from_secs(1)), Ok(3));
     /// ```
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        self.chan.recv_until(Some(deadline))
+        self.chan.recv_until(Some(deadline), &self.hint)
     }
 
     /// Waits for at least one value, then moves up to `limit` values in all into `out` without
@@ -158,7 +164,7 @@ impl<T> Receiver<T> {
     fn take_ready(&self, out: &mut Vec<T>, limit: usize) -> usize {
         let mut moved = 0;
         while moved < limit {
-            match self.chan.try_recv() {
+            match self.chan.try_recv(Some(&self.hint)) {
                 Ok(value) => {
                     out.push(value);
                     moved += 1;
@@ -452,7 +458,8 @@ fn poll_recv<T>(
             .map(|received| received.map_err(|()| RecvError));
     }
     loop {
-        match chan.try_recv() {
+        // No guessed claim (array.rs [6], `Chan::try_send`).
+        match chan.try_recv(None) {
             Ok(value) => {
                 registration.done(chan.recv_waiters());
                 return Poll::Ready(Ok(value));

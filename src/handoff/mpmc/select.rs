@@ -156,7 +156,7 @@ struct RecvArm<'a, T, F> {
 impl<T, O, F: FnMut(Result<T, RecvError>) -> O> Arm<O> for RecvArm<'_, T, F> {
     fn try_claim(&mut self) -> bool {
         debug_assert!(self.claimed.is_none(), "a claimed value was not delivered");
-        self.claimed = match self.receiver.chan.try_recv() {
+        self.claimed = match self.receiver.chan.try_recv(Some(&self.receiver.hint)) {
             Ok(value) => Some(Ok(value)),
             Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
             Err(TryRecvError::Empty) => return false,

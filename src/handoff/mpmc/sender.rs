@@ -1,5 +1,6 @@
 //! The sending half of a channel.
 
+use super::array::Hint;
 use super::chan::Chan;
 use super::error::{SendError, SendTimeoutError, TrySendError};
 use super::registration::Registration;
@@ -31,6 +32,8 @@ use std::time::{Duration, Instant};
 /// ```
 pub struct Sender<T> {
     pub(super) chan: Arc<Chan<T>>,
+    /// Where this handle's next send is likely to claim (bounded channels, array.rs [6]).
+    pub(super) hint: Hint,
 }
 
 impl<T> Sender<T> {
@@ -46,7 +49,7 @@ impl<T> Sender<T> {
     /// ```
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         self.chan
-            .send_until(value, None)
+            .send_until(value, None, &self.hint)
             .map_err(|e| SendError(e.into_inner()))
     }
 
@@ -64,7 +67,7 @@ impl<T> Sender<T> {
     /// ```
     #[inline]
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        self.chan.try_send(value)
+        self.chan.try_send(value, Some(&self.hint))
     }
 
     /// Sends `value`, waiting at most `timeout` for room.
@@ -85,7 +88,7 @@ impl<T> Sender<T> {
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         match Instant::now().checked_add(timeout) {
             Some(deadline) => self.send_deadline(value, deadline),
-            None => self.chan.send_until(value, None),
+            None => self.chan.send_until(value, None, &self.hint),
         }
     }
 
@@ -101,7 +104,7 @@ impl<T> Sender<T> {
     /// assert_eq!(rx.recv(), Ok(1));
     /// ```
     pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
-        self.chan.send_until(value, Some(deadline))
+        self.chan.send_until(value, Some(deadline), &self.hint)
     }
 
     /// A future that sends `value`, waiting (without blocking the thread) while a bounded
@@ -228,6 +231,7 @@ impl<T> Clone for Sender<T> {
         Chan::<T>::acquire(&self.chan.senders);
         Sender {
             chan: Arc::clone(&self.chan),
+            hint: Hint::default(),
         }
     }
 }
@@ -306,7 +310,8 @@ pub(super) fn poll_send<T>(
         let v = value
             .take()
             .expect("an asynchronous send polled after completion");
-        match chan.try_send(v) {
+        // No guessed claim (array.rs [6], `Chan::try_send`).
+        match chan.try_send(v, None) {
             Ok(()) => {
                 registration.done(chan.send_waiters());
                 return Poll::Ready(Ok(()));
