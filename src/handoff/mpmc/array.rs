@@ -165,6 +165,16 @@ impl<T> Array<T> {
         unsafe { self.slots.get_unchecked(index) }
     }
 
+    /// The slot that serves a guessed position ([6]), or `None` if the guess cannot be a
+    /// position of this ring: a guess comes from a `Hint`, which holds positions of the ring its
+    /// handle belongs to, but a wrong one must not index past the slots.
+    #[inline]
+    fn guessed_slot(&self, pos: u64) -> Option<&Slot<T>> {
+        // Lossless: masked below `one_lap`, itself at most twice `cap` (a `usize`) in practice,
+        // and `get` checks the rest.
+        self.slots.get((pos & (self.one_lap - 1)) as usize)
+    }
+
     /// The position after `pos`.
     #[inline]
     fn next(&self, pos: u64) -> u64 {
@@ -180,10 +190,13 @@ impl<T> Array<T> {
     #[inline]
     pub(crate) fn try_send(&self, value: T, hint: Option<&Hint>) -> Result<(), TrySendError<T>> {
         // [6]: the position this handle expects; `hint` only ever holds positions (never MARK).
-        if let Some((hint, guess)) = hint.and_then(|hint| Some((hint, hint.guess()?))) {
-            let slot = self.slot(guess);
+        if let Some((hint, guess, slot)) = hint.and_then(|hint| {
+            let guess = hint.guess()?;
+            Some((hint, guess, self.guessed_slot(guess)?))
+        }) {
             let next = self.next(guess);
-            // Acquire: as the stamp load below.
+            // Acquire: pairs with the Release store of FREE in `try_recv`/`try_recv_claim`, as
+            // in the plain claim: the previous lap's move out happens before our write.
             if slot.stamp.load(Ordering::Acquire) == guess
                 // SeqCst: as the claim below; fails if another sender took `guess`, or on MARK.
                 && self
@@ -203,8 +216,8 @@ impl<T> Array<T> {
         self.try_send_claim(value, hint)
     }
 
-    /// `try_send` after a wrong guess: the claim of [1], from a fresh load of `tail`. Out of
-    /// line, so that the guessed claim stays small enough to inline into its callers.
+    /// `try_send` without a guess, or after a wrong one: the claim of [1], from a fresh load of
+    /// `tail`. (`Chan` forces the inlining of `try_send`; measured so, docs/benchmarks.md.)
     #[inline]
     fn try_send_claim(&self, value: T, hint: Option<&Hint>) -> Result<(), TrySendError<T>> {
         let mut backoff = Backoff::new();
@@ -266,11 +279,14 @@ impl<T> Array<T> {
     #[inline]
     pub(crate) fn try_recv(&self, hint: Option<&Hint>) -> Result<T, TryRecvError> {
         // [6], as in `try_send`.
-        if let Some((hint, guess)) = hint.and_then(|hint| Some((hint, hint.guess()?))) {
-            let slot = self.slot(guess);
+        if let Some((hint, guess, slot)) = hint.and_then(|hint| {
+            let guess = hint.guess()?;
+            Some((hint, guess, self.guessed_slot(guess)?))
+        }) {
             let next = self.next(guess);
             let lap = self.one_lap;
-            // Acquire: as the stamp load below.
+            // Acquire: pairs with the Release store of WRITTEN in `try_send`/`try_send_claim`,
+            // as in the plain claim: the value's write happens before our read.
             if slot.stamp.load(Ordering::Acquire) == guess + 1
                 // SeqCst: as the claim below; fails if another receiver took `guess`.
                 && self
@@ -291,8 +307,8 @@ impl<T> Array<T> {
         self.try_recv_claim(hint)
     }
 
-    /// `try_recv` after a wrong guess: the claim of [2], from a fresh load of `head`. Out of
-    /// line, as `try_send_claim`.
+    /// `try_recv` without a guess, or after a wrong one: the claim of [2], from a fresh load of
+    /// `head`.
     #[inline]
     fn try_recv_claim(&self, hint: Option<&Hint>) -> Result<T, TryRecvError> {
         let mut backoff = Backoff::new();
@@ -517,7 +533,8 @@ mod tests {
             assert_eq!(ring.try_recv(Some(&r)), Ok(round * 2));
             assert_eq!(ring.try_recv(Some(&r)), Ok(round * 2 + 1));
         }
-        // One hint shared by sending and receiving: every guess of the wrong side is wrong.
+        // One hint shared by sending and receiving: each side's guess is whatever the other
+        // side's last claim left there, right only by coincidence.
         let both = Hint::default();
         for i in 0..20u64 {
             ring.try_send(i, Some(&both)).unwrap();
@@ -536,14 +553,30 @@ mod tests {
             assert_eq!(ring.try_recv(Some(&r)), Ok(8));
             ring.try_send(7, Some(&a)).unwrap();
         }
-        // After a close, a correct guess fails like any claim, and the guess never says Empty
-        // while a value is there.
+        // After a close, a guess of the tail's very position (a fresh hint, so no skip is in
+        // force) fails like any claim, since the CAS expects the word without MARK.
         assert!(ring.close());
+        let tail = ring.tail.load(Ordering::Relaxed) & !MARK;
+        let fresh = Hint::default();
+        fresh.set(tail);
+        assert_eq!(fresh.guess(), Some(tail));
         assert_eq!(
-            ring.try_send(9, Some(&a)),
+            ring.guessed_slot(tail)
+                .unwrap()
+                .stamp
+                .load(Ordering::Relaxed),
+            tail,
+            "the guessed slot is FREE(tail): only MARK can make this guess fail"
+        );
+        assert_eq!(
+            ring.try_send(9, Some(&fresh)),
             Err(TrySendError::Disconnected(9))
         );
-        assert_eq!(ring.try_recv(Some(&r)), Ok(7));
+        // A guess that is no position of this ring (its index past the slots) is a miss.
+        let stray = Hint::default();
+        stray.set(7); // index 7 of a 4-slot ring (one_lap 8)
+        assert!(ring.guessed_slot(7).is_none());
+        assert_eq!(ring.try_recv(Some(&stray)), Ok(7));
         assert_eq!(ring.try_recv(Some(&r)), Err(TryRecvError::Disconnected));
     }
 }
