@@ -63,9 +63,9 @@ use std::mem::MaybeUninit;
 const MARK: u64 = 1 << 63;
 
 /// Where a handle expects its next claim ([6]): one past its own last claim, or 0. It holds
-/// positions only (`lap + index` with `index < cap`, never MARK), so its slot is always in the
-/// ring. Only a guess, so plain atomics even under loom (no ordering is asked of them; a stale
-/// or shared value is fine).
+/// positions of its handle's ring only (`lap + index` with `index < cap`, never MARK); a guess
+/// is still checked against the slots before use (`guessed_slot`). Only a guess, so plain
+/// atomics even under loom (no ordering is asked of them; a stale or shared value is fine).
 ///
 /// A wrong guess costs a load of a slot that another thread is likely using, so after one the
 /// handle claims the plain way for its next `SKIP` operations: a handle whose guesses keep
