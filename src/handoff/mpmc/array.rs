@@ -58,6 +58,8 @@ use crate::primitive::sync::atomic::{AtomicU64, Ordering};
 use crate::primitive::Backoff;
 use crossbeam_utils::CachePadded;
 use std::mem::MaybeUninit;
+// The `Hint`'s atomics: std's even under loom (see `Hint`).
+use std::sync::atomic::{AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64, Ordering::Relaxed};
 
 /// Bit of `tail`: the channel is closed; no claim succeeds any more.
 const MARK: u64 = 1 << 63;
@@ -73,8 +75,8 @@ const MARK: u64 = 1 << 63;
 /// in `SKIP + 1`.
 #[derive(Debug, Default)]
 pub(crate) struct Hint {
-    pos: std::sync::atomic::AtomicU64,
-    skip: std::sync::atomic::AtomicU32,
+    pos: StdAtomicU64,
+    skip: StdAtomicU32,
 }
 
 impl Hint {
@@ -85,12 +87,11 @@ impl Hint {
     #[inline]
     fn guess(&self) -> Option<u64> {
         // Relaxed (both): a guess; the stamp load and the claim CAS decide.
-        let skip = self.skip.load(std::sync::atomic::Ordering::Relaxed);
+        let skip = self.skip.load(Relaxed);
         if skip == 0 {
-            Some(self.pos.load(std::sync::atomic::Ordering::Relaxed))
+            Some(self.pos.load(Relaxed))
         } else {
-            self.skip
-                .store(skip - 1, std::sync::atomic::Ordering::Relaxed);
+            self.skip.store(skip - 1, Relaxed);
             None
         }
     }
@@ -99,14 +100,13 @@ impl Hint {
     #[cold]
     fn missed(&self) {
         // Relaxed: as in `guess`.
-        self.skip
-            .store(Self::SKIP, std::sync::atomic::Ordering::Relaxed);
+        self.skip.store(Self::SKIP, Relaxed);
     }
 
     #[inline]
     fn set(&self, pos: u64) {
         // Relaxed: as in `guess`.
-        self.pos.store(pos, std::sync::atomic::Ordering::Relaxed);
+        self.pos.store(pos, Relaxed);
     }
 }
 
@@ -497,7 +497,7 @@ mod tests {
         struct Counted(Arc<Count>);
         impl Drop for Counted {
             fn drop(&mut self) {
-                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.0.fetch_add(1, Relaxed);
             }
         }
         let drops = Arc::new(Count::new(0));
@@ -508,7 +508,7 @@ mod tests {
         }
         drop(ring.try_recv(Some(&rx)));
         drop(ring);
-        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 3);
+        assert_eq!(drops.load(Relaxed), 3);
 
         let tx = Hint::default();
         let ring = Array::with_capacity(4);
@@ -517,9 +517,9 @@ mod tests {
         }
         ring.close();
         ring.discard_all();
-        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 7);
+        assert_eq!(drops.load(Relaxed), 7);
         drop(ring);
-        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 7);
+        assert_eq!(drops.load(Relaxed), 7);
     }
 
     #[test]

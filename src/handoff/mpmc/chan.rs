@@ -32,6 +32,29 @@ macro_rules! dispatch {
     };
 }
 
+impl<T> Flavor<T> {
+    /// The flavor's own `try_send`. `hint`: the sending handle's guess of its next position
+    /// (array.rs [6]); the other flavors have none to use.
+    #[inline(always)]
+    fn try_send(&self, value: T, hint: Option<&Hint>) -> Result<(), TrySendError<T>> {
+        match self {
+            Flavor::Array(q) => q.try_send(value, hint),
+            Flavor::List(q) => q.try_send(value),
+            Flavor::Zero(q) => q.try_send(value),
+        }
+    }
+
+    /// The flavor's own `try_recv`, with the receiving handle's `hint` as in `try_send`.
+    #[inline(always)]
+    fn try_recv(&self, hint: Option<&Hint>) -> Result<T, TryRecvError> {
+        match self {
+            Flavor::Array(q) => q.try_recv(hint),
+            Flavor::List(q) => q.try_recv(),
+            Flavor::Zero(q) => q.try_recv(),
+        }
+    }
+}
+
 /// What senders and receivers share.
 pub(crate) struct Chan<T> {
     flavor: Flavor<T>,
@@ -64,11 +87,7 @@ impl<T> Chan<T> {
     /// docs/benchmarks.md).
     #[inline(always)]
     pub(crate) fn try_send(&self, value: T, hint: Option<&Hint>) -> Result<(), TrySendError<T>> {
-        match &self.flavor {
-            Flavor::Array(q) => q.try_send(value, hint),
-            Flavor::List(q) => q.try_send(value),
-            Flavor::Zero(q) => q.try_send(value),
-        }?;
+        self.flavor.try_send(value, hint)?;
         // A rendezvous `try_send` succeeds only by handing the value to a blocked receiver:
         // nothing is left for a select watching `recv_waiters` (zero.rs notifies those only
         // when a sender is about to wait).
@@ -82,11 +101,7 @@ impl<T> Chan<T> {
     /// `hint`: as in `try_send`, the receiving handle's.
     #[inline(always)]
     pub(crate) fn try_recv(&self, hint: Option<&Hint>) -> Result<T, TryRecvError> {
-        let value = match &self.flavor {
-            Flavor::Array(q) => q.try_recv(hint),
-            Flavor::List(q) => q.try_recv(),
-            Flavor::Zero(q) => q.try_recv(),
-        }?;
+        let value = self.flavor.try_recv(hint)?;
         if let Flavor::Array(_) = self.flavor {
             // After the claim (a SeqCst RMW): N1 of waiters.rs. Unbounded senders never sleep.
             self.send_waiters.notify_one();
@@ -296,22 +311,12 @@ impl LoomQueue {
 
     /// The flavor's `try_send`: true if sent.
     pub fn try_send(&self, value: u32) -> bool {
-        match &self.0 {
-            Flavor::Array(q) => q.try_send(value, Some(&self.1)),
-            Flavor::List(q) => q.try_send(value),
-            Flavor::Zero(q) => q.try_send(value),
-        }
-        .is_ok()
+        self.0.try_send(value, Some(&self.1)).is_ok()
     }
 
     /// The flavor's `try_recv`: the value, if one was there.
     pub fn try_recv(&self) -> Option<u32> {
-        match &self.0 {
-            Flavor::Array(q) => q.try_recv(Some(&self.2)),
-            Flavor::List(q) => q.try_recv(),
-            Flavor::Zero(q) => q.try_recv(),
-        }
-        .ok()
+        self.0.try_recv(Some(&self.2)).ok()
     }
 }
 
